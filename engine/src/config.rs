@@ -1,0 +1,297 @@
+//! The configuration the engine reads (section 9 of the specification) and its validation.
+//!
+//! Field names follow the `ZenithCluster` CRD, so an error names the field a user wrote. The
+//! messages are identical to the CRD's validation messages: the operator and the simulator refuse
+//! exactly what the API server refuses.
+
+use crate::types::{ConfigHash, MemberId, Replication, Topology};
+use serde::{Deserialize, Serialize};
+
+/// A configuration refused by validation: the field it is about and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {field}: {message}")]
+pub struct ConfigError {
+    /// The CRD field name (camelCase), for example `unreachableTimeout`.
+    pub field: &'static str,
+    /// The message, identical to the CRD's validation message.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(field: &'static str, message: impl Into<String>) -> ConfigError {
+        ConfigError { field, message: message.into() }
+    }
+}
+
+/// A user's request for a planned switchover: a token that changes per request, and an
+/// optional target member.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwitchoverRequest {
+    /// Changing the token asks for a new switchover.
+    pub token: String,
+    /// The member to make active; the standby when absent.
+    pub to: Option<MemberId>,
+}
+
+/// The desired state of one cluster, as the user wrote it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spec {
+    /// Master-slave (`replicas: 2`) or standalone (`replicas: 1`). Immutable.
+    pub topology: Topology,
+    /// `pollingInterval`: seconds between two agent polls.
+    pub polling_interval_s: u32,
+    /// `unreachableTimeout`: seconds without contact after which a member is `Down`.
+    pub unreachable_timeout_s: u32,
+    /// `agentLeaseSeconds`: an agent not polled for this long stops accepting writes by itself.
+    pub agent_lease_s: u32,
+    /// `nodeLostTimeout`: seconds a node may be not ready before its local volumes count as lost.
+    pub node_lost_timeout_s: u32,
+    /// `replication`: `sync` or `async`.
+    pub replication: Replication,
+    /// `maxLagOnFailoverBytes`: the largest lag (async) a standby may have to be promoted.
+    pub max_lag_on_failover_bytes: u64,
+    /// `lagThresholdBytes`: a standby further behind than this is `CatchingUp`.
+    pub lag_threshold_bytes: u64,
+    /// `lagTimeout`: seconds a standby may stay `CatchingUp` before replication is restarted.
+    pub lag_timeout_s: u32,
+    /// `initTimeout`: seconds to reach `Normal` from creation.
+    pub init_timeout_s: u32,
+    /// `standbyStartTimeout`: seconds for a rebuilt standby to become `Healthy`.
+    pub standby_start_timeout_s: u32,
+    /// `switchoverTimeout`: seconds a planned switchover may take.
+    pub switchover_timeout_s: u32,
+    /// `maxRebuildAttempts`: standby rebuilds before manual intervention is required.
+    pub max_rebuild_attempts: u32,
+    /// `maxRestartAttempts`: standalone restarts before the cluster is `Failed`.
+    pub max_restart_attempts: u32,
+    /// `waitForActiveTimeout`: seconds to wait for a chosen member; forever when absent.
+    pub wait_for_active_timeout_s: Option<u32>,
+    /// `autoFailover`: when false, the engine only reports (hands off).
+    pub auto_failover: bool,
+    /// `stopped`: stop the cluster, keeping its data.
+    pub stopped: bool,
+    /// `reexamine`: changing this token asks the engine to look afresh (and accepts the lag).
+    pub reexamine: String,
+    /// `switchover`: a planned role swap.
+    pub switchover: Option<SwitchoverRequest>,
+    /// The hash of the desired instance and database configuration; a change starts the
+    /// rolling configuration change.
+    pub config_hash: ConfigHash,
+}
+
+impl Spec {
+    /// The documented defaults for a topology (those of the CRD).
+    pub fn defaults(topology: Topology) -> Spec {
+        Spec {
+            topology,
+            polling_interval_s: 10,
+            unreachable_timeout_s: 30,
+            agent_lease_s: 20,
+            node_lost_timeout_s: 300,
+            replication: Replication::Sync,
+            max_lag_on_failover_bytes: 0,
+            lag_threshold_bytes: 16 * 1024 * 1024,
+            lag_timeout_s: 120,
+            init_timeout_s: 600,
+            standby_start_timeout_s: 600,
+            switchover_timeout_s: 120,
+            max_rebuild_attempts: 5,
+            max_restart_attempts: 5,
+            wait_for_active_timeout_s: None,
+            auto_failover: true,
+            stopped: false,
+            reexamine: String::new(),
+            switchover: None,
+            config_hash: ConfigHash(0),
+        }
+    }
+
+    /// Checks every rule and returns the first violation.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match self.violations().into_iter().next() {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    /// Every rule this configuration violates, in a fixed order.
+    pub fn violations(&self) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        if self.polling_interval_s < 1 {
+            errors.push(ConfigError::new(
+                "pollingInterval",
+                "pollingInterval must be at least 1 second",
+            ));
+        }
+        if u64::from(self.unreachable_timeout_s) < 2 * u64::from(self.polling_interval_s) {
+            errors.push(ConfigError::new(
+                "unreachableTimeout",
+                "unreachableTimeout must be at least twice pollingInterval",
+            ));
+        }
+        if self.agent_lease_s < 1 {
+            errors.push(ConfigError::new(
+                "agentLeaseSeconds",
+                "agentLeaseSeconds must be at least 1 second",
+            ));
+        }
+        if u64::from(self.unreachable_timeout_s) * 3 <= u64::from(self.agent_lease_s) * 4 {
+            errors.push(ConfigError::new("unreachableTimeout", LEASE_MESSAGE));
+        }
+        let seconds: [(&'static str, u32); 5] = [
+            ("nodeLostTimeout", self.node_lost_timeout_s),
+            ("lagTimeout", self.lag_timeout_s),
+            ("initTimeout", self.init_timeout_s),
+            ("standbyStartTimeout", self.standby_start_timeout_s),
+            ("switchoverTimeout", self.switchover_timeout_s),
+        ];
+        for (field, value) in seconds {
+            if value < 1 {
+                errors.push(ConfigError::new(field, format!("{field} must be at least 1 second")));
+            }
+        }
+        if self.wait_for_active_timeout_s == Some(0) {
+            errors.push(ConfigError::new(
+                "waitForActiveTimeout",
+                "waitForActiveTimeout must be at least 1 second",
+            ));
+        }
+        let counts: [(&'static str, u32); 2] = [
+            ("maxRebuildAttempts", self.max_rebuild_attempts),
+            ("maxRestartAttempts", self.max_restart_attempts),
+        ];
+        for (field, value) in counts {
+            if value < 1 {
+                errors.push(ConfigError::new(field, format!("{field} must be at least 1")));
+            }
+        }
+        if let Some(SwitchoverRequest { to: Some(member), .. }) = &self.switchover {
+            if member.0 >= self.topology.member_count() {
+                errors.push(ConfigError::new(
+                    "switchover",
+                    "switchover.to must name a member of the cluster (0 or 1)",
+                ));
+            }
+        }
+        errors
+    }
+
+    /// Checks a change from `previous` to `self`: the rules of [`Spec::validate`] plus
+    /// immutability.
+    pub fn validate_change(&self, previous: &Spec) -> Result<(), ConfigError> {
+        if self.topology != previous.topology {
+            return Err(ConfigError::new(
+                "replicas",
+                "replicas is immutable after creation (it decides the topology)",
+            ));
+        }
+        self.validate()
+    }
+
+    /// How often, at most, a steady member's contact time is recorded: a quarter of
+    /// `unreachableTimeout`. The engine's notion of the last contact may lag the truth by less
+    /// than this, which is why validation requires `unreachableTimeout` to exceed
+    /// `agentLeaseSeconds` by more than it.
+    pub fn contact_granularity_ms(&self) -> u64 {
+        u64::from(self.unreachable_timeout_s) * 1000 / 4
+    }
+
+    /// `unreachableTimeout` in milliseconds.
+    pub fn unreachable_timeout_ms(&self) -> u64 {
+        u64::from(self.unreachable_timeout_s) * 1000
+    }
+
+    /// `pollingInterval` in milliseconds.
+    pub fn polling_interval_ms(&self) -> u64 {
+        u64::from(self.polling_interval_s) * 1000
+    }
+}
+
+/// The message of the rule that ties `unreachableTimeout` to `agentLeaseSeconds`.
+pub const LEASE_MESSAGE: &str = "unreachableTimeout must exceed agentLeaseSeconds plus a quarter of \
+unreachableTimeout (the contact-time granularity): unreachableTimeout * 3 > agentLeaseSeconds * 4";
+
+/// Maps the CRD's `replicas` to a topology.
+pub fn topology_from_replicas(replicas: i64) -> Result<Topology, ConfigError> {
+    match replicas {
+        1 => Ok(Topology::Standalone),
+        2 => Ok(Topology::MasterSlave),
+        _ => Err(ConfigError::new("replicas", "replicas must be 1 (standalone) or 2 (master-slave)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_for_both_topologies() {
+        assert_eq!(Spec::defaults(Topology::MasterSlave).validate(), Ok(()));
+        assert_eq!(Spec::defaults(Topology::Standalone).validate(), Ok(()));
+    }
+
+    #[test]
+    fn lease_rule_accounts_for_the_granularity() {
+        let mut spec = Spec::defaults(Topology::MasterSlave);
+        spec.unreachable_timeout_s = 30;
+        spec.agent_lease_s = 22; // 30 - 7.5 = 22.5 > 22
+        assert_eq!(spec.validate(), Ok(()));
+        spec.agent_lease_s = 23; // 22.5 is not > 23
+        let error = spec.validate().unwrap_err();
+        assert_eq!(error.field, "unreachableTimeout");
+        assert_eq!(error.message, LEASE_MESSAGE);
+        // Greater than the lease but not by the granularity: still refused.
+        spec.agent_lease_s = 29;
+        assert!(spec.validate().is_err());
+    }
+
+    #[test]
+    fn every_rule_names_its_field() {
+        let mut spec = Spec::defaults(Topology::MasterSlave);
+        spec.polling_interval_s = 0;
+        spec.unreachable_timeout_s = 1;
+        spec.agent_lease_s = 0;
+        spec.node_lost_timeout_s = 0;
+        spec.lag_timeout_s = 0;
+        spec.init_timeout_s = 0;
+        spec.standby_start_timeout_s = 0;
+        spec.switchover_timeout_s = 0;
+        spec.max_rebuild_attempts = 0;
+        spec.max_restart_attempts = 0;
+        spec.wait_for_active_timeout_s = Some(0);
+        spec.switchover = Some(SwitchoverRequest { token: "x".into(), to: Some(MemberId(7)) });
+        let fields: Vec<&str> = spec.violations().iter().map(|error| error.field).collect();
+        for field in [
+            "pollingInterval",
+            "agentLeaseSeconds",
+            "nodeLostTimeout",
+            "lagTimeout",
+            "initTimeout",
+            "standbyStartTimeout",
+            "switchoverTimeout",
+            "maxRebuildAttempts",
+            "maxRestartAttempts",
+            "waitForActiveTimeout",
+            "switchover",
+        ] {
+            assert!(fields.contains(&field), "{field} missing from {fields:?}");
+        }
+        for error in spec.violations() {
+            assert!(error.message.contains(error.field), "{error}");
+        }
+    }
+
+    #[test]
+    fn polling_rule_and_replicas() {
+        let mut spec = Spec::defaults(Topology::MasterSlave);
+        spec.polling_interval_s = 20;
+        spec.unreachable_timeout_s = 39;
+        spec.agent_lease_s = 10;
+        assert_eq!(spec.validate().unwrap_err().field, "unreachableTimeout");
+        assert!(topology_from_replicas(3).is_err());
+        assert_eq!(topology_from_replicas(1), Ok(Topology::Standalone));
+        let previous = Spec::defaults(Topology::Standalone);
+        let error = Spec::defaults(Topology::MasterSlave).validate_change(&previous).unwrap_err();
+        assert_eq!(error.field, "replicas");
+    }
+}

@@ -1,0 +1,216 @@
+//! The engine's driving API: an input goes in with the current time, a [`Step`] comes out, and
+//! its effects are released only once its record is persisted.
+
+use crate::effect::Effect;
+use crate::input::Input;
+use crate::machine::{self, Ctx};
+use crate::record::{FoldError, Record};
+use crate::state::{ClusterState, State, StateKind};
+use crate::types::{Seq, Timestamp};
+
+/// Errors of the driving API.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// A previous step's record was not persisted (its persistence failed, or the step was
+    /// dropped without being committed): the engine's state is ahead of the log. Rebuild the
+    /// engine from the log.
+    #[error("the engine is poisoned: a step was not persisted (at seq {seq}); recover from the log")]
+    Poisoned {
+        /// The sequence number of the record that was not persisted.
+        seq: Seq,
+    },
+    /// An input's time is earlier than a previous input's.
+    #[error("time went backwards: input at {now} after an input at {last}")]
+    TimeWentBackwards {
+        /// The time of this input.
+        now: Timestamp,
+        /// The latest time seen.
+        last: Timestamp,
+    },
+}
+
+/// One cluster's engine.
+///
+/// ```
+/// use tandem_engine::{Engine, Input, Spec, Timestamp, Topology};
+///
+/// let mut engine = Engine::new();
+/// let mut log = Vec::new();
+/// let step = engine.step(Timestamp(0), Input::Spec(Spec::defaults(Topology::Standalone)))?;
+/// let effects = step.commit(|record| {
+///     log.push(record.encode()); // must be durable before the effects are carried out
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// assert_eq!(log.len(), 1);
+/// # let _ = effects;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Engine {
+    state: State,
+    poisoned: Option<Seq>,
+    last_now: Timestamp,
+}
+
+impl Engine {
+    /// An engine for a cluster that does not exist yet: its first spec creates it.
+    pub fn new() -> Engine {
+        Engine::default()
+    }
+
+    /// An engine resuming from a state (a snapshot, or a fold of the log).
+    pub fn from_state(state: State) -> Engine {
+        let last_now = state.since();
+        Engine { state, poisoned: None, last_now }
+    }
+
+    /// Folds records (in order, from the first or from after a snapshot's state) into an engine.
+    pub fn recover<'a>(
+        state: State,
+        records: impl IntoIterator<Item = &'a Record>,
+    ) -> Result<Engine, FoldError> {
+        let mut state = state;
+        let mut last_now = state.since();
+        for record in records {
+            state.apply_record(record)?;
+            last_now = last_now.max(record.at);
+        }
+        Ok(Engine { state, poisoned: None, last_now })
+    }
+
+    /// The current state.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The latest time the engine saw.
+    pub fn now(&self) -> Timestamp {
+        self.last_now
+    }
+
+    /// Decides on one input observed at `now`. The returned step must be committed (its record
+    /// persisted) before its effects may be carried out; see [`Step::commit`].
+    pub fn step(&mut self, now: Timestamp, input: Input) -> Result<Step<'_>, EngineError> {
+        if let Some(seq) = self.poisoned {
+            return Err(EngineError::Poisoned { seq });
+        }
+        if now < self.last_now {
+            return Err(EngineError::TimeWentBackwards { now, last: self.last_now });
+        }
+        self.last_now = now;
+        let mut ctx = Ctx::new(&mut self.state, now);
+        machine::step(&mut ctx, &input);
+        let Ctx { events, effects, .. } = ctx;
+        if events.is_empty() {
+            debug_assert!(effects.is_empty(), "a step with effects records events");
+            return Ok(Step { engine: self, record: None, effects: Vec::new(), committed: true });
+        }
+        let seq = self.state.seq.next();
+        self.state.seq = seq;
+        self.poisoned = Some(seq); // until committed
+        let record = Record { seq, at: now, input, events, effects };
+        Ok(Step { engine: self, record: Some(record), effects: Vec::new(), committed: false })
+    }
+
+    /// The next time at which the engine wants a [`Input::Timer`], if any: the earliest pending
+    /// deadline (a member becoming `Down`, a timeout, a retry) after the latest input.
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        deadlines(&self.state).filter(|at| *at > self.last_now).min()
+    }
+}
+
+/// A decided step. Its record must be persisted before its effects are carried out:
+/// [`Step::commit`] is the only way to the effects, and it hands them out only after the
+/// persistence callback succeeded. A step dropped without a successful commit poisons the
+/// engine, whose state is then ahead of the log.
+#[must_use = "a step's record must be persisted and its effects carried out"]
+#[derive(Debug)]
+pub struct Step<'a> {
+    engine: &'a mut Engine,
+    record: Option<Record>,
+    effects: Vec<Effect>,
+    committed: bool,
+}
+
+impl Step<'_> {
+    /// The record to persist, `None` for a quiet step (nothing to record, nothing to do).
+    pub fn record(&self) -> Option<&Record> {
+        self.record.as_ref()
+    }
+
+    /// Whether the step decided nothing.
+    pub fn is_quiet(&self) -> bool {
+        self.record.is_none()
+    }
+
+    /// Persists the record with `persist` (which must make it durable), then hands out the
+    /// effects to carry out. If `persist` fails, the engine is poisoned and the error returned.
+    pub fn commit<E>(
+        mut self,
+        persist: impl FnOnce(&Record) -> Result<(), E>,
+    ) -> Result<Vec<Effect>, E> {
+        let Some(record) = self.record.take() else {
+            return Ok(std::mem::take(&mut self.effects));
+        };
+        persist(&record)?;
+        self.committed = true;
+        self.engine.poisoned = None;
+        Ok(record.effects)
+    }
+}
+
+impl Drop for Step<'_> {
+    fn drop(&mut self) {
+        // Leaves `poisoned` set unless committed: the record never reached the log.
+        if self.committed {
+            self.engine.poisoned = None;
+        }
+    }
+}
+
+/// Every deadline the state implies (some may be past).
+fn deadlines(state: &State) -> impl Iterator<Item = Timestamp> + '_ {
+    let spec = state.spec();
+    let mut out: Vec<Timestamp> = Vec::new();
+    let Some(spec) = spec else { return out.into_iter() };
+    let seconds = |s: u32| u64::from(s) * 1000;
+    for member in spec.topology.members() {
+        let view = state.member(member);
+        if !view.reachable {
+            let baseline = view.last_contact.unwrap_or(state.observing_since);
+            out.push(baseline.plus_ms(spec.unreachable_timeout_ms()));
+        }
+        if let Some(since) = view.lagging_since {
+            out.push(since.plus_ms(seconds(spec.lag_timeout_s)));
+        }
+    }
+    for node in state.nodes() {
+        if let Some(since) = node.unavailable_since {
+            out.push(since.plus_ms(seconds(spec.node_lost_timeout_s)));
+        }
+    }
+    let since = state.since();
+    let state_timeout = match state.cluster().kind() {
+        StateKind::Initializing => Some(seconds(spec.init_timeout_s)),
+        StateKind::StandbyPartiallyStarting => Some(seconds(spec.standby_start_timeout_s)),
+        StateKind::StandbyPartiallyDown => Some(spec.unreachable_timeout_ms()),
+        StateKind::Switchover => Some(seconds(spec.switchover_timeout_s)),
+        StateKind::WaitingForActive => spec.wait_for_active_timeout_s.map(seconds),
+        StateKind::Reexamine => Some(2 * spec.unreachable_timeout_ms()),
+        StateKind::StandbyDown => {
+            Some(spec.polling_interval_ms() << state.attempts().min(machine::MAX_BACKOFF_EXPONENT))
+        }
+        _ => None,
+    };
+    if let Some(timeout_ms) = state_timeout {
+        out.push(since.plus_ms(timeout_ms));
+    }
+    if !matches!(state.cluster(), ClusterState::ManualInterventionRequired | ClusterState::Failed) {
+        for issued in state.issued() {
+            out.push(issued.at.plus_ms(spec.polling_interval_ms()));
+            let shift = issued.attempts.min(machine::MAX_BACKOFF_EXPONENT);
+            out.push(issued.at.plus_ms(spec.polling_interval_ms() << shift));
+        }
+    }
+    out.into_iter()
+}

@@ -1,0 +1,173 @@
+//! Observations: what the outside world tells the engine.
+
+use crate::config::Spec;
+use crate::types::{ConfigHash, EffectId, Lsn, MemberId, NodeName, PodUid, PvName, PvcUid, Role};
+use serde::{Deserialize, Serialize};
+
+/// One observation. It goes into [`crate::Engine::step`] together with the time it was made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Input {
+    /// The result of polling a member's agent.
+    Agent {
+        /// The member polled.
+        member: MemberId,
+        /// What the poll returned.
+        poll: Poll,
+    },
+    /// A member's pod changed; `None` when the pod object does not exist.
+    Pod {
+        /// The member whose pod this is.
+        member: MemberId,
+        /// The pod as observed.
+        pod: Option<PodObservation>,
+    },
+    /// A member's PVC or PV changed.
+    Volume {
+        /// The member whose volume this is.
+        member: MemberId,
+        /// The volume as observed.
+        volume: VolumeObservation,
+    },
+    /// A node changed.
+    Node {
+        /// The node's name.
+        node: NodeName,
+        /// Its readiness, or that it is deleted.
+        status: NodeStatus,
+    },
+    /// The user's spec changed (the first one creates the cluster).
+    Spec(Spec),
+    /// A deadline the engine asked for (see [`crate::Engine::next_deadline`]) has passed.
+    Timer,
+    /// An effect the engine emitted has finished.
+    EffectFinished {
+        /// The effect's id.
+        id: EffectId,
+        /// How it went.
+        outcome: Outcome,
+    },
+    /// The driver restarted. `log_lost` is true when it came back without its log and the
+    /// engine must derive where it stands from observation alone.
+    Recovered {
+        /// Whether the event log was lost.
+        log_lost: bool,
+    },
+}
+
+impl Input {
+    /// A short name for the kind of input, for traces and reasons.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Input::Agent { poll: Poll::Report(_), .. } => "agent-report",
+            Input::Agent { poll: Poll::Unreachable, .. } => "agent-unreachable",
+            Input::Pod { .. } => "pod",
+            Input::Volume { .. } => "volume",
+            Input::Node { .. } => "node",
+            Input::Spec(_) => "spec",
+            Input::Timer => "timer",
+            Input::EffectFinished { .. } => "effect-finished",
+            Input::Recovered { .. } => "recovered",
+        }
+    }
+}
+
+/// The result of one agent poll.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Poll {
+    /// The agent did not answer (timeout, refused, partitioned).
+    Unreachable,
+    /// The agent answered.
+    Report(AgentReport),
+}
+
+/// What an agent reports about its database.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentReport {
+    /// The database process.
+    pub process: Process,
+    /// The role the database holds.
+    pub role: Role,
+    /// The active: the LSN it has written and acknowledged. A standby: the LSN it has received.
+    pub lsn: Lsn,
+    /// The active: its standby is connected. A standby: it is connected to the active.
+    pub replication_connected: bool,
+    /// A standby: it is a synchronous standby, in sync with the active.
+    pub in_sync: bool,
+    /// The member's data directory holds a complete copy (false while a rebuild copies).
+    pub copy_complete: bool,
+    /// The configuration hash the database runs with.
+    pub config_hash: ConfigHash,
+}
+
+/// The state of a database process as its agent sees it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Process {
+    /// Starting up, not yet serving.
+    #[default]
+    Starting,
+    /// Up and serving in its role.
+    Running,
+    /// Stopped or crashed.
+    Down,
+    /// Initialization failed and will not succeed by retrying.
+    InitFailed,
+}
+
+/// A pod as observed through the Kubernetes API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodObservation {
+    /// The pod's UID.
+    pub uid: PodUid,
+    /// The node it is scheduled on, once scheduled.
+    pub node: Option<NodeName>,
+    /// Whether its containers are running.
+    pub running: bool,
+    /// Whether it is being deleted (deletion timestamp set).
+    pub deleting: bool,
+}
+
+/// A member's PVC and PV as observed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeObservation {
+    /// The PVC's UID, when the PVC exists.
+    pub pvc: Option<PvcUid>,
+    /// The bound PV and its node, when bound.
+    pub pv: Option<(PvName, NodeName)>,
+    /// The PVC or PV was lost (phase `Lost`, or deleted under the member).
+    pub lost: bool,
+}
+
+/// A node's condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NodeStatus {
+    /// Ready.
+    Ready,
+    /// Not ready (unreachable kubelet, pressure, reboot).
+    NotReady,
+    /// The node object was deleted.
+    Deleted,
+}
+
+/// How an effect went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// Carried out.
+    Ok,
+    /// Not carried out.
+    Failed(EffectError),
+}
+
+/// Why an effect was not carried out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EffectError {
+    /// A precondition (UID, resource version) did not hold.
+    Conflict,
+    /// The object was not there.
+    NotFound,
+    /// No answer in time.
+    Timeout,
+    /// The server or agent answered with an error.
+    ServerError,
+    /// The request was refused as invalid.
+    Rejected,
+}

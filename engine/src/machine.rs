@@ -1,0 +1,1240 @@
+//! The deciding core: one step turns an input into events (applied to the state as they are
+//! recorded) and effects.
+//!
+//! A step has two phases. *Observe* records what changed in the world, and only what matters:
+//! a steady member's contact is recorded at most every quarter of `unreachableTimeout`.
+//! *Decide* looks at the derived health of the members and the cluster state, and takes at most
+//! [`MAX_TRANSITIONS_PER_STEP`] transitions.
+
+use crate::config::Spec;
+use crate::effect::{Action, Effect, MemberStatus, Status};
+use crate::event::{EffectKey, Event, FenceEvidence};
+use crate::input::{
+    AgentReport, Input, NodeStatus, Outcome, PodObservation, Poll, Process, VolumeObservation,
+};
+use crate::state::{ClusterState, Health, State, StateKind};
+use crate::transitions::{self, Reason};
+use crate::types::{EffectId, MemberId, NodeName, Role, Timestamp, Topology};
+
+/// A step takes at most this many transitions; the decision loop stops there.
+pub const MAX_TRANSITIONS_PER_STEP: usize = 8;
+
+/// Retries of the same effect back off up to this power of two of `pollingInterval`.
+pub(crate) const MAX_BACKOFF_EXPONENT: u32 = 5;
+
+/// Graceful termination granted to a deleted pod.
+const POD_GRACE_PERIOD_S: u32 = 30;
+
+/// The id carried by report effects (status and Kubernetes events), whose outcome is not tracked.
+pub const REPORT_EFFECT_ID: EffectId = EffectId(0);
+
+/// The working set of one step.
+pub(crate) struct Ctx<'a> {
+    pub(crate) state: &'a mut State,
+    pub(crate) now: Timestamp,
+    pub(crate) events: Vec<Event>,
+    pub(crate) effects: Vec<Effect>,
+}
+
+/// What a step's status looked like, cheap to compare: a status update is emitted when it changes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct StatusKey {
+    cluster: ClusterState,
+    active: Option<MemberId>,
+    health: [Health; 2],
+    role: [Role; 2],
+}
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(state: &'a mut State, now: Timestamp) -> Ctx<'a> {
+        Ctx { state, now, events: Vec::new(), effects: Vec::new() }
+    }
+
+    /// Records an event: applies it to the state and keeps it for the log.
+    pub(crate) fn record(&mut self, event: Event) {
+        self.state.apply(&event);
+        self.events.push(event);
+    }
+
+    pub(crate) fn spec(&self) -> &Spec {
+        self.state.spec.as_ref().expect("decisions are only taken once the cluster exists")
+    }
+
+    pub(crate) fn health(&self, member: MemberId) -> Health {
+        self.state.health(member, self.now)
+    }
+
+    pub(crate) fn transition(&mut self, to: ClusterState, reason: Reason, detail: String) {
+        let from = self.state.cluster;
+        let topology = self.spec().topology;
+        assert!(
+            transitions::allows(topology, from.kind(), to.kind(), reason),
+            "transition {from} -> {to} ({reason:?}) is not in the {topology:?} table"
+        );
+        let at = self.now;
+        self.record(Event::Transition { from, to, reason, detail: detail.clone(), at });
+        let warning = matches!(to.kind(), StateKind::ManualInterventionRequired | StateKind::Failed);
+        let message = format!("{from} -> {to}: {detail}");
+        self.report(Action::EmitEvent { warning, reason: reason.name(), message });
+    }
+
+    /// Whether effects other than reports are allowed now.
+    fn hands_off(&self) -> bool {
+        self.state.cluster.is_hands_off() || !self.spec().auto_failover
+    }
+
+    /// Emits a report effect (allowed everywhere).
+    fn report(&mut self, action: Action) {
+        debug_assert!(action.is_report());
+        self.effects.push(Effect { id: REPORT_EFFECT_ID, action });
+    }
+
+    /// When an effect with `key` may be issued (again).
+    fn due_at(&self, key: EffectKey) -> Option<Timestamp> {
+        let issued = self.state.issued.iter().find(|issued| issued.key == key)?;
+        let polling_ms = self.spec().polling_interval_ms();
+        let delay_ms = if issued.failed {
+            polling_ms
+        } else {
+            polling_ms << issued.attempts.min(MAX_BACKOFF_EXPONENT)
+        };
+        Some(issued.at.plus_ms(delay_ms))
+    }
+
+    /// Issues `actions` under `key`, unless the engine is hands-off or the same key was issued
+    /// too recently. Returns whether they were issued.
+    fn issue(&mut self, key: EffectKey, actions: &[Action]) -> bool {
+        if self.hands_off() {
+            return false;
+        }
+        if self.due_at(key).is_some_and(|due| self.now < due) {
+            return false;
+        }
+        for action in actions {
+            assert!(
+                !self.destroys_newest(action),
+                "{} would destroy the newest copy of the data",
+                action.name()
+            );
+            let id = self.state.next_effect_id();
+            let at = self.now;
+            self.record(Event::Issued { id, key, at });
+            self.effects.push(Effect { id, action: action.clone() });
+        }
+        true
+    }
+
+    /// Invariant 3: no effect wipes or releases the newest copy, nor the only copy.
+    fn destroys_newest(&self, action: &Action) -> bool {
+        match action {
+            Action::Rebuild { member, from } => {
+                *member == *from || self.state.active != Some(*from) || self.is_newest(*member)
+            }
+            Action::ReleaseVolume { member, .. } => self.is_newest(*member),
+            _ => false,
+        }
+    }
+
+    fn is_newest(&self, member: MemberId) -> bool {
+        match self.state.cluster {
+            ClusterState::WaitingForActive(chosen) => chosen == member,
+            _ => self.state.active == Some(member) || self.spec().topology == Topology::Standalone,
+        }
+    }
+
+    fn status_key(&self) -> StatusKey {
+        let health = [self.health(MemberId(0)), self.health(MemberId(1))];
+        let role = [self.state.members[0].report.role, self.state.members[1].report.role];
+        StatusKey { cluster: self.state.cluster, active: self.state.active, health, role }
+    }
+
+    fn status(&self) -> Status {
+        let members = self
+            .spec()
+            .topology
+            .members()
+            .map(|member| {
+                let view = self.state.member(member);
+                MemberStatus {
+                    member,
+                    role: view.report.role,
+                    health: self.health(member),
+                    node: view.node().cloned(),
+                    lsn: view.report.lsn,
+                    config_hash: view.report.config_hash,
+                }
+            })
+            .collect();
+        Status {
+            state: self.state.cluster,
+            previous_state: self.state.previous,
+            since: self.state.since,
+            reason: self.state.detail.clone(),
+            active: self.state.active,
+            members,
+            seq: self.state.seq.next(),
+        }
+    }
+}
+
+/// Runs one step.
+pub(crate) fn step(ctx: &mut Ctx<'_>, input: &Input) {
+    let before = ctx.state.spec.is_some().then(|| ctx.status_key());
+    observe(ctx, input);
+    if ctx.state.spec.is_none() {
+        return;
+    }
+    for _ in 0..MAX_TRANSITIONS_PER_STEP {
+        let transitions = ctx.state.transitions;
+        decide(ctx);
+        if ctx.state.transitions == transitions {
+            break;
+        }
+    }
+    if !ctx.events.is_empty() && before != Some(ctx.status_key()) {
+        let status = ctx.status();
+        ctx.report(Action::UpdateStatus(Box::new(status)));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Observe
+// ---------------------------------------------------------------------------------------------
+
+fn observe(ctx: &mut Ctx<'_>, input: &Input) {
+    match input {
+        Input::Spec(spec) => observe_spec(ctx, spec),
+        Input::Agent { member, poll } => {
+            if !is_member(ctx.state, *member) {
+                return;
+            }
+            match poll {
+                Poll::Unreachable => {
+                    if ctx.state.member(*member).reachable {
+                        let at = ctx.now;
+                        ctx.record(Event::Unreachable { member: *member, at });
+                    }
+                }
+                Poll::Report(report) => observe_report(ctx, *member, report),
+            }
+        }
+        Input::Pod { member, pod } => observe_pod(ctx, *member, pod.as_ref()),
+        Input::Volume { member, volume } => observe_volume(ctx, *member, volume),
+        Input::Node { node, status } => observe_node(ctx, node, *status),
+        Input::Timer => {}
+        Input::EffectFinished { id, outcome } => {
+            let tracked = ctx.state.issued.iter().any(|issued| issued.id == *id);
+            if tracked && matches!(outcome, Outcome::Failed(_)) {
+                ctx.record(Event::Finished { id: *id, outcome: *outcome });
+            }
+        }
+        Input::Recovered { log_lost } => {
+            let at = ctx.now;
+            ctx.record(Event::Recovered { log_lost: *log_lost, at });
+        }
+    }
+}
+
+fn is_member(state: &State, member: MemberId) -> bool {
+    let count = state.topology().map_or(2, Topology::member_count);
+    member.0 < count
+}
+
+fn observe_spec(ctx: &mut Ctx<'_>, spec: &Spec) {
+    let verdict = match &ctx.state.spec {
+        None => spec.validate(),
+        Some(previous) if previous == spec => return,
+        Some(previous) => spec.validate_change(previous),
+    };
+    if let Err(error) = verdict {
+        let field = error.field.to_string();
+        ctx.record(Event::SpecRejected { field, message: error.message.clone() });
+        ctx.report(Action::EmitEvent {
+            warning: true,
+            reason: "SpecRejected".into(),
+            message: error.to_string(),
+        });
+        return;
+    }
+    if ctx.state.spec.is_some() {
+        ctx.record(Event::SpecChanged { spec: spec.clone() });
+        return;
+    }
+    let at = ctx.now;
+    ctx.record(Event::Created { spec: spec.clone(), at });
+    if ctx.state.log_lost {
+        let detail = "recovered without its log: deriving the cluster's state from observation";
+        ctx.transition(ClusterState::Reexamine, Reason::LogLost, detail.into());
+    }
+}
+
+/// The states in which LSN movements matter to a decision, so every change is recorded.
+fn lsn_sensitive(cluster: ClusterState) -> bool {
+    matches!(
+        cluster.kind(),
+        StateKind::ActiveDown
+            | StateKind::BothDown
+            | StateKind::WaitingForActive
+            | StateKind::Switchover
+            | StateKind::Reexamine
+            | StateKind::Stopping
+            | StateKind::Starting
+    )
+}
+
+fn observe_report(ctx: &mut Ctx<'_>, member: MemberId, report: &AgentReport) {
+    let state = &*ctx.state;
+    let view = state.member(member);
+    let old = &view.report;
+    let lag_bytes = match state.active {
+        Some(active) if active != member => state.member(active).report.lsn.ahead_of(report.lsn),
+        _ => 0,
+    };
+    let threshold = state.spec.as_ref().map_or(u64::MAX, |spec| spec.lag_threshold_bytes);
+    let granularity_ms = state.spec.as_ref().map_or(0, Spec::contact_granularity_ms);
+    let material = !view.reachable
+        || old.process != report.process
+        || old.role != report.role
+        || old.replication_connected != report.replication_connected
+        || old.in_sync != report.in_sync
+        || old.copy_complete != report.copy_complete
+        || old.config_hash != report.config_hash;
+    let lag_flip = (lag_bytes > threshold) != view.lagging_since.is_some();
+    let lsn_moved = old.lsn != report.lsn && lsn_sensitive(state.cluster);
+    let refresh_due =
+        view.last_contact.is_none_or(|at| ctx.now.since_ms(at) >= granularity_ms.max(1));
+    if material || lag_flip || lsn_moved || refresh_due {
+        let at = ctx.now;
+        ctx.record(Event::Contact { member, at, report: *report, lag_bytes });
+    }
+}
+
+fn observe_pod(ctx: &mut Ctx<'_>, member: MemberId, pod: Option<&PodObservation>) {
+    if is_member(ctx.state, member) && ctx.state.member(member).pod.as_ref() != pod {
+        ctx.record(Event::PodObserved { member, pod: pod.cloned() });
+    }
+}
+
+fn observe_volume(ctx: &mut Ctx<'_>, member: MemberId, volume: &VolumeObservation) {
+    let view = ctx.state.member(member);
+    let same = view.pvc == volume.pvc && view.pv == volume.pv && view.volume_lost == volume.lost;
+    if is_member(ctx.state, member) && !same {
+        ctx.record(Event::VolumeObserved { member, volume: volume.clone() });
+    }
+}
+
+fn observe_node(ctx: &mut Ctx<'_>, node: &NodeName, status: NodeStatus) {
+    if ctx.state.node(node).map(|view| view.status) != Some(status) {
+        let at = ctx.now;
+        ctx.record(Event::NodeObserved { node: node.clone(), status, at });
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decide
+// ---------------------------------------------------------------------------------------------
+
+fn decide(ctx: &mut Ctx<'_>) {
+    if handle_reexamine_token(ctx) || handle_stop(ctx) {
+        return;
+    }
+    if ctx.hands_off() {
+        refuse_switchover_token(ctx, "automation is stopped (hands off)");
+        return;
+    }
+    fence_rogue_actives(ctx);
+    match ctx.spec().topology {
+        Topology::MasterSlave => decide_master_slave(ctx),
+        Topology::Standalone => crate::standalone::decide(ctx),
+    }
+}
+
+/// A changed `reexamine` token: acted on only from the hands-off states.
+fn handle_reexamine_token(ctx: &mut Ctx<'_>) -> bool {
+    let token = ctx.spec().reexamine.clone();
+    if token == ctx.state.reexamine_token {
+        return false;
+    }
+    let acted = ctx.state.cluster.is_hands_off();
+    ctx.record(Event::ReexamineSeen { token: token.clone(), acted });
+    if !acted {
+        ctx.report(Action::EmitEvent {
+            warning: false,
+            reason: "ReexamineIgnored".into(),
+            message: format!("reexamine {token:?} ignored: automation is running"),
+        });
+        return false;
+    }
+    let detail = format!("the user changed spec.reexamine to {token:?}");
+    ctx.transition(ClusterState::Reexamine, Reason::ReexamineRequested, detail);
+    true
+}
+
+/// `spec.stopped` set or cleared.
+fn handle_stop(ctx: &mut Ctx<'_>) -> bool {
+    let stopped = ctx.spec().stopped;
+    let kind = ctx.state.cluster.kind();
+    let stopping = matches!(kind, StateKind::Stopping | StateKind::Stopped);
+    if stopped && !stopping && !ctx.state.cluster.is_hands_off() {
+        let detail = "the user set spec.stopped".to_string();
+        ctx.transition(ClusterState::Stopping, Reason::StopRequested, detail);
+        return true;
+    }
+    if !stopped && stopping {
+        let detail = "the user cleared spec.stopped".to_string();
+        ctx.transition(ClusterState::Starting, Reason::StartRequested, detail);
+        return true;
+    }
+    false
+}
+
+/// A changed `switchover` token that cannot be acted on is consumed with a warning.
+pub(crate) fn refuse_switchover_token(ctx: &mut Ctx<'_>, why: &str) {
+    let Some(token) = pending_switchover(ctx) else { return };
+    ctx.record(Event::SwitchoverSeen { token: token.clone(), acted: false });
+    ctx.report(Action::EmitEvent {
+        warning: true,
+        reason: "SwitchoverRefused".into(),
+        message: format!("switchover {token:?} refused: {why}"),
+    });
+}
+
+fn pending_switchover(ctx: &Ctx<'_>) -> Option<String> {
+    let request = ctx.spec().switchover.as_ref()?;
+    (request.token != ctx.state.switchover_token).then(|| request.token.clone())
+}
+
+/// Invariant 1 in the world: a member that is not the engine's active but claims the active
+/// role is fenced.
+fn fence_rogue_actives(ctx: &mut Ctx<'_>) {
+    let Some(active) = ctx.state.active else { return };
+    for member in ctx.spec().topology.members() {
+        let view = ctx.state.member(member);
+        if member != active && view.reachable && view.report.role == Role::Active {
+            ctx.issue(EffectKey::Fence(member), &[Action::Fence { member }]);
+        }
+    }
+}
+
+fn decide_master_slave(ctx: &mut Ctx<'_>) {
+    match ctx.state.cluster {
+        ClusterState::Initializing => initializing(ctx),
+        ClusterState::Normal => normal(ctx),
+        ClusterState::ActiveDown => active_down(ctx),
+        ClusterState::StandbyDown => standby_down(ctx),
+        ClusterState::StandbyPartiallyStarting => standby_partially_starting(ctx),
+        ClusterState::StandbyPartiallyDown => standby_partially_down(ctx),
+        ClusterState::BothDown => both_down(ctx),
+        ClusterState::WaitingForActive(member) => waiting_for_active(ctx, member),
+        ClusterState::Switchover(target) => switchover(ctx, target),
+        ClusterState::Reexamine => reexamine(ctx),
+        ClusterState::Stopping => stopping(ctx),
+        ClusterState::Starting => starting(ctx),
+        ClusterState::Stopped
+        | ClusterState::ManualInterventionRequired
+        | ClusterState::Failed => {}
+    }
+    if ctx.state.cluster != ClusterState::Normal {
+        refuse_switchover_token(ctx, "the cluster is not Normal");
+    }
+}
+
+pub(crate) fn describe(ctx: &Ctx<'_>, member: MemberId) -> String {
+    format!("{member} is {}", ctx.health(member).name())
+}
+
+// --- shared pieces ---------------------------------------------------------------------------
+
+/// The member's data is gone: its node is lost or its volume was lost.
+pub(crate) fn lost(ctx: &Ctx<'_>, member: MemberId) -> bool {
+    ctx.state.data_lost(member, ctx.now)
+}
+
+/// Evidence that `member` accepts no writes, if there is any.
+pub(crate) fn fence_evidence(ctx: &Ctx<'_>, member: MemberId) -> Option<FenceEvidence> {
+    let view = ctx.state.member(member);
+    match &view.pod {
+        None => return Some(FenceEvidence::PodGone),
+        Some(_) if view.reachable => {
+            let report = &view.report;
+            if report.process != Process::Running || report.role != Role::Active {
+                return Some(FenceEvidence::AgentConfirmed);
+            }
+            return None;
+        }
+        Some(_) => {}
+    }
+    ctx.state.contact_expired(member, ctx.now).then_some(FenceEvidence::LeaseExpired)
+}
+
+/// Asks the world to fence `member`: the agent command, and the pod's deletion.
+fn fence(ctx: &mut Ctx<'_>, member: MemberId) {
+    if ctx.state.member(member).reachable {
+        ctx.issue(EffectKey::Fence(member), &[Action::Fence { member }]);
+    }
+    let pod = ctx.state.member(member).pod.clone();
+    if let Some(pod) = pod.filter(|pod| !pod.deleting) {
+        let action =
+            Action::DeletePod { member, uid: pod.uid.clone(), grace_period_s: POD_GRACE_PERIOD_S };
+        ctx.issue(EffectKey::DeletePod(member), &[action]);
+    }
+}
+
+/// Records the promotion decision and asks for it.
+pub(crate) fn promote(
+    ctx: &mut Ctx<'_>,
+    member: MemberId,
+    fence: FenceEvidence,
+    accepted: Option<u64>,
+) {
+    if ctx.hands_off() {
+        return;
+    }
+    ctx.record(Event::Promoting { member, fence, accepted_lag_bytes: accepted });
+    ctx.issue(EffectKey::Promote(member), &[Action::Promote { member }]);
+}
+
+/// Re-asks for a promotion that was decided but is not confirmed yet.
+pub(crate) fn ensure_promoted(ctx: &mut Ctx<'_>) {
+    let Some(active) = ctx.state.active else { return };
+    let view = ctx.state.member(active);
+    let waiting = !ctx.state.active_confirmed
+        && view.reachable
+        && view.report.process == Process::Running
+        && view.report.role != Role::Active;
+    if waiting {
+        ctx.issue(EffectKey::Promote(active), &[Action::Promote { member: active }]);
+    }
+}
+
+/// Whether the member's database is up and can take a command.
+pub(crate) fn up(ctx: &Ctx<'_>, member: MemberId) -> bool {
+    let view = ctx.state.member(member);
+    view.pod.is_some() && view.reachable && view.report.process == Process::Running
+}
+
+/// Gives each member without a volume a local PV on a ready node that does not hold the other
+/// member's data.
+pub(crate) fn provision_volumes(ctx: &mut Ctx<'_>) {
+    for member in ctx.spec().topology.members() {
+        let view = ctx.state.member(member);
+        if view.pv.is_some() || view.assigned_node.is_some() {
+            continue;
+        }
+        assign_volume(ctx, member);
+    }
+}
+
+fn assign_volume(ctx: &mut Ctx<'_>, member: MemberId) {
+    let peer_node = (ctx.spec().topology == Topology::MasterSlave)
+        .then(|| ctx.state.member(member.peer()).node().cloned())
+        .flatten();
+    let own_node = ctx.state.member(member).node().cloned();
+    let candidate = ctx.state.nodes().iter().find(|node| {
+        node.status == NodeStatus::Ready
+            && Some(&node.name) != peer_node.as_ref()
+            && Some(&node.name) != own_node.as_ref()
+    });
+    let Some(node) = candidate.map(|node| node.name.clone()) else { return };
+    if ctx.hands_off() || ctx.due_at(EffectKey::Volume(member)).is_some_and(|due| ctx.now < due) {
+        return;
+    }
+    let generation = ctx.state.member(member).volume_generation + 1;
+    ctx.record(Event::VolumeAssigned { member, node: node.clone(), generation });
+    let actions = [
+        Action::ProvisionLocalPv { member, node, generation },
+        Action::BindPvc { member, generation },
+    ];
+    ctx.issue(EffectKey::Volume(member), &actions);
+}
+
+/// Asks to scale the pods.
+pub(crate) fn set_replicas(ctx: &mut Ctx<'_>, replicas: u8) {
+    ctx.issue(EffectKey::Replicas, &[Action::SetReplicas { replicas }]);
+}
+
+/// Condemns the member's current pod (once) and deletes it so the StatefulSet recreates it.
+///
+/// The deletion is graceful, so the pod object stays until its kubelet confirms the process is
+/// gone. Only for a `Lost` member (its node unavailable for `nodeLostTimeout`, far beyond the
+/// agent's lease) is the deletion forced: nothing can confirm it there, and the StatefulSet
+/// recreates the pod only once the object is gone.
+pub(crate) fn replace_pod(ctx: &mut Ctx<'_>, member: MemberId) {
+    let view = ctx.state.member(member);
+    let Some(pod) = view.pod.clone() else { return };
+    if view.condemned_pod.as_ref() != Some(&pod.uid) {
+        ctx.record(Event::PodCondemned { member, uid: pod.uid.clone() });
+    }
+    let force = lost(ctx, member) && ctx.state.contact_expired(member, ctx.now);
+    if !pod.deleting || force {
+        let grace_period_s = if force { 0 } else { POD_GRACE_PERIOD_S };
+        let action = Action::DeletePod { member, uid: pod.uid, grace_period_s };
+        ctx.issue(EffectKey::DeletePod(member), &[action]);
+    }
+}
+
+/// Whether the member runs a pod declared broken.
+pub(crate) fn condemned(ctx: &Ctx<'_>, member: MemberId) -> bool {
+    let view = ctx.state.member(member);
+    matches!((&view.pod, &view.condemned_pod), (Some(pod), Some(uid)) if pod.uid == *uid)
+}
+
+pub(crate) fn elapsed_ms(ctx: &Ctx<'_>) -> u64 {
+    ctx.now.since_ms(ctx.state.since)
+}
+
+fn seconds_ms(seconds: u32) -> u64 {
+    u64::from(seconds) * 1000
+}
+
+// --- states ----------------------------------------------------------------------------------
+
+pub(crate) fn initializing(ctx: &mut Ctx<'_>) {
+    if let Some(done) = init_outcome(ctx) {
+        let (to, reason, detail) = done;
+        ctx.transition(to, reason, detail);
+        return;
+    }
+    provision_volumes(ctx);
+    set_replicas(ctx, ctx.spec().topology.member_count());
+    let first = MemberId::FIRST;
+    if ctx.state.active.is_none() {
+        if up(ctx, first) {
+            promote(ctx, first, FenceEvidence::NoPreviousActive, None);
+        }
+        return;
+    }
+    ensure_promoted(ctx);
+    if ctx.spec().topology == Topology::MasterSlave && ctx.state.active_confirmed {
+        let standby = first.peer();
+        let view = ctx.state.member(standby);
+        if up(ctx, standby) && view.report.role == Role::None {
+            ctx.issue(
+                EffectKey::Rebuild(standby),
+                &[Action::Rebuild { member: standby, from: first }],
+            );
+        }
+    }
+}
+
+/// Initialization ends: all healthy, an unrecoverable error, or the timeout.
+fn init_outcome(ctx: &Ctx<'_>) -> Option<(ClusterState, Reason, String)> {
+    let members: Vec<MemberId> = ctx.spec().topology.members().collect();
+    for &member in &members {
+        let view = ctx.state.member(member);
+        if view.reachable && view.report.process == Process::InitFailed {
+            let detail = format!("{member} reported an unrecoverable initialization error");
+            return Some((ClusterState::Failed, Reason::InitError, detail));
+        }
+    }
+    let healthy = members.iter().all(|member| ctx.health(*member) == Health::Healthy);
+    if healthy && ctx.state.active_confirmed {
+        let detail = "every member is Healthy".to_string();
+        return Some((ClusterState::Normal, Reason::Initialized, detail));
+    }
+    if elapsed_ms(ctx) >= seconds_ms(ctx.spec().init_timeout_s) {
+        let detail = format!("not Normal within initTimeout ({}s)", ctx.spec().init_timeout_s);
+        return Some((ClusterState::Failed, Reason::InitTimeout, detail));
+    }
+    None
+}
+
+/// The pair's roles: (active, standby). Only called where an active exists.
+fn pair(ctx: &Ctx<'_>) -> (MemberId, MemberId) {
+    let active = ctx.state.active.unwrap_or(MemberId::FIRST);
+    (active, active.peer())
+}
+
+/// Common failure checks of the states where the active runs: the active or both failing.
+fn active_or_both_failed(ctx: &mut Ctx<'_>) -> bool {
+    let (active, standby) = pair(ctx);
+    let (ha, hs) = (ctx.health(active), ctx.health(standby));
+    if ha.failed() && hs.failed() {
+        let detail = format!("{} and {}", describe(ctx, active), describe(ctx, standby));
+        ctx.transition(ClusterState::BothDown, Reason::BothFailed, detail);
+        return true;
+    }
+    if ha.failed() {
+        let detail = describe(ctx, active);
+        ctx.transition(ClusterState::ActiveDown, Reason::ActiveFailed, detail);
+        return true;
+    }
+    false
+}
+
+fn normal(ctx: &mut Ctx<'_>) {
+    if active_or_both_failed(ctx) {
+        return;
+    }
+    let (active, standby) = pair(ctx);
+    let hs = ctx.health(standby);
+    let detail = describe(ctx, standby);
+    if hs.failed() {
+        ctx.transition(ClusterState::StandbyDown, Reason::StandbyFailed, detail);
+        return;
+    }
+    if hs == Health::Degraded {
+        ctx.transition(ClusterState::StandbyPartiallyDown, Reason::ReplicationBroken, detail);
+        return;
+    }
+    let lag_timeout_ms = seconds_ms(ctx.spec().lag_timeout_s);
+    if let Some(since) = ctx.state.member(standby).lagging_since {
+        if hs == Health::CatchingUp && ctx.now.since_ms(since) >= lag_timeout_ms {
+            let lag = ctx.state.member(standby).lag_bytes;
+            let detail = format!("{standby} is {lag} bytes behind for longer than lagTimeout");
+            ctx.transition(ClusterState::StandbyPartiallyDown, Reason::LagTimeout, detail);
+            return;
+        }
+    }
+    if hs == Health::Starting {
+        ctx.transition(ClusterState::StandbyPartiallyStarting, Reason::StandbyRestarting, detail);
+        return;
+    }
+    ensure_promoted(ctx);
+    if requested_switchover(ctx, active, standby) {
+        return;
+    }
+    rolling_change(ctx, active, standby);
+}
+
+/// Whether the standby is healthy and holds everything the active wrote (lag 0).
+fn caught_up(ctx: &Ctx<'_>, active: MemberId, standby: MemberId) -> bool {
+    let view = ctx.state.member(standby);
+    ctx.health(standby) == Health::Healthy && view.report.copy_complete && {
+        match ctx.spec().replication {
+            crate::types::Replication::Sync => view.in_sync,
+            crate::types::Replication::Async => view.lag_bytes == 0 || {
+                ctx.state.member(active).report.lsn.ahead_of(view.report.lsn) == 0
+            },
+        }
+    }
+}
+
+fn requested_switchover(ctx: &mut Ctx<'_>, active: MemberId, standby: MemberId) -> bool {
+    let Some(token) = pending_switchover(ctx) else { return false };
+    let target = ctx.spec().switchover.as_ref().and_then(|request| request.to).unwrap_or(standby);
+    if target == active {
+        refuse_switchover_token(ctx, &format!("{target} is already the active"));
+        return false;
+    }
+    if ctx.health(standby) != Health::Healthy {
+        refuse_switchover_token(ctx, &format!("{} (it must be Healthy)", describe(ctx, standby)));
+        return false;
+    }
+    ctx.record(Event::SwitchoverSeen { token: token.clone(), acted: true });
+    let detail = format!("the user asked for a switchover to {target} (token {token:?})");
+    ctx.transition(ClusterState::Switchover(target), Reason::SwitchoverRequested, detail);
+    true
+}
+
+/// Section 7, level-triggered: replace the standby's pod until it runs the desired
+/// configuration, then switch over to it, then replace the old active's pod.
+fn rolling_change(ctx: &mut Ctx<'_>, active: MemberId, standby: MemberId) {
+    let desired = ctx.spec().config_hash;
+    let standby_hash = ctx.state.member(standby).report.config_hash;
+    let active_hash = ctx.state.member(active).report.config_hash;
+    if standby_hash != desired {
+        replace_pod(ctx, standby);
+        return;
+    }
+    if active_hash != desired && caught_up(ctx, active, standby) {
+        let detail = format!("rolling configuration change: {standby} runs the new configuration");
+        ctx.transition(ClusterState::Switchover(standby), Reason::RollingChange, detail);
+    }
+}
+
+fn active_down(ctx: &mut Ctx<'_>) {
+    let (active, standby) = pair(ctx);
+    if !ctx.state.active_confirmed {
+        // The promotion was decided in this state (the engine's active is the member promoted).
+        promotion_progress(ctx, active);
+        return;
+    }
+    let hs = ctx.health(standby);
+    if hs.failed() {
+        let detail = format!("{} and {}", describe(ctx, active), describe(ctx, standby));
+        ctx.transition(ClusterState::BothDown, Reason::BothFailed, detail);
+        return;
+    }
+    if !hs.works() && !(hs == Health::Starting && up(ctx, standby)) {
+        return; // Unknown, or not up yet: hold.
+    }
+    match promotable(ctx, active, standby) {
+        Ok(accepted) => match fence_evidence(ctx, active) {
+            Some(evidence) => promote(ctx, standby, evidence, accepted),
+            None => fence(ctx, active),
+        },
+        Err(why) => {
+            if lost(ctx, active) {
+                let detail = format!("{why}, and {active}'s data is lost");
+                ctx.transition(ClusterState::ManualInterventionRequired, Reason::NoSafeCandidate, detail);
+            } else {
+                let detail = format!("{why}: waiting for {active}, which holds the newest data");
+                ctx.transition(ClusterState::WaitingForActive(active), Reason::StandbyNotCaughtUp, detail);
+            }
+        }
+    }
+}
+
+/// After the promotion was decided: wait for it to be confirmed.
+fn promotion_progress(ctx: &mut Ctx<'_>, promoted: MemberId) {
+    let old = promoted.peer();
+    let health = ctx.health(promoted);
+    if health.works() && ctx.state.active_confirmed {
+        let detail = format!("{promoted} confirmed the active role; {old} is to be rebuilt");
+        ctx.transition(ClusterState::StandbyDown, Reason::PromotionConfirmed, detail);
+        return;
+    }
+    if health.failed() {
+        let detail = format!("{} while being promoted", describe(ctx, promoted));
+        ctx.transition(ClusterState::BothDown, Reason::BothFailed, detail);
+        return;
+    }
+    ensure_promoted(ctx);
+}
+
+/// Section 5, "promote only what is caught up". `Ok` carries the lag a person accepted, if the
+/// promotion relies on it.
+fn promotable(ctx: &Ctx<'_>, active: MemberId, standby: MemberId) -> Result<Option<u64>, String> {
+    let view = ctx.state.member(standby);
+    if !view.report.copy_complete {
+        return Err(format!("{standby}'s copy from the active never completed"));
+    }
+    if view.report.role != Role::Standby {
+        return Err(format!("{standby} is not replicating (role {:?})", view.report.role));
+    }
+    let lag = ctx.state.member(active).report.lsn.ahead_of(view.report.lsn);
+    let spec = ctx.spec();
+    let verdict = match spec.replication {
+        crate::types::Replication::Sync if view.in_sync => Ok(None),
+        crate::types::Replication::Sync => {
+            Err(format!("{standby} was not in sync at the last contact with the active"))
+        }
+        crate::types::Replication::Async if lag <= spec.max_lag_on_failover_bytes => Ok(None),
+        crate::types::Replication::Async => Err(format!(
+            "{standby} is {lag} bytes behind, more than maxLagOnFailoverBytes ({})",
+            spec.max_lag_on_failover_bytes
+        )),
+    };
+    match (verdict, ctx.state.accepted_lag_bytes) {
+        (Err(_), Some(accepted)) if lag <= accepted && lost(ctx, active) => Ok(Some(lag)),
+        (verdict, _) => verdict,
+    }
+}
+
+fn standby_down(ctx: &mut Ctx<'_>) {
+    let (active, standby) = pair(ctx);
+    if active_or_both_failed(ctx) {
+        return;
+    }
+    ensure_promoted(ctx);
+    let attempts = ctx.state.attempts;
+    let max = ctx.spec().max_rebuild_attempts;
+    if attempts >= max {
+        let detail = format!("{standby} was rebuilt {attempts} times without becoming Healthy");
+        ctx.transition(
+            ClusterState::ManualInterventionRequired,
+            Reason::RebuildAttemptsExhausted,
+            detail,
+        );
+        return;
+    }
+    let backoff_ms = if attempts == 0 {
+        0
+    } else {
+        ctx.spec().polling_interval_ms() << attempts.min(MAX_BACKOFF_EXPONENT)
+    };
+    if elapsed_ms(ctx) < backoff_ms {
+        return;
+    }
+    replace_standby(ctx, active, standby);
+}
+
+fn replace_standby(ctx: &mut Ctx<'_>, active: MemberId, standby: MemberId) {
+    let hs = ctx.health(standby);
+    if hs == Health::Lost {
+        release_and_reassign(ctx, standby);
+        return;
+    }
+    if !ctx.state.active_confirmed {
+        return;
+    }
+    let recovering = matches!(hs, Health::Starting | Health::CatchingUp | Health::Healthy)
+        || (hs == Health::Degraded && ctx.state.member(standby).report.role != Role::Active);
+    if recovering && !condemned(ctx, standby) {
+        let detail = format!("{} (replacing it; {active} is active)", describe(ctx, standby));
+        ctx.transition(ClusterState::StandbyPartiallyStarting, Reason::StandbyStarting, detail);
+        return;
+    }
+    if matches!(hs, Health::Gone | Health::Unknown) {
+        return;
+    }
+    replace_pod(ctx, standby);
+}
+
+/// A lost member: release its volume, give it a fresh one on another node, and delete the
+/// pod pinned to the lost node.
+fn release_and_reassign(ctx: &mut Ctx<'_>, member: MemberId) {
+    let view = ctx.state.member(member);
+    if view.pvc.is_some() || view.pv.is_some() {
+        let action = Action::ReleaseVolume {
+            member,
+            pvc: view.pvc.clone(),
+            generation: view.volume_generation,
+        };
+        ctx.issue(EffectKey::Release(member), &[action]);
+        return;
+    }
+    assign_volume(ctx, member);
+    if ctx.state.member(member).pod.is_some() {
+        replace_pod(ctx, member);
+    }
+}
+
+fn standby_partially_starting(ctx: &mut Ctx<'_>) {
+    if active_or_both_failed(ctx) {
+        return;
+    }
+    let (active, standby) = pair(ctx);
+    let hs = ctx.health(standby);
+    if hs == Health::Healthy {
+        ctx.transition(ClusterState::Normal, Reason::StandbyRecovered, describe(ctx, standby));
+        return;
+    }
+    if hs.failed() {
+        count_attempt(ctx);
+        ctx.transition(ClusterState::StandbyDown, Reason::StandbyFailed, describe(ctx, standby));
+        return;
+    }
+    let timeout_s = ctx.spec().standby_start_timeout_s;
+    if elapsed_ms(ctx) >= seconds_ms(timeout_s) {
+        count_attempt(ctx);
+        replace_pod_record_only(ctx, standby);
+        let detail = format!("{} after standbyStartTimeout ({timeout_s}s)", describe(ctx, standby));
+        ctx.transition(ClusterState::StandbyDown, Reason::StandbyStartTimeout, detail);
+        return;
+    }
+    ensure_promoted(ctx);
+    start_replication(ctx, active, standby);
+}
+
+/// Condemns the member's pod without deleting it yet (the next state deletes it).
+fn replace_pod_record_only(ctx: &mut Ctx<'_>, member: MemberId) {
+    let view = ctx.state.member(member);
+    if let Some(pod) = view.pod.clone() {
+        if view.condemned_pod.as_ref() != Some(&pod.uid) {
+            ctx.record(Event::PodCondemned { member, uid: pod.uid });
+        }
+    }
+}
+
+pub(crate) fn count_attempt(ctx: &mut Ctx<'_>) {
+    let attempts = ctx.state.attempts + 1;
+    ctx.record(Event::AttemptCounted { attempts });
+}
+
+/// Gets a starting standby replicating: a fresh one is rebuilt from the active, a
+/// disconnected one reconnected.
+fn start_replication(ctx: &mut Ctx<'_>, active: MemberId, standby: MemberId) {
+    if !ctx.state.active_confirmed || !up(ctx, standby) {
+        return;
+    }
+    let report = ctx.state.member(standby).report;
+    if report.role == Role::None {
+        let action = Action::Rebuild { member: standby, from: active };
+        ctx.issue(EffectKey::Rebuild(standby), &[action]);
+    } else if report.role == Role::Standby && report.copy_complete && !report.replication_connected
+    {
+        let action = Action::RestartReplication { member: standby, from: active };
+        ctx.issue(EffectKey::RestartReplication(standby), &[action]);
+    }
+}
+
+fn standby_partially_down(ctx: &mut Ctx<'_>) {
+    if active_or_both_failed(ctx) {
+        return;
+    }
+    let (active, standby) = pair(ctx);
+    let hs = ctx.health(standby);
+    if hs == Health::Healthy {
+        ctx.transition(ClusterState::Normal, Reason::ReplicationRestored, describe(ctx, standby));
+        return;
+    }
+    if hs.failed() {
+        ctx.transition(ClusterState::StandbyDown, Reason::StandbyFailed, describe(ctx, standby));
+        return;
+    }
+    if elapsed_ms(ctx) >= ctx.spec().unreachable_timeout_ms() {
+        replace_pod_record_only(ctx, standby);
+        let detail = format!("{} after unreachableTimeout; rebuilding it", describe(ctx, standby));
+        ctx.transition(ClusterState::StandbyDown, Reason::ReplicationNotRestored, detail);
+        return;
+    }
+    if up(ctx, standby) && ctx.state.member(standby).report.role != Role::Active {
+        let action = Action::RestartReplication { member: standby, from: active };
+        ctx.issue(EffectKey::RestartReplication(standby), &[action]);
+    }
+}
+
+fn both_down(ctx: &mut Ctx<'_>) {
+    match newest(ctx) {
+        Newest::Member(member, why) => {
+            let detail = format!("{member} holds the newest data: {why}");
+            ctx.transition(ClusterState::WaitingForActive(member), Reason::NewestChosen, detail);
+        }
+        Newest::Unknown(why) => {
+            ctx.transition(ClusterState::ManualInterventionRequired, Reason::NewestUnknown, why);
+        }
+        Newest::NoData => {
+            let detail = "both members' data is lost".to_string();
+            ctx.transition(ClusterState::Failed, Reason::AllDataLost, detail);
+        }
+    }
+}
+
+enum Newest {
+    Member(MemberId, String),
+    Unknown(String),
+    NoData,
+}
+
+/// Section 5, "who is newest after BothDown".
+fn newest(ctx: &Ctx<'_>) -> Newest {
+    let Some(active) = ctx.state.active else {
+        return Newest::Unknown("the engine never knew an active".into());
+    };
+    let other = active.peer();
+    let (active_lost, other_lost) = (lost(ctx, active), lost(ctx, other));
+    if active_lost && other_lost {
+        return Newest::NoData;
+    }
+    if !active_lost {
+        let why = if ctx.state.active_confirmed {
+            "it was the active last".to_string()
+        } else {
+            "it was being promoted, caught up, with the previous active fenced".to_string()
+        };
+        return Newest::Member(active, why);
+    }
+    if !ctx.state.active_confirmed {
+        return Newest::Unknown(format!(
+            "{active} was being promoted and its data is lost: whether it accepted writes \
+             cannot be told"
+        ));
+    }
+    let view = ctx.state.member(other);
+    let spec = ctx.spec();
+    match spec.replication {
+        crate::types::Replication::Sync if view.in_sync && view.report.copy_complete => {
+            Newest::Member(other, format!("{active}'s data is lost and {other} was in sync"))
+        }
+        crate::types::Replication::Async if view.report.copy_complete && view.contacted_this_pod => {
+            let lag = ctx.state.member(active).report.lsn.ahead_of(view.report.lsn);
+            if lag <= spec.max_lag_on_failover_bytes {
+                Newest::Member(other, format!("{active}'s data is lost and {other} lags {lag} bytes"))
+            } else {
+                Newest::Unknown(format!("{active}'s data is lost and {other} lags {lag} bytes"))
+            }
+        }
+        _ => Newest::Unknown(format!(
+            "{active}'s data is lost and {other} is not known to hold all acknowledged writes"
+        )),
+    }
+}
+
+fn waiting_for_active(ctx: &mut Ctx<'_>, chosen: MemberId) {
+    if lost(ctx, chosen) {
+        let detail = format!("{chosen}'s data is lost");
+        ctx.transition(ClusterState::ManualInterventionRequired, Reason::ChosenLost, detail);
+        return;
+    }
+    if let Some(timeout_s) = ctx.spec().wait_for_active_timeout_s {
+        if elapsed_ms(ctx) >= seconds_ms(timeout_s) {
+            let detail = format!("{chosen} did not come up within waitForActiveTimeout");
+            ctx.transition(ClusterState::ManualInterventionRequired, Reason::WaitTimeout, detail);
+            return;
+        }
+    }
+    let health = ctx.health(chosen);
+    if ctx.state.active == Some(chosen) && ctx.state.active_confirmed && health.works() {
+        let detail = format!("{chosen} is the active again");
+        ctx.transition(ClusterState::StandbyDown, Reason::ActiveRestored, detail);
+        return;
+    }
+    if !up(ctx, chosen) {
+        return;
+    }
+    let promoted = ctx.state.active == Some(chosen) && !ctx.state.active_confirmed;
+    if promoted {
+        ensure_promoted(ctx);
+        return;
+    }
+    let other = chosen.peer();
+    match fence_evidence(ctx, other) {
+        Some(evidence) => promote(ctx, chosen, evidence, None),
+        None => fence(ctx, other),
+    }
+}
+
+fn switchover(ctx: &mut Ctx<'_>, target: MemberId) {
+    let old = target.peer();
+    if ctx.state.active == Some(target) {
+        if ctx.state.active_confirmed && ctx.health(target).works() {
+            let detail = format!("{target} is the active; {old} rejoins as standby");
+            ctx.transition(ClusterState::StandbyPartiallyStarting, Reason::SwitchoverCompleted, detail);
+        } else if ctx.health(target).failed() {
+            let detail = format!("{} right after its promotion", describe(ctx, target));
+            ctx.transition(ClusterState::ActiveDown, Reason::ActiveFailed, detail);
+        } else {
+            ensure_promoted(ctx);
+        }
+        return;
+    }
+    if failed_ignoring_role(ctx, old) {
+        ctx.transition(ClusterState::ActiveDown, Reason::ActiveFailed, describe(ctx, old));
+        return;
+    }
+    let timeout_s = ctx.spec().switchover_timeout_s;
+    if elapsed_ms(ctx) >= seconds_ms(timeout_s) {
+        let detail = format!("the switchover to {target} did not finish within {timeout_s}s");
+        ctx.transition(ClusterState::ManualInterventionRequired, Reason::SwitchoverTimeout, detail);
+        return;
+    }
+    let target_view = ctx.state.member(target);
+    let target_ok = up(ctx, target) && target_view.report.copy_complete
+        && target_view.report.role == Role::Standby;
+    if !target_ok {
+        abort_switchover(ctx, old, target);
+        return;
+    }
+    let old_view = ctx.state.member(old);
+    if !old_view.reachable {
+        return; // Unknown: hold.
+    }
+    if old_view.report.role == Role::Active {
+        ctx.issue(EffectKey::Demote(old), &[Action::Demote { member: old }]);
+        return;
+    }
+    // The old active is demoted: it accepts no writes, and its final LSN is recorded.
+    if target_view.report.lsn >= old_view.report.lsn {
+        promote(ctx, target, FenceEvidence::AgentConfirmed, None);
+    }
+}
+
+/// Failed for a reason other than its role: a demoted active is not failed.
+fn failed_ignoring_role(ctx: &Ctx<'_>, member: MemberId) -> bool {
+    let view = ctx.state.member(member);
+    lost(ctx, member)
+        || view.pod.is_none()
+        || (view.reachable && view.report.process != Process::Running)
+        || (!view.reachable && ctx.state.contact_expired(member, ctx.now))
+}
+
+fn abort_switchover(ctx: &mut Ctx<'_>, old: MemberId, target: MemberId) {
+    let detail = format!("{} : the switchover cannot proceed safely", describe(ctx, target));
+    if ctx.state.member(old).report.role != Role::Active {
+        promote(ctx, old, FenceEvidence::NoPreviousActive, None);
+    }
+    ctx.transition(ClusterState::Normal, Reason::SwitchoverAborted, detail);
+}
+
+pub(crate) fn stopping(ctx: &mut Ctx<'_>) {
+    let members: Vec<MemberId> = ctx.spec().topology.members().collect();
+    if members.iter().all(|member| ctx.state.member(*member).pod.is_none()) {
+        let detail = "no pod runs; volumes and the service are kept".to_string();
+        ctx.transition(ClusterState::Stopped, Reason::AllPodsStopped, detail);
+        return;
+    }
+    if let Some(active) = ctx.state.active {
+        let view = ctx.state.member(active);
+        if up(ctx, active) && view.report.role == Role::Active {
+            ctx.issue(EffectKey::Demote(active), &[Action::Demote { member: active }]);
+            return;
+        }
+    }
+    set_replicas(ctx, 0);
+}
+
+fn starting(ctx: &mut Ctx<'_>) {
+    set_replicas(ctx, ctx.spec().topology.member_count());
+    let first = ctx.state.active.unwrap_or(MemberId::FIRST);
+    if ctx.health(first) != Health::Gone {
+        let detail = format!("{first} was the active last: it comes up first");
+        ctx.transition(ClusterState::WaitingForActive(first), Reason::StartingLastActive, detail);
+    }
+}
+
+fn reexamine(ctx: &mut Ctx<'_>) {
+    let members: Vec<MemberId> = ctx.spec().topology.members().collect();
+    let undecided = members
+        .iter()
+        .any(|member| matches!(ctx.health(*member), Health::Unknown | Health::Starting));
+    let patience_ms = 2 * ctx.spec().unreachable_timeout_ms();
+    if undecided && elapsed_ms(ctx) < patience_ms {
+        return;
+    }
+    if ctx.state.active.is_none() {
+        reexamine_without_history(ctx);
+        return;
+    }
+    let (active, standby) = pair(ctx);
+    let (ha, hs) = (ctx.health(active), ctx.health(standby));
+    let detail = format!("{} and {}", describe(ctx, active), describe(ctx, standby));
+    if ha.works() {
+        let to = if hs == Health::Healthy { ClusterState::Normal } else { ClusterState::StandbyDown };
+        ctx.transition(to, Reason::Reexamined, detail);
+    } else if hs.works() {
+        let lag = ctx.state.member(active).report.lsn.ahead_of(ctx.state.member(standby).report.lsn);
+        if lost(ctx, active) && ctx.state.previous == Some(ClusterState::ManualInterventionRequired)
+        {
+            ctx.record(Event::LagAccepted { bytes: Some(lag) });
+        }
+        ctx.transition(ClusterState::ActiveDown, Reason::Reexamined, detail);
+    } else {
+        ctx.transition(ClusterState::BothDown, Reason::Reexamined, detail);
+    }
+}
+
+/// Reexamine with no known active: a cluster that never initialized, or a driver that lost
+/// its log. The member claiming the active role is adopted; otherwise the member with the
+/// highest LSN among complete copies is waited for.
+fn reexamine_without_history(ctx: &mut Ctx<'_>) {
+    let members: Vec<MemberId> = ctx.spec().topology.members().collect();
+    let claiming: Vec<MemberId> = members
+        .iter()
+        .copied()
+        .filter(|member| up(ctx, *member) && ctx.state.member(*member).report.role == Role::Active)
+        .collect();
+    if let [member] = claiming[..] {
+        ctx.record(Event::ActiveAdopted { member });
+        return; // The next round of decide re-examines with an active.
+    }
+    if claiming.len() > 1 {
+        let detail = "both members claim the active role".to_string();
+        ctx.transition(ClusterState::ManualInterventionRequired, Reason::Reexamined, detail);
+        return;
+    }
+    if !ctx.state.log_lost {
+        let detail = "the cluster never initialized: initializing afresh".to_string();
+        ctx.transition(ClusterState::Initializing, Reason::Reexamined, detail);
+        return;
+    }
+    // Compare LSNs only when every member reported: the engine does not guess.
+    let contacted = members.iter().all(|member| ctx.state.member(*member).contacted_this_pod);
+    let best = members
+        .iter()
+        .copied()
+        .filter(|member| up(ctx, *member) && ctx.state.member(*member).report.copy_complete)
+        .max_by_key(|member| (ctx.state.member(*member).report.lsn, std::cmp::Reverse(*member)));
+    match best {
+        Some(member) if contacted && ctx.spec().topology == Topology::MasterSlave => {
+            let lsn = ctx.state.member(member).report.lsn.0;
+            let detail = format!("{member} holds the highest LSN ({lsn}) of the complete copies");
+            ctx.transition(ClusterState::WaitingForActive(member), Reason::Reexamined, detail);
+        }
+        _ => {
+            let detail = "no member is known to hold the newest complete copy".to_string();
+            ctx.transition(ClusterState::ManualInterventionRequired, Reason::Reexamined, detail);
+        }
+    }
+}

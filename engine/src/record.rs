@@ -1,0 +1,206 @@
+//! The log record format, defined once here: one record per step, holding the input, the events
+//! it produced and the effects it emitted. The sled adapter and the simulator store these bytes.
+//!
+//! ```text
+//! offset  size  field
+//! 0       2     magic "TR" (record) or "TS" (snapshot)
+//! 2       2     format version, big-endian (currently 1)
+//! 4       4     payload length, big-endian
+//! 8       4     CRC-32 (IEEE) of bytes 2..8 followed by the payload, big-endian
+//! 12      n     payload: the postcard encoding of the record (or snapshot)
+//! ```
+//!
+//! The format is a compatibility surface: golden byte fixtures (`engine/tests/fixtures/`) must
+//! keep decoding. A new format gets a new version; old versions keep their decoders.
+
+use crate::effect::Effect;
+use crate::event::Event;
+use crate::input::Input;
+use crate::state::State;
+use crate::types::{Seq, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// The record format version written by this build.
+pub const FORMAT_VERSION: u16 = 1;
+
+/// The snapshot format version written by this build. Snapshots of another version are not
+/// decoded: a reader folds the stream from its start instead.
+pub const SNAPSHOT_VERSION: u16 = 1;
+
+const RECORD_MAGIC: [u8; 2] = *b"TR";
+const SNAPSHOT_MAGIC: [u8; 2] = *b"TS";
+const HEADER_LEN: usize = 12;
+
+/// Records larger than this are refused as corrupt rather than allocated.
+pub const MAX_PAYLOAD_BYTES: u32 = 64 * 1024 * 1024;
+
+/// One step of one cluster, as logged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// The record's position in the cluster's stream (contiguous, from 1).
+    pub seq: Seq,
+    /// When the input was observed.
+    pub at: Timestamp,
+    /// The input.
+    pub input: Input,
+    /// The events the step recorded, in order.
+    pub events: Vec<Event>,
+    /// The effects the step emitted, in order.
+    pub effects: Vec<Effect>,
+}
+
+/// Why bytes could not be decoded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Fewer bytes than a header.
+    #[error("truncated: {len} bytes, shorter than the {HEADER_LEN}-byte header")]
+    TooShort {
+        /// The length found.
+        len: usize,
+    },
+    /// The bytes do not start with the expected magic.
+    #[error("not a tandem {what}: bad magic {found:02x?}")]
+    BadMagic {
+        /// What was expected ("record" or "snapshot").
+        what: &'static str,
+        /// The bytes found.
+        found: [u8; 2],
+    },
+    /// A version this build cannot read.
+    #[error("unknown format version {version} (this build reads version {supported})")]
+    UnknownVersion {
+        /// The version found.
+        version: u16,
+        /// The version this build reads.
+        supported: u16,
+    },
+    /// The payload is shorter (or longer) than its header says.
+    #[error("truncated: the header announces {expected} payload bytes, {found} are present")]
+    Truncated {
+        /// Announced.
+        expected: u64,
+        /// Present.
+        found: u64,
+    },
+    /// The checksum does not match.
+    #[error("checksum mismatch: stored {stored:08x}, computed {computed:08x}")]
+    Checksum {
+        /// Stored in the header.
+        stored: u32,
+        /// Computed over the bytes.
+        computed: u32,
+    },
+    /// The checksum matched but the payload does not decode.
+    #[error("malformed payload: {0}")]
+    Malformed(String),
+}
+
+/// Why records could not be folded into a state.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FoldError {
+    /// A record's sequence number is not the next one.
+    #[error("sequence gap: expected record {expected}, found {found}")]
+    Gap {
+        /// The sequence number expected.
+        expected: Seq,
+        /// The one found.
+        found: Seq,
+    },
+}
+
+impl Record {
+    /// Encodes the record with header and checksum.
+    pub fn encode(&self) -> Vec<u8> {
+        frame(RECORD_MAGIC, FORMAT_VERSION, self)
+    }
+
+    /// Decodes and verifies a record.
+    pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
+        let payload = unframe(RECORD_MAGIC, FORMAT_VERSION, "record", bytes)?;
+        postcard::from_bytes(payload).map_err(|error| DecodeError::Malformed(error.to_string()))
+    }
+}
+
+impl State {
+    /// Folds one record: checks it is the next in sequence, then applies its events.
+    pub fn apply_record(&mut self, record: &Record) -> Result<(), FoldError> {
+        let expected = self.seq.next();
+        if record.seq != expected {
+            return Err(FoldError::Gap { expected, found: record.seq });
+        }
+        for event in &record.events {
+            self.apply(event);
+        }
+        self.seq = record.seq;
+        Ok(())
+    }
+
+    /// Encodes the state as a snapshot, with header and checksum.
+    pub fn encode_snapshot(&self) -> Vec<u8> {
+        frame(SNAPSHOT_MAGIC, SNAPSHOT_VERSION, self)
+    }
+
+    /// Decodes and verifies a snapshot.
+    pub fn decode_snapshot(bytes: &[u8]) -> Result<State, DecodeError> {
+        let payload = unframe(SNAPSHOT_MAGIC, SNAPSHOT_VERSION, "snapshot", bytes)?;
+        postcard::from_bytes(payload).map_err(|error| DecodeError::Malformed(error.to_string()))
+    }
+}
+
+fn frame<T: Serialize>(magic: [u8; 2], version: u16, value: &T) -> Vec<u8> {
+    let mut out = vec![0u8; HEADER_LEN];
+    // Serializing owned, plain data into a Vec cannot fail.
+    let payload = postcard::to_extend(value, Vec::new()).expect("serializing into a Vec");
+    let len = u32::try_from(payload.len()).expect("a record is smaller than 4 GiB");
+    out[0..2].copy_from_slice(&magic);
+    out[2..4].copy_from_slice(&version.to_be_bytes());
+    out[4..8].copy_from_slice(&len.to_be_bytes());
+    let crc = checksum(&out[2..8], &payload);
+    out[8..12].copy_from_slice(&crc.to_be_bytes());
+    out.extend_from_slice(&payload);
+    out
+}
+
+fn unframe<'a>(
+    magic: [u8; 2],
+    expected_version: u16,
+    what: &'static str,
+    bytes: &'a [u8],
+) -> Result<&'a [u8], DecodeError> {
+    if bytes.len() < HEADER_LEN {
+        return Err(DecodeError::TooShort { len: bytes.len() });
+    }
+    let found = [bytes[0], bytes[1]];
+    if found != magic {
+        return Err(DecodeError::BadMagic { what, found });
+    }
+    let version = u16::from_be_bytes([bytes[2], bytes[3]]);
+    if version != expected_version {
+        return Err(DecodeError::UnknownVersion { version, supported: expected_version });
+    }
+    let len = u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+    let present = (bytes.len() - HEADER_LEN) as u64;
+    if len > MAX_PAYLOAD_BYTES || u64::from(len) != present {
+        return Err(DecodeError::Truncated { expected: u64::from(len), found: present });
+    }
+    let stored = u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    let payload = &bytes[HEADER_LEN..];
+    let computed = checksum(&bytes[2..8], payload);
+    if stored != computed {
+        return Err(DecodeError::Checksum { stored, computed });
+    }
+    Ok(payload)
+}
+
+fn checksum(header: &[u8], payload: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(header);
+    hasher.update(payload);
+    hasher.finalize()
+}
+
+/// Reads the version of framed bytes without decoding them, so a reader can tell an unknown
+/// version from corruption.
+pub fn peek_version(bytes: &[u8]) -> Option<u16> {
+    (bytes.len() >= 4).then(|| u16::from_be_bytes([bytes[2], bytes[3]]))
+}

@@ -1,0 +1,701 @@
+//! The engine's state: a fold of its events. [`State::apply`] is the only way it changes.
+//!
+//! Member health is not stored: it is derived afresh, at every step, from what was recorded
+//! and the current time ([`State::health`]).
+
+use crate::config::Spec;
+use crate::event::{EffectKey, Event};
+use crate::input::{AgentReport, NodeStatus, Outcome, PodObservation, Process, VolumeObservation};
+use crate::transitions::Reason;
+use crate::types::{
+    EffectId, MemberId, NodeName, PodUid, PvName, PvcUid, Role, Seq, Timestamp, Topology,
+};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The state of a cluster (sections 3 and 4 of the specification).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClusterState {
+    /// Creating pods and volumes; member 0 becomes the active.
+    Initializing,
+    /// Everything works.
+    Normal,
+    /// The active failed; fence it, promote the standby if it may be.
+    ActiveDown,
+    /// The active runs alone; the standby is being replaced.
+    StandbyDown,
+    /// A new or rebuilt standby is starting or catching up.
+    StandbyPartiallyStarting,
+    /// The standby is up but its replication is broken or too slow.
+    StandbyPartiallyDown,
+    /// Neither member works.
+    BothDown,
+    /// Waiting for this member's database, the one with the newest data.
+    WaitingForActive(MemberId),
+    /// A planned role swap to this member.
+    Switchover(MemberId),
+    /// Automation stopped for safety; a person must act (`reexamine`).
+    ManualInterventionRequired,
+    /// Looking at the members afresh.
+    Reexamine,
+    /// Stopping on the user's request.
+    Stopping,
+    /// Stopped, data kept.
+    Stopped,
+    /// Starting again after a stop.
+    Starting,
+    /// Automation gave up.
+    Failed,
+}
+
+impl ClusterState {
+    /// The state without its member argument.
+    pub fn kind(self) -> StateKind {
+        match self {
+            ClusterState::Initializing => StateKind::Initializing,
+            ClusterState::Normal => StateKind::Normal,
+            ClusterState::ActiveDown => StateKind::ActiveDown,
+            ClusterState::StandbyDown => StateKind::StandbyDown,
+            ClusterState::StandbyPartiallyStarting => StateKind::StandbyPartiallyStarting,
+            ClusterState::StandbyPartiallyDown => StateKind::StandbyPartiallyDown,
+            ClusterState::BothDown => StateKind::BothDown,
+            ClusterState::WaitingForActive(_) => StateKind::WaitingForActive,
+            ClusterState::Switchover(_) => StateKind::Switchover,
+            ClusterState::ManualInterventionRequired => StateKind::ManualInterventionRequired,
+            ClusterState::Reexamine => StateKind::Reexamine,
+            ClusterState::Stopping => StateKind::Stopping,
+            ClusterState::Stopped => StateKind::Stopped,
+            ClusterState::Starting => StateKind::Starting,
+            ClusterState::Failed => StateKind::Failed,
+        }
+    }
+
+    /// Whether automation is stopped here: no effect but status and events.
+    pub fn is_hands_off(self) -> bool {
+        matches!(self, ClusterState::ManualInterventionRequired | ClusterState::Failed)
+    }
+}
+
+impl fmt::Display for ClusterState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClusterState::WaitingForActive(member) => write!(f, "WaitingForActive({member})"),
+            ClusterState::Switchover(member) => write!(f, "Switchover({member})"),
+            other => f.write_str(other.kind().name()),
+        }
+    }
+}
+
+/// A cluster state without its argument: the vertices of the transition table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum StateKind {
+    /// See [`ClusterState::Initializing`].
+    Initializing,
+    /// See [`ClusterState::Normal`].
+    Normal,
+    /// See [`ClusterState::ActiveDown`].
+    ActiveDown,
+    /// See [`ClusterState::StandbyDown`].
+    StandbyDown,
+    /// See [`ClusterState::StandbyPartiallyStarting`].
+    StandbyPartiallyStarting,
+    /// See [`ClusterState::StandbyPartiallyDown`].
+    StandbyPartiallyDown,
+    /// See [`ClusterState::BothDown`].
+    BothDown,
+    /// See [`ClusterState::WaitingForActive`].
+    WaitingForActive,
+    /// See [`ClusterState::Switchover`].
+    Switchover,
+    /// See [`ClusterState::ManualInterventionRequired`].
+    ManualInterventionRequired,
+    /// See [`ClusterState::Reexamine`].
+    Reexamine,
+    /// See [`ClusterState::Stopping`].
+    Stopping,
+    /// See [`ClusterState::Stopped`].
+    Stopped,
+    /// See [`ClusterState::Starting`].
+    Starting,
+    /// See [`ClusterState::Failed`].
+    Failed,
+}
+
+impl StateKind {
+    /// Every state, in table order.
+    pub const ALL: [StateKind; 15] = [
+        StateKind::Initializing,
+        StateKind::Normal,
+        StateKind::ActiveDown,
+        StateKind::StandbyDown,
+        StateKind::StandbyPartiallyStarting,
+        StateKind::StandbyPartiallyDown,
+        StateKind::BothDown,
+        StateKind::WaitingForActive,
+        StateKind::Switchover,
+        StateKind::ManualInterventionRequired,
+        StateKind::Reexamine,
+        StateKind::Stopping,
+        StateKind::Stopped,
+        StateKind::Starting,
+        StateKind::Failed,
+    ];
+
+    /// The state's name as the specification writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            StateKind::Initializing => "Initializing",
+            StateKind::Normal => "Normal",
+            StateKind::ActiveDown => "ActiveDown",
+            StateKind::StandbyDown => "StandbyDown",
+            StateKind::StandbyPartiallyStarting => "StandbyPartiallyStarting",
+            StateKind::StandbyPartiallyDown => "StandbyPartiallyDown",
+            StateKind::BothDown => "BothDown",
+            StateKind::WaitingForActive => "WaitingForActive",
+            StateKind::Switchover => "Switchover",
+            StateKind::ManualInterventionRequired => "ManualInterventionRequired",
+            StateKind::Reexamine => "Reexamine",
+            StateKind::Stopping => "Stopping",
+            StateKind::Stopped => "Stopped",
+            StateKind::Starting => "Starting",
+            StateKind::Failed => "Failed",
+        }
+    }
+
+    /// Parses a name written as in the specification.
+    pub fn from_name(name: &str) -> Option<StateKind> {
+        StateKind::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+}
+
+/// A member's health (section 2), derived at every step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Health {
+    /// Reachable, up, in the expected role, replicating within the lag threshold.
+    Healthy,
+    /// A standby that is behind, or still copying its data.
+    CatchingUp,
+    /// The pod exists and the database is starting (or awaits its role).
+    Starting,
+    /// Up, but its replication link is broken, or it claims a role it must not hold.
+    Degraded,
+    /// Not reachable, for less than `unreachableTimeout`: a hold.
+    Unknown,
+    /// Unreachable for `unreachableTimeout` or longer, or its process is down.
+    Down,
+    /// Its pod object does not exist.
+    Gone,
+    /// Its data is gone.
+    Lost,
+}
+
+impl Health {
+    /// Up and serving: the member works in its role, perhaps imperfectly.
+    pub fn works(self) -> bool {
+        matches!(self, Health::Healthy | Health::CatchingUp | Health::Degraded)
+    }
+
+    /// Failed: the states that start a failover or a rebuild.
+    pub fn failed(self) -> bool {
+        matches!(self, Health::Down | Health::Gone | Health::Lost)
+    }
+
+    /// The name as the specification writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Health::Healthy => "Healthy",
+            Health::CatchingUp => "CatchingUp",
+            Health::Starting => "Starting",
+            Health::Degraded => "Degraded",
+            Health::Unknown => "Unknown",
+            Health::Down => "Down",
+            Health::Gone => "Gone",
+            Health::Lost => "Lost",
+        }
+    }
+}
+
+/// What the engine remembers about one member.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberView {
+    /// The last recorded successful contact (may trail the true last contact by less than the
+    /// contact granularity).
+    pub last_contact: Option<Timestamp>,
+    /// Whether the last poll succeeded.
+    pub reachable: bool,
+    /// Whether the member's current pod has been contacted at all.
+    pub contacted_this_pod: bool,
+    /// The last recorded report.
+    pub report: AgentReport,
+    /// A standby's lag behind the active's recorded LSN, as of its last recorded contact.
+    pub lag_bytes: u64,
+    /// Since when the lag exceeds `lagThresholdBytes`.
+    pub lagging_since: Option<Timestamp>,
+    /// Whether the standby was in sync at the last contact with a live active.
+    pub in_sync: bool,
+    /// The pod; `None` when it does not exist (or was never seen).
+    pub pod: Option<PodObservation>,
+    /// A pod declared broken: it must be replaced before the member counts as recovering.
+    pub condemned_pod: Option<PodUid>,
+    /// The PVC's UID.
+    pub pvc: Option<PvcUid>,
+    /// The bound PV and its node.
+    pub pv: Option<(PvName, NodeName)>,
+    /// The PVC or PV was reported lost.
+    pub volume_lost: bool,
+    /// Increases each time the member is given a new volume.
+    pub volume_generation: u32,
+    /// The node chosen for the member's latest volume.
+    pub assigned_node: Option<NodeName>,
+}
+
+impl MemberView {
+    /// The node holding the member's data: the PV's node, else the pod's.
+    pub fn node(&self) -> Option<&NodeName> {
+        match (&self.pv, &self.assigned_node) {
+            (Some((_, node)), _) | (None, Some(node)) => Some(node),
+            (None, None) => self.pod.as_ref().and_then(|pod| pod.node.as_ref()),
+        }
+    }
+}
+
+/// What the engine remembers about a node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeView {
+    /// The node's name.
+    pub name: NodeName,
+    /// Its last status.
+    pub status: NodeStatus,
+    /// Since when it is not ready (or deleted).
+    pub unavailable_since: Option<Timestamp>,
+}
+
+/// An effect the engine emitted and may retry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Issued {
+    /// The latest id issued for the key.
+    pub id: EffectId,
+    /// What it is about.
+    pub key: EffectKey,
+    /// When it was last issued.
+    pub at: Timestamp,
+    /// How many times it was issued since the cluster entered its state.
+    pub attempts: u32,
+    /// Whether the latest issue is known to have failed.
+    pub failed: bool,
+}
+
+/// The state of one cluster: a fold of its events.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub(crate) seq: Seq,
+    pub(crate) spec: Option<Spec>,
+    pub(crate) cluster: ClusterState,
+    pub(crate) previous: Option<ClusterState>,
+    pub(crate) since: Timestamp,
+    pub(crate) reason: Option<Reason>,
+    pub(crate) detail: String,
+    pub(crate) active: Option<MemberId>,
+    pub(crate) active_confirmed: bool,
+    pub(crate) accepted_lag_bytes: Option<u64>,
+    pub(crate) members: [MemberView; 2],
+    pub(crate) nodes: Vec<NodeView>,
+    pub(crate) issued: Vec<Issued>,
+    pub(crate) next_effect: u64,
+    pub(crate) attempts: u32,
+    pub(crate) reexamine_token: String,
+    pub(crate) switchover_token: String,
+    pub(crate) log_lost: bool,
+    pub(crate) transitions: u64,
+    pub(crate) observing_since: Timestamp,
+}
+
+impl Default for State {
+    fn default() -> State {
+        State::new()
+    }
+}
+
+impl State {
+    /// The state of a cluster before its first record.
+    pub fn new() -> State {
+        State {
+            seq: Seq(0),
+            spec: None,
+            cluster: ClusterState::Initializing,
+            previous: None,
+            since: Timestamp(0),
+            reason: None,
+            detail: String::new(),
+            active: None,
+            active_confirmed: false,
+            accepted_lag_bytes: None,
+            members: [MemberView::default(), MemberView::default()],
+            nodes: Vec::new(),
+            issued: Vec::new(),
+            next_effect: 1,
+            attempts: 0,
+            reexamine_token: String::new(),
+            switchover_token: String::new(),
+            log_lost: false,
+            transitions: 0,
+            observing_since: Timestamp(0),
+        }
+    }
+
+    /// The sequence number of the last record folded in.
+    pub fn seq(&self) -> Seq {
+        self.seq
+    }
+
+    /// The spec in force, once the cluster exists.
+    pub fn spec(&self) -> Option<&Spec> {
+        self.spec.as_ref()
+    }
+
+    /// The topology, once the cluster exists.
+    pub fn topology(&self) -> Option<Topology> {
+        self.spec.as_ref().map(|spec| spec.topology)
+    }
+
+    /// The cluster state.
+    pub fn cluster(&self) -> ClusterState {
+        self.cluster
+    }
+
+    /// The state before the current one.
+    pub fn previous(&self) -> Option<ClusterState> {
+        self.previous
+    }
+
+    /// When the current state was entered.
+    pub fn since(&self) -> Timestamp {
+        self.since
+    }
+
+    /// The reason code of the last transition.
+    pub fn reason(&self) -> Option<Reason> {
+        self.reason
+    }
+
+    /// The reason of the last transition, for people.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// The member the engine holds as the active (at most one, by construction).
+    pub fn active(&self) -> Option<MemberId> {
+        self.active
+    }
+
+    /// Whether the active has reported the active role since it was chosen.
+    pub fn active_confirmed(&self) -> bool {
+        self.active_confirmed
+    }
+
+    /// A member's recorded view.
+    pub fn member(&self, member: MemberId) -> &MemberView {
+        &self.members[member.index()]
+    }
+
+    /// The known nodes, sorted by name.
+    pub fn nodes(&self) -> &[NodeView] {
+        &self.nodes
+    }
+
+    /// The effects issued since the current state was entered.
+    pub fn issued(&self) -> &[Issued] {
+        &self.issued
+    }
+
+    /// Rebuild (master-slave) or restart (standalone) attempts since the last `Normal`.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// How many transitions the cluster went through.
+    pub fn transitions(&self) -> u64 {
+        self.transitions
+    }
+
+    /// The lag a person accepted after `reexamine`, if any.
+    pub fn accepted_lag_bytes(&self) -> Option<u64> {
+        self.accepted_lag_bytes
+    }
+
+    /// The id the next effect will get.
+    pub fn next_effect_id(&self) -> EffectId {
+        EffectId(self.next_effect)
+    }
+
+    /// Whether the engine recovered without its log and has not yet settled where it stands.
+    pub fn log_lost(&self) -> bool {
+        self.log_lost
+    }
+
+    /// Folds one event into the state. This is the only mutation of a state.
+    pub fn apply(&mut self, event: &Event) {
+        match event {
+            Event::Created { spec, at } => {
+                self.spec = Some(spec.clone());
+                self.since = *at;
+                self.observing_since = *at;
+                self.reexamine_token = spec.reexamine.clone();
+                self.switchover_token =
+                    spec.switchover.as_ref().map(|request| request.token.clone()).unwrap_or_default();
+            }
+            Event::SpecChanged { spec } => self.spec = Some(spec.clone()),
+            Event::SpecRejected { .. } => {}
+            Event::Contact { member, at, report, lag_bytes } => {
+                self.apply_contact(*member, *at, report, *lag_bytes)
+            }
+            Event::Unreachable { member, .. } => self.members[member.index()].reachable = false,
+            Event::PodObserved { member, pod } => self.apply_pod(*member, pod.as_ref()),
+            Event::VolumeObserved { member, volume } => self.apply_volume(*member, volume),
+            Event::NodeObserved { node, status, at } => self.apply_node(node, *status, *at),
+            Event::Transition { from, to, reason, detail, at } => {
+                debug_assert_eq!(*from, self.cluster);
+                self.previous = Some(*from);
+                self.cluster = *to;
+                self.since = *at;
+                self.reason = Some(*reason);
+                self.detail.clone_from(detail);
+                self.issued.clear();
+                self.transitions += 1;
+                if *to == ClusterState::Normal {
+                    self.attempts = 0;
+                    self.accepted_lag_bytes = None;
+                    self.log_lost = false;
+                }
+            }
+            Event::Promoting { member, accepted_lag_bytes, .. } => {
+                self.active = Some(*member);
+                self.active_confirmed = false;
+                if accepted_lag_bytes.is_some() {
+                    self.accepted_lag_bytes = None;
+                }
+                let view = &mut self.members[member.index()];
+                view.lag_bytes = 0;
+                view.lagging_since = None;
+            }
+            Event::Issued { id, key, at } => self.apply_issued(*id, *key, *at),
+            Event::Finished { id, outcome } => {
+                if let Some(issued) = self.issued.iter_mut().find(|issued| issued.id == *id) {
+                    issued.failed = matches!(outcome, Outcome::Failed(_));
+                }
+            }
+            Event::AttemptCounted { attempts } => self.attempts = *attempts,
+            Event::PodCondemned { member, uid } => {
+                self.members[member.index()].condemned_pod = Some(uid.clone())
+            }
+            Event::ReexamineSeen { token, .. } => self.reexamine_token.clone_from(token),
+            Event::SwitchoverSeen { token, .. } => self.switchover_token.clone_from(token),
+            Event::LagAccepted { bytes } => self.accepted_lag_bytes = *bytes,
+            Event::VolumeAssigned { member, node, generation } => {
+                let view = &mut self.members[member.index()];
+                view.volume_generation = *generation;
+                view.assigned_node = Some(node.clone());
+                view.volume_lost = false;
+            }
+            Event::ActiveAdopted { member } => {
+                self.active = Some(*member);
+                self.active_confirmed = true;
+                self.log_lost = false;
+            }
+            Event::Recovered { log_lost, at } => {
+                self.issued.clear();
+                self.observing_since = *at;
+                if *log_lost {
+                    self.log_lost = true;
+                }
+            }
+        }
+    }
+
+    fn apply_contact(&mut self, member: MemberId, at: Timestamp, report: &AgentReport, lag: u64) {
+        let threshold = self.spec.as_ref().map_or(u64::MAX, |spec| spec.lag_threshold_bytes);
+        let peer_reachable = self.members[member.peer().index()].reachable;
+        let is_active = self.active == Some(member);
+        let view = &mut self.members[member.index()];
+        view.last_contact = Some(at);
+        view.reachable = true;
+        view.contacted_this_pod = true;
+        view.report = *report;
+        view.lag_bytes = lag;
+        if lag > threshold {
+            view.lagging_since.get_or_insert(at);
+        } else {
+            view.lagging_since = None;
+        }
+        if report.replication_connected {
+            view.in_sync = report.in_sync;
+        } else if peer_reachable {
+            // The link broke while the active was alive: writes may go on without this member.
+            view.in_sync = false;
+        }
+        if is_active && report.role == Role::Active && report.process == Process::Running {
+            self.active_confirmed = true;
+        }
+    }
+
+    fn apply_pod(&mut self, member: MemberId, pod: Option<&PodObservation>) {
+        let view = &mut self.members[member.index()];
+        let same_pod = matches!((&view.pod, pod), (Some(old), Some(new)) if old.uid == new.uid);
+        if !same_pod {
+            // A new pod (or none): its agent has not been contacted yet.
+            view.contacted_this_pod = false;
+            view.reachable = false;
+        }
+        view.pod = pod.cloned();
+        if let (Some(condemned), Some(pod)) = (&view.condemned_pod, pod) {
+            if *condemned != pod.uid {
+                view.condemned_pod = None;
+            }
+        }
+        if pod.is_none() {
+            view.condemned_pod = None;
+        }
+    }
+
+    fn apply_volume(&mut self, member: MemberId, volume: &VolumeObservation) {
+        let view = &mut self.members[member.index()];
+        view.pvc = volume.pvc.clone();
+        view.pv = volume.pv.clone();
+        view.volume_lost = volume.lost;
+    }
+
+    fn apply_node(&mut self, node: &NodeName, status: NodeStatus, at: Timestamp) {
+        let position = self.nodes.binary_search_by(|view| view.name.cmp(node));
+        let index = match position {
+            Ok(index) => index,
+            Err(index) => {
+                let view = NodeView { name: node.clone(), status, unavailable_since: None };
+                self.nodes.insert(index, view);
+                index
+            }
+        };
+        let view = &mut self.nodes[index];
+        view.status = status;
+        if status == NodeStatus::Ready {
+            view.unavailable_since = None;
+        } else {
+            view.unavailable_since.get_or_insert(at);
+        }
+    }
+
+    fn apply_issued(&mut self, id: EffectId, key: EffectKey, at: Timestamp) {
+        self.next_effect = self.next_effect.max(id.0 + 1);
+        match self.issued.iter_mut().find(|issued| issued.key == key) {
+            Some(issued) => {
+                issued.id = id;
+                issued.at = at;
+                issued.attempts += 1;
+                issued.failed = false;
+            }
+            None => self.issued.push(Issued { id, key, at, attempts: 1, failed: false }),
+        }
+    }
+
+    /// The node view of `name`, if known.
+    pub fn node(&self, name: &NodeName) -> Option<&NodeView> {
+        self.nodes.binary_search_by(|view| view.name.cmp(name)).ok().map(|index| &self.nodes[index])
+    }
+
+    /// Whether the member's data is gone: its volume was lost, or the node holding it is deleted
+    /// or not ready for `nodeLostTimeout` or longer.
+    pub fn data_lost(&self, member: MemberId, now: Timestamp) -> bool {
+        let view = self.member(member);
+        if view.volume_lost {
+            return true;
+        }
+        let Some(spec) = &self.spec else { return false };
+        let Some(node) = view.node().and_then(|name| self.node(name)) else { return false };
+        match (node.status, node.unavailable_since) {
+            (NodeStatus::Deleted, _) => true,
+            (NodeStatus::NotReady, Some(since)) => {
+                now.since_ms(since) >= u64::from(spec.node_lost_timeout_s) * 1000
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the time since the member's last recorded contact is at least
+    /// `unreachableTimeout`. Because the recorded contact may trail the true one by less than the
+    /// contact granularity, and validation requires `unreachableTimeout` to exceed the agent's
+    /// lease by more than that, this implies the agent's lease truly expired.
+    pub fn contact_expired(&self, member: MemberId, now: Timestamp) -> bool {
+        let Some(spec) = &self.spec else { return false };
+        // Never contacted since the engine started observing: the agent may have been polled
+        // just before (by a previous driver), so the lease runs from then at the latest.
+        let baseline = self.member(member).last_contact.unwrap_or(self.observing_since);
+        now.since_ms(baseline) >= spec.unreachable_timeout_ms()
+    }
+
+    /// The member's health at `now` (section 2).
+    pub fn health(&self, member: MemberId, now: Timestamp) -> Health {
+        let view = self.member(member);
+        if self.data_lost(member, now) {
+            return Health::Lost;
+        }
+        let Some(pod) = &view.pod else { return Health::Gone };
+        if !view.reachable {
+            if !view.contacted_this_pod {
+                return if pod.deleting { Health::Down } else { Health::Starting };
+            }
+            return if self.contact_expired(member, now) { Health::Down } else { Health::Unknown };
+        }
+        let report = &view.report;
+        match report.process {
+            Process::Down | Process::InitFailed => return Health::Down,
+            Process::Starting => return Health::Starting,
+            Process::Running => {}
+        }
+        if self.active == Some(member) {
+            return self.active_health(member, report);
+        }
+        self.standby_health(member, report)
+    }
+
+    fn active_health(&self, member: MemberId, report: &AgentReport) -> Health {
+        if report.role != Role::Active {
+            // Chosen and not yet promoted: starting. Confirmed before and no longer active:
+            // the database restarted or was demoted under the engine, and lost its role.
+            return if self.active_confirmed { Health::Down } else { Health::Starting };
+        }
+        let has_peer = self.topology() == Some(Topology::MasterSlave);
+        if has_peer && !report.replication_connected {
+            let peer = self.member(member.peer());
+            if peer.reachable && peer.report.process == Process::Running {
+                return Health::Degraded;
+            }
+        }
+        Health::Healthy
+    }
+
+    fn standby_health(&self, member: MemberId, report: &AgentReport) -> Health {
+        match report.role {
+            Role::Active => return Health::Degraded,
+            Role::None => return Health::Starting,
+            Role::Standby => {}
+        }
+        if !report.copy_complete {
+            return Health::CatchingUp;
+        }
+        if !report.replication_connected {
+            return Health::Degraded;
+        }
+        if let Some(active) = self.active.filter(|active| *active != member) {
+            let active_view = self.member(active);
+            let active_says_broken = active_view.reachable
+                && active_view.report.role == Role::Active
+                && !active_view.report.replication_connected;
+            if active_says_broken {
+                return Health::Degraded;
+            }
+        }
+        if self.member(member).lagging_since.is_some() {
+            return Health::CatchingUp;
+        }
+        Health::Healthy
+    }
+}
