@@ -1,0 +1,320 @@
+//! The spec of a `ZenithCluster`: the seed's fields and names (`zenithSpec`, `agentSpec`,
+//! `template`, `volumeClaimTemplates`), plus the HA engine's knobs in `haSpec`.
+//!
+//! Each validation rule lives next to its field as a CEL rule whose message is the one in
+//! [`crate::messages`]; [`ZenithClusterSpec::validate`] checks the same rules in Rust.
+//!
+//! Durations are whole seconds. They are `i64` on purpose: an unsigned type would add an OpenAPI
+//! `minimum: 0` whose generic message would pre-empt the rule's own message for negative values.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Affinity, Container, PersistentVolumeClaim, Volume};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::messages;
+use crate::status::ZenithClusterStatus;
+
+/// What a user asks of a Zenith database cluster.
+// Each printer column repeats `type_ = "string"`, which the lint mistakes for a repeated attribute.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "huawei.cloudb.com",
+    version = "v1",
+    kind = "ZenithCluster",
+    plural = "zenithclusters",
+    singular = "zenithcluster",
+    shortname = "zc",
+    namespaced,
+    status = "ZenithClusterStatus",
+    derive = "PartialEq",
+    doc = "A Zenith database cluster: standalone (1 replica) or master-slave (2), kept available by tandem.",
+    printcolumn(name = "State", type_ = "string", json_path = ".status.state"),
+    printcolumn(name = "Active", type_ = "string", json_path = ".status.activeMember"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[x_kube(
+    validation = Rule::new("self.zenithSpec.unreachableTimeout * 3 > self.haSpec.agentLeaseSeconds * 4")
+        .message(messages::UNREACHABLE_TIMEOUT_LEASE)
+        .field_path(".zenithSpec.unreachableTimeout"),
+    validation = Rule::new(
+        "!has(self.haSpec.switchover) || !has(self.haSpec.switchover.to) || \
+         (self.haSpec.switchover.to >= 0 && self.haSpec.switchover.to < self.zenithSpec.replicas)"
+    )
+    .message(messages::SWITCHOVER_TO)
+    .field_path(".haSpec.switchover.to")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ZenithClusterSpec {
+    /// The database: topology, package, storage, configuration, and how often it is polled.
+    pub zenith_spec: ZenithSpec,
+    /// The HA engine's knobs; every field has a default.
+    #[serde(default)]
+    pub ha_spec: HaSpec,
+    /// The database agent that runs beside each member.
+    pub agent_spec: AgentSpec,
+    /// The pod template of the members: affinity, containers, volumes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<ZenithTemplate>,
+    /// Claims each member gets, beside the data volume tandem binds to a local PV.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volume_claim_templates: Vec<PersistentVolumeClaim>,
+}
+
+/// The database of the cluster (the seed's `zenithSpec`).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = Rule::new("self.unreachableTimeout >= 2 * self.pollingInterval")
+    .message(messages::UNREACHABLE_TIMEOUT_POLLING)
+    .field_path(".unreachableTimeout"))]
+#[serde(rename_all = "camelCase")]
+pub struct ZenithSpec {
+    /// 1: standalone; 2: master-slave. Immutable: it decides the topology.
+    #[x_kube(
+        validation = Rule::new("self == 1 || self == 2").message(messages::REPLICAS),
+        validation = Rule::new("self == oldSelf").message(messages::REPLICAS_IMMUTABLE)
+    )]
+    pub replicas: i64,
+    /// The database software version, for example `v1.0.0`.
+    pub version: String,
+    /// The name of the database software package, for example `Zenith`.
+    pub package_name: String,
+    /// The kind of package, for example `tar`.
+    pub package_type: String,
+    /// The storage class of the members' data volumes (local PVs). Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message(messages::STORAGE_CLASS_IMMUTABLE))]
+    pub storage_class_name: String,
+    /// The size of each member's data volume, as a Kubernetes quantity (`5Gi`).
+    #[x_kube(validation = Rule::new("isQuantity(self)").message(messages::STORAGE_SIZE))]
+    pub storage_size: String,
+    /// Whether replication between the members must use TLS.
+    #[serde(default, rename = "replicationSSLMandatory")]
+    pub replication_ssl_mandatory: bool,
+    /// How often, in seconds, each member's agent is polled.
+    #[serde(default = "defaults::polling_interval")]
+    #[x_kube(validation = Rule::new("self >= 1").message(messages::POLLING_INTERVAL))]
+    pub polling_interval: i64,
+    /// Seconds without contact after which a member counts as unreachable.
+    #[serde(default = "defaults::unreachable_timeout")]
+    pub unreachable_timeout: i64,
+    /// ConfigMaps holding the instance configuration.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instance_config_map: Vec<String>,
+    /// ConfigMaps holding the database configuration.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub db_config_map: Vec<String>,
+    /// Secrets holding the database credentials and certificates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub db_secrets: Vec<String>,
+    /// Free-form database settings, passed to the database as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::free_form_object")]
+    pub db_specs: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+/// The agent beside each member (the seed's `agentSpec`).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentSpec {
+    /// The agent software version.
+    pub version: String,
+    /// The name of the agent package, for example `DBAgent`.
+    pub package_name: String,
+    /// The kind of package, for example `tar`.
+    pub package_type: String,
+    /// ConfigMaps holding the agent configuration.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agent_config: Vec<String>,
+}
+
+/// The pod template of the members (the seed's `template`).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ZenithTemplate {
+    /// Where the members may run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+    /// The containers and volumes of each member's pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<ZenithPodSpec>,
+}
+
+/// The containers and volumes of a member's pod. The selector and labels are tandem's to set.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ZenithPodSpec {
+    /// Containers that run to completion before the database starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub init_containers: Vec<Container>,
+    /// The database and agent containers, with resources, ports, volume mounts and env.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<Container>,
+    /// The pod's volumes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<Volume>,
+}
+
+/// The HA engine's knobs (section 9 of the state machine). Every field has a default, so an
+/// object without `haSpec` gets the engine's defaults.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HaSpec {
+    /// Seconds an agent's lease lasts; an agent that stops renewing it is not trusted beyond.
+    #[serde(default = "defaults::agent_lease_seconds")]
+    #[x_kube(validation = Rule::new("self >= 1").message(messages::AGENT_LEASE_SECONDS))]
+    pub agent_lease_seconds: i64,
+    /// Seconds a node may be NotReady before its members count as lost.
+    #[serde(default = "defaults::node_lost_timeout")]
+    #[x_kube(validation = Rule::new("self >= 1").message(messages::NODE_LOST_TIMEOUT))]
+    pub node_lost_timeout: i64,
+    /// Whether a commit waits for the standby (`sync`) or not (`async`).
+    #[serde(default)]
+    pub replication: Replication,
+    /// The most bytes of log a standby may lag and still be promoted on failover.
+    #[serde(default)]
+    pub max_lag_on_failover_bytes: u64,
+    /// Lag in bytes above which the standby counts as lagging.
+    #[serde(default = "defaults::lag_threshold_bytes")]
+    pub lag_threshold_bytes: u64,
+    /// Seconds the standby may stay lagging before it is reported.
+    #[serde(default = "defaults::lag_timeout")]
+    #[x_kube(validation = Rule::new("self >= 1").message(messages::LAG_TIMEOUT))]
+    pub lag_timeout: i64,
+    /// Seconds the cluster may take to initialise.
+    #[serde(default = "defaults::init_timeout")]
+    #[x_kube(validation = Rule::new("self >= 1").message(messages::INIT_TIMEOUT))]
+    pub init_timeout: i64,
+    /// Seconds a standby may take to start.
+    #[serde(default = "defaults::standby_start_timeout")]
+    #[x_kube(validation = Rule::new("self >= 1").message(messages::STANDBY_START_TIMEOUT))]
+    pub standby_start_timeout: i64,
+    /// Seconds a requested switchover may take.
+    #[serde(default = "defaults::switchover_timeout")]
+    #[x_kube(validation = Rule::new("self >= 1").message(messages::SWITCHOVER_TIMEOUT))]
+    pub switchover_timeout: i64,
+    /// How many times a member's volume is rebuilt before the cluster is declared failed.
+    #[serde(default = "defaults::max_attempts")]
+    #[x_kube(validation = Rule::new("self >= 1").message(messages::MAX_REBUILD_ATTEMPTS))]
+    pub max_rebuild_attempts: i64,
+    /// How many times a member is restarted before it is rebuilt.
+    #[serde(default = "defaults::max_attempts")]
+    #[x_kube(validation = Rule::new("self >= 1").message(messages::MAX_RESTART_ATTEMPTS))]
+    pub max_restart_attempts: i64,
+    /// Seconds to wait for the former active to return before promoting; unset: do not wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self >= 1").message(messages::WAIT_FOR_ACTIVE_TIMEOUT))]
+    pub wait_for_active_timeout: Option<i64>,
+    /// Whether tandem fails over on its own when the active is lost.
+    #[serde(default = "defaults::enabled")]
+    pub auto_failover: bool,
+    /// Stop the database, keeping its storage and network identity.
+    #[serde(default)]
+    pub stopped: bool,
+    /// A free-form token: changing it asks tandem to leave a hands-off state and look again.
+    #[serde(default)]
+    pub reexamine: String,
+    /// A requested switchover; a new token is a new request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switchover: Option<Switchover>,
+}
+
+impl Default for HaSpec {
+    fn default() -> Self {
+        Self {
+            agent_lease_seconds: defaults::agent_lease_seconds(),
+            node_lost_timeout: defaults::node_lost_timeout(),
+            replication: Replication::default(),
+            max_lag_on_failover_bytes: 0,
+            lag_threshold_bytes: defaults::lag_threshold_bytes(),
+            lag_timeout: defaults::lag_timeout(),
+            init_timeout: defaults::init_timeout(),
+            standby_start_timeout: defaults::standby_start_timeout(),
+            switchover_timeout: defaults::switchover_timeout(),
+            max_rebuild_attempts: defaults::max_attempts(),
+            max_restart_attempts: defaults::max_attempts(),
+            wait_for_active_timeout: None,
+            auto_failover: true,
+            stopped: false,
+            reexamine: String::new(),
+            switchover: None,
+        }
+    }
+}
+
+/// Whether a commit on the active waits for the standby.
+#[derive(
+    JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, PartialOrd, Ord,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Replication {
+    /// A commit waits for the standby: no committed data is lost on failover.
+    #[default]
+    Sync,
+    /// A commit does not wait: failover may lose up to `maxLagOnFailoverBytes`.
+    Async,
+}
+
+/// A requested switchover: hand the active role to the other member.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Switchover {
+    /// Identifies the request; tandem acts once per token.
+    pub token: String,
+    /// The ordinal of the member to make active (0 or 1); unset: the current standby.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<i64>,
+}
+
+/// The defaults of the engine's knobs, as the engine documents them.
+pub mod defaults {
+    /// `zenithSpec.pollingInterval`.
+    pub fn polling_interval() -> i64 {
+        10
+    }
+    /// `zenithSpec.unreachableTimeout`.
+    pub fn unreachable_timeout() -> i64 {
+        30
+    }
+    /// `haSpec.agentLeaseSeconds`.
+    pub fn agent_lease_seconds() -> i64 {
+        20
+    }
+    /// `haSpec.nodeLostTimeout`.
+    pub fn node_lost_timeout() -> i64 {
+        300
+    }
+    /// `haSpec.lagThresholdBytes`: 16 MiB.
+    pub fn lag_threshold_bytes() -> u64 {
+        16 * 1024 * 1024
+    }
+    /// `haSpec.lagTimeout`.
+    pub fn lag_timeout() -> i64 {
+        120
+    }
+    /// `haSpec.initTimeout`.
+    pub fn init_timeout() -> i64 {
+        600
+    }
+    /// `haSpec.standbyStartTimeout`.
+    pub fn standby_start_timeout() -> i64 {
+        600
+    }
+    /// `haSpec.switchoverTimeout`.
+    pub fn switchover_timeout() -> i64 {
+        120
+    }
+    /// `haSpec.maxRebuildAttempts` and `haSpec.maxRestartAttempts`.
+    pub fn max_attempts() -> i64 {
+        5
+    }
+    /// `haSpec.autoFailover`.
+    pub fn enabled() -> bool {
+        true
+    }
+}

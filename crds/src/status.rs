@@ -1,0 +1,87 @@
+//! The status tandem reports on a `ZenithCluster`.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::KubeSchema;
+use serde::{Deserialize, Serialize};
+
+/// How many of the most recent transitions the status keeps.
+pub const TRANSITIONS_KEPT: usize = 20;
+
+/// What tandem reports about a cluster.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ZenithClusterStatus {
+    /// The cluster state (`Initializing`, `Normal`, `ActiveDown`, `StandbyDown`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// The state before the last transition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_state: Option<String>,
+    /// When the cluster entered its current state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<Time>,
+    /// Why the cluster entered its current state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The name of the member holding the active role, if one does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_member: Option<String>,
+    /// One entry per member, keyed by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    pub members: Vec<MemberStatus>,
+    /// `Ready`, `Degraded` and `Progressing`, keyed by type.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+    /// The `metadata.generation` of the spec this status reflects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The sequence number of the last event in tandem's log for this cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sequence: Option<u64>,
+    /// The most recent transitions, oldest first, at most [`TRANSITIONS_KEPT`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "crate::schema::transitions")]
+    pub transitions: Vec<Transition>,
+}
+
+/// One member of the cluster as tandem sees it.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberStatus {
+    /// The member's pod name.
+    pub name: String,
+    /// `Active`, `Standby`, or unset while undecided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// `Healthy`, `Unhealthy`, `Unknown`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+    /// The node the member runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// The claim of the member's data volume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pvc: Option<String>,
+    /// The member's last reported database log sequence number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lsn: Option<u64>,
+    /// The hash of the configuration the member runs with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_hash: Option<String>,
+}
+
+/// A change of the cluster state.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Transition {
+    /// When it happened.
+    pub time: Time,
+    /// The state left.
+    pub from: String,
+    /// The state entered.
+    pub to: String,
+    /// Why.
+    pub reason: String,
+}
