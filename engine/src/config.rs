@@ -19,7 +19,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn new(field: &'static str, message: impl Into<String>) -> ConfigError {
-        ConfigError { field, message: message.into() }
+        ConfigError {
+            field,
+            message: message.into(),
+        }
     }
 }
 
@@ -147,7 +150,10 @@ impl Spec {
         ];
         for (field, value) in seconds {
             if value < 1 {
-                errors.push(ConfigError::new(field, format!("{field} must be at least 1 second")));
+                errors.push(ConfigError::new(
+                    field,
+                    format!("{field} must be at least 1 second"),
+                ));
             }
         }
         if self.wait_for_active_timeout_s == Some(0) {
@@ -162,10 +168,16 @@ impl Spec {
         ];
         for (field, value) in counts {
             if value < 1 {
-                errors.push(ConfigError::new(field, format!("{field} must be at least 1")));
+                errors.push(ConfigError::new(
+                    field,
+                    format!("{field} must be at least 1"),
+                ));
             }
         }
-        if let Some(SwitchoverRequest { to: Some(member), .. }) = &self.switchover {
+        if let Some(SwitchoverRequest {
+            to: Some(member), ..
+        }) = &self.switchover
+        {
             if member.0 >= self.topology.member_count() {
                 errors.push(ConfigError::new(
                     "switchover",
@@ -216,7 +228,10 @@ pub fn topology_from_replicas(replicas: i64) -> Result<Topology, ConfigError> {
     match replicas {
         1 => Ok(Topology::Standalone),
         2 => Ok(Topology::MasterSlave),
-        _ => Err(ConfigError::new("replicas", "replicas must be 1 (standalone) or 2 (master-slave)")),
+        _ => Err(ConfigError::new(
+            "replicas",
+            "replicas must be 1 (standalone) or 2 (master-slave)",
+        )),
     }
 }
 
@@ -259,7 +274,10 @@ mod tests {
         spec.max_rebuild_attempts = 0;
         spec.max_restart_attempts = 0;
         spec.wait_for_active_timeout_s = Some(0);
-        spec.switchover = Some(SwitchoverRequest { token: "x".into(), to: Some(MemberId(7)) });
+        spec.switchover = Some(SwitchoverRequest {
+            token: "x".into(),
+            to: Some(MemberId(7)),
+        });
         let fields: Vec<&str> = spec.violations().iter().map(|error| error.field).collect();
         for field in [
             "pollingInterval",
@@ -291,7 +309,9 @@ mod tests {
         assert!(topology_from_replicas(3).is_err());
         assert_eq!(topology_from_replicas(1), Ok(Topology::Standalone));
         let previous = Spec::defaults(Topology::Standalone);
-        let error = Spec::defaults(Topology::MasterSlave).validate_change(&previous).unwrap_err();
+        let error = Spec::defaults(Topology::MasterSlave)
+            .validate_change(&previous)
+            .unwrap_err();
         assert_eq!(error.field, "replicas");
     }
 }

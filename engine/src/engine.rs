@@ -14,7 +14,9 @@ pub enum EngineError {
     /// A previous step's record was not persisted (its persistence failed, or the step was
     /// dropped without being committed): the engine's state is ahead of the log. Rebuild the
     /// engine from the log.
-    #[error("the engine is poisoned: a step was not persisted (at seq {seq}); recover from the log")]
+    #[error(
+        "the engine is poisoned: a step was not persisted (at seq {seq}); recover from the log"
+    )]
     Poisoned {
         /// The sequence number of the record that was not persisted.
         seq: Seq,
@@ -61,7 +63,11 @@ impl Engine {
     /// An engine resuming from a state (a snapshot, or a fold of the log).
     pub fn from_state(state: State) -> Engine {
         let last_now = state.since();
-        Engine { state, poisoned: None, last_now }
+        Engine {
+            state,
+            poisoned: None,
+            last_now,
+        }
     }
 
     /// Folds records (in order, from the first or from after a snapshot's state) into an engine.
@@ -75,7 +81,11 @@ impl Engine {
             state.apply_record(record)?;
             last_now = last_now.max(record.at);
         }
-        Ok(Engine { state, poisoned: None, last_now })
+        Ok(Engine {
+            state,
+            poisoned: None,
+            last_now,
+        })
     }
 
     /// The current state.
@@ -95,27 +105,50 @@ impl Engine {
             return Err(EngineError::Poisoned { seq });
         }
         if now < self.last_now {
-            return Err(EngineError::TimeWentBackwards { now, last: self.last_now });
+            return Err(EngineError::TimeWentBackwards {
+                now,
+                last: self.last_now,
+            });
         }
         self.last_now = now;
         let mut ctx = Ctx::new(&mut self.state, now);
         machine::step(&mut ctx, &input);
-        let Ctx { events, effects, .. } = ctx;
+        let Ctx {
+            events, effects, ..
+        } = ctx;
         if events.is_empty() {
             debug_assert!(effects.is_empty(), "a step with effects records events");
-            return Ok(Step { engine: self, record: None, effects: Vec::new(), committed: true });
+            return Ok(Step {
+                engine: self,
+                record: None,
+                effects: Vec::new(),
+                committed: true,
+            });
         }
         let seq = self.state.seq.next();
         self.state.seq = seq;
         self.poisoned = Some(seq); // until committed
-        let record = Record { seq, at: now, input, events, effects };
-        Ok(Step { engine: self, record: Some(record), effects: Vec::new(), committed: false })
+        let record = Record {
+            seq,
+            at: now,
+            input,
+            events,
+            effects,
+        };
+        Ok(Step {
+            engine: self,
+            record: Some(record),
+            effects: Vec::new(),
+            committed: false,
+        })
     }
 
     /// The next time at which the engine wants a [`Input::Timer`], if any: the earliest pending
     /// deadline (a member becoming `Down`, a timeout, a retry) after the latest input.
     pub fn next_deadline(&self) -> Option<Timestamp> {
-        deadlines(&self.state).filter(|at| *at > self.last_now).min()
+        deadlines(&self.state)
+            .filter(|at| *at > self.last_now)
+            .min()
     }
 }
 
@@ -172,7 +205,9 @@ impl Drop for Step<'_> {
 fn deadlines(state: &State) -> impl Iterator<Item = Timestamp> + '_ {
     let spec = state.spec();
     let mut out: Vec<Timestamp> = Vec::new();
-    let Some(spec) = spec else { return out.into_iter() };
+    let Some(spec) = spec else {
+        return out.into_iter();
+    };
     let seconds = |s: u32| u64::from(s) * 1000;
     for member in spec.topology.members() {
         let view = state.member(member);
@@ -205,7 +240,10 @@ fn deadlines(state: &State) -> impl Iterator<Item = Timestamp> + '_ {
     if let Some(timeout_ms) = state_timeout {
         out.push(since.plus_ms(timeout_ms));
     }
-    if !matches!(state.cluster(), ClusterState::ManualInterventionRequired | ClusterState::Failed) {
+    if !matches!(
+        state.cluster(),
+        ClusterState::ManualInterventionRequired | ClusterState::Failed
+    ) {
         for issued in state.issued() {
             out.push(issued.at.plus_ms(spec.polling_interval_ms()));
             let shift = issued.attempts.min(machine::MAX_BACKOFF_EXPONENT);

@@ -202,3 +202,20 @@ pub enum EffectKey {
     /// Scaling the pods.
     Replicas,
 }
+
+impl EffectKey {
+    /// The member the key is about, if any.
+    pub fn member(self) -> Option<MemberId> {
+        match self {
+            EffectKey::DeletePod(member)
+            | EffectKey::Promote(member)
+            | EffectKey::Demote(member)
+            | EffectKey::Fence(member)
+            | EffectKey::Rebuild(member)
+            | EffectKey::RestartReplication(member)
+            | EffectKey::Volume(member)
+            | EffectKey::Release(member) => Some(member),
+            EffectKey::Replicas => None,
+        }
+    }
+}

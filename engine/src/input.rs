@@ -58,8 +58,14 @@ impl Input {
     /// A short name for the kind of input, for traces and reasons.
     pub fn kind(&self) -> &'static str {
         match self {
-            Input::Agent { poll: Poll::Report(_), .. } => "agent-report",
-            Input::Agent { poll: Poll::Unreachable, .. } => "agent-unreachable",
+            Input::Agent {
+                poll: Poll::Report(_),
+                ..
+            } => "agent-report",
+            Input::Agent {
+                poll: Poll::Unreachable,
+                ..
+            } => "agent-unreachable",
             Input::Pod { .. } => "pod",
             Input::Volume { .. } => "volume",
             Input::Node { .. } => "node",

@@ -54,6 +54,6 @@ pub use record::{DecodeError, FoldError, Record};
 pub use state::{ClusterState, Health, State, StateKind};
 pub use transitions::Reason;
 pub use types::{
-    ConfigHash, EffectId, Lsn, MemberId, NodeName, PodUid, PvName, PvcUid, Replication, Role,
-    Seq, Timestamp, Topology,
+    ConfigHash, EffectId, Lsn, MemberId, NodeName, PodUid, PvName, PvcUid, Replication, Role, Seq,
+    Timestamp, Topology,
 };

@@ -47,7 +47,12 @@ struct StatusKey {
 
 impl<'a> Ctx<'a> {
     pub(crate) fn new(state: &'a mut State, now: Timestamp) -> Ctx<'a> {
-        Ctx { state, now, events: Vec::new(), effects: Vec::new() }
+        Ctx {
+            state,
+            now,
+            events: Vec::new(),
+            effects: Vec::new(),
+        }
     }
 
     /// Records an event: applies it to the state and keeps it for the log.
@@ -57,7 +62,10 @@ impl<'a> Ctx<'a> {
     }
 
     pub(crate) fn spec(&self) -> &Spec {
-        self.state.spec.as_ref().expect("decisions are only taken once the cluster exists")
+        self.state
+            .spec
+            .as_ref()
+            .expect("decisions are only taken once the cluster exists")
     }
 
     pub(crate) fn health(&self, member: MemberId) -> Health {
@@ -72,10 +80,23 @@ impl<'a> Ctx<'a> {
             "transition {from} -> {to} ({reason:?}) is not in the {topology:?} table"
         );
         let at = self.now;
-        self.record(Event::Transition { from, to, reason, detail: detail.clone(), at });
-        let warning = matches!(to.kind(), StateKind::ManualInterventionRequired | StateKind::Failed);
+        self.record(Event::Transition {
+            from,
+            to,
+            reason,
+            detail: detail.clone(),
+            at,
+        });
+        let warning = matches!(
+            to.kind(),
+            StateKind::ManualInterventionRequired | StateKind::Failed
+        );
         let message = format!("{from} -> {to}: {detail}");
-        self.report(Action::EmitEvent { warning, reason: reason.name(), message });
+        self.report(Action::EmitEvent {
+            warning,
+            reason: reason.name(),
+            message,
+        });
     }
 
     /// Whether effects other than reports are allowed now.
@@ -86,7 +107,10 @@ impl<'a> Ctx<'a> {
     /// Emits a report effect (allowed everywhere).
     fn report(&mut self, action: Action) {
         debug_assert!(action.is_report());
-        self.effects.push(Effect { id: REPORT_EFFECT_ID, action });
+        self.effects.push(Effect {
+            id: REPORT_EFFECT_ID,
+            action,
+        });
     }
 
     /// When an effect with `key` may be issued (again).
@@ -119,7 +143,10 @@ impl<'a> Ctx<'a> {
             let id = self.state.next_effect_id();
             let at = self.now;
             self.record(Event::Issued { id, key, at });
-            self.effects.push(Effect { id, action: action.clone() });
+            self.effects.push(Effect {
+                id,
+                action: action.clone(),
+            });
         }
         true
     }
@@ -144,8 +171,16 @@ impl<'a> Ctx<'a> {
 
     fn status_key(&self) -> StatusKey {
         let health = [self.health(MemberId(0)), self.health(MemberId(1))];
-        let role = [self.state.members[0].report.role, self.state.members[1].report.role];
-        StatusKey { cluster: self.state.cluster, active: self.state.active, health, role }
+        let role = [
+            self.state.members[0].report.role,
+            self.state.members[1].report.role,
+        ];
+        StatusKey {
+            cluster: self.state.cluster,
+            active: self.state.active,
+            health,
+            role,
+        }
     }
 
     fn status(&self) -> Status {
@@ -212,7 +247,10 @@ fn observe(ctx: &mut Ctx<'_>, input: &Input) {
                 Poll::Unreachable => {
                     if ctx.state.member(*member).reachable {
                         let at = ctx.now;
-                        ctx.record(Event::Unreachable { member: *member, at });
+                        ctx.record(Event::Unreachable {
+                            member: *member,
+                            at,
+                        });
                     }
                 }
                 Poll::Report(report) => observe_report(ctx, *member, report),
@@ -225,12 +263,18 @@ fn observe(ctx: &mut Ctx<'_>, input: &Input) {
         Input::EffectFinished { id, outcome } => {
             let tracked = ctx.state.issued.iter().any(|issued| issued.id == *id);
             if tracked && matches!(outcome, Outcome::Failed(_)) {
-                ctx.record(Event::Finished { id: *id, outcome: *outcome });
+                ctx.record(Event::Finished {
+                    id: *id,
+                    outcome: *outcome,
+                });
             }
         }
         Input::Recovered { log_lost } => {
             let at = ctx.now;
-            ctx.record(Event::Recovered { log_lost: *log_lost, at });
+            ctx.record(Event::Recovered {
+                log_lost: *log_lost,
+                at,
+            });
         }
     }
 }
@@ -248,7 +292,10 @@ fn observe_spec(ctx: &mut Ctx<'_>, spec: &Spec) {
     };
     if let Err(error) = verdict {
         let field = error.field.to_string();
-        ctx.record(Event::SpecRejected { field, message: error.message.clone() });
+        ctx.record(Event::SpecRejected {
+            field,
+            message: error.message.clone(),
+        });
         ctx.report(Action::EmitEvent {
             warning: true,
             reason: "SpecRejected".into(),
@@ -261,7 +308,10 @@ fn observe_spec(ctx: &mut Ctx<'_>, spec: &Spec) {
         return;
     }
     let at = ctx.now;
-    ctx.record(Event::Created { spec: spec.clone(), at });
+    ctx.record(Event::Created {
+        spec: spec.clone(),
+        at,
+    });
     if ctx.state.log_lost {
         let detail = "recovered without its log: deriving the cluster's state from observation";
         ctx.transition(ClusterState::Reexamine, Reason::LogLost, detail.into());
@@ -290,7 +340,10 @@ fn observe_report(ctx: &mut Ctx<'_>, member: MemberId, report: &AgentReport) {
         Some(active) if active != member => state.member(active).report.lsn.ahead_of(report.lsn),
         _ => 0,
     };
-    let threshold = state.spec.as_ref().map_or(u64::MAX, |spec| spec.lag_threshold_bytes);
+    let threshold = state
+        .spec
+        .as_ref()
+        .map_or(u64::MAX, |spec| spec.lag_threshold_bytes);
     let granularity_ms = state.spec.as_ref().map_or(0, Spec::contact_granularity_ms);
     let material = !view.reachable
         || old.process != report.process
@@ -301,17 +354,26 @@ fn observe_report(ctx: &mut Ctx<'_>, member: MemberId, report: &AgentReport) {
         || old.config_hash != report.config_hash;
     let lag_flip = (lag_bytes > threshold) != view.lagging_since.is_some();
     let lsn_moved = old.lsn != report.lsn && lsn_sensitive(state.cluster);
-    let refresh_due =
-        view.last_contact.is_none_or(|at| ctx.now.since_ms(at) >= granularity_ms.max(1));
+    let refresh_due = view
+        .last_contact
+        .is_none_or(|at| ctx.now.since_ms(at) >= granularity_ms.max(1));
     if material || lag_flip || lsn_moved || refresh_due {
         let at = ctx.now;
-        ctx.record(Event::Contact { member, at, report: *report, lag_bytes });
+        ctx.record(Event::Contact {
+            member,
+            at,
+            report: *report,
+            lag_bytes,
+        });
     }
 }
 
 fn observe_pod(ctx: &mut Ctx<'_>, member: MemberId, pod: Option<&PodObservation>) {
     if is_member(ctx.state, member) && ctx.state.member(member).pod.as_ref() != pod {
-        ctx.record(Event::PodObserved { member, pod: pod.cloned() });
+        ctx.record(Event::PodObserved {
+            member,
+            pod: pod.cloned(),
+        });
     }
 }
 
@@ -319,14 +381,21 @@ fn observe_volume(ctx: &mut Ctx<'_>, member: MemberId, volume: &VolumeObservatio
     let view = ctx.state.member(member);
     let same = view.pvc == volume.pvc && view.pv == volume.pv && view.volume_lost == volume.lost;
     if is_member(ctx.state, member) && !same {
-        ctx.record(Event::VolumeObserved { member, volume: volume.clone() });
+        ctx.record(Event::VolumeObserved {
+            member,
+            volume: volume.clone(),
+        });
     }
 }
 
 fn observe_node(ctx: &mut Ctx<'_>, node: &NodeName, status: NodeStatus) {
     if ctx.state.node(node).map(|view| view.status) != Some(status) {
         let at = ctx.now;
-        ctx.record(Event::NodeObserved { node: node.clone(), status, at });
+        ctx.record(Event::NodeObserved {
+            node: node.clone(),
+            status,
+            at,
+        });
     }
 }
 
@@ -356,7 +425,10 @@ fn handle_reexamine_token(ctx: &mut Ctx<'_>) -> bool {
         return false;
     }
     let acted = ctx.state.cluster.is_hands_off();
-    ctx.record(Event::ReexamineSeen { token: token.clone(), acted });
+    ctx.record(Event::ReexamineSeen {
+        token: token.clone(),
+        acted,
+    });
     if !acted {
         ctx.report(Action::EmitEvent {
             warning: false,
@@ -390,8 +462,13 @@ fn handle_stop(ctx: &mut Ctx<'_>) -> bool {
 
 /// A changed `switchover` token that cannot be acted on is consumed with a warning.
 pub(crate) fn refuse_switchover_token(ctx: &mut Ctx<'_>, why: &str) {
-    let Some(token) = pending_switchover(ctx) else { return };
-    ctx.record(Event::SwitchoverSeen { token: token.clone(), acted: false });
+    let Some(token) = pending_switchover(ctx) else {
+        return;
+    };
+    ctx.record(Event::SwitchoverSeen {
+        token: token.clone(),
+        acted: false,
+    });
     ctx.report(Action::EmitEvent {
         warning: true,
         reason: "SwitchoverRefused".into(),
@@ -407,7 +484,9 @@ fn pending_switchover(ctx: &Ctx<'_>) -> Option<String> {
 /// Invariant 1 in the world: a member that is not the engine's active but claims the active
 /// role is fenced.
 fn fence_rogue_actives(ctx: &mut Ctx<'_>) {
-    let Some(active) = ctx.state.active else { return };
+    let Some(active) = ctx.state.active else {
+        return;
+    };
     for member in ctx.spec().topology.members() {
         let view = ctx.state.member(member);
         if member != active && view.reachable && view.report.role == Role::Active {
@@ -430,9 +509,8 @@ fn decide_master_slave(ctx: &mut Ctx<'_>) {
         ClusterState::Reexamine => reexamine(ctx),
         ClusterState::Stopping => stopping(ctx),
         ClusterState::Starting => starting(ctx),
-        ClusterState::Stopped
-        | ClusterState::ManualInterventionRequired
-        | ClusterState::Failed => {}
+        ClusterState::Stopped | ClusterState::ManualInterventionRequired | ClusterState::Failed => {
+        }
     }
     if ctx.state.cluster != ClusterState::Normal {
         refuse_switchover_token(ctx, "the cluster is not Normal");
@@ -464,7 +542,9 @@ pub(crate) fn fence_evidence(ctx: &Ctx<'_>, member: MemberId) -> Option<FenceEvi
         }
         Some(_) => {}
     }
-    ctx.state.contact_expired(member, ctx.now).then_some(FenceEvidence::LeaseExpired)
+    ctx.state
+        .contact_expired(member, ctx.now)
+        .then_some(FenceEvidence::LeaseExpired)
 }
 
 /// Asks the world to fence `member`: the agent command, and the pod's deletion.
@@ -474,8 +554,11 @@ fn fence(ctx: &mut Ctx<'_>, member: MemberId) {
     }
     let pod = ctx.state.member(member).pod.clone();
     if let Some(pod) = pod.filter(|pod| !pod.deleting) {
-        let action =
-            Action::DeletePod { member, uid: pod.uid.clone(), grace_period_s: POD_GRACE_PERIOD_S };
+        let action = Action::DeletePod {
+            member,
+            uid: pod.uid.clone(),
+            grace_period_s: POD_GRACE_PERIOD_S,
+        };
         ctx.issue(EffectKey::DeletePod(member), &[action]);
     }
 }
@@ -490,20 +573,29 @@ pub(crate) fn promote(
     if ctx.hands_off() {
         return;
     }
-    ctx.record(Event::Promoting { member, fence, accepted_lag_bytes: accepted });
+    ctx.record(Event::Promoting {
+        member,
+        fence,
+        accepted_lag_bytes: accepted,
+    });
     ctx.issue(EffectKey::Promote(member), &[Action::Promote { member }]);
 }
 
 /// Re-asks for a promotion that was decided but is not confirmed yet.
 pub(crate) fn ensure_promoted(ctx: &mut Ctx<'_>) {
-    let Some(active) = ctx.state.active else { return };
+    let Some(active) = ctx.state.active else {
+        return;
+    };
     let view = ctx.state.member(active);
     let waiting = !ctx.state.active_confirmed
         && view.reachable
         && view.report.process == Process::Running
         && view.report.role != Role::Active;
     if waiting {
-        ctx.issue(EffectKey::Promote(active), &[Action::Promote { member: active }]);
+        ctx.issue(
+            EffectKey::Promote(active),
+            &[Action::Promote { member: active }],
+        );
     }
 }
 
@@ -535,14 +627,28 @@ fn assign_volume(ctx: &mut Ctx<'_>, member: MemberId) {
             && Some(&node.name) != peer_node.as_ref()
             && Some(&node.name) != own_node.as_ref()
     });
-    let Some(node) = candidate.map(|node| node.name.clone()) else { return };
-    if ctx.hands_off() || ctx.due_at(EffectKey::Volume(member)).is_some_and(|due| ctx.now < due) {
+    let Some(node) = candidate.map(|node| node.name.clone()) else {
+        return;
+    };
+    if ctx.hands_off()
+        || ctx
+            .due_at(EffectKey::Volume(member))
+            .is_some_and(|due| ctx.now < due)
+    {
         return;
     }
     let generation = ctx.state.member(member).volume_generation + 1;
-    ctx.record(Event::VolumeAssigned { member, node: node.clone(), generation });
+    ctx.record(Event::VolumeAssigned {
+        member,
+        node: node.clone(),
+        generation,
+    });
     let actions = [
-        Action::ProvisionLocalPv { member, node, generation },
+        Action::ProvisionLocalPv {
+            member,
+            node,
+            generation,
+        },
         Action::BindPvc { member, generation },
     ];
     ctx.issue(EffectKey::Volume(member), &actions);
@@ -556,19 +662,22 @@ pub(crate) fn set_replicas(ctx: &mut Ctx<'_>, replicas: u8) {
 /// Condemns the member's current pod (once) and deletes it so the StatefulSet recreates it.
 ///
 /// The deletion is graceful, so the pod object stays until its kubelet confirms the process is
-/// gone. Only for a `Lost` member (its node unavailable for `nodeLostTimeout`, far beyond the
-/// agent's lease) is the deletion forced: nothing can confirm it there, and the StatefulSet
-/// recreates the pod only once the object is gone.
+/// gone: a forced deletion would remove the object while the process may still run.
 pub(crate) fn replace_pod(ctx: &mut Ctx<'_>, member: MemberId) {
     let view = ctx.state.member(member);
     let Some(pod) = view.pod.clone() else { return };
     if view.condemned_pod.as_ref() != Some(&pod.uid) {
-        ctx.record(Event::PodCondemned { member, uid: pod.uid.clone() });
+        ctx.record(Event::PodCondemned {
+            member,
+            uid: pod.uid.clone(),
+        });
     }
-    let force = lost(ctx, member) && ctx.state.contact_expired(member, ctx.now);
-    if !pod.deleting || force {
-        let grace_period_s = if force { 0 } else { POD_GRACE_PERIOD_S };
-        let action = Action::DeletePod { member, uid: pod.uid, grace_period_s };
+    if !pod.deleting {
+        let action = Action::DeletePod {
+            member,
+            uid: pod.uid,
+            grace_period_s: POD_GRACE_PERIOD_S,
+        };
         ctx.issue(EffectKey::DeletePod(member), &[action]);
     }
 }
@@ -611,7 +720,10 @@ pub(crate) fn initializing(ctx: &mut Ctx<'_>) {
         if up(ctx, standby) && view.report.role == Role::None {
             ctx.issue(
                 EffectKey::Rebuild(standby),
-                &[Action::Rebuild { member: standby, from: first }],
+                &[Action::Rebuild {
+                    member: standby,
+                    from: first,
+                }],
             );
         }
     }
@@ -627,13 +739,18 @@ fn init_outcome(ctx: &Ctx<'_>) -> Option<(ClusterState, Reason, String)> {
             return Some((ClusterState::Failed, Reason::InitError, detail));
         }
     }
-    let healthy = members.iter().all(|member| ctx.health(*member) == Health::Healthy);
+    let healthy = members
+        .iter()
+        .all(|member| ctx.health(*member) == Health::Healthy);
     if healthy && ctx.state.active_confirmed {
         let detail = "every member is Healthy".to_string();
         return Some((ClusterState::Normal, Reason::Initialized, detail));
     }
     if elapsed_ms(ctx) >= seconds_ms(ctx.spec().init_timeout_s) {
-        let detail = format!("not Normal within initTimeout ({}s)", ctx.spec().init_timeout_s);
+        let detail = format!(
+            "not Normal within initTimeout ({}s)",
+            ctx.spec().init_timeout_s
+        );
         return Some((ClusterState::Failed, Reason::InitTimeout, detail));
     }
     None
@@ -674,7 +791,11 @@ fn normal(ctx: &mut Ctx<'_>) {
         return;
     }
     if hs == Health::Degraded {
-        ctx.transition(ClusterState::StandbyPartiallyDown, Reason::ReplicationBroken, detail);
+        ctx.transition(
+            ClusterState::StandbyPartiallyDown,
+            Reason::ReplicationBroken,
+            detail,
+        );
         return;
     }
     let lag_timeout_ms = seconds_ms(ctx.spec().lag_timeout_s);
@@ -682,12 +803,20 @@ fn normal(ctx: &mut Ctx<'_>) {
         if hs == Health::CatchingUp && ctx.now.since_ms(since) >= lag_timeout_ms {
             let lag = ctx.state.member(standby).lag_bytes;
             let detail = format!("{standby} is {lag} bytes behind for longer than lagTimeout");
-            ctx.transition(ClusterState::StandbyPartiallyDown, Reason::LagTimeout, detail);
+            ctx.transition(
+                ClusterState::StandbyPartiallyDown,
+                Reason::LagTimeout,
+                detail,
+            );
             return;
         }
     }
     if hs == Health::Starting {
-        ctx.transition(ClusterState::StandbyPartiallyStarting, Reason::StandbyRestarting, detail);
+        ctx.transition(
+            ClusterState::StandbyPartiallyStarting,
+            Reason::StandbyRestarting,
+            detail,
+        );
         return;
     }
     ensure_promoted(ctx);
@@ -703,27 +832,51 @@ fn caught_up(ctx: &Ctx<'_>, active: MemberId, standby: MemberId) -> bool {
     ctx.health(standby) == Health::Healthy && view.report.copy_complete && {
         match ctx.spec().replication {
             crate::types::Replication::Sync => view.in_sync,
-            crate::types::Replication::Async => view.lag_bytes == 0 || {
-                ctx.state.member(active).report.lsn.ahead_of(view.report.lsn) == 0
-            },
+            crate::types::Replication::Async => {
+                view.lag_bytes == 0 || {
+                    ctx.state
+                        .member(active)
+                        .report
+                        .lsn
+                        .ahead_of(view.report.lsn)
+                        == 0
+                }
+            }
         }
     }
 }
 
 fn requested_switchover(ctx: &mut Ctx<'_>, active: MemberId, standby: MemberId) -> bool {
-    let Some(token) = pending_switchover(ctx) else { return false };
-    let target = ctx.spec().switchover.as_ref().and_then(|request| request.to).unwrap_or(standby);
+    let Some(token) = pending_switchover(ctx) else {
+        return false;
+    };
+    let target = ctx
+        .spec()
+        .switchover
+        .as_ref()
+        .and_then(|request| request.to)
+        .unwrap_or(standby);
     if target == active {
         refuse_switchover_token(ctx, &format!("{target} is already the active"));
         return false;
     }
     if ctx.health(standby) != Health::Healthy {
-        refuse_switchover_token(ctx, &format!("{} (it must be Healthy)", describe(ctx, standby)));
+        refuse_switchover_token(
+            ctx,
+            &format!("{} (it must be Healthy)", describe(ctx, standby)),
+        );
         return false;
     }
-    ctx.record(Event::SwitchoverSeen { token: token.clone(), acted: true });
+    ctx.record(Event::SwitchoverSeen {
+        token: token.clone(),
+        acted: true,
+    });
     let detail = format!("the user asked for a switchover to {target} (token {token:?})");
-    ctx.transition(ClusterState::Switchover(target), Reason::SwitchoverRequested, detail);
+    ctx.transition(
+        ClusterState::Switchover(target),
+        Reason::SwitchoverRequested,
+        detail,
+    );
     true
 }
 
@@ -739,15 +892,18 @@ fn rolling_change(ctx: &mut Ctx<'_>, active: MemberId, standby: MemberId) {
     }
     if active_hash != desired && caught_up(ctx, active, standby) {
         let detail = format!("rolling configuration change: {standby} runs the new configuration");
-        ctx.transition(ClusterState::Switchover(standby), Reason::RollingChange, detail);
+        ctx.transition(
+            ClusterState::Switchover(standby),
+            Reason::RollingChange,
+            detail,
+        );
     }
 }
 
 fn active_down(ctx: &mut Ctx<'_>) {
     let (active, standby) = pair(ctx);
-    if !ctx.state.active_confirmed {
-        // The promotion was decided in this state (the engine's active is the member promoted).
-        promotion_progress(ctx, active);
+    if let Some(promoted) = ctx.state.promoted_in_state {
+        promotion_progress(ctx, promoted);
         return;
     }
     let hs = ctx.health(standby);
@@ -767,10 +923,18 @@ fn active_down(ctx: &mut Ctx<'_>) {
         Err(why) => {
             if lost(ctx, active) {
                 let detail = format!("{why}, and {active}'s data is lost");
-                ctx.transition(ClusterState::ManualInterventionRequired, Reason::NoSafeCandidate, detail);
+                ctx.transition(
+                    ClusterState::ManualInterventionRequired,
+                    Reason::NoSafeCandidate,
+                    detail,
+                );
             } else {
                 let detail = format!("{why}: waiting for {active}, which holds the newest data");
-                ctx.transition(ClusterState::WaitingForActive(active), Reason::StandbyNotCaughtUp, detail);
+                ctx.transition(
+                    ClusterState::WaitingForActive(active),
+                    Reason::StandbyNotCaughtUp,
+                    detail,
+                );
             }
         }
     }
@@ -782,7 +946,11 @@ fn promotion_progress(ctx: &mut Ctx<'_>, promoted: MemberId) {
     let health = ctx.health(promoted);
     if health.works() && ctx.state.active_confirmed {
         let detail = format!("{promoted} confirmed the active role; {old} is to be rebuilt");
-        ctx.transition(ClusterState::StandbyDown, Reason::PromotionConfirmed, detail);
+        ctx.transition(
+            ClusterState::StandbyDown,
+            Reason::PromotionConfirmed,
+            detail,
+        );
         return;
     }
     if health.failed() {
@@ -801,15 +969,23 @@ fn promotable(ctx: &Ctx<'_>, active: MemberId, standby: MemberId) -> Result<Opti
         return Err(format!("{standby}'s copy from the active never completed"));
     }
     if view.report.role != Role::Standby {
-        return Err(format!("{standby} is not replicating (role {:?})", view.report.role));
+        return Err(format!(
+            "{standby} is not replicating (role {:?})",
+            view.report.role
+        ));
     }
-    let lag = ctx.state.member(active).report.lsn.ahead_of(view.report.lsn);
+    let lag = ctx
+        .state
+        .member(active)
+        .report
+        .lsn
+        .ahead_of(view.report.lsn);
     let spec = ctx.spec();
     let verdict = match spec.replication {
         crate::types::Replication::Sync if view.in_sync => Ok(None),
-        crate::types::Replication::Sync => {
-            Err(format!("{standby} was not in sync at the last contact with the active"))
-        }
+        crate::types::Replication::Sync => Err(format!(
+            "{standby} was not in sync at the last contact with the active"
+        )),
         crate::types::Replication::Async if lag <= spec.max_lag_on_failover_bytes => Ok(None),
         crate::types::Replication::Async => Err(format!(
             "{standby} is {lag} bytes behind, more than maxLagOnFailoverBytes ({})",
@@ -862,8 +1038,15 @@ fn replace_standby(ctx: &mut Ctx<'_>, active: MemberId, standby: MemberId) {
     let recovering = matches!(hs, Health::Starting | Health::CatchingUp | Health::Healthy)
         || (hs == Health::Degraded && ctx.state.member(standby).report.role != Role::Active);
     if recovering && !condemned(ctx, standby) {
-        let detail = format!("{} (replacing it; {active} is active)", describe(ctx, standby));
-        ctx.transition(ClusterState::StandbyPartiallyStarting, Reason::StandbyStarting, detail);
+        let detail = format!(
+            "{} (replacing it; {active} is active)",
+            describe(ctx, standby)
+        );
+        ctx.transition(
+            ClusterState::StandbyPartiallyStarting,
+            Reason::StandbyStarting,
+            detail,
+        );
         return;
     }
     if matches!(hs, Health::Gone | Health::Unknown) {
@@ -872,9 +1055,37 @@ fn replace_standby(ctx: &mut Ctx<'_>, active: MemberId, standby: MemberId) {
     replace_pod(ctx, standby);
 }
 
-/// A lost member: release its volume, give it a fresh one on another node, and delete the
-/// pod pinned to the lost node.
+/// A lost member: delete the pod pinned to the lost node (forced: nothing can confirm it there,
+/// and the agent's lease expired long ago), release its volume, and give it a fresh one on
+/// another node.
 fn release_and_reassign(ctx: &mut Ctx<'_>, member: MemberId) {
+    let view = ctx.state.member(member);
+    let pod_on_lost_node = view.pod.as_ref().is_some_and(|pod| {
+        pod.node.as_ref().is_some_and(|node| {
+            ctx.state
+                .node(node)
+                .is_none_or(|node| node.status != NodeStatus::Ready)
+        })
+    });
+    if pod_on_lost_node && ctx.state.contact_expired(member, ctx.now) {
+        let uid = view
+            .pod
+            .as_ref()
+            .map(|pod| pod.uid.clone())
+            .expect("checked above");
+        if view.condemned_pod.as_ref() != Some(&uid) {
+            ctx.record(Event::PodCondemned {
+                member,
+                uid: uid.clone(),
+            });
+        }
+        let action = Action::DeletePod {
+            member,
+            uid,
+            grace_period_s: 0,
+        };
+        ctx.issue(EffectKey::DeletePod(member), &[action]);
+    }
     let view = ctx.state.member(member);
     if view.pvc.is_some() || view.pv.is_some() {
         let action = Action::ReleaseVolume {
@@ -886,9 +1097,6 @@ fn release_and_reassign(ctx: &mut Ctx<'_>, member: MemberId) {
         return;
     }
     assign_volume(ctx, member);
-    if ctx.state.member(member).pod.is_some() {
-        replace_pod(ctx, member);
-    }
 }
 
 fn standby_partially_starting(ctx: &mut Ctx<'_>) {
@@ -898,20 +1106,35 @@ fn standby_partially_starting(ctx: &mut Ctx<'_>) {
     let (active, standby) = pair(ctx);
     let hs = ctx.health(standby);
     if hs == Health::Healthy {
-        ctx.transition(ClusterState::Normal, Reason::StandbyRecovered, describe(ctx, standby));
+        ctx.transition(
+            ClusterState::Normal,
+            Reason::StandbyRecovered,
+            describe(ctx, standby),
+        );
         return;
     }
     if hs.failed() {
         count_attempt(ctx);
-        ctx.transition(ClusterState::StandbyDown, Reason::StandbyFailed, describe(ctx, standby));
+        ctx.transition(
+            ClusterState::StandbyDown,
+            Reason::StandbyFailed,
+            describe(ctx, standby),
+        );
         return;
     }
     let timeout_s = ctx.spec().standby_start_timeout_s;
     if elapsed_ms(ctx) >= seconds_ms(timeout_s) {
         count_attempt(ctx);
         replace_pod_record_only(ctx, standby);
-        let detail = format!("{} after standbyStartTimeout ({timeout_s}s)", describe(ctx, standby));
-        ctx.transition(ClusterState::StandbyDown, Reason::StandbyStartTimeout, detail);
+        let detail = format!(
+            "{} after standbyStartTimeout ({timeout_s}s)",
+            describe(ctx, standby)
+        );
+        ctx.transition(
+            ClusterState::StandbyDown,
+            Reason::StandbyStartTimeout,
+            detail,
+        );
         return;
     }
     ensure_promoted(ctx);
@@ -923,7 +1146,10 @@ fn replace_pod_record_only(ctx: &mut Ctx<'_>, member: MemberId) {
     let view = ctx.state.member(member);
     if let Some(pod) = view.pod.clone() {
         if view.condemned_pod.as_ref() != Some(&pod.uid) {
-            ctx.record(Event::PodCondemned { member, uid: pod.uid });
+            ctx.record(Event::PodCondemned {
+                member,
+                uid: pod.uid,
+            });
         }
     }
 }
@@ -941,11 +1167,17 @@ fn start_replication(ctx: &mut Ctx<'_>, active: MemberId, standby: MemberId) {
     }
     let report = ctx.state.member(standby).report;
     if report.role == Role::None {
-        let action = Action::Rebuild { member: standby, from: active };
+        let action = Action::Rebuild {
+            member: standby,
+            from: active,
+        };
         ctx.issue(EffectKey::Rebuild(standby), &[action]);
     } else if report.role == Role::Standby && report.copy_complete && !report.replication_connected
     {
-        let action = Action::RestartReplication { member: standby, from: active };
+        let action = Action::RestartReplication {
+            member: standby,
+            from: active,
+        };
         ctx.issue(EffectKey::RestartReplication(standby), &[action]);
     }
 }
@@ -957,21 +1189,39 @@ fn standby_partially_down(ctx: &mut Ctx<'_>) {
     let (active, standby) = pair(ctx);
     let hs = ctx.health(standby);
     if hs == Health::Healthy {
-        ctx.transition(ClusterState::Normal, Reason::ReplicationRestored, describe(ctx, standby));
+        ctx.transition(
+            ClusterState::Normal,
+            Reason::ReplicationRestored,
+            describe(ctx, standby),
+        );
         return;
     }
     if hs.failed() {
-        ctx.transition(ClusterState::StandbyDown, Reason::StandbyFailed, describe(ctx, standby));
+        ctx.transition(
+            ClusterState::StandbyDown,
+            Reason::StandbyFailed,
+            describe(ctx, standby),
+        );
         return;
     }
     if elapsed_ms(ctx) >= ctx.spec().unreachable_timeout_ms() {
         replace_pod_record_only(ctx, standby);
-        let detail = format!("{} after unreachableTimeout; rebuilding it", describe(ctx, standby));
-        ctx.transition(ClusterState::StandbyDown, Reason::ReplicationNotRestored, detail);
+        let detail = format!(
+            "{} after unreachableTimeout; rebuilding it",
+            describe(ctx, standby)
+        );
+        ctx.transition(
+            ClusterState::StandbyDown,
+            Reason::ReplicationNotRestored,
+            detail,
+        );
         return;
     }
     if up(ctx, standby) && ctx.state.member(standby).report.role != Role::Active {
-        let action = Action::RestartReplication { member: standby, from: active };
+        let action = Action::RestartReplication {
+            member: standby,
+            from: active,
+        };
         ctx.issue(EffectKey::RestartReplication(standby), &[action]);
     }
 }
@@ -980,10 +1230,18 @@ fn both_down(ctx: &mut Ctx<'_>) {
     match newest(ctx) {
         Newest::Member(member, why) => {
             let detail = format!("{member} holds the newest data: {why}");
-            ctx.transition(ClusterState::WaitingForActive(member), Reason::NewestChosen, detail);
+            ctx.transition(
+                ClusterState::WaitingForActive(member),
+                Reason::NewestChosen,
+                detail,
+            );
         }
         Newest::Unknown(why) => {
-            ctx.transition(ClusterState::ManualInterventionRequired, Reason::NewestUnknown, why);
+            ctx.transition(
+                ClusterState::ManualInterventionRequired,
+                Reason::NewestUnknown,
+                why,
+            );
         }
         Newest::NoData => {
             let detail = "both members' data is lost".to_string();
@@ -1026,14 +1284,29 @@ fn newest(ctx: &Ctx<'_>) -> Newest {
     let spec = ctx.spec();
     match spec.replication {
         crate::types::Replication::Sync if view.in_sync && view.report.copy_complete => {
-            Newest::Member(other, format!("{active}'s data is lost and {other} was in sync"))
+            Newest::Member(
+                other,
+                format!("{active}'s data is lost and {other} was in sync"),
+            )
         }
-        crate::types::Replication::Async if view.report.copy_complete && view.contacted_this_pod => {
-            let lag = ctx.state.member(active).report.lsn.ahead_of(view.report.lsn);
+        crate::types::Replication::Async
+            if view.report.copy_complete && view.contacted_this_pod =>
+        {
+            let lag = ctx
+                .state
+                .member(active)
+                .report
+                .lsn
+                .ahead_of(view.report.lsn);
             if lag <= spec.max_lag_on_failover_bytes {
-                Newest::Member(other, format!("{active}'s data is lost and {other} lags {lag} bytes"))
+                Newest::Member(
+                    other,
+                    format!("{active}'s data is lost and {other} lags {lag} bytes"),
+                )
             } else {
-                Newest::Unknown(format!("{active}'s data is lost and {other} lags {lag} bytes"))
+                Newest::Unknown(format!(
+                    "{active}'s data is lost and {other} lags {lag} bytes"
+                ))
             }
         }
         _ => Newest::Unknown(format!(
@@ -1045,13 +1318,21 @@ fn newest(ctx: &Ctx<'_>) -> Newest {
 fn waiting_for_active(ctx: &mut Ctx<'_>, chosen: MemberId) {
     if lost(ctx, chosen) {
         let detail = format!("{chosen}'s data is lost");
-        ctx.transition(ClusterState::ManualInterventionRequired, Reason::ChosenLost, detail);
+        ctx.transition(
+            ClusterState::ManualInterventionRequired,
+            Reason::ChosenLost,
+            detail,
+        );
         return;
     }
     if let Some(timeout_s) = ctx.spec().wait_for_active_timeout_s {
         if elapsed_ms(ctx) >= seconds_ms(timeout_s) {
             let detail = format!("{chosen} did not come up within waitForActiveTimeout");
-            ctx.transition(ClusterState::ManualInterventionRequired, Reason::WaitTimeout, detail);
+            ctx.transition(
+                ClusterState::ManualInterventionRequired,
+                Reason::WaitTimeout,
+                detail,
+            );
             return;
         }
     }
@@ -1081,7 +1362,11 @@ fn switchover(ctx: &mut Ctx<'_>, target: MemberId) {
     if ctx.state.active == Some(target) {
         if ctx.state.active_confirmed && ctx.health(target).works() {
             let detail = format!("{target} is the active; {old} rejoins as standby");
-            ctx.transition(ClusterState::StandbyPartiallyStarting, Reason::SwitchoverCompleted, detail);
+            ctx.transition(
+                ClusterState::StandbyPartiallyStarting,
+                Reason::SwitchoverCompleted,
+                detail,
+            );
         } else if ctx.health(target).failed() {
             let detail = format!("{} right after its promotion", describe(ctx, target));
             ctx.transition(ClusterState::ActiveDown, Reason::ActiveFailed, detail);
@@ -1091,17 +1376,26 @@ fn switchover(ctx: &mut Ctx<'_>, target: MemberId) {
         return;
     }
     if failed_ignoring_role(ctx, old) {
-        ctx.transition(ClusterState::ActiveDown, Reason::ActiveFailed, describe(ctx, old));
+        ctx.transition(
+            ClusterState::ActiveDown,
+            Reason::ActiveFailed,
+            describe(ctx, old),
+        );
         return;
     }
     let timeout_s = ctx.spec().switchover_timeout_s;
     if elapsed_ms(ctx) >= seconds_ms(timeout_s) {
         let detail = format!("the switchover to {target} did not finish within {timeout_s}s");
-        ctx.transition(ClusterState::ManualInterventionRequired, Reason::SwitchoverTimeout, detail);
+        ctx.transition(
+            ClusterState::ManualInterventionRequired,
+            Reason::SwitchoverTimeout,
+            detail,
+        );
         return;
     }
     let target_view = ctx.state.member(target);
-    let target_ok = up(ctx, target) && target_view.report.copy_complete
+    let target_ok = up(ctx, target)
+        && target_view.report.copy_complete
         && target_view.report.role == Role::Standby;
     if !target_ok {
         abort_switchover(ctx, old, target);
@@ -1131,7 +1425,10 @@ fn failed_ignoring_role(ctx: &Ctx<'_>, member: MemberId) -> bool {
 }
 
 fn abort_switchover(ctx: &mut Ctx<'_>, old: MemberId, target: MemberId) {
-    let detail = format!("{} : the switchover cannot proceed safely", describe(ctx, target));
+    let detail = format!(
+        "{} : the switchover cannot proceed safely",
+        describe(ctx, target)
+    );
     if ctx.state.member(old).report.role != Role::Active {
         promote(ctx, old, FenceEvidence::NoPreviousActive, None);
     }
@@ -1140,7 +1437,10 @@ fn abort_switchover(ctx: &mut Ctx<'_>, old: MemberId, target: MemberId) {
 
 pub(crate) fn stopping(ctx: &mut Ctx<'_>) {
     let members: Vec<MemberId> = ctx.spec().topology.members().collect();
-    if members.iter().all(|member| ctx.state.member(*member).pod.is_none()) {
+    if members
+        .iter()
+        .all(|member| ctx.state.member(*member).pod.is_none())
+    {
         let detail = "no pod runs; volumes and the service are kept".to_string();
         ctx.transition(ClusterState::Stopped, Reason::AllPodsStopped, detail);
         return;
@@ -1148,7 +1448,10 @@ pub(crate) fn stopping(ctx: &mut Ctx<'_>) {
     if let Some(active) = ctx.state.active {
         let view = ctx.state.member(active);
         if up(ctx, active) && view.report.role == Role::Active {
-            ctx.issue(EffectKey::Demote(active), &[Action::Demote { member: active }]);
+            ctx.issue(
+                EffectKey::Demote(active),
+                &[Action::Demote { member: active }],
+            );
             return;
         }
     }
@@ -1160,15 +1463,27 @@ fn starting(ctx: &mut Ctx<'_>) {
     let first = ctx.state.active.unwrap_or(MemberId::FIRST);
     if ctx.health(first) != Health::Gone {
         let detail = format!("{first} was the active last: it comes up first");
-        ctx.transition(ClusterState::WaitingForActive(first), Reason::StartingLastActive, detail);
+        ctx.transition(
+            ClusterState::WaitingForActive(first),
+            Reason::StartingLastActive,
+            detail,
+        );
+    }
+}
+
+/// Whether the member's situation is not known yet: unreachable for less than the timeout, not
+/// observed, or starting without reporting its data.
+pub(crate) fn undecided(ctx: &Ctx<'_>, member: MemberId) -> bool {
+    match ctx.health(member) {
+        Health::Unknown | Health::Gone => true,
+        Health::Starting => !up(ctx, member),
+        _ => false,
     }
 }
 
 fn reexamine(ctx: &mut Ctx<'_>) {
     let members: Vec<MemberId> = ctx.spec().topology.members().collect();
-    let undecided = members
-        .iter()
-        .any(|member| matches!(ctx.health(*member), Health::Unknown | Health::Starting));
+    let undecided = members.iter().any(|member| undecided(ctx, *member));
     let patience_ms = 2 * ctx.spec().unreachable_timeout_ms();
     if undecided && elapsed_ms(ctx) < patience_ms {
         return;
@@ -1181,10 +1496,19 @@ fn reexamine(ctx: &mut Ctx<'_>) {
     let (ha, hs) = (ctx.health(active), ctx.health(standby));
     let detail = format!("{} and {}", describe(ctx, active), describe(ctx, standby));
     if ha.works() {
-        let to = if hs == Health::Healthy { ClusterState::Normal } else { ClusterState::StandbyDown };
+        let to = if hs == Health::Healthy {
+            ClusterState::Normal
+        } else {
+            ClusterState::StandbyDown
+        };
         ctx.transition(to, Reason::Reexamined, detail);
     } else if hs.works() {
-        let lag = ctx.state.member(active).report.lsn.ahead_of(ctx.state.member(standby).report.lsn);
+        let lag = ctx
+            .state
+            .member(active)
+            .report
+            .lsn
+            .ahead_of(ctx.state.member(standby).report.lsn);
         if lost(ctx, active) && ctx.state.previous == Some(ClusterState::ManualInterventionRequired)
         {
             ctx.record(Event::LagAccepted { bytes: Some(lag) });
@@ -1207,11 +1531,16 @@ fn reexamine_without_history(ctx: &mut Ctx<'_>) {
         .collect();
     if let [member] = claiming[..] {
         ctx.record(Event::ActiveAdopted { member });
-        return; // The next round of decide re-examines with an active.
+        reexamine(ctx);
+        return;
     }
     if claiming.len() > 1 {
         let detail = "both members claim the active role".to_string();
-        ctx.transition(ClusterState::ManualInterventionRequired, Reason::Reexamined, detail);
+        ctx.transition(
+            ClusterState::ManualInterventionRequired,
+            Reason::Reexamined,
+            detail,
+        );
         return;
     }
     if !ctx.state.log_lost {
@@ -1220,21 +1549,36 @@ fn reexamine_without_history(ctx: &mut Ctx<'_>) {
         return;
     }
     // Compare LSNs only when every member reported: the engine does not guess.
-    let contacted = members.iter().all(|member| ctx.state.member(*member).contacted_this_pod);
+    let contacted = members
+        .iter()
+        .all(|member| ctx.state.member(*member).contacted_this_pod);
     let best = members
         .iter()
         .copied()
         .filter(|member| up(ctx, *member) && ctx.state.member(*member).report.copy_complete)
-        .max_by_key(|member| (ctx.state.member(*member).report.lsn, std::cmp::Reverse(*member)));
+        .max_by_key(|member| {
+            (
+                ctx.state.member(*member).report.lsn,
+                std::cmp::Reverse(*member),
+            )
+        });
     match best {
         Some(member) if contacted && ctx.spec().topology == Topology::MasterSlave => {
             let lsn = ctx.state.member(member).report.lsn.0;
             let detail = format!("{member} holds the highest LSN ({lsn}) of the complete copies");
-            ctx.transition(ClusterState::WaitingForActive(member), Reason::Reexamined, detail);
+            ctx.transition(
+                ClusterState::WaitingForActive(member),
+                Reason::Reexamined,
+                detail,
+            );
         }
         _ => {
             let detail = "no member is known to hold the newest complete copy".to_string();
-            ctx.transition(ClusterState::ManualInterventionRequired, Reason::Reexamined, detail);
+            ctx.transition(
+                ClusterState::ManualInterventionRequired,
+                Reason::Reexamined,
+                detail,
+            );
         }
     }
 }

@@ -126,7 +126,10 @@ impl State {
     pub fn apply_record(&mut self, record: &Record) -> Result<(), FoldError> {
         let expected = self.seq.next();
         if record.seq != expected {
-            return Err(FoldError::Gap { expected, found: record.seq });
+            return Err(FoldError::Gap {
+                expected,
+                found: record.seq,
+            });
         }
         for event in &record.events {
             self.apply(event);
@@ -176,12 +179,18 @@ fn unframe<'a>(
     }
     let version = u16::from_be_bytes([bytes[2], bytes[3]]);
     if version != expected_version {
-        return Err(DecodeError::UnknownVersion { version, supported: expected_version });
+        return Err(DecodeError::UnknownVersion {
+            version,
+            supported: expected_version,
+        });
     }
     let len = u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
     let present = (bytes.len() - HEADER_LEN) as u64;
     if len > MAX_PAYLOAD_BYTES || u64::from(len) != present {
-        return Err(DecodeError::Truncated { expected: u64::from(len), found: present });
+        return Err(DecodeError::Truncated {
+            expected: u64::from(len),
+            found: present,
+        });
     }
     let stored = u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
     let payload = &bytes[HEADER_LEN..];

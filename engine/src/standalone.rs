@@ -5,7 +5,7 @@
 use crate::event::{Event, FenceEvidence};
 use crate::machine::{
     Ctx, condemned, count_attempt, describe, elapsed_ms, ensure_promoted, initializing, lost,
-    promote, refuse_switchover_token, replace_pod, set_replicas, stopping, up,
+    promote, refuse_switchover_token, replace_pod, set_replicas, stopping, undecided, up,
 };
 use crate::state::{ClusterState, Health};
 use crate::transitions::Reason;
@@ -30,7 +30,11 @@ pub(crate) fn decide(ctx: &mut Ctx<'_>) {
 fn normal(ctx: &mut Ctx<'_>) {
     let health = ctx.health(ONLY);
     if health.failed() {
-        ctx.transition(ClusterState::ActiveDown, Reason::ActiveFailed, describe(ctx, ONLY));
+        ctx.transition(
+            ClusterState::ActiveDown,
+            Reason::ActiveFailed,
+            describe(ctx, ONLY),
+        );
         return;
     }
     ensure_promoted(ctx);
@@ -50,7 +54,11 @@ fn active_down(ctx: &mut Ctx<'_>) {
     }
     let health = ctx.health(ONLY);
     if health.works() {
-        ctx.transition(ClusterState::Normal, Reason::ActiveRecovered, describe(ctx, ONLY));
+        ctx.transition(
+            ClusterState::Normal,
+            Reason::ActiveRecovered,
+            describe(ctx, ONLY),
+        );
         return;
     }
     if restart_in_place(ctx) {
@@ -79,7 +87,11 @@ fn restart_in_place(ctx: &mut Ctx<'_>) -> bool {
     }
     if !ctx.state.member(ONLY).report.copy_complete {
         let detail = format!("{ONLY} reports an incomplete copy of the data");
-        ctx.transition(ClusterState::ManualInterventionRequired, Reason::IncompleteData, detail);
+        ctx.transition(
+            ClusterState::ManualInterventionRequired,
+            Reason::IncompleteData,
+            detail,
+        );
         return true;
     }
     if ctx.state.active == Some(ONLY) && !ctx.state.active_confirmed {
@@ -98,7 +110,11 @@ fn starting(ctx: &mut Ctx<'_>) {
         return;
     }
     if ctx.health(ONLY).works() && ctx.state.active_confirmed {
-        ctx.transition(ClusterState::Normal, Reason::ActiveRecovered, describe(ctx, ONLY));
+        ctx.transition(
+            ClusterState::Normal,
+            Reason::ActiveRecovered,
+            describe(ctx, ONLY),
+        );
         return;
     }
     if up(ctx, ONLY) && ctx.state.member(ONLY).report.role != Role::Active {
@@ -113,7 +129,7 @@ fn starting(ctx: &mut Ctx<'_>) {
 fn reexamine(ctx: &mut Ctx<'_>) {
     let health = ctx.health(ONLY);
     let patience_ms = 2 * ctx.spec().unreachable_timeout_ms();
-    if matches!(health, Health::Unknown | Health::Starting) && elapsed_ms(ctx) < patience_ms {
+    if undecided(ctx, ONLY) && elapsed_ms(ctx) < patience_ms {
         return;
     }
     let detail = describe(ctx, ONLY);

@@ -72,7 +72,10 @@ impl ClusterState {
 
     /// Whether automation is stopped here: no effect but status and events.
     pub fn is_hands_off(self) -> bool {
-        matches!(self, ClusterState::ManualInterventionRequired | ClusterState::Failed)
+        matches!(
+            self,
+            ClusterState::ManualInterventionRequired | ClusterState::Failed
+        )
     }
 }
 
@@ -192,7 +195,10 @@ pub enum Health {
 impl Health {
     /// Up and serving: the member works in its role, perhaps imperfectly.
     pub fn works(self) -> bool {
-        matches!(self, Health::Healthy | Health::CatchingUp | Health::Degraded)
+        matches!(
+            self,
+            Health::Healthy | Health::CatchingUp | Health::Degraded
+        )
     }
 
     /// Failed: the states that start a failover or a rebuild.
@@ -308,6 +314,7 @@ pub struct State {
     pub(crate) log_lost: bool,
     pub(crate) transitions: u64,
     pub(crate) observing_since: Timestamp,
+    pub(crate) promoted_in_state: Option<MemberId>,
 }
 
 impl Default for State {
@@ -340,6 +347,7 @@ impl State {
             log_lost: false,
             transitions: 0,
             observing_since: Timestamp(0),
+            promoted_in_state: None,
         }
     }
 
@@ -428,6 +436,11 @@ impl State {
         EffectId(self.next_effect)
     }
 
+    /// The member promoted since the current state was entered, if any.
+    pub fn promoted_in_state(&self) -> Option<MemberId> {
+        self.promoted_in_state
+    }
+
     /// Whether the engine recovered without its log and has not yet settled where it stands.
     pub fn log_lost(&self) -> bool {
         self.log_lost
@@ -441,19 +454,31 @@ impl State {
                 self.since = *at;
                 self.observing_since = *at;
                 self.reexamine_token = spec.reexamine.clone();
-                self.switchover_token =
-                    spec.switchover.as_ref().map(|request| request.token.clone()).unwrap_or_default();
+                self.switchover_token = spec
+                    .switchover
+                    .as_ref()
+                    .map(|request| request.token.clone())
+                    .unwrap_or_default();
             }
             Event::SpecChanged { spec } => self.spec = Some(spec.clone()),
             Event::SpecRejected { .. } => {}
-            Event::Contact { member, at, report, lag_bytes } => {
-                self.apply_contact(*member, *at, report, *lag_bytes)
-            }
+            Event::Contact {
+                member,
+                at,
+                report,
+                lag_bytes,
+            } => self.apply_contact(*member, *at, report, *lag_bytes),
             Event::Unreachable { member, .. } => self.members[member.index()].reachable = false,
             Event::PodObserved { member, pod } => self.apply_pod(*member, pod.as_ref()),
             Event::VolumeObserved { member, volume } => self.apply_volume(*member, volume),
             Event::NodeObserved { node, status, at } => self.apply_node(node, *status, *at),
-            Event::Transition { from, to, reason, detail, at } => {
+            Event::Transition {
+                from,
+                to,
+                reason,
+                detail,
+                at,
+            } => {
                 debug_assert_eq!(*from, self.cluster);
                 self.previous = Some(*from);
                 self.cluster = *to;
@@ -461,6 +486,7 @@ impl State {
                 self.reason = Some(*reason);
                 self.detail.clone_from(detail);
                 self.issued.clear();
+                self.promoted_in_state = None;
                 self.transitions += 1;
                 if *to == ClusterState::Normal {
                     self.attempts = 0;
@@ -468,9 +494,14 @@ impl State {
                     self.log_lost = false;
                 }
             }
-            Event::Promoting { member, accepted_lag_bytes, .. } => {
+            Event::Promoting {
+                member,
+                accepted_lag_bytes,
+                ..
+            } => {
                 self.active = Some(*member);
                 self.active_confirmed = false;
+                self.promoted_in_state = Some(*member);
                 if accepted_lag_bytes.is_some() {
                     self.accepted_lag_bytes = None;
                 }
@@ -491,7 +522,11 @@ impl State {
             Event::ReexamineSeen { token, .. } => self.reexamine_token.clone_from(token),
             Event::SwitchoverSeen { token, .. } => self.switchover_token.clone_from(token),
             Event::LagAccepted { bytes } => self.accepted_lag_bytes = *bytes,
-            Event::VolumeAssigned { member, node, generation } => {
+            Event::VolumeAssigned {
+                member,
+                node,
+                generation,
+            } => {
                 let view = &mut self.members[member.index()];
                 view.volume_generation = *generation;
                 view.assigned_node = Some(node.clone());
@@ -513,14 +548,23 @@ impl State {
     }
 
     fn apply_contact(&mut self, member: MemberId, at: Timestamp, report: &AgentReport, lag: u64) {
-        let threshold = self.spec.as_ref().map_or(u64::MAX, |spec| spec.lag_threshold_bytes);
+        let threshold = self
+            .spec
+            .as_ref()
+            .map_or(u64::MAX, |spec| spec.lag_threshold_bytes);
         let peer_reachable = self.members[member.peer().index()].reachable;
         let is_active = self.active == Some(member);
         let view = &mut self.members[member.index()];
         view.last_contact = Some(at);
         view.reachable = true;
         view.contacted_this_pod = true;
+        let known_lsn = view.report.lsn;
         view.report = *report;
+        if report.process != Process::Running {
+            // A database that is not running reports no authoritative position: keep the last
+            // one known, which decides who holds the newest data.
+            view.report.lsn = known_lsn;
+        }
         view.lag_bytes = lag;
         if lag > threshold {
             view.lagging_since.get_or_insert(at);
@@ -542,10 +586,14 @@ impl State {
         let view = &mut self.members[member.index()];
         let same_pod = matches!((&view.pod, pod), (Some(old), Some(new)) if old.uid == new.uid);
         if !same_pod {
-            // A new pod (or none): its agent has not been contacted yet.
+            // A new pod (or none): its agent has not been contacted yet, and what was asked of
+            // the previous pod does not apply to this one.
             view.contacted_this_pod = false;
             view.reachable = false;
+            self.issued
+                .retain(|issued| issued.key.member() != Some(member));
         }
+        let view = &mut self.members[member.index()];
         view.pod = pod.cloned();
         if let (Some(condemned), Some(pod)) = (&view.condemned_pod, pod) {
             if *condemned != pod.uid {
@@ -569,7 +617,11 @@ impl State {
         let index = match position {
             Ok(index) => index,
             Err(index) => {
-                let view = NodeView { name: node.clone(), status, unavailable_since: None };
+                let view = NodeView {
+                    name: node.clone(),
+                    status,
+                    unavailable_since: None,
+                };
                 self.nodes.insert(index, view);
                 index
             }
@@ -592,13 +644,22 @@ impl State {
                 issued.attempts += 1;
                 issued.failed = false;
             }
-            None => self.issued.push(Issued { id, key, at, attempts: 1, failed: false }),
+            None => self.issued.push(Issued {
+                id,
+                key,
+                at,
+                attempts: 1,
+                failed: false,
+            }),
         }
     }
 
     /// The node view of `name`, if known.
     pub fn node(&self, name: &NodeName) -> Option<&NodeView> {
-        self.nodes.binary_search_by(|view| view.name.cmp(name)).ok().map(|index| &self.nodes[index])
+        self.nodes
+            .binary_search_by(|view| view.name.cmp(name))
+            .ok()
+            .map(|index| &self.nodes[index])
     }
 
     /// Whether the member's data is gone: its volume was lost, or the node holding it is deleted
@@ -609,7 +670,9 @@ impl State {
             return true;
         }
         let Some(spec) = &self.spec else { return false };
-        let Some(node) = view.node().and_then(|name| self.node(name)) else { return false };
+        let Some(node) = view.node().and_then(|name| self.node(name)) else {
+            return false;
+        };
         match (node.status, node.unavailable_since) {
             (NodeStatus::Deleted, _) => true,
             (NodeStatus::NotReady, Some(since)) => {
@@ -627,7 +690,10 @@ impl State {
         let Some(spec) = &self.spec else { return false };
         // Never contacted since the engine started observing: the agent may have been polled
         // just before (by a previous driver), so the lease runs from then at the latest.
-        let baseline = self.member(member).last_contact.unwrap_or(self.observing_since);
+        let baseline = self
+            .member(member)
+            .last_contact
+            .unwrap_or(self.observing_since);
         now.since_ms(baseline) >= spec.unreachable_timeout_ms()
     }
 
@@ -637,12 +703,22 @@ impl State {
         if self.data_lost(member, now) {
             return Health::Lost;
         }
-        let Some(pod) = &view.pod else { return Health::Gone };
+        let Some(pod) = &view.pod else {
+            return Health::Gone;
+        };
         if !view.reachable {
             if !view.contacted_this_pod {
-                return if pod.deleting { Health::Down } else { Health::Starting };
+                return if pod.deleting {
+                    Health::Down
+                } else {
+                    Health::Starting
+                };
             }
-            return if self.contact_expired(member, now) { Health::Down } else { Health::Unknown };
+            return if self.contact_expired(member, now) {
+                Health::Down
+            } else {
+                Health::Unknown
+            };
         }
         let report = &view.report;
         match report.process {
@@ -660,7 +736,11 @@ impl State {
         if report.role != Role::Active {
             // Chosen and not yet promoted: starting. Confirmed before and no longer active:
             // the database restarted or was demoted under the engine, and lost its role.
-            return if self.active_confirmed { Health::Down } else { Health::Starting };
+            return if self.active_confirmed {
+                Health::Down
+            } else {
+                Health::Starting
+            };
         }
         let has_peer = self.topology() == Some(Topology::MasterSlave);
         if has_peer && !report.replication_connected {

@@ -133,33 +133,77 @@ const MASTER_SLAVE: &[(StateKind, StateKind, Reason)] = &[
     (S::Normal, S::Switchover, R::RollingChange),
     (S::ActiveDown, S::StandbyDown, R::PromotionConfirmed),
     (S::ActiveDown, S::WaitingForActive, R::StandbyNotCaughtUp),
-    (S::ActiveDown, S::ManualInterventionRequired, R::NoSafeCandidate),
+    (
+        S::ActiveDown,
+        S::ManualInterventionRequired,
+        R::NoSafeCandidate,
+    ),
     (S::ActiveDown, S::BothDown, R::BothFailed),
-    (S::StandbyDown, S::StandbyPartiallyStarting, R::StandbyStarting),
+    (
+        S::StandbyDown,
+        S::StandbyPartiallyStarting,
+        R::StandbyStarting,
+    ),
     (S::StandbyDown, S::ActiveDown, R::ActiveFailed),
     (S::StandbyDown, S::BothDown, R::BothFailed),
-    (S::StandbyDown, S::ManualInterventionRequired, R::RebuildAttemptsExhausted),
+    (
+        S::StandbyDown,
+        S::ManualInterventionRequired,
+        R::RebuildAttemptsExhausted,
+    ),
     (S::StandbyPartiallyStarting, S::Normal, R::StandbyRecovered),
-    (S::StandbyPartiallyStarting, S::StandbyDown, R::StandbyFailed),
-    (S::StandbyPartiallyStarting, S::StandbyDown, R::StandbyStartTimeout),
+    (
+        S::StandbyPartiallyStarting,
+        S::StandbyDown,
+        R::StandbyFailed,
+    ),
+    (
+        S::StandbyPartiallyStarting,
+        S::StandbyDown,
+        R::StandbyStartTimeout,
+    ),
     (S::StandbyPartiallyStarting, S::ActiveDown, R::ActiveFailed),
     (S::StandbyPartiallyStarting, S::BothDown, R::BothFailed),
     (S::StandbyPartiallyDown, S::Normal, R::ReplicationRestored),
     (S::StandbyPartiallyDown, S::StandbyDown, R::StandbyFailed),
-    (S::StandbyPartiallyDown, S::StandbyDown, R::ReplicationNotRestored),
+    (
+        S::StandbyPartiallyDown,
+        S::StandbyDown,
+        R::ReplicationNotRestored,
+    ),
     (S::StandbyPartiallyDown, S::ActiveDown, R::ActiveFailed),
     (S::StandbyPartiallyDown, S::BothDown, R::BothFailed),
     (S::BothDown, S::WaitingForActive, R::NewestChosen),
     (S::BothDown, S::ManualInterventionRequired, R::NewestUnknown),
     (S::BothDown, S::Failed, R::AllDataLost),
     (S::WaitingForActive, S::StandbyDown, R::ActiveRestored),
-    (S::WaitingForActive, S::ManualInterventionRequired, R::ChosenLost),
-    (S::WaitingForActive, S::ManualInterventionRequired, R::WaitTimeout),
-    (S::Switchover, S::StandbyPartiallyStarting, R::SwitchoverCompleted),
+    (
+        S::WaitingForActive,
+        S::ManualInterventionRequired,
+        R::ChosenLost,
+    ),
+    (
+        S::WaitingForActive,
+        S::ManualInterventionRequired,
+        R::WaitTimeout,
+    ),
+    (
+        S::Switchover,
+        S::StandbyPartiallyStarting,
+        R::SwitchoverCompleted,
+    ),
     (S::Switchover, S::Normal, R::SwitchoverAborted),
-    (S::Switchover, S::ManualInterventionRequired, R::SwitchoverTimeout),
+    (
+        S::Switchover,
+        S::ManualInterventionRequired,
+        R::SwitchoverTimeout,
+    ),
     (S::Switchover, S::ActiveDown, R::ActiveFailed),
-    (S::ManualInterventionRequired, S::Reexamine, R::ReexamineRequested),
+    (
+        S::ManualInterventionRequired,
+        S::Reexamine,
+        R::ReexamineRequested,
+    ),
     (S::Failed, S::Reexamine, R::ReexamineRequested),
     (S::Reexamine, S::Normal, R::Reexamined),
     (S::Reexamine, S::StandbyDown, R::Reexamined),
@@ -184,8 +228,16 @@ const STANDALONE: &[(StateKind, StateKind, Reason)] = &[
     (S::ActiveDown, S::Normal, R::ActiveRecovered),
     (S::ActiveDown, S::Failed, R::DataLost),
     (S::ActiveDown, S::Failed, R::RestartsExhausted),
-    (S::ActiveDown, S::ManualInterventionRequired, R::IncompleteData),
-    (S::ManualInterventionRequired, S::Reexamine, R::ReexamineRequested),
+    (
+        S::ActiveDown,
+        S::ManualInterventionRequired,
+        R::IncompleteData,
+    ),
+    (
+        S::ManualInterventionRequired,
+        S::Reexamine,
+        R::ReexamineRequested,
+    ),
     (S::Failed, S::Reexamine, R::ReexamineRequested),
     (S::Reexamine, S::Normal, R::Reexamined),
     (S::Reexamine, S::ActiveDown, R::Reexamined),
@@ -215,10 +267,16 @@ pub fn edges(topology: Topology) -> Vec<Edge> {
         Topology::MasterSlave => (MASTER_SLAVE, &STOPPABLE),
         Topology::Standalone => (STANDALONE, &STANDALONE_STOPPABLE),
     };
-    let mut edges: Vec<Edge> =
-        table.iter().map(|&(from, to, reason)| Edge { from, to, reason }).collect();
+    let mut edges: Vec<Edge> = table
+        .iter()
+        .map(|&(from, to, reason)| Edge { from, to, reason })
+        .collect();
     for &from in stoppable {
-        edges.push(Edge { from, to: S::Stopping, reason: R::StopRequested });
+        edges.push(Edge {
+            from,
+            to: S::Stopping,
+            reason: R::StopRequested,
+        });
     }
     edges
 }
@@ -309,6 +367,11 @@ mod tests {
                 assert!(allows(topology, edge.from, edge.to, edge.reason));
             }
         }
-        assert!(!allows(Topology::Standalone, S::Normal, S::Switchover, R::SwitchoverRequested));
+        assert!(!allows(
+            Topology::Standalone,
+            S::Normal,
+            S::Switchover,
+            R::SwitchoverRequested
+        ));
     }
 }

@@ -9,7 +9,9 @@ use std::fmt;
 /// A point in time, in milliseconds since an epoch chosen by the driver.
 ///
 /// The engine never reads a clock: every input arrives with the time at which it is observed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Timestamp(pub u64);
 
 impl Timestamp {
@@ -57,7 +59,9 @@ impl fmt::Display for MemberId {
 }
 
 /// A log sequence number: a position in the database's redo log.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Lsn(pub u64);
 
 impl Lsn {
@@ -68,7 +72,9 @@ impl Lsn {
 }
 
 /// The sequence number of a record in a cluster's log stream. The first record is `Seq(1)`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Seq(pub u64);
 
 impl Seq {
@@ -86,7 +92,9 @@ impl fmt::Display for Seq {
 
 /// The identity of an effect emitted by the engine, unique within a cluster's history. The
 /// outcome of an effect comes back as an input carrying this id.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct EffectId(pub u64);
 
 /// A pod's UID. Pod deletions carry it as a precondition, so a recreated pod (new UID) is never
@@ -119,7 +127,9 @@ impl fmt::Display for PvName {
 }
 
 /// A hash of the instance and database configuration (the ConfigMaps) a member runs with.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct ConfigHash(pub u64);
 
 /// The shape of a cluster.
@@ -155,7 +165,9 @@ impl Topology {
 }
 
 /// The role a database instance holds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub enum Role {
     /// Accepts writes.
     Active,

@@ -1,0 +1,913 @@
+//! Test support for the engine and for suites that embed it (feature `testing`):
+//!
+//! - [`Checker`]: the invariants of section 10, checked after every step against the engine's
+//!   own outputs, recomputed independently of the deciding code;
+//! - [`Harness`]: an engine with an in-memory log that commits every step and checks it;
+//! - [`MiniWorld`]: a small reactive world that carries out effects and produces observations,
+//!   so generated sequences reach deep states;
+//! - proptest strategies ([`arb_plan`]) of fault plans mixing cooperative and adversarial inputs
+//!   (stale UIDs, duplicated and reordered reports, failing effects, spec changes mid-failover).
+
+use crate::config::{Spec, SwitchoverRequest};
+use crate::effect::{Action, Effect};
+use crate::engine::Engine;
+use crate::event::Event;
+use crate::input::{
+    AgentReport, EffectError, Input, NodeStatus, Outcome, PodObservation, Poll, Process,
+    VolumeObservation,
+};
+use crate::record::Record;
+use crate::state::{ClusterState, Health, State, StateKind};
+use crate::types::{
+    ConfigHash, Lsn, MemberId, NodeName, PodUid, PvName, PvcUid, Replication, Role, Timestamp,
+    Topology,
+};
+use proptest::prelude::*;
+
+/// A violated invariant: which, and where.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invariant {invariant} violated at {at} (record {seq}): {detail}")]
+pub struct Violation {
+    /// The invariant's number and name, e.g. "1 (fence before promote)".
+    pub invariant: &'static str,
+    /// When.
+    pub at: Timestamp,
+    /// The record's sequence number (0 for a quiet step).
+    pub seq: u64,
+    /// What was seen.
+    pub detail: String,
+}
+
+/// Checks the invariants of section 10 after every step. It keeps its own fold of the records
+/// (invariant 7) and judges each step from the states before and after it.
+#[derive(Clone, Debug, Default)]
+pub struct Checker {
+    folded: State,
+}
+
+impl Checker {
+    /// A checker for a new cluster.
+    pub fn new() -> Checker {
+        Checker::default()
+    }
+
+    /// A checker resuming from a state (after a recovery).
+    pub fn from_state(state: State) -> Checker {
+        Checker { folded: state }
+    }
+
+    /// Checks one step: `before` is the engine's state before it, `record` what it recorded
+    /// (`None` for a quiet step), `after` the engine's state after it, at `now`.
+    pub fn check(
+        &mut self,
+        before: &State,
+        record: Option<&Record>,
+        after: &State,
+        now: Timestamp,
+    ) -> Result<(), Violation> {
+        let seq = record.map_or(0, |record| record.seq.0);
+        let fail = |invariant: &'static str, detail: String| Violation {
+            invariant,
+            at: now,
+            seq,
+            detail,
+        };
+        if let Some(record) = record {
+            self.folded
+                .apply_record(record)
+                .map_err(|error| fail("7 (replay)", error.to_string()))?;
+            check_promotions(before, record, after, now).map_err(|(i, d)| fail(i, d))?;
+            check_effects(before, record, after).map_err(|(i, d)| fail(i, d))?;
+            check_unknown_alone(before, record, after, now).map_err(|(i, d)| fail(i, d))?;
+        } else if before != after {
+            return Err(fail("7 (replay)", "a quiet step changed the state".into()));
+        }
+        if self.folded != *after {
+            return Err(fail(
+                "7 (replay)",
+                "the fold of the records differs from the live state".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+type Failure = (&'static str, String);
+
+/// Independent fencing check: the previous active's pod is gone, its agent says it accepts no
+/// writes, or it was not contacted for `unreachableTimeout`.
+fn fenced(state: &State, member: MemberId, now: Timestamp) -> bool {
+    let view = state.member(member);
+    if view.pod.is_none() {
+        return true;
+    }
+    if view.reachable {
+        return view.report.process != Process::Running || view.report.role != Role::Active;
+    }
+    let Some(spec) = state.spec() else {
+        return false;
+    };
+    let baseline = view.last_contact.unwrap_or(state.observing_since);
+    now.since_ms(baseline) >= spec.unreachable_timeout_ms()
+}
+
+fn check_promotions(
+    before: &State,
+    record: &Record,
+    after: &State,
+    now: Timestamp,
+) -> Result<(), Failure> {
+    let Some(spec) = after.spec() else {
+        return Ok(());
+    };
+    let mut previous = before.active();
+    for event in &record.events {
+        let Event::Promoting {
+            member,
+            accepted_lag_bytes,
+            ..
+        } = event
+        else {
+            continue;
+        };
+        if let Some(old) = previous.filter(|old| old != member) {
+            if !fenced(after, old, now) {
+                return Err((
+                    "1 (fence before promote)",
+                    format!("{member} promoted while {old} is not fenced"),
+                ));
+            }
+            let view = after.member(*member);
+            let lag = after.member(old).report.lsn.ahead_of(view.report.lsn);
+            let caught_up = view.report.copy_complete
+                && match (accepted_lag_bytes, spec.replication) {
+                    (Some(accepted), _) => lag <= *accepted,
+                    (None, Replication::Sync) => view.in_sync || lag == 0,
+                    (None, Replication::Async) => lag <= spec.max_lag_on_failover_bytes,
+                };
+            if !caught_up {
+                return Err((
+                    "2 (promote only what is caught up)",
+                    format!(
+                        "{member} promoted {lag} bytes behind {old} (in sync: {})",
+                        view.in_sync
+                    ),
+                ));
+            }
+        }
+        previous = Some(*member);
+    }
+    for effect in &record.effects {
+        if let Action::Promote { member } = effect.action {
+            if after.active() != Some(member) {
+                return Err((
+                    "1 (fence before promote)",
+                    format!("promote {member}, not the engine's active"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_effects(before: &State, record: &Record, after: &State) -> Result<(), Failure> {
+    let hands_off = (before.cluster().is_hands_off() && after.cluster().is_hands_off())
+        || after.spec().is_some_and(|spec| !spec.auto_failover);
+    for Effect { action, .. } in &record.effects {
+        if hands_off && !action.is_report() {
+            return Err((
+                "4 (hands off)",
+                format!("{} in {}", action.name(), after.cluster()),
+            ));
+        }
+        let target = match action {
+            Action::Rebuild { member, .. } | Action::ReleaseVolume { member, .. } => *member,
+            _ => continue,
+        };
+        let newest = after.active() == Some(target)
+            || after.cluster() == ClusterState::WaitingForActive(target)
+            || after.topology() == Some(Topology::Standalone);
+        if newest {
+            return Err((
+                "3 (never destroy the newest copy)",
+                format!("{} of {target}", action.name()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_unknown_alone(
+    before: &State,
+    record: &Record,
+    after: &State,
+    now: Timestamp,
+) -> Result<(), Failure> {
+    let Some(topology) = after.topology() else {
+        return Ok(());
+    };
+    for event in &record.events {
+        let Event::Transition {
+            from: ClusterState::Normal,
+            to,
+            ..
+        } = event
+        else {
+            continue;
+        };
+        if matches!(to.kind(), StateKind::Switchover | StateKind::Stopping) {
+            continue;
+        }
+        let calm = topology
+            .members()
+            .all(|member| matches!(after.health(member, now), Health::Healthy | Health::Unknown));
+        if calm && before.cluster() == ClusterState::Normal {
+            return Err((
+                "5 (Unknown alone never changes the state)",
+                format!("Normal -> {to}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An engine with an in-memory log: every step is committed (the record encoded, stored, and
+/// decoded back) and checked.
+#[derive(Debug, Default)]
+pub struct Harness {
+    /// The engine.
+    pub engine: Engine,
+    /// The encoded records, in order.
+    pub log: Vec<Vec<u8>>,
+    /// The checker.
+    pub checker: Checker,
+}
+
+impl Harness {
+    /// A harness for a new cluster.
+    pub fn new() -> Harness {
+        Harness::default()
+    }
+
+    /// Steps the engine, commits, checks; returns the effects.
+    pub fn step(&mut self, now: Timestamp, input: Input) -> Result<Vec<Effect>, Violation> {
+        let before = self.engine.state().clone();
+        let step = self.engine.step(now, input).map_err(|error| Violation {
+            invariant: "api",
+            at: now,
+            seq: 0,
+            detail: error.to_string(),
+        })?;
+        let record = step.record().cloned();
+        let log = &mut self.log;
+        let effects = step
+            .commit(|record| {
+                let bytes = record.encode();
+                let decoded = Record::decode(&bytes).map_err(|error| error.to_string())?;
+                if decoded != *record {
+                    return Err("a record does not survive encoding".to_string());
+                }
+                log.push(bytes);
+                Ok(())
+            })
+            .map_err(|detail| Violation {
+                invariant: "record format",
+                at: now,
+                seq: 0,
+                detail,
+            })?;
+        self.checker
+            .check(&before, record.as_ref(), self.engine.state(), now)?;
+        Ok(effects)
+    }
+
+    /// Simulates a driver restart that keeps its log: a fresh engine folded from the log.
+    pub fn restart(&mut self, now: Timestamp) -> Result<Vec<Effect>, Violation> {
+        let records: Vec<Record> = self
+            .log
+            .iter()
+            .map(|bytes| Record::decode(bytes).expect("the harness wrote these bytes"))
+            .collect();
+        let engine = Engine::recover(State::new(), &records).map_err(|error| Violation {
+            invariant: "7 (replay)",
+            at: now,
+            seq: 0,
+            detail: error.to_string(),
+        })?;
+        if engine.state() != self.engine.state() {
+            return Err(Violation {
+                invariant: "7 (replay)",
+                at: now,
+                seq: 0,
+                detail: "recovery from the log differs from the live state".into(),
+            });
+        }
+        self.engine = engine;
+        self.step(now, Input::Recovered { log_lost: false })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A small reactive world
+// ---------------------------------------------------------------------------------------------
+
+/// The world's side of one member.
+#[derive(Clone, Debug, Default)]
+pub struct MiniMember {
+    /// The pod, if it exists.
+    pub pod: Option<PodObservation>,
+    /// When a deleted pod comes back, if it will.
+    pub recreate_at: Option<u64>,
+    /// When a starting database becomes `Running`.
+    pub running_at: Option<u64>,
+    /// The database process.
+    pub process: Process,
+    /// Its role.
+    pub role: Role,
+    /// Its LSN.
+    pub lsn: u64,
+    /// Replication connected.
+    pub connected: bool,
+    /// Its data is a complete copy.
+    pub copy_complete: bool,
+    /// When a rebuild's copy completes.
+    pub copy_done_at: Option<u64>,
+    /// The operator cannot reach its agent until then.
+    pub partitioned_until: u64,
+    /// Its node index.
+    pub node: usize,
+    /// The configuration hash it runs with.
+    pub hash: u64,
+}
+
+/// A small deterministic world that answers the engine's effects, for generated tests.
+#[derive(Clone, Debug)]
+pub struct MiniWorld {
+    /// The topology.
+    pub topology: Topology,
+    /// The spec in force (the world sends changes of it).
+    pub spec: Spec,
+    /// Milliseconds.
+    pub now: u64,
+    /// The members.
+    pub members: Vec<MiniMember>,
+    /// Node readiness.
+    pub nodes_ready: [bool; 3],
+    /// A counter for pod UIDs.
+    pub next_uid: u64,
+    /// Effects fail while this is true.
+    pub failing: bool,
+    /// The pod count the StatefulSet wants.
+    pub replicas: u8,
+    /// Inputs waiting to be delivered.
+    pub inbox: Vec<Input>,
+}
+
+const POD_START_MS: u64 = 5_000;
+const REBUILD_MS: u64 = 15_000;
+
+impl MiniWorld {
+    /// A world for a new cluster of `topology`, configured by `spec`.
+    pub fn new(spec: Spec) -> MiniWorld {
+        let topology = spec.topology;
+        let members = topology
+            .members()
+            .map(|member| MiniMember {
+                node: member.index(),
+                ..MiniMember::default()
+            })
+            .collect();
+        MiniWorld {
+            topology,
+            spec,
+            now: 0,
+            members,
+            nodes_ready: [true; 3],
+            next_uid: 1,
+            failing: false,
+            replicas: 0,
+            inbox: Vec::new(),
+        }
+    }
+
+    /// The inputs that create the cluster: nodes, then the spec.
+    pub fn creation(&mut self) -> Vec<Input> {
+        let mut inputs: Vec<Input> = (0..3)
+            .map(|index| Input::Node {
+                node: node_name(index),
+                status: NodeStatus::Ready,
+            })
+            .collect();
+        inputs.push(Input::Spec(self.spec.clone()));
+        inputs
+    }
+
+    fn new_pod(&mut self, member: usize) -> PodObservation {
+        self.next_uid += 1;
+        let node = self.members[member].node;
+        PodObservation {
+            uid: PodUid(format!("uid-{}", self.next_uid)),
+            node: Some(node_name(node)),
+            running: true,
+            deleting: false,
+        }
+    }
+
+    /// Carries out effects; returns inputs reporting outcomes and immediate observations.
+    pub fn apply(&mut self, effects: &[Effect]) {
+        for effect in effects {
+            if effect.action.is_report() {
+                continue;
+            }
+            let outcome = if self.failing {
+                Outcome::Failed(EffectError::ServerError)
+            } else {
+                self.carry_out(&effect.action);
+                Outcome::Ok
+            };
+            self.inbox.push(Input::EffectFinished {
+                id: effect.id,
+                outcome,
+            });
+        }
+    }
+
+    fn active_lsn(&self) -> u64 {
+        self.members
+            .iter()
+            .filter(|m| m.role == Role::Active)
+            .map(|m| m.lsn)
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn carry_out(&mut self, action: &Action) {
+        let now = self.now;
+        match action {
+            Action::DeletePod { member, uid, .. } => {
+                let index = member.index();
+                if self.members[index]
+                    .pod
+                    .as_ref()
+                    .is_some_and(|pod| pod.uid == *uid)
+                {
+                    self.kill_pod(index);
+                }
+            }
+            Action::Promote { member } => {
+                let db = &mut self.members[member.index()];
+                if db.process == Process::Running {
+                    db.role = Role::Active;
+                }
+            }
+            Action::Demote { member } | Action::Fence { member } => {
+                let db = &mut self.members[member.index()];
+                if db.role == Role::Active {
+                    db.role = if matches!(action, Action::Demote { .. }) {
+                        Role::Standby
+                    } else {
+                        Role::None
+                    };
+                    db.connected = false;
+                }
+            }
+            Action::Rebuild { member, .. } => {
+                let db = &mut self.members[member.index()];
+                if db.process == Process::Running
+                    && db.role != Role::Active
+                    && db.copy_done_at.is_none()
+                {
+                    db.role = Role::Standby;
+                    db.copy_complete = false;
+                    db.copy_done_at = Some(now + REBUILD_MS);
+                }
+            }
+            Action::RestartReplication { member, .. } => {
+                let db = &mut self.members[member.index()];
+                if db.role == Role::Standby && db.copy_complete {
+                    db.connected = true;
+                }
+            }
+            Action::ProvisionLocalPv {
+                member,
+                node,
+                generation,
+            } => {
+                let index = member.index();
+                if let Some(node_index) = (0..3).find(|i| node_name(*i) == *node) {
+                    self.members[index].node = node_index;
+                }
+                let volume = VolumeObservation {
+                    pvc: Some(PvcUid(format!("pvc-{}-{generation}", member.0))),
+                    pv: Some((
+                        PvName(format!("pv-{}-{generation}", member.0)),
+                        node.clone(),
+                    )),
+                    lost: false,
+                };
+                self.inbox.push(Input::Volume {
+                    member: *member,
+                    volume,
+                });
+            }
+            Action::ReleaseVolume { member, .. } => {
+                let volume = VolumeObservation {
+                    pvc: None,
+                    pv: None,
+                    lost: false,
+                };
+                self.inbox.push(Input::Volume {
+                    member: *member,
+                    volume,
+                });
+                let db = &mut self.members[member.index()];
+                db.lsn = 0;
+                db.copy_complete = false;
+            }
+            Action::SetReplicas { replicas } => {
+                self.replicas = *replicas;
+                for index in 0..self.members.len() {
+                    if index >= usize::from(*replicas) && self.members[index].pod.is_some() {
+                        self.kill_pod(index);
+                        self.members[index].recreate_at = None;
+                    } else if index < usize::from(*replicas) && self.members[index].pod.is_none() {
+                        self.members[index].recreate_at.get_or_insert(now + 1_000);
+                    }
+                }
+            }
+            Action::BindPvc { .. } | Action::UpdateStatus(_) | Action::EmitEvent { .. } => {}
+        }
+    }
+
+    fn kill_pod(&mut self, index: usize) {
+        let now = self.now;
+        let db = &mut self.members[index];
+        db.pod = None;
+        db.process = Process::Down;
+        db.role = Role::None;
+        db.connected = false;
+        db.copy_done_at = None;
+        if self.nodes_ready[db.node] && usize::from(self.replicas) > index {
+            db.recreate_at = Some(now + POD_START_MS);
+        }
+        self.inbox.push(Input::Pod {
+            member: MemberId(index as u8),
+            pod: None,
+        });
+    }
+
+    /// Advances the world by `ms`, producing pod, report and timer inputs along the way.
+    pub fn advance(&mut self, ms: u64) {
+        self.now += ms;
+        let now = self.now;
+        let active_lsn = self.active_lsn();
+        for index in 0..self.members.len() {
+            let ready = self.nodes_ready[self.members[index].node];
+            if self.members[index].recreate_at.is_some_and(|at| at <= now) && ready {
+                self.members[index].recreate_at = None;
+                let pod = self.new_pod(index);
+                let db = &mut self.members[index];
+                db.pod = Some(pod.clone());
+                db.process = Process::Starting;
+                db.running_at = Some(now + POD_START_MS);
+                db.hash = self.spec.config_hash.0;
+                self.inbox.push(Input::Pod {
+                    member: MemberId(index as u8),
+                    pod: Some(pod),
+                });
+            }
+            let db = &mut self.members[index];
+            if db.running_at.is_some_and(|at| at <= now) {
+                db.running_at = None;
+                db.process = Process::Running;
+                db.role = Role::None;
+                db.copy_complete = db.copy_complete || db.lsn > 0 || index == 0;
+            }
+            if db.copy_done_at.is_some_and(|at| at <= now) {
+                db.copy_done_at = None;
+                db.copy_complete = true;
+                db.connected = true;
+                db.lsn = active_lsn;
+            }
+        }
+        // Writes, and replication to a connected standby.
+        if self
+            .members
+            .iter()
+            .any(|m| m.role == Role::Active && m.process == Process::Running)
+        {
+            let lsn = self.active_lsn() + ms;
+            for db in &mut self.members {
+                if db.role == Role::Active && db.process == Process::Running {
+                    db.lsn = lsn;
+                }
+            }
+            let connected = self
+                .members
+                .iter()
+                .any(|m| m.role == Role::Standby && m.connected);
+            for db in &mut self.members {
+                if db.role == Role::Standby && db.connected && db.copy_complete {
+                    db.lsn = lsn;
+                }
+                if db.role == Role::Active {
+                    db.connected = connected;
+                }
+            }
+        }
+    }
+
+    /// The agent polls of this moment.
+    pub fn polls(&mut self) {
+        let now = self.now;
+        let active_lsn = self.active_lsn();
+        for (index, db) in self.members.iter().enumerate() {
+            let member = MemberId(index as u8);
+            let reachable =
+                db.pod.is_some() && db.partitioned_until <= now && self.nodes_ready[db.node];
+            let poll = if reachable {
+                Poll::Report(AgentReport {
+                    process: db.process,
+                    role: db.role,
+                    lsn: Lsn(db.lsn),
+                    replication_connected: db.connected,
+                    in_sync: db.role == Role::Standby && db.connected && db.lsn >= active_lsn,
+                    copy_complete: db.copy_complete,
+                    config_hash: ConfigHash(db.hash),
+                })
+            } else {
+                Poll::Unreachable
+            };
+            self.inbox.push(Input::Agent { member, poll });
+        }
+    }
+
+    /// Applies a fault or user action.
+    pub fn inject(&mut self, fault: &Fault) {
+        let now = self.now;
+        match *fault {
+            Fault::Crash(member) => {
+                if let Some(db) = self.members.get_mut(member) {
+                    if db.pod.is_some() {
+                        db.process = Process::Down;
+                        db.role = Role::None;
+                        db.connected = false;
+                        db.running_at = Some(now + 10_000);
+                    }
+                }
+            }
+            Fault::Partition(member, seconds) => {
+                if let Some(db) = self.members.get_mut(member) {
+                    db.partitioned_until = now + u64::from(seconds) * 1000;
+                }
+            }
+            Fault::NodeDown(node) => self.nodes_ready[node % 3] = false,
+            Fault::NodeUp(node) => self.nodes_ready[node % 3] = true,
+            Fault::BreakReplication(member) => {
+                if let Some(db) = self.members.get_mut(member) {
+                    if db.role == Role::Standby {
+                        db.connected = false;
+                    }
+                }
+            }
+            Fault::EffectsFail(failing) => self.failing = failing,
+            Fault::Switchover(to) => {
+                let token = format!("s{now}");
+                self.spec.switchover = Some(SwitchoverRequest {
+                    token,
+                    to: to.map(MemberId),
+                });
+                self.inbox.push(Input::Spec(self.spec.clone()));
+            }
+            Fault::Reexamine => {
+                self.spec.reexamine = format!("r{now}");
+                self.inbox.push(Input::Spec(self.spec.clone()));
+            }
+            Fault::Stop(stopped) => {
+                self.spec.stopped = stopped;
+                self.inbox.push(Input::Spec(self.spec.clone()));
+            }
+            Fault::AutoFailover(on) => {
+                self.spec.auto_failover = on;
+                self.inbox.push(Input::Spec(self.spec.clone()));
+            }
+            Fault::ConfigChange(hash) => {
+                self.spec.config_hash = ConfigHash(hash);
+                self.inbox.push(Input::Spec(self.spec.clone()));
+            }
+            Fault::Raw(ref input) => self.inbox.push(input.clone()),
+            Fault::Quiet => {}
+        }
+    }
+}
+
+/// The name of node `index` in generated worlds.
+pub fn node_name(index: usize) -> NodeName {
+    NodeName(format!("node-{index}"))
+}
+
+/// A fault or user action of a generated plan.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// The member's database process dies (it restarts 10 s later).
+    Crash(usize),
+    /// The operator cannot reach the member's agent for this many seconds.
+    Partition(usize, u16),
+    /// A node becomes not ready.
+    NodeDown(usize),
+    /// A node becomes ready again.
+    NodeUp(usize),
+    /// The standby's replication link breaks.
+    BreakReplication(usize),
+    /// Effects start (true) or stop (false) failing.
+    EffectsFail(bool),
+    /// The user asks for a switchover.
+    Switchover(Option<u8>),
+    /// The user changes `reexamine`.
+    Reexamine,
+    /// The user sets or clears `stopped`.
+    Stop(bool),
+    /// The user sets `autoFailover`.
+    AutoFailover(bool),
+    /// The configuration changes.
+    ConfigChange(u64),
+    /// An adversarial raw input.
+    Raw(Input),
+    /// Nothing.
+    Quiet,
+}
+
+/// One step of a plan: let time pass, then inject.
+#[derive(Clone, Debug)]
+pub struct PlanStep {
+    /// Seconds to let pass first (with polls every `pollingInterval`).
+    pub wait_s: u16,
+    /// What happens then.
+    pub fault: Fault,
+}
+
+/// An adversarial raw input: stale UIDs, unknown members, out-of-order observations.
+pub fn arb_raw_input() -> impl Strategy<Value = Input> {
+    let member = (0u8..3).prop_map(MemberId);
+    let report = (
+        prop_oneof![
+            Just(Process::Running),
+            Just(Process::Down),
+            Just(Process::Starting)
+        ],
+        prop_oneof![Just(Role::Active), Just(Role::Standby), Just(Role::None)],
+        0u64..200_000,
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(process, role, lsn, connected, in_sync, copy_complete)| AgentReport {
+                process,
+                role,
+                lsn: Lsn(lsn),
+                replication_connected: connected,
+                in_sync,
+                copy_complete,
+                config_hash: ConfigHash(0),
+            },
+        );
+    prop_oneof![
+        (member.clone(), report).prop_map(|(member, report)| Input::Agent {
+            member,
+            poll: Poll::Report(report)
+        }),
+        member.clone().prop_map(|member| Input::Agent {
+            member,
+            poll: Poll::Unreachable
+        }),
+        (member.clone(), 0u64..4, any::<bool>()).prop_map(|(member, uid, deleting)| Input::Pod {
+            member,
+            pod: Some(PodObservation {
+                uid: PodUid(format!("stale-{uid}")),
+                node: Some(node_name(uid as usize % 3)),
+                running: true,
+                deleting,
+            }),
+        }),
+        (0u64..50).prop_map(|id| Input::EffectFinished {
+            id: crate::types::EffectId(id),
+            outcome: Outcome::Failed(EffectError::Conflict),
+        }),
+        Just(Input::Timer),
+        Just(Input::Recovered { log_lost: false }),
+    ]
+}
+
+/// A fault of a generated plan.
+pub fn arb_fault() -> impl Strategy<Value = Fault> {
+    prop_oneof![
+        4 => (0usize..2).prop_map(Fault::Crash),
+        3 => (0usize..2, 5u16..120).prop_map(|(member, seconds)| Fault::Partition(member, seconds)),
+        2 => (0usize..3).prop_map(Fault::NodeDown),
+        2 => (0usize..3).prop_map(Fault::NodeUp),
+        2 => (0usize..2).prop_map(Fault::BreakReplication),
+        1 => any::<bool>().prop_map(Fault::EffectsFail),
+        2 => proptest::option::of(0u8..2).prop_map(Fault::Switchover),
+        1 => Just(Fault::Reexamine),
+        1 => any::<bool>().prop_map(Fault::Stop),
+        1 => any::<bool>().prop_map(Fault::AutoFailover),
+        1 => (1u64..4).prop_map(Fault::ConfigChange),
+        3 => arb_raw_input().prop_map(Fault::Raw),
+        3 => Just(Fault::Quiet),
+    ]
+}
+
+/// A plan: up to `max_steps` waits and faults.
+pub fn arb_plan(max_steps: usize) -> impl Strategy<Value = Vec<PlanStep>> {
+    proptest::collection::vec(
+        (0u16..90, arb_fault()).prop_map(|(wait_s, fault)| PlanStep { wait_s, fault }),
+        0..max_steps,
+    )
+}
+
+/// A spec for generated runs: defaults with short timeouts and the given replication.
+pub fn test_spec(topology: Topology, replication: Replication) -> Spec {
+    let mut spec = Spec::defaults(topology);
+    spec.replication = replication;
+    spec.max_lag_on_failover_bytes = if replication == Replication::Async {
+        20_000
+    } else {
+        0
+    };
+    spec.node_lost_timeout_s = 120;
+    spec.standby_start_timeout_s = 120;
+    spec.lag_threshold_bytes = 50_000;
+    spec
+}
+
+/// Runs a plan against a fresh engine in a [`MiniWorld`], checking every step. Returns the
+/// encoded log (for determinism checks) or the first violation.
+pub fn run_plan(spec: Spec, plan: &[PlanStep]) -> Result<Vec<Vec<u8>>, Violation> {
+    let mut world = MiniWorld::new(spec);
+    let mut harness = Harness::new();
+    let poll_ms = world.spec.polling_interval_ms();
+    let creation = world.creation();
+    for input in creation {
+        let effects = harness.step(Timestamp(0), input)?;
+        world.apply(&effects);
+    }
+    // Let the cluster initialize, then run the plan, then a quiet tail.
+    let tail = PlanStep {
+        wait_s: 600,
+        fault: Fault::EffectsFail(false),
+    };
+    let warmup = PlanStep {
+        wait_s: 120,
+        fault: Fault::Quiet,
+    };
+    let steps = std::iter::once(&warmup)
+        .chain(plan.iter())
+        .chain(std::iter::once(&tail));
+    for (index, step) in steps.enumerate() {
+        let mut waited = 0u64;
+        let wait_ms = u64::from(step.wait_s) * 1000;
+        loop {
+            let slice = poll_ms.min(wait_ms - waited).max(1);
+            world.advance(slice);
+            waited += slice;
+            world.polls();
+            deliver(&mut world, &mut harness)?;
+            if waited >= wait_ms {
+                break;
+            }
+        }
+        world.inject(&step.fault);
+        if index % 7 == 3 {
+            let now = Timestamp(world.now);
+            let effects = harness.restart(now)?;
+            world.apply(&effects);
+        }
+        deliver(&mut world, &mut harness)?;
+    }
+    Ok(harness.log)
+}
+
+/// Delivers the world's inbox to the engine (and the engine's effects back to the world) until
+/// both are quiet, within a bound.
+fn deliver(world: &mut MiniWorld, harness: &mut Harness) -> Result<(), Violation> {
+    const MAX_ROUNDS: usize = 64;
+    for _ in 0..MAX_ROUNDS {
+        if world.inbox.is_empty() {
+            if let Some(deadline) = harness.engine.next_deadline() {
+                if deadline.0 <= world.now {
+                    world.inbox.push(Input::Timer);
+                }
+            }
+            if world.inbox.is_empty() {
+                return Ok(());
+            }
+        }
+        let inbox = std::mem::take(&mut world.inbox);
+        for input in inbox {
+            let effects = harness.step(Timestamp(world.now), input)?;
+            world.apply(&effects);
+        }
+    }
+    Ok(())
+}
