@@ -911,3 +911,112 @@ fn deliver(world: &mut MiniWorld, harness: &mut Harness) -> Result<(), Violation
     }
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// Scripted inputs
+// ---------------------------------------------------------------------------------------------
+
+/// The report of a member in the steady state: running, replicating, with a complete copy.
+pub fn steady_report(role: Role, lsn: u64, topology: Topology) -> AgentReport {
+    let connected = topology == Topology::MasterSlave;
+    AgentReport {
+        process: Process::Running,
+        role,
+        lsn: Lsn(lsn),
+        replication_connected: connected,
+        in_sync: role == Role::Standby,
+        copy_complete: true,
+        config_hash: ConfigHash(0),
+    }
+}
+
+/// The inputs that take a new cluster to `Normal` with member 0 active, all at time 0 and 5 s:
+/// nodes, the spec, volumes and pods, member 0 promoted, member 1 rebuilt from it.
+pub fn bootstrap_inputs(spec: &Spec) -> Vec<(Timestamp, Input)> {
+    let topology = spec.topology;
+    let mut inputs: Vec<(Timestamp, Input)> = (0..3)
+        .map(|index| {
+            (
+                Timestamp(0),
+                Input::Node {
+                    node: node_name(index),
+                    status: NodeStatus::Ready,
+                },
+            )
+        })
+        .collect();
+    inputs.push((Timestamp(0), Input::Spec(spec.clone())));
+    for member in topology.members() {
+        let node = node_name(member.index());
+        let volume = VolumeObservation {
+            pvc: Some(PvcUid(format!("pvc-{}", member.0))),
+            pv: Some((PvName(format!("pv-{}", member.0)), node.clone())),
+            lost: false,
+        };
+        inputs.push((Timestamp(0), Input::Volume { member, volume }));
+        let pod = PodObservation {
+            uid: PodUid(format!("p{}", member.0)),
+            node: Some(node),
+            running: true,
+            deleting: false,
+        };
+        inputs.push((
+            Timestamp(0),
+            Input::Pod {
+                member,
+                pod: Some(pod),
+            },
+        ));
+    }
+    let at = Timestamp(5_000);
+    let report = |member: u8, report: AgentReport| {
+        (
+            at,
+            Input::Agent {
+                member: MemberId(member),
+                poll: Poll::Report(report),
+            },
+        )
+    };
+    let fresh = AgentReport {
+        process: Process::Running,
+        copy_complete: true,
+        ..AgentReport::default()
+    };
+    inputs.push(report(0, fresh));
+    inputs.push(report(
+        0,
+        AgentReport {
+            role: Role::Active,
+            ..fresh
+        },
+    ));
+    if topology == Topology::MasterSlave {
+        inputs.push(report(
+            1,
+            AgentReport {
+                copy_complete: false,
+                ..fresh
+            },
+        ));
+        inputs.push(report(1, steady_report(Role::Standby, 0, topology)));
+        inputs.push(report(0, steady_report(Role::Active, 0, topology)));
+    }
+    inputs
+}
+
+/// A harness holding a cluster brought to `Normal` by [`bootstrap_inputs`].
+pub fn normal_cluster(spec: &Spec) -> Harness {
+    let mut harness = Harness::new();
+    for (at, input) in bootstrap_inputs(spec) {
+        harness
+            .step(at, input)
+            .expect("the bootstrap sequence keeps the invariants");
+    }
+    assert_eq!(
+        harness.engine.state().cluster(),
+        ClusterState::Normal,
+        "bootstrap reaches Normal"
+    );
+    harness
+}

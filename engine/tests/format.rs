@@ -1,0 +1,285 @@
+//! The persisted format is a compatibility surface: golden byte fixtures written by version 1
+//! must keep decoding to the same values, and corruption of every kind is detected.
+//!
+//! `TANDEM_BLESS=1 cargo test -p tandem-engine --test format` rewrites the fixtures; do that only
+//! together with a new format version.
+
+use std::path::PathBuf;
+use tandem_engine::record::{FORMAT_VERSION, SNAPSHOT_VERSION};
+use tandem_engine::{
+    Action, AgentReport, ClusterState, ConfigHash, DecodeError, Effect, EffectError, EffectId,
+    EffectKey, Event, FenceEvidence, Input, Lsn, MemberId, MemberStatus, NodeName, NodeStatus,
+    Outcome, PodObservation, PodUid, Poll, Process, PvName, PvcUid, Reason, Record, Role, Seq,
+    Spec, State, Status, SwitchoverRequest, Timestamp, Topology, VolumeObservation,
+};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn creation() -> Record {
+    let mut spec = Spec::defaults(Topology::MasterSlave);
+    spec.switchover = Some(SwitchoverRequest {
+        token: "s1".into(),
+        to: Some(MemberId(1)),
+    });
+    spec.wait_for_active_timeout_s = Some(90);
+    Record {
+        seq: Seq(1),
+        at: Timestamp(1_000),
+        input: Input::Spec(spec.clone()),
+        events: vec![
+            Event::Created {
+                spec,
+                at: Timestamp(1_000),
+            },
+            Event::NodeObserved {
+                node: NodeName("node-0".into()),
+                status: NodeStatus::Ready,
+                at: Timestamp(1_000),
+            },
+            Event::VolumeAssigned {
+                member: MemberId(0),
+                node: NodeName("node-0".into()),
+                generation: 1,
+            },
+            Event::Issued {
+                id: EffectId(1),
+                key: EffectKey::Volume(MemberId(0)),
+                at: Timestamp(1_000),
+            },
+        ],
+        effects: vec![
+            Effect {
+                id: EffectId(1),
+                action: Action::ProvisionLocalPv {
+                    member: MemberId(0),
+                    node: NodeName("node-0".into()),
+                    generation: 1,
+                },
+            },
+            Effect {
+                id: EffectId(2),
+                action: Action::BindPvc {
+                    member: MemberId(0),
+                    generation: 1,
+                },
+            },
+            Effect {
+                id: EffectId(3),
+                action: Action::SetReplicas { replicas: 2 },
+            },
+        ],
+    }
+}
+
+fn failover() -> Record {
+    let report = AgentReport {
+        process: Process::Down,
+        role: Role::Active,
+        lsn: Lsn(123_456),
+        replication_connected: false,
+        in_sync: false,
+        copy_complete: true,
+        config_hash: ConfigHash(7),
+    };
+    Record {
+        seq: Seq(2),
+        at: Timestamp(60_500),
+        input: Input::Agent {
+            member: MemberId(0),
+            poll: Poll::Report(report),
+        },
+        events: vec![
+            Event::Contact {
+                member: MemberId(0),
+                at: Timestamp(60_500),
+                report,
+                lag_bytes: 0,
+            },
+            Event::PodObserved {
+                member: MemberId(1),
+                pod: Some(PodObservation {
+                    uid: PodUid("9f2c".into()),
+                    node: Some(NodeName("node-1".into())),
+                    running: true,
+                    deleting: false,
+                }),
+            },
+            Event::VolumeObserved {
+                member: MemberId(1),
+                volume: VolumeObservation {
+                    pvc: Some(PvcUid("c0ffee".into())),
+                    pv: Some((PvName("pv-1".into()), NodeName("node-1".into()))),
+                    lost: false,
+                },
+            },
+            Event::Transition {
+                from: ClusterState::Normal,
+                to: ClusterState::ActiveDown,
+                reason: Reason::ActiveFailed,
+                detail: "member-0 is Down".into(),
+                at: Timestamp(60_500),
+            },
+            Event::Promoting {
+                member: MemberId(1),
+                fence: FenceEvidence::AgentConfirmed,
+                accepted_lag_bytes: None,
+            },
+            Event::Issued {
+                id: EffectId(4),
+                key: EffectKey::Promote(MemberId(1)),
+                at: Timestamp(60_500),
+            },
+            Event::Finished {
+                id: EffectId(3),
+                outcome: Outcome::Failed(EffectError::Timeout),
+            },
+        ],
+        effects: vec![
+            Effect {
+                id: EffectId(4),
+                action: Action::Promote {
+                    member: MemberId(1),
+                },
+            },
+            Effect {
+                id: EffectId(0),
+                action: Action::UpdateStatus(Box::new(Status {
+                    state: ClusterState::ActiveDown,
+                    previous_state: Some(ClusterState::Normal),
+                    since: Timestamp(60_500),
+                    reason: "member-0 is Down".into(),
+                    active: Some(MemberId(1)),
+                    members: vec![MemberStatus {
+                        member: MemberId(0),
+                        role: Role::Active,
+                        health: tandem_engine::Health::Down,
+                        node: Some(NodeName("node-0".into())),
+                        lsn: Lsn(123_456),
+                        config_hash: ConfigHash(7),
+                    }],
+                    seq: Seq(2),
+                })),
+            },
+            Effect {
+                id: EffectId(0),
+                action: Action::EmitEvent {
+                    warning: false,
+                    reason: "ActiveFailed".into(),
+                    message: "m".into(),
+                },
+            },
+            Effect {
+                id: EffectId(5),
+                action: Action::DeletePod {
+                    member: MemberId(0),
+                    uid: PodUid("a1".into()),
+                    grace_period_s: 30,
+                },
+            },
+        ],
+    }
+}
+
+fn snapshot_state() -> State {
+    let mut state = State::new();
+    state.apply_record(&creation()).expect("in sequence");
+    state.apply_record(&failover()).expect("in sequence");
+    state
+}
+
+fn check_golden(name: &str, bytes: &[u8]) {
+    let path = fixture(name);
+    if std::env::var_os("TANDEM_BLESS").is_some() {
+        std::fs::write(&path, bytes).expect("writing a fixture");
+    }
+    let golden = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(
+        golden, bytes,
+        "{name}: this build encodes differently from the golden bytes"
+    );
+}
+
+#[test]
+fn version_1_records_keep_decoding() {
+    for (name, record) in [
+        ("record-v1-creation.bin", creation()),
+        ("record-v1-failover.bin", failover()),
+    ] {
+        check_golden(name, &record.encode());
+        let golden = std::fs::read(fixture(name)).expect("the fixture");
+        assert_eq!(Record::decode(&golden).as_ref(), Ok(&record), "{name}");
+    }
+    assert_eq!(
+        FORMAT_VERSION, 1,
+        "a new format version needs new fixtures beside these"
+    );
+}
+
+#[test]
+fn version_1_snapshots_keep_decoding() {
+    let state = snapshot_state();
+    check_golden("snapshot-v1.bin", &state.encode_snapshot());
+    let golden = std::fs::read(fixture("snapshot-v1.bin")).expect("the fixture");
+    assert_eq!(State::decode_snapshot(&golden).as_ref(), Ok(&state));
+    assert_eq!(SNAPSHOT_VERSION, 1);
+}
+
+#[test]
+fn corruption_is_detected() {
+    let bytes = failover().encode();
+    // Every single flipped bit is caught (by the magic, version, length or checksum).
+    for index in 0..bytes.len() {
+        for bit in 0..8 {
+            let mut corrupt = bytes.clone();
+            corrupt[index] ^= 1 << bit;
+            assert!(
+                Record::decode(&corrupt).is_err(),
+                "flipping bit {bit} of byte {index} went unnoticed"
+            );
+        }
+    }
+    let mut wrong_version = bytes.clone();
+    wrong_version[3] = 9;
+    assert!(matches!(
+        Record::decode(&wrong_version),
+        Err(DecodeError::UnknownVersion {
+            version: 9,
+            supported: 1
+        })
+    ));
+    for cut in [0, 5, 12, bytes.len() - 1] {
+        let error = Record::decode(&bytes[..cut]).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                DecodeError::TooShort { .. } | DecodeError::Truncated { .. }
+            ),
+            "{error}"
+        );
+    }
+    let mut checksum = bytes.clone();
+    let last = checksum.len() - 1;
+    checksum[last] ^= 0xff;
+    assert!(matches!(
+        Record::decode(&checksum),
+        Err(DecodeError::Checksum { .. })
+    ));
+    assert!(matches!(
+        State::decode_snapshot(&bytes),
+        Err(DecodeError::BadMagic { .. })
+    ));
+}
+
+#[test]
+fn folding_checks_the_sequence() {
+    let mut state = State::new();
+    let error = state.apply_record(&failover()).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "sequence gap: expected record 1, found 2"
+    );
+}
