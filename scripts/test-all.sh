@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The real Kubernetes control plane of the integration tests (tests/control-plane/pins.env):
+# built from the Go module proxy on a fresh machine, reused from ~/.cache/tandem when present.
+bash tests/control-plane/build.sh
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 cargo test --workspace --all-features --release

@@ -4,7 +4,7 @@
 
 use crate::messages;
 use crate::quantity::is_quantity;
-use crate::spec::{HaSpec, ZenithClusterSpec, ZenithSpec};
+use crate::spec::{HaSpec, ZenithCluster, ZenithClusterSpec, ZenithSpec};
 
 /// One broken rule: the field it is about and the message the API server gives for it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,6 +24,22 @@ impl ValidationError {
             message: message.to_owned(),
         }
     }
+}
+
+/// Reads a `ZenithCluster` from its JSON form and validates its spec (`previous`: the spec
+/// before an update). A value the schema's types refuse (`replication: quorum`) is refused here
+/// too, with the path of the offending field.
+pub fn parse_and_validate(
+    object: serde_json::Value,
+    previous: Option<&ZenithClusterSpec>,
+) -> Result<ZenithCluster, Vec<ValidationError>> {
+    let cluster: ZenithCluster = serde_path_to_error::deserialize(object).map_err(|error| {
+        let field = error.path().to_string();
+        let message = error.into_inner().to_string();
+        vec![ValidationError { field, message }]
+    })?;
+    cluster.spec.validate(previous)?;
+    Ok(cluster)
 }
 
 impl ZenithClusterSpec {

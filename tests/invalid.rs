@@ -1,0 +1,262 @@
+//! `ZenithCluster` objects that break the rules, each with the fields and messages that the API
+//! server and the Rust validation must both give.
+
+use serde_json::{Value, json};
+use tandem_crds::messages;
+
+use crate::examples::Example;
+
+/// An invalid object: an example, changed.
+pub struct InvalidCase {
+    /// What the case breaks.
+    pub name: &'static str,
+    /// The example it starts from.
+    pub example: Example,
+    /// `false`: the changed object is created. `true`: the example is created, then updated to
+    /// the changed object (rules that forbid changes).
+    pub update: bool,
+    /// The change.
+    pub change: fn(&mut Value),
+    /// The broken rules: the field path, and the message (`None` where the API server and serde
+    /// word a type error differently; the field must still be named).
+    pub expected: &'static [(&'static str, Option<&'static str>)],
+}
+
+impl InvalidCase {
+    /// The changed object, named after the case.
+    pub fn object(&self) -> Value {
+        let mut object = self.example.json();
+        (self.change)(&mut object);
+        object
+    }
+}
+
+fn zenith(object: &mut Value, field: &str, value: Value) {
+    object["spec"]["zenithSpec"][field] = value;
+}
+
+fn ha(object: &mut Value, field: &str, value: Value) {
+    if object["spec"].get("haSpec").is_none() {
+        object["spec"]["haSpec"] = json!({});
+    }
+    object["spec"]["haSpec"][field] = value;
+}
+
+const REPLICAS: &str = "spec.zenithSpec.replicas";
+const UNREACHABLE: &str = "spec.zenithSpec.unreachableTimeout";
+
+/// Every case; at least one per rule.
+pub fn cases() -> Vec<InvalidCase> {
+    vec![
+        InvalidCase {
+            name: "replicas-three",
+            example: Example::MasterSlave,
+            update: false,
+            change: |o| zenith(o, "replicas", json!(3)),
+            expected: &[(REPLICAS, Some(messages::REPLICAS))],
+        },
+        InvalidCase {
+            name: "replicas-zero",
+            example: Example::Standalone,
+            update: false,
+            change: |o| zenith(o, "replicas", json!(0)),
+            expected: &[(REPLICAS, Some(messages::REPLICAS))],
+        },
+        InvalidCase {
+            name: "polling-interval-zero",
+            example: Example::MasterSlave,
+            update: false,
+            change: |o| zenith(o, "pollingInterval", json!(0)),
+            expected: &[(
+                "spec.zenithSpec.pollingInterval",
+                Some(messages::POLLING_INTERVAL),
+            )],
+        },
+        InvalidCase {
+            name: "unreachable-below-twice-polling",
+            example: Example::MasterSlave,
+            update: false,
+            change: |o| {
+                zenith(o, "pollingInterval", json!(20));
+                zenith(o, "unreachableTimeout", json!(39));
+            },
+            expected: &[(UNREACHABLE, Some(messages::UNREACHABLE_TIMEOUT_POLLING))],
+        },
+        InvalidCase {
+            name: "unreachable-within-lease-and-granularity",
+            example: Example::MasterSlave,
+            update: false,
+            // 26 * 3 = 78 is not above 20 * 4 = 80, though 26 exceeds the lease of 20.
+            change: |o| zenith(o, "unreachableTimeout", json!(26)),
+            expected: &[(UNREACHABLE, Some(messages::UNREACHABLE_TIMEOUT_LEASE))],
+        },
+        InvalidCase {
+            name: "agent-lease-zero",
+            example: Example::Standalone,
+            update: false,
+            change: |o| ha(o, "agentLeaseSeconds", json!(0)),
+            expected: &[(
+                "spec.haSpec.agentLeaseSeconds",
+                Some(messages::AGENT_LEASE_SECONDS),
+            )],
+        },
+        InvalidCase {
+            name: "node-lost-timeout-zero",
+            example: Example::MasterSlave,
+            update: false,
+            change: |o| ha(o, "nodeLostTimeout", json!(0)),
+            expected: &[(
+                "spec.haSpec.nodeLostTimeout",
+                Some(messages::NODE_LOST_TIMEOUT),
+            )],
+        },
+        InvalidCase {
+            name: "lag-timeout-negative",
+            example: Example::MasterSlave,
+            update: false,
+            change: |o| ha(o, "lagTimeout", json!(-5)),
+            expected: &[("spec.haSpec.lagTimeout", Some(messages::LAG_TIMEOUT))],
+        },
+        InvalidCase {
+            name: "init-timeout-zero",
+            example: Example::Standalone,
+            update: false,
+            change: |o| ha(o, "initTimeout", json!(0)),
+            expected: &[("spec.haSpec.initTimeout", Some(messages::INIT_TIMEOUT))],
+        },
+        InvalidCase {
+            name: "standby-start-timeout-zero",
+            example: Example::MasterSlave,
+            update: false,
+            change: |o| ha(o, "standbyStartTimeout", json!(0)),
+            expected: &[(
+                "spec.haSpec.standbyStartTimeout",
+                Some(messages::STANDBY_START_TIMEOUT),
+            )],
+        },
+        InvalidCase {
+            name: "switchover-timeout-zero",
+            example: Example::MasterSlave,
+            update: false,
+            change: |o| ha(o, "switchoverTimeout", json!(0)),
+            expected: &[(
+                "spec.haSpec.switchoverTimeout",
+                Some(messages::SWITCHOVER_TIMEOUT),
+            )],
+        },
+        InvalidCase {
+            name: "wait-for-active-timeout-zero",
+            example: Example::MasterSlave,
+            update: false,
+            change: |o| ha(o, "waitForActiveTimeout", json!(0)),
+            expected: &[(
+                "spec.haSpec.waitForActiveTimeout",
+                Some(messages::WAIT_FOR_ACTIVE_TIMEOUT),
+            )],
+        },
+        InvalidCase {
+            name: "max-rebuild-attempts-zero",
+            example: Example::MasterSlave,
+            update: false,
+            change: |o| ha(o, "maxRebuildAttempts", json!(0)),
+            expected: &[(
+                "spec.haSpec.maxRebuildAttempts",
+                Some(messages::MAX_REBUILD_ATTEMPTS),
+            )],
+        },
+        InvalidCase {
+            name: "max-restart-attempts-zero",
+            example: Example::Standalone,
+            update: false,
+            change: |o| ha(o, "maxRestartAttempts", json!(0)),
+            expected: &[(
+                "spec.haSpec.maxRestartAttempts",
+                Some(messages::MAX_RESTART_ATTEMPTS),
+            )],
+        },
+        InvalidCase {
+            name: "storage-size-not-a-quantity",
+            example: Example::MasterSlave,
+            update: false,
+            change: |o| zenith(o, "storageSize", json!("5 gigabytes")),
+            expected: &[("spec.zenithSpec.storageSize", Some(messages::STORAGE_SIZE))],
+        },
+        InvalidCase {
+            name: "switchover-to-absent-member",
+            example: Example::Standalone,
+            update: false,
+            change: |o| ha(o, "switchover", json!({"token": "t1", "to": 1})),
+            expected: &[("spec.haSpec.switchover.to", Some(messages::SWITCHOVER_TO))],
+        },
+        InvalidCase {
+            name: "replication-not-sync-or-async",
+            example: Example::MasterSlave,
+            update: false,
+            change: |o| ha(o, "replication", json!("quorum")),
+            expected: &[("spec.haSpec.replication", None)],
+        },
+        InvalidCase {
+            name: "several-rules-at-once",
+            example: Example::MasterSlave,
+            update: false,
+            change: |o| {
+                zenith(o, "replicas", json!(5));
+                zenith(o, "pollingInterval", json!(0));
+                ha(o, "maxRestartAttempts", json!(0));
+            },
+            expected: &[
+                (REPLICAS, Some(messages::REPLICAS)),
+                (
+                    "spec.zenithSpec.pollingInterval",
+                    Some(messages::POLLING_INTERVAL),
+                ),
+                (
+                    "spec.haSpec.maxRestartAttempts",
+                    Some(messages::MAX_RESTART_ATTEMPTS),
+                ),
+            ],
+        },
+        InvalidCase {
+            name: "replicas-changed",
+            example: Example::MasterSlave,
+            update: true,
+            change: |o| zenith(o, "replicas", json!(1)),
+            expected: &[(REPLICAS, Some(messages::REPLICAS_IMMUTABLE))],
+        },
+        InvalidCase {
+            name: "storage-class-changed",
+            example: Example::Standalone,
+            update: true,
+            change: |o| zenith(o, "storageClassName", json!("other-storage")),
+            expected: &[(
+                "spec.zenithSpec.storageClassName",
+                Some(messages::STORAGE_CLASS_IMMUTABLE),
+            )],
+        },
+    ]
+}
+
+/// Checks a list of (field, message) refusals against a case's expectations: exactly the
+/// expected fields, each with a message that ends with the expected one.
+pub fn check_refusals(case: &InvalidCase, who: &str, refusals: &[(String, String)]) {
+    let mut fields: Vec<&str> = refusals.iter().map(|(field, _)| field.as_str()).collect();
+    fields.sort_unstable();
+    fields.dedup();
+    let mut expected_fields: Vec<&str> = case.expected.iter().map(|(field, _)| *field).collect();
+    expected_fields.sort_unstable();
+    assert_eq!(
+        fields, expected_fields,
+        "{}: {who} named other fields: {refusals:?}",
+        case.name
+    );
+    for (field, message) in case.expected {
+        let Some(message) = message else { continue };
+        assert!(
+            refusals
+                .iter()
+                .any(|(named, said)| named == field && said.ends_with(message)),
+            "{}: {who} did not say \"{message}\" about {field}: {refusals:?}",
+            case.name
+        );
+    }
+}

@@ -1,0 +1,310 @@
+//! The generated `ZenithCluster` CRD against the real API server.
+
+use std::sync::Arc;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+use tandem_crds::quantity::is_quantity;
+use tandem_crds::validation::parse_and_validate;
+use tandem_crds::{HaSpec, ZenithCluster};
+use tandem_tests::cluster::ControlPlane;
+use tandem_tests::examples::Example;
+use tandem_tests::invalid::{cases, check_refusals};
+use tandem_tests::runner::{Body, Test};
+
+use crate::support::{install_crd, refusals};
+
+pub fn tests() -> Vec<Test> {
+    vec![
+        Test {
+            name: "crd::installs_and_becomes_established",
+            body: Body::ControlPlane(|cp| Box::pin(installs_and_becomes_established(cp))),
+        },
+        Test {
+            name: "crd::examples_are_accepted_with_the_rust_defaults",
+            body: Body::ControlPlane(|cp| {
+                Box::pin(examples_are_accepted_with_the_rust_defaults(cp))
+            }),
+        },
+        Test {
+            name: "crd::invalid_objects_are_refused_naming_the_field",
+            body: Body::ControlPlane(|cp| {
+                Box::pin(invalid_objects_are_refused_naming_the_field(cp))
+            }),
+        },
+        Test {
+            name: "crd::storage_size_rule_agrees_with_the_api_server",
+            body: Body::ControlPlane(|cp| {
+                Box::pin(storage_size_rule_agrees_with_the_api_server(cp))
+            }),
+        },
+        Test {
+            name: "crd::status_and_printer_columns",
+            body: Body::ControlPlane(|cp| Box::pin(status_and_printer_columns(cp))),
+        },
+    ]
+}
+
+fn object(value: Value) -> ZenithCluster {
+    serde_json::from_value(value).expect("the object deserialises")
+}
+
+async fn installs_and_becomes_established(cp: Arc<ControlPlane>) {
+    let client = cp.client();
+    install_crd(&client).await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client);
+    let installed = crds
+        .get("zenithclusters.huawei.cloudb.com")
+        .await
+        .expect("the CRD is there");
+    let names = installed.spec.names;
+    assert_eq!(names.kind, "ZenithCluster");
+    assert_eq!(names.short_names, Some(vec!["zc".to_owned()]));
+    let conditions = installed
+        .status
+        .and_then(|status| status.conditions)
+        .unwrap_or_default();
+    for wanted in ["Established", "NamesAccepted"] {
+        assert!(
+            conditions
+                .iter()
+                .any(|c| c.type_ == wanted && c.status == "True"),
+            "{wanted} is not True: {conditions:?}"
+        );
+    }
+    // A schema the API server does not consider structural would show up as this condition.
+    assert!(
+        !conditions
+            .iter()
+            .any(|c| c.type_ == "NonStructuralSchema" && c.status == "True")
+    );
+}
+
+async fn examples_are_accepted_with_the_rust_defaults(cp: Arc<ControlPlane>) {
+    let client = cp.client();
+    install_crd(&client).await;
+    let namespace = cp.namespace("examples").await.expect("a namespace");
+    let api: Api<ZenithCluster> = Api::namespaced(client, &namespace);
+    for example in Example::ALL {
+        let created = api
+            .create(&PostParams::default(), &object(example.json()))
+            .await
+            .unwrap_or_else(|error| panic!("{example:?} is refused: {error}"));
+        // What the API server stored, with its schema defaults, is what Rust reads from the file
+        // with serde's defaults: the two sets of defaults are the same.
+        let expected = parse_and_validate(example.json(), None).expect("the example is valid");
+        assert_eq!(
+            created.spec, expected.spec,
+            "{example:?}: the server's defaults differ"
+        );
+    }
+    let standalone = api
+        .get(&Example::Standalone.name())
+        .await
+        .expect("the standalone cluster");
+    assert_eq!(standalone.spec.ha_spec, HaSpec::default());
+    assert_eq!(standalone.spec.zenith_spec.polling_interval, 10);
+    assert_eq!(standalone.spec.zenith_spec.unreachable_timeout, 30);
+}
+
+async fn invalid_objects_are_refused_naming_the_field(cp: Arc<ControlPlane>) {
+    let client = cp.client();
+    install_crd(&client).await;
+    let namespace = cp.namespace("invalid").await.expect("a namespace");
+    let api: Api<DynamicObject> = Api::namespaced_with(client, &namespace, &zenith_resource());
+    let cases = cases();
+    assert!(
+        cases.len() >= 10,
+        "the issue asks for at least 10 invalid objects"
+    );
+    for (number, case) in cases.iter().enumerate() {
+        let name = format!("invalid-{number}");
+        let mut changed = case.object();
+        changed["metadata"] = json!({"name": name});
+        let result = if case.update {
+            let mut original = case.example.json();
+            original["metadata"] = json!({"name": name});
+            api.create(&PostParams::default(), &dynamic(original))
+                .await
+                .expect("the unchanged example is accepted");
+            api.patch(&name, &PatchParams::default(), &Patch::Merge(&changed))
+                .await
+        } else {
+            api.create(&PostParams::default(), &dynamic(changed.clone()))
+                .await
+        };
+        let error = match result {
+            Ok(_) => panic!("{}: the API server accepted it", case.name),
+            Err(error) => error,
+        };
+        check_refusals(case, "the API server", &refusals(&error));
+
+        let previous = case.update.then(|| {
+            parse_and_validate(case.example.json(), None)
+                .expect("valid")
+                .spec
+        });
+        let rust = parse_and_validate(changed, previous.as_ref()).expect_err("Rust refuses it too");
+        let rust: Vec<(String, String)> = rust
+            .into_iter()
+            .map(|error| (error.field, error.message))
+            .collect();
+        check_refusals(case, "Rust validation", &rust);
+    }
+}
+
+fn dynamic(value: Value) -> DynamicObject {
+    serde_json::from_value(value).expect("an object with apiVersion, kind and metadata")
+}
+
+fn zenith_resource() -> kube::api::ApiResource {
+    kube::api::ApiResource::erase::<ZenithCluster>(&())
+}
+
+/// Quantities, including the odd ones apimachinery accepts, decided by the API server (a
+/// dry-run create) and by `is_quantity`.
+async fn storage_size_rule_agrees_with_the_api_server(cp: Arc<ControlPlane>) {
+    const CANDIDATES: [&str; 32] = [
+        "5Gi",
+        "5G",
+        "5",
+        "0",
+        "1.5Gi",
+        ".5",
+        "5.",
+        "2e3",
+        "2E-3",
+        "-1",
+        "+7k",
+        "100m",
+        "1n",
+        "1u",
+        "Gi",
+        "-",
+        ".",
+        "e3",
+        "1e-10",
+        "12345678901234567890",
+        "",
+        "five",
+        "5 Gi",
+        "5GB",
+        "5gi",
+        "1.2.3",
+        "5e",
+        "5e1.5",
+        "--5",
+        "5Ki1",
+        "5Gi ",
+        "1E",
+    ];
+    let client = cp.client();
+    install_crd(&client).await;
+    let namespace = cp.namespace("quantities").await.expect("a namespace");
+    let api: Api<DynamicObject> = Api::namespaced_with(client, &namespace, &zenith_resource());
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let mut disagreements = Vec::new();
+    for candidate in CANDIDATES {
+        let mut cluster = Example::Standalone.json();
+        cluster["spec"]["zenithSpec"]["storageSize"] = json!(candidate);
+        let server = api.create(&dry_run, &dynamic(cluster)).await.is_ok();
+        if server != is_quantity(candidate) {
+            disagreements.push(format!(
+                "{candidate:?}: API server {server}, is_quantity {}",
+                !server
+            ));
+        }
+    }
+    assert!(disagreements.is_empty(), "{disagreements:#?}");
+}
+
+async fn status_and_printer_columns(cp: Arc<ControlPlane>) {
+    let client = cp.client();
+    install_crd(&client).await;
+    let namespace = cp.namespace("status").await.expect("a namespace");
+    let api: Api<ZenithCluster> = Api::namespaced(client.clone(), &namespace);
+    let name = Example::MasterSlave.name();
+    api.create(&PostParams::default(), &object(Example::MasterSlave.json()))
+        .await
+        .expect("created");
+    let transition = |n: u32| json!({"time": format!("2026-01-01T00:00:{:02}Z", n % 60), "from": "Initializing", "to": "Normal", "reason": format!("r{n}")});
+    let status = |transitions: Vec<Value>| {
+        json!({"status": {
+            "state": "Normal", "previousState": "Initializing", "reason": "BothMembersHealthy",
+            "lastTransitionTime": "2026-01-01T00:00:00Z", "activeMember": "zenith-ms-0",
+            "members": [
+                {"name": "zenith-ms-0", "role": "Active", "health": "Healthy", "node": "kwok-node-0",
+                 "pvc": "data-zenith-ms-0", "lsn": 1234, "configHash": "abc"},
+                {"name": "zenith-ms-1", "role": "Standby", "health": "Healthy", "node": "kwok-node-1",
+                 "pvc": "data-zenith-ms-1", "lsn": 1200, "configHash": "abc"},
+            ],
+            "conditions": [
+                {"type": "Ready", "status": "True", "reason": "Normal", "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"},
+                {"type": "Degraded", "status": "False", "reason": "Normal", "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"},
+                {"type": "Progressing", "status": "False", "reason": "Normal", "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"},
+            ],
+            "observedGeneration": 1, "lastSequence": 42, "transitions": transitions,
+        }})
+    };
+    let twenty: Vec<Value> = (0..20).map(transition).collect();
+    let patched = api
+        .patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(status(twenty)),
+        )
+        .await
+        .expect("a full status is accepted");
+    let reported = patched.status.expect("the status is stored");
+    assert_eq!(reported.members.len(), 2);
+    assert_eq!(reported.transitions.len(), 20);
+    assert_eq!(reported.last_sequence, Some(42));
+
+    let twenty_one: Vec<Value> = (0..21).map(transition).collect();
+    let error = api
+        .patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(status(twenty_one)),
+        )
+        .await
+        .expect_err("more than 20 transitions are refused");
+    assert!(error.to_string().contains("status.transitions"), "{error}");
+
+    // A duplicate condition type breaks the list-map keyed by type.
+    let mut duplicate = status(Vec::new());
+    duplicate["status"]["conditions"][1]["type"] = json!("Ready");
+    let error = api
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(duplicate))
+        .await
+        .expect_err("conditions are keyed by type");
+    assert!(error.to_string().contains("status.conditions"), "{error}");
+
+    // kubectl's view: the printer columns show state, active member and age.
+    let request = http::Request::get(format!(
+        "/apis/huawei.cloudb.com/v1/namespaces/{namespace}/zenithclusters"
+    ))
+    .header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+    .body(Vec::new())
+    .expect("a request");
+    let table: Value = serde_json::from_str(&client.request_text(request).await.expect("a table"))
+        .expect("the table is JSON");
+    let columns: Vec<&str> = table["columnDefinitions"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .filter_map(|column| column["name"].as_str())
+        .collect();
+    assert_eq!(columns, ["Name", "State", "Active", "Age"]);
+    let cells = &table["rows"][0]["cells"];
+    assert_eq!(cells[1], "Normal");
+    assert_eq!(cells[2], "zenith-ms-0");
+
+    api.delete(&name, &DeleteParams::default())
+        .await
+        .expect("deleted");
+}
