@@ -4,22 +4,26 @@
 
 use std::process::ExitCode;
 
-use tandem_tests::runner::{self, Test};
+use tandem_tests::runner;
 
 #[cfg(feature = "control-plane")]
 mod crd;
 mod offline;
+#[cfg(feature = "control-plane")]
+mod selftest;
 #[cfg(feature = "control-plane")]
 mod support;
 #[cfg(feature = "control-plane")]
 mod workloads;
 
 fn main() -> ExitCode {
-    let mut tests: Vec<Test> = offline::tests();
+    let offline = offline::tests().into_iter();
     #[cfg(feature = "control-plane")]
-    {
-        tests.extend(crd::tests());
-        tests.extend(workloads::tests());
-    }
-    runner::run(tests)
+    let tests = offline
+        .chain(crd::tests())
+        .chain(workloads::tests())
+        .chain(selftest::tests());
+    #[cfg(not(feature = "control-plane"))]
+    let tests = offline;
+    runner::run(tests.collect())
 }
