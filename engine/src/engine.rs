@@ -245,8 +245,13 @@ fn deadlines(state: &State) -> impl Iterator<Item = Timestamp> + '_ {
         ClusterState::ManualInterventionRequired | ClusterState::Failed
     ) {
         for issued in state.issued() {
-            out.push(issued.at.plus_ms(spec.polling_interval_ms()));
-            let shift = issued.attempts.min(machine::MAX_BACKOFF_EXPONENT);
+            let shift = if issued.failed {
+                0
+            } else if issued.succeeded {
+                machine::MAX_BACKOFF_EXPONENT
+            } else {
+                issued.attempts.min(machine::MAX_BACKOFF_EXPONENT)
+            };
             out.push(issued.at.plus_ms(spec.polling_interval_ms() << shift));
         }
     }

@@ -117,8 +117,13 @@ impl<'a> Ctx<'a> {
     fn due_at(&self, key: EffectKey) -> Option<Timestamp> {
         let issued = self.state.issued.iter().find(|issued| issued.key == key)?;
         let polling_ms = self.spec().polling_interval_ms();
+        // A failed effect is retried soon; one without an outcome yet after a backoff; one
+        // carried out only after the longest backoff, as a safety net should the world have
+        // undone it without the engine noticing.
         let delay_ms = if issued.failed {
             polling_ms
+        } else if issued.succeeded {
+            polling_ms << MAX_BACKOFF_EXPONENT
         } else {
             polling_ms << issued.attempts.min(MAX_BACKOFF_EXPONENT)
         };
@@ -261,8 +266,9 @@ fn observe(ctx: &mut Ctx<'_>, input: &Input) {
         Input::Node { node, status } => observe_node(ctx, node, *status),
         Input::Timer => {}
         Input::EffectFinished { id, outcome } => {
+            // Only the latest issue of a key is tracked: outcomes of older ones are stale.
             let tracked = ctx.state.issued.iter().any(|issued| issued.id == *id);
-            if tracked && matches!(outcome, Outcome::Failed(_)) {
+            if tracked {
                 ctx.record(Event::Finished {
                     id: *id,
                     outcome: *outcome,
@@ -420,10 +426,10 @@ fn decide(ctx: &mut Ctx<'_>) {
 
 /// A changed `reexamine` token: acted on only from the hands-off states.
 fn handle_reexamine_token(ctx: &mut Ctx<'_>) -> bool {
-    let token = ctx.spec().reexamine.clone();
-    if token == ctx.state.reexamine_token {
+    if ctx.spec().reexamine == ctx.state.reexamine_token {
         return false;
     }
+    let token = ctx.spec().reexamine.clone();
     let acted = ctx.state.cluster.is_hands_off();
     ctx.record(Event::ReexamineSeen {
         token: token.clone(),
@@ -489,7 +495,9 @@ fn fence_rogue_actives(ctx: &mut Ctx<'_>) {
     };
     for member in ctx.spec().topology.members() {
         let view = ctx.state.member(member);
-        if member != active && view.reachable && view.report.role == Role::Active {
+        let claims_active =
+            view.report.role == Role::Active && view.report.process == Process::Running;
+        if member != active && view.reachable && claims_active {
             ctx.issue(EffectKey::Fence(member), &[Action::Fence { member }]);
         }
     }
@@ -785,12 +793,13 @@ fn normal(ctx: &mut Ctx<'_>) {
     }
     let (active, standby) = pair(ctx);
     let hs = ctx.health(standby);
-    let detail = describe(ctx, standby);
     if hs.failed() {
+        let detail = describe(ctx, standby);
         ctx.transition(ClusterState::StandbyDown, Reason::StandbyFailed, detail);
         return;
     }
     if hs == Health::Degraded {
+        let detail = describe(ctx, standby);
         ctx.transition(
             ClusterState::StandbyPartiallyDown,
             Reason::ReplicationBroken,
@@ -812,6 +821,7 @@ fn normal(ctx: &mut Ctx<'_>) {
         }
     }
     if hs == Health::Starting {
+        let detail = describe(ctx, standby);
         ctx.transition(
             ClusterState::StandbyPartiallyStarting,
             Reason::StandbyRestarting,

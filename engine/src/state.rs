@@ -289,6 +289,8 @@ pub struct Issued {
     pub attempts: u32,
     /// Whether the latest issue is known to have failed.
     pub failed: bool,
+    /// Whether the latest issue is known to have been carried out.
+    pub succeeded: bool,
 }
 
 /// The state of one cluster: a fold of its events.
@@ -513,6 +515,7 @@ impl State {
             Event::Finished { id, outcome } => {
                 if let Some(issued) = self.issued.iter_mut().find(|issued| issued.id == *id) {
                     issued.failed = matches!(outcome, Outcome::Failed(_));
+                    issued.succeeded = *outcome == Outcome::Ok;
                 }
             }
             Event::AttemptCounted { attempts } => self.attempts = *attempts,
@@ -643,6 +646,7 @@ impl State {
                 issued.at = at;
                 issued.attempts += 1;
                 issued.failed = false;
+                issued.succeeded = false;
             }
             None => self.issued.push(Issued {
                 id,
@@ -650,6 +654,7 @@ impl State {
                 at,
                 attempts: 1,
                 failed: false,
+                succeeded: false,
             }),
         }
     }

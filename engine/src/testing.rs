@@ -421,9 +421,10 @@ impl MiniWorld {
             }
             let outcome = if self.failing {
                 Outcome::Failed(EffectError::ServerError)
-            } else {
-                self.carry_out(&effect.action);
+            } else if self.carry_out(&effect.action) {
                 Outcome::Ok
+            } else {
+                Outcome::Failed(EffectError::Rejected)
             };
             self.inbox.push(Input::EffectFinished {
                 id: effect.id,
@@ -441,52 +442,56 @@ impl MiniWorld {
             .unwrap_or(0)
     }
 
-    fn carry_out(&mut self, action: &Action) {
+    /// Carries out one action; returns whether it applied (an agent refuses a command its
+    /// database cannot take, an API server a deletion whose precondition fails).
+    fn carry_out(&mut self, action: &Action) -> bool {
         let now = self.now;
         match action {
             Action::DeletePod { member, uid, .. } => {
                 let index = member.index();
-                if self.members[index]
+                let matches = self.members[index]
                     .pod
                     .as_ref()
-                    .is_some_and(|pod| pod.uid == *uid)
-                {
+                    .is_some_and(|pod| pod.uid == *uid);
+                if matches {
                     self.kill_pod(index);
                 }
+                matches
             }
             Action::Promote { member } => {
                 let db = &mut self.members[member.index()];
-                if db.process == Process::Running {
+                let running = db.process == Process::Running;
+                if running {
                     db.role = Role::Active;
                 }
+                running
             }
             Action::Demote { member } | Action::Fence { member } => {
                 let db = &mut self.members[member.index()];
                 if db.role == Role::Active {
-                    db.role = if matches!(action, Action::Demote { .. }) {
-                        Role::Standby
-                    } else {
-                        Role::None
-                    };
+                    let demote = matches!(action, Action::Demote { .. });
+                    db.role = if demote { Role::Standby } else { Role::None };
                     db.connected = false;
                 }
+                true
             }
             Action::Rebuild { member, .. } => {
                 let db = &mut self.members[member.index()];
-                if db.process == Process::Running
-                    && db.role != Role::Active
-                    && db.copy_done_at.is_none()
-                {
+                let able = db.process == Process::Running && db.role != Role::Active;
+                if able && db.copy_done_at.is_none() {
                     db.role = Role::Standby;
                     db.copy_complete = false;
                     db.copy_done_at = Some(now + REBUILD_MS);
                 }
+                able
             }
             Action::RestartReplication { member, .. } => {
                 let db = &mut self.members[member.index()];
-                if db.role == Role::Standby && db.copy_complete {
+                let able = db.role == Role::Standby && db.copy_complete;
+                if able {
                     db.connected = true;
                 }
+                able
             }
             Action::ProvisionLocalPv {
                 member,
@@ -509,6 +514,7 @@ impl MiniWorld {
                     member: *member,
                     volume,
                 });
+                true
             }
             Action::ReleaseVolume { member, .. } => {
                 let volume = VolumeObservation {
@@ -523,6 +529,7 @@ impl MiniWorld {
                 let db = &mut self.members[member.index()];
                 db.lsn = 0;
                 db.copy_complete = false;
+                true
             }
             Action::SetReplicas { replicas } => {
                 self.replicas = *replicas;
@@ -534,8 +541,9 @@ impl MiniWorld {
                         self.members[index].recreate_at.get_or_insert(now + 1_000);
                     }
                 }
+                true
             }
-            Action::BindPvc { .. } | Action::UpdateStatus(_) | Action::EmitEvent { .. } => {}
+            Action::BindPvc { .. } | Action::UpdateStatus(_) | Action::EmitEvent { .. } => true,
         }
     }
 

@@ -104,7 +104,7 @@ use Reason as R;
 use StateKind as S;
 
 /// The states from which a user's stop request is honoured: every state where automation runs.
-const STOPPABLE: [StateKind; 10] = [
+const STOPPABLE: [StateKind; 11] = [
     S::Initializing,
     S::Normal,
     S::ActiveDown,
@@ -115,6 +115,7 @@ const STOPPABLE: [StateKind; 10] = [
     S::WaitingForActive,
     S::Switchover,
     S::Reexamine,
+    S::Starting,
 ];
 
 /// The master-slave edges other than the stop requests.
@@ -282,8 +283,13 @@ pub fn edges(topology: Topology) -> Vec<Edge> {
 }
 
 /// The standalone states from which a stop request is honoured.
-const STANDALONE_STOPPABLE: [StateKind; 4] =
-    [S::Initializing, S::Normal, S::ActiveDown, S::Reexamine];
+const STANDALONE_STOPPABLE: [StateKind; 5] = [
+    S::Initializing,
+    S::Normal,
+    S::ActiveDown,
+    S::Reexamine,
+    S::Starting,
+];
 
 /// Whether the table allows this transition.
 pub fn allows(topology: Topology, from: StateKind, to: StateKind, reason: Reason) -> bool {
