@@ -77,8 +77,10 @@ fn check_zenith(spec: &ZenithSpec, errors: &mut Vec<ValidationError>) {
     if spec.polling_interval < 1 {
         fail("pollingInterval", messages::POLLING_INTERVAL);
     }
-    // Wide arithmetic: the rule must not wrap where CEL's checked int64 arithmetic would not.
-    if i128::from(spec.unreachable_timeout) < 2 * i128::from(spec.polling_interval) {
+    // CEL's int64 arithmetic fails on overflow, and a failing rule refuses the object: an
+    // overflow breaks the rule here too.
+    let twice_polling = spec.polling_interval.checked_mul(2);
+    if twice_polling.is_none_or(|twice| spec.unreachable_timeout < twice) {
         fail("unreachableTimeout", messages::UNREACHABLE_TIMEOUT_POLLING);
     }
 }
@@ -139,9 +141,12 @@ fn check_ha(spec: &HaSpec, errors: &mut Vec<ValidationError>) {
 
 /// Rules that tie fields of `zenithSpec` and `haSpec` together; the schema states them on `spec`.
 fn check_across(spec: &ZenithClusterSpec, errors: &mut Vec<ValidationError>) {
-    let unreachable = i128::from(spec.zenith_spec.unreachable_timeout);
-    let lease = i128::from(spec.ha_spec.agent_lease_seconds);
-    if unreachable * 3 <= lease * 4 {
+    // As in CEL, an int64 overflow breaks the rule.
+    let unreachable = spec.zenith_spec.unreachable_timeout.checked_mul(3);
+    let lease = spec.ha_spec.agent_lease_seconds.checked_mul(4);
+    let holds =
+        matches!((unreachable, lease), (Some(unreachable), Some(lease)) if unreachable > lease);
+    if !holds {
         errors.push(ValidationError::new(
             "spec.zenithSpec.unreachableTimeout",
             messages::UNREACHABLE_TIMEOUT_LEASE,
@@ -261,8 +266,11 @@ mod tests {
                 messages::UNREACHABLE_TIMEOUT_LEASE
             )]
         );
-        // Huge values do not wrap around into acceptance.
+        // Huge values do not wrap around into acceptance; an overflow breaks the rule, as the
+        // API server's CEL arithmetic does.
         assert_eq!(at(i64::MIN, 1, 20).len(), 2);
+        assert_eq!(at(i64::MAX, 1, 20).len(), 1);
+        assert_eq!(at(30, i64::MAX, 20).len(), 1);
     }
 
     #[test]
