@@ -1,0 +1,2 @@
+//! Placeholder until the crash test lands.
+fn main() {}

@@ -1,0 +1,158 @@
+//! The crate's one error type. Every variant names the path, or the stream and sequence number,
+//! it is about.
+
+use std::path::PathBuf;
+use tandem_engine::{DecodeError, Seq};
+
+/// Why an operation on the event log failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// A file-system operation failed.
+    #[error("{operation} {path}: {source}")]
+    Io {
+        /// What was being done ("open", "fsync", ...).
+        operation: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// sled reported an error.
+    #[error("storage error in {path}: {source}")]
+    Storage {
+        /// The log's directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: sled::Error,
+    },
+    /// The directory holds files but no tandem log marker, or a marker of another format.
+    #[error("{path} is not a tandem event log: {detail}")]
+    NotATandemLog {
+        /// The directory.
+        path: PathBuf,
+        /// What was found instead.
+        detail: String,
+    },
+    /// The directory holds a tandem log of a layout version this build cannot read.
+    #[error(
+        "{path} holds a tandem event log of layout version {found}; this build reads {supported}"
+    )]
+    UnsupportedLayout {
+        /// The directory.
+        path: PathBuf,
+        /// The version found.
+        found: u32,
+        /// The version this build reads.
+        supported: u32,
+    },
+    /// Another process (or another handle in this one) has the log open.
+    #[error("{path} is locked: another process has this event log open")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// A stream name the log does not accept.
+    #[error("invalid stream name {stream:?}: {reason}")]
+    InvalidStreamName {
+        /// The name given.
+        stream: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// The caller's idea of the stream's tail is not the log's: another writer appended first.
+    #[error(
+        "conflict on stream {stream}: the append expected tail {expected_tail}, the log's tail is {actual_tail}"
+    )]
+    Conflict {
+        /// The stream.
+        stream: String,
+        /// The tail the caller expected.
+        expected_tail: Seq,
+        /// The tail in the log.
+        actual_tail: Seq,
+    },
+    /// The records given to an append are not numbered contiguously after the tail.
+    #[error("append to stream {stream}: expected record {expected}, was given record {found}")]
+    NotContiguous {
+        /// The stream.
+        stream: String,
+        /// The sequence number expected.
+        expected: Seq,
+        /// The one given.
+        found: Seq,
+    },
+    /// A stored record does not decode (checksum mismatch, truncation, unknown version...).
+    #[error("stream {stream}, record {seq}: {source}")]
+    CorruptRecord {
+        /// The stream.
+        stream: String,
+        /// The record's key.
+        seq: Seq,
+        /// What is wrong with its bytes.
+        #[source]
+        source: DecodeError,
+    },
+    /// A stored record decodes, but carries another sequence number than its key.
+    #[error("stream {stream}: the record stored under {seq} says it is record {found}")]
+    MisplacedRecord {
+        /// The stream.
+        stream: String,
+        /// The key it is stored under.
+        seq: Seq,
+        /// The sequence number inside the record.
+        found: Seq,
+    },
+    /// A key in a stream's tree that the layout does not define.
+    #[error("stream {stream}: unexpected key {key:02x?}")]
+    CorruptKey {
+        /// The stream.
+        stream: String,
+        /// The key.
+        key: Vec<u8>,
+    },
+    /// Records are missing inside the stream: the stored sequence numbers are not contiguous.
+    #[error("stream {stream}: record {expected} is missing (the next stored record is {found})")]
+    Gap {
+        /// The stream.
+        stream: String,
+        /// The sequence number expected.
+        expected: Seq,
+        /// The next one stored.
+        found: Seq,
+    },
+    /// The records asked for were pruned (they are covered by a snapshot).
+    #[error(
+        "stream {stream}: record {requested} was pruned; the first retained record is {first_retained}"
+    )]
+    Pruned {
+        /// The stream.
+        stream: String,
+        /// The first sequence number asked for.
+        requested: Seq,
+        /// The first record still stored.
+        first_retained: Seq,
+    },
+    /// The stream's early records were pruned and no usable snapshot covers them.
+    #[error(
+        "stream {stream} cannot be recovered: records before {first_retained} were pruned and no usable snapshot covers them ({detail})"
+    )]
+    SnapshotRequired {
+        /// The stream.
+        stream: String,
+        /// The first record still stored.
+        first_retained: Seq,
+        /// Why the snapshots found were not usable.
+        detail: String,
+    },
+    /// A durable flush failed earlier: what reached the disk is unknown, so the log refuses
+    /// further appends until it is reopened (and recovered from what is on disk).
+    #[error("the event log in {path} is poisoned by a failed flush ({cause}); reopen it")]
+    Poisoned {
+        /// The log's directory.
+        path: PathBuf,
+        /// The failure.
+        cause: String,
+    },
+}

@@ -1,0 +1,452 @@
+//! The event log: one directory, one stream per cluster.
+
+use crate::config::LogConfig;
+use crate::directory::{self, DurableFiles, SLED_DIRECTORY};
+use crate::error::LogError;
+use crate::group_commit::GroupCommit;
+use crate::keys::{self, RECORD_TAG, SNAPSHOT_TAG};
+use crate::read::{self, Records, storage};
+use crate::recovery::{self, Recovered};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use tandem_engine::{Record, Seq, State};
+
+/// The key, in sled's default tree, of the format marker written when a log is created.
+const FORMAT_KEY: &[u8] = b"tandem/format";
+const FORMAT_VALUE: &[u8] = b"tandem-event-log 1";
+
+/// One prune removes at most this many records, so that a lowered retention does not turn one
+/// append into a huge batch; the rest goes with the next appends.
+pub const MAX_PRUNE_RECORDS_PER_BATCH: u64 = 100_000;
+
+/// An open event log. Shared between threads by reference (`&EventLog` or an `Arc`).
+#[derive(Debug)]
+pub struct EventLog {
+    path: PathBuf,
+    config: LogConfig,
+    db: sled::Db,
+    streams: Mutex<BTreeMap<String, Arc<Mutex<Stream>>>>,
+    group: GroupCommit,
+    files: Mutex<DurableFiles>,
+    /// Declared last so that sled is closed before the lock is released.
+    _lock: File,
+}
+
+/// A stream's writer side: its tree and, once loaded, its folded state.
+#[derive(Debug)]
+struct Stream {
+    tree: sled::Tree,
+    loaded: Option<Loaded>,
+}
+
+/// What a writer keeps about a stream between appends.
+#[derive(Debug)]
+struct Loaded {
+    state: State,
+    first: Seq,
+    snapshots: Vec<Seq>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every holder leaves the value consistent or marks it for reloading before it can panic.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl EventLog {
+    /// Opens the log in `path`, creating it if the directory is absent or empty.
+    ///
+    /// Errors: [`LogError::NotATandemLog`] for a directory that holds something else,
+    /// [`LogError::Locked`] when another process has the log open.
+    pub fn open(path: impl AsRef<Path>, config: LogConfig) -> Result<EventLog, LogError> {
+        let path = path.as_ref().to_path_buf();
+        let lock_file = directory::claim(&path)?;
+        let sled_path = path.join(SLED_DIRECTORY);
+        let db = sled::Config::new()
+            .path(&sled_path)
+            .cache_capacity(config.cache_capacity_bytes)
+            // Appends flush explicitly (group commit); a timer flush would only add writes.
+            .flush_every_ms(None)
+            .open()
+            .map_err(storage(&path))?;
+        check_format(&db, &path)?;
+        let log = EventLog {
+            files: Mutex::new(DurableFiles::open(&sled_path)?),
+            path,
+            config,
+            db,
+            streams: Mutex::new(BTreeMap::new()),
+            group: GroupCommit::default(),
+            _lock: lock_file,
+        };
+        // Makes the creation (or whatever a previous process left unflushed) durable.
+        log.flush_durably()?;
+        directory::sync_directory(&log.path)?;
+        Ok(log)
+    }
+
+    /// The log's directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The configuration the log was opened with.
+    pub fn config(&self) -> LogConfig {
+        self.config
+    }
+
+    /// Appends records to a stream, atomically (all or none), and returns once they are
+    /// durable (see `docs/event-log.md`), with the stream's new tail.
+    ///
+    /// `tail` is the sequence number of the stream's last record as the caller knows it
+    /// (`Seq(0)` for a new stream); when the log's tail differs, nothing is written and the
+    /// error is [`LogError::Conflict`]. The records must be numbered `tail + 1`, `tail + 2`, ...
+    /// Concurrent appends, to any streams, share durable flushes (group commit).
+    pub fn append(&self, stream: &str, tail: Seq, records: &[Record]) -> Result<Seq, LogError> {
+        self.check_usable()?;
+        let handle = self.stream(stream)?;
+        let new_tail = {
+            let mut guard = lock(&handle);
+            let outcome = self.write(stream, &mut guard, tail, records);
+            if outcome.is_err() {
+                // The folded state may be ahead of what was written: fold again next time.
+                guard.loaded = None;
+            }
+            outcome?
+        };
+        if new_tail != tail {
+            self.flush_durably()?;
+        }
+        Ok(new_tail)
+    }
+
+    /// Writes a snapshot of the stream's folded state now (if its tail has none yet), durably,
+    /// and returns the sequence number it covers (`Seq(0)` for an empty stream).
+    pub fn snapshot(&self, stream: &str) -> Result<Seq, LogError> {
+        self.check_usable()?;
+        let handle = self.stream(stream)?;
+        let seq = {
+            let mut guard = lock(&handle);
+            let Stream { tree, loaded } = &mut *guard;
+            let loaded = self.load(stream, tree, loaded)?;
+            let seq = loaded.state.seq();
+            if seq != Seq(0) && loaded.snapshots.last() != Some(&seq) {
+                let bytes = loaded.state.encode_snapshot();
+                tree.insert(keys::key(SNAPSHOT_TAG, seq), bytes)
+                    .map_err(storage(&self.path))?;
+                loaded.snapshots.push(seq);
+            }
+            seq
+        };
+        self.flush_durably()?;
+        Ok(seq)
+    }
+
+    /// Removes the records the retention policy lets go (those covered by a snapshot and not
+    /// among the last `retain_records`), durably. Returns how many were removed.
+    pub fn prune(&self, stream: &str) -> Result<u64, LogError> {
+        self.check_usable()?;
+        let handle = self.stream(stream)?;
+        let removed = {
+            let mut guard = lock(&handle);
+            let Stream { tree, loaded } = &mut *guard;
+            let loaded = self.load(stream, tree, loaded)?;
+            let mut batch = sled::Batch::default();
+            let plan = plan_prune(loaded, &self.config);
+            plan.add_to(&mut batch);
+            tree.apply_batch(batch).map_err(storage(&self.path))?;
+            plan.commit(loaded)
+        };
+        if removed > 0 {
+            self.flush_durably()?;
+        }
+        Ok(removed)
+    }
+
+    /// Folds a stream from disk: the newest usable snapshot, then the records after it. A
+    /// stream that does not exist folds to a new engine.
+    pub fn recover(&self, stream: &str) -> Result<Recovered, LogError> {
+        let tree = self.existing_tree(stream)?;
+        match tree {
+            Some(tree) => Ok(recovery::fold(&tree, &self.path, stream)?.0),
+            None => Ok(Recovered {
+                engine: tandem_engine::Engine::new(),
+                snapshot: None,
+                records_folded: 0,
+                skipped_snapshots: Vec::new(),
+                first_retained: Seq(1),
+            }),
+        }
+    }
+
+    /// The records of a stream from `from` on, in order, lazily. Reading a pruned record is
+    /// [`LogError::Pruned`].
+    pub fn records(&self, stream: &str, from: Seq) -> Result<Records, LogError> {
+        let tree = self.existing_or_empty_tree(stream)?;
+        let first = read::edge(&tree, &self.path, stream, RECORD_TAG, false)?;
+        if let Some(first) = first.filter(|first| from < *first) {
+            return Err(LogError::Pruned {
+                stream: stream.to_string(),
+                requested: from,
+                first_retained: first,
+            });
+        }
+        Ok(Records::new(&tree, &self.path, stream, from.max(Seq(1))))
+    }
+
+    /// The records `first..=last` of a stream (fewer when the stream ends before `last`).
+    pub fn read_range(&self, stream: &str, first: Seq, last: Seq) -> Result<Vec<Record>, LogError> {
+        let mut out = Vec::new();
+        for record in self.records(stream, first)? {
+            let record = record?;
+            if record.seq > last {
+                break;
+            }
+            out.push(record);
+        }
+        Ok(out)
+    }
+
+    /// The last record of a stream, `None` when the stream holds none.
+    pub fn tail(&self, stream: &str) -> Result<Option<Record>, LogError> {
+        let tree = self.existing_or_empty_tree(stream)?;
+        let Some(entry) = tree.scan_prefix([RECORD_TAG]).next_back() else {
+            return Ok(None);
+        };
+        let (key, value) = entry.map_err(storage(&self.path))?;
+        let seq = keys::parse(stream, RECORD_TAG, &key)?;
+        read::decode_record(stream, seq, &value).map(Some)
+    }
+
+    /// The sequence number of a stream's last record (`Seq(0)` for an empty stream), counting
+    /// records that were pruned after a snapshot.
+    pub fn tail_seq(&self, stream: &str) -> Result<Seq, LogError> {
+        let tree = self.existing_or_empty_tree(stream)?;
+        let record = read::edge(&tree, &self.path, stream, RECORD_TAG, true)?;
+        let snapshot = recovery::newest_snapshot(&tree, &self.path, stream)?;
+        Ok(record.max(snapshot).unwrap_or(Seq(0)))
+    }
+
+    /// The names of the streams in the log, in order.
+    pub fn streams(&self) -> Result<Vec<String>, LogError> {
+        let mut names: Vec<String> = self
+            .db
+            .tree_names()
+            .iter()
+            .filter_map(|name| keys::stream_of_tree(name))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+}
+
+impl EventLog {
+    fn check_usable(&self) -> Result<(), LogError> {
+        match self.group.failure() {
+            Some(cause) => Err(LogError::Poisoned {
+                path: self.path.clone(),
+                cause,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// sled's flush, completed by the `fsync`s it leaves out, shared by concurrent callers.
+    fn flush_durably(&self) -> Result<(), LogError> {
+        let flush = || {
+            self.db.flush().map_err(storage(&self.path))?;
+            lock(&self.files).sync()
+        };
+        let poisoned = |cause| LogError::Poisoned {
+            path: self.path.clone(),
+            cause,
+        };
+        self.group.wait_durable(flush, poisoned)
+    }
+
+    /// The writer handle of a stream, creating the stream's tree if needed.
+    fn stream(&self, stream: &str) -> Result<Arc<Mutex<Stream>>, LogError> {
+        let mut streams = lock(&self.streams);
+        if let Some(handle) = streams.get(stream) {
+            return Ok(Arc::clone(handle));
+        }
+        let name = keys::tree_name(stream)?;
+        let tree = self.db.open_tree(name).map_err(storage(&self.path))?;
+        let handle = Arc::new(Mutex::new(Stream { tree, loaded: None }));
+        streams.insert(stream.to_string(), Arc::clone(&handle));
+        Ok(handle)
+    }
+
+    /// A stream's tree if the stream exists; readers never create one.
+    fn existing_tree(&self, stream: &str) -> Result<Option<sled::Tree>, LogError> {
+        if let Some(handle) = lock(&self.streams).get(stream) {
+            return Ok(Some(lock(handle).tree.clone()));
+        }
+        let name = keys::tree_name(stream)?;
+        if !self.db.tree_names().iter().any(|tree| tree == &name[..]) {
+            return Ok(None);
+        }
+        self.db
+            .open_tree(name)
+            .map(Some)
+            .map_err(storage(&self.path))
+    }
+
+    /// A stream's tree, or for a stream that does not exist sled's default tree, which holds
+    /// only the format key: record and snapshot scans find nothing in it.
+    fn existing_or_empty_tree(&self, stream: &str) -> Result<sled::Tree, LogError> {
+        Ok(self
+            .existing_tree(stream)?
+            .unwrap_or_else(|| (*self.db).clone()))
+    }
+
+    /// The writer's view of a stream, folded from disk on first use.
+    fn load<'a>(
+        &self,
+        stream: &str,
+        tree: &sled::Tree,
+        loaded: &'a mut Option<Loaded>,
+    ) -> Result<&'a mut Loaded, LogError> {
+        let value = match loaded.take() {
+            Some(value) => value,
+            None => {
+                let (recovered, snapshots) = recovery::fold(tree, &self.path, stream)?;
+                Loaded {
+                    state: recovered.engine.state().clone(),
+                    first: recovered.first_retained,
+                    snapshots,
+                }
+            }
+        };
+        Ok(loaded.insert(value))
+    }
+
+    /// Checks and writes an append as one sled batch: the records, and when the append crosses
+    /// a snapshot boundary, the snapshot and the pruning it allows.
+    fn write(
+        &self,
+        stream: &str,
+        handle: &mut Stream,
+        tail: Seq,
+        records: &[Record],
+    ) -> Result<Seq, LogError> {
+        let Stream { tree, loaded } = handle;
+        let loaded = self.load(stream, tree, loaded)?;
+        let actual_tail = loaded.state.seq();
+        if actual_tail != tail {
+            return Err(LogError::Conflict {
+                stream: stream.to_string(),
+                expected_tail: tail,
+                actual_tail,
+            });
+        }
+        let mut batch = sled::Batch::default();
+        for record in records {
+            let expected = loaded.state.seq().next();
+            if record.seq != expected {
+                return Err(LogError::NotContiguous {
+                    stream: stream.to_string(),
+                    expected,
+                    found: record.seq,
+                });
+            }
+            batch.insert(&keys::key(RECORD_TAG, record.seq)[..], record.encode());
+            // Cannot fail: the sequence number was just checked.
+            let _ = loaded.state.apply_record(record);
+        }
+        let new_tail = loaded.state.seq();
+        let every = self.config.snapshot_every_records;
+        let mut plan = PrunePlan::default();
+        if every > 0 && new_tail.0 / every > tail.0 / every {
+            let bytes = loaded.state.encode_snapshot();
+            batch.insert(&keys::key(SNAPSHOT_TAG, new_tail)[..], bytes);
+            loaded.snapshots.push(new_tail);
+            plan = plan_prune(loaded, &self.config);
+            plan.add_to(&mut batch);
+        }
+        tree.apply_batch(batch).map_err(storage(&self.path))?;
+        plan.commit(loaded);
+        Ok(new_tail)
+    }
+}
+
+/// Checks sled's own format key, writing it into a new log.
+fn check_format(db: &sled::Db, path: &Path) -> Result<(), LogError> {
+    match db.get(FORMAT_KEY).map_err(storage(path))? {
+        Some(value) if value == FORMAT_VALUE => Ok(()),
+        Some(value) => Err(LogError::NotATandemLog {
+            path: path.to_path_buf(),
+            detail: format!("its format key holds {:?}", String::from_utf8_lossy(&value)),
+        }),
+        None if db
+            .tree_names()
+            .iter()
+            .any(|name| keys::stream_of_tree(name).is_some()) =>
+        {
+            Err(LogError::NotATandemLog {
+                path: path.to_path_buf(),
+                detail: "it holds streams but no format key".to_string(),
+            })
+        }
+        None => db
+            .insert(FORMAT_KEY, FORMAT_VALUE)
+            .map(|_| ())
+            .map_err(storage(path)),
+    }
+}
+
+/// What a prune removes: a range of records, and the snapshots left without the records
+/// that follow them.
+#[derive(Debug, Default)]
+struct PrunePlan {
+    records: Option<(Seq, Seq)>,
+    snapshots: Vec<Seq>,
+}
+
+/// Records up to the newest snapshot may go, except the last `retain_records`.
+fn plan_prune(loaded: &Loaded, config: &LogConfig) -> PrunePlan {
+    let Some(&newest) = loaded.snapshots.last() else {
+        return PrunePlan::default();
+    };
+    let tail = loaded.state.seq();
+    let through = newest.min(Seq(tail.0.saturating_sub(config.retain_records)));
+    let first = loaded.first;
+    let records = (through >= first).then(|| {
+        let bounded = first.0.saturating_add(MAX_PRUNE_RECORDS_PER_BATCH - 1);
+        (first, Seq(through.0.min(bounded)))
+    });
+    let new_first = records.map_or(first, |(_, last)| last.next());
+    let snapshots = loaded
+        .snapshots
+        .iter()
+        .filter(|seq| **seq != newest && seq.next() < new_first)
+        .copied()
+        .collect();
+    PrunePlan { records, snapshots }
+}
+
+impl PrunePlan {
+    fn add_to(&self, batch: &mut sled::Batch) {
+        if let Some((first, last)) = self.records {
+            for seq in first.0..=last.0 {
+                batch.remove(&keys::key(RECORD_TAG, Seq(seq))[..]);
+            }
+        }
+        for seq in &self.snapshots {
+            batch.remove(&keys::key(SNAPSHOT_TAG, *seq)[..]);
+        }
+    }
+
+    /// Updates the writer's view once the batch is written; returns the records removed.
+    fn commit(&self, loaded: &mut Loaded) -> u64 {
+        loaded.snapshots.retain(|seq| !self.snapshots.contains(seq));
+        match self.records {
+            Some((first, last)) => {
+                loaded.first = last.next();
+                last.0 - first.0 + 1
+            }
+            None => 0,
+        }
+    }
+}

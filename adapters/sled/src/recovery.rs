@@ -1,0 +1,217 @@
+//! Folding a stream into engine state: the newest usable snapshot, then the records after it.
+
+use crate::error::LogError;
+use crate::keys::{RECORD_TAG, SNAPSHOT_TAG};
+use crate::read::{self, Records};
+use std::path::Path;
+use tandem_engine::{DecodeError, Engine, Record, Seq, State};
+
+/// Records are decoded and folded this many at a time, so memory stays bounded however long
+/// the stream is.
+pub const FOLD_CHUNK_RECORDS: usize = 4096;
+
+/// A stream folded back into an engine.
+#[derive(Debug)]
+pub struct Recovered {
+    /// The engine, holding the state of every stored record.
+    pub engine: Engine,
+    /// The snapshot the fold started from, `None` when it started from the first record.
+    pub snapshot: Option<Seq>,
+    /// How many records were folded (those after the snapshot).
+    pub records_folded: u64,
+    /// Newer snapshots that could not be used, and why.
+    pub skipped_snapshots: Vec<SkippedSnapshot>,
+    /// The first record still stored (the tail's successor when none is).
+    pub first_retained: Seq,
+}
+
+/// A snapshot recovery did not use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkippedSnapshot {
+    /// The last record it covers.
+    pub seq: Seq,
+    /// Why it was not used.
+    pub reason: SkipReason,
+}
+
+/// Why a snapshot was not used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SkipReason {
+    /// It does not decode: another format version (written by another build), or corruption.
+    Undecodable(DecodeError),
+    /// It decodes, but to the state after another record than its key says.
+    WrongSeq {
+        /// The sequence number of the decoded state.
+        found: Seq,
+    },
+    /// Records between it and the first retained record were pruned.
+    RecordsPruned {
+        /// The first record still stored.
+        first_retained: Seq,
+    },
+}
+
+impl std::fmt::Display for SkippedSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.reason {
+            SkipReason::Undecodable(error) => write!(f, "snapshot {}: {error}", self.seq),
+            SkipReason::WrongSeq { found } => {
+                write!(
+                    f,
+                    "snapshot {} holds the state after record {found}",
+                    self.seq
+                )
+            }
+            SkipReason::RecordsPruned { first_retained } => write!(
+                f,
+                "snapshot {}: the records after it up to {first_retained} were pruned",
+                self.seq
+            ),
+        }
+    }
+}
+
+/// Where a fold starts.
+struct Base {
+    state: State,
+    snapshot: Option<Seq>,
+    skipped: Vec<SkippedSnapshot>,
+    usable: Vec<Seq>,
+}
+
+/// Folds a stream's tree. Also returns the usable snapshots (ascending), which the writer
+/// needs for pruning.
+pub(crate) fn fold(
+    tree: &sled::Tree,
+    path: &Path,
+    stream: &str,
+) -> Result<(Recovered, Vec<Seq>), LogError> {
+    let first = read::edge(tree, path, stream, RECORD_TAG, false)?;
+    let base = choose_base(tree, path, stream, first)?;
+    let from = base.state.seq().next();
+    let records = Records::new(tree, path, stream, from);
+    let (engine, records_folded) = fold_records(stream, records, base.state)?;
+    let first_retained = first.unwrap_or_else(|| engine.state().seq().next());
+    let mut usable = base.usable;
+    usable.sort();
+    let recovered = Recovered {
+        engine,
+        snapshot: base.snapshot,
+        records_folded,
+        skipped_snapshots: base.skipped,
+        first_retained,
+    };
+    Ok((recovered, usable))
+}
+
+/// Picks the newest snapshot that decodes, holds the state its key says, and has every record
+/// after it still stored; without one, the start of the stream, if its first record is stored.
+fn choose_base(
+    tree: &sled::Tree,
+    path: &Path,
+    stream: &str,
+    first: Option<Seq>,
+) -> Result<Base, LogError> {
+    let mut chosen: Option<(Seq, State)> = None;
+    let mut skipped = Vec::new();
+    let mut usable = Vec::new();
+    let snapshots = read::snapshots_newest_first(tree, path, stream)?;
+    let newest = snapshots.first().map(|(seq, _)| *seq);
+    for (seq, bytes) in snapshots {
+        let reason = match State::decode_snapshot(&bytes) {
+            Err(error) => Some(SkipReason::Undecodable(error)),
+            Ok(state) if state.seq() != seq => Some(SkipReason::WrongSeq { found: state.seq() }),
+            Ok(_) if first.is_some_and(|first| first > seq.next()) => {
+                Some(SkipReason::RecordsPruned {
+                    first_retained: first.unwrap_or_default(),
+                })
+            }
+            Ok(state) => {
+                usable.push(seq);
+                if chosen.is_none() {
+                    chosen = Some((seq, state));
+                }
+                None
+            }
+        };
+        if let (Some(reason), None) = (reason, &chosen) {
+            skipped.push(SkippedSnapshot { seq, reason });
+        }
+    }
+    if let Some((seq, state)) = chosen {
+        return Ok(Base {
+            state,
+            snapshot: Some(seq),
+            skipped,
+            usable,
+        });
+    }
+    // No usable snapshot: the fold starts from the first record, which must still be stored.
+    let first_retained = match (first, newest) {
+        (Some(first), _) => first,
+        (None, Some(newest)) => newest.next(),
+        (None, None) => Seq(1),
+    };
+    if first_retained != Seq(1) {
+        let detail = skipped.iter().map(ToString::to_string).collect::<Vec<_>>();
+        return Err(LogError::SnapshotRequired {
+            stream: stream.to_string(),
+            first_retained,
+            detail: detail.join("; "),
+        });
+    }
+    Ok(Base {
+        state: State::new(),
+        snapshot: None,
+        skipped,
+        usable,
+    })
+}
+
+/// Folds records into `state` in chunks. The last chunk goes through [`Engine::recover`], so
+/// the engine also learns the latest time recorded (an engine's record times never decrease,
+/// so the latest is in the last chunk).
+fn fold_records(stream: &str, records: Records, state: State) -> Result<(Engine, u64), LogError> {
+    let mut state = state;
+    let mut records = records.peekable();
+    let mut folded = 0u64;
+    let mut chunk: Vec<Record> = Vec::with_capacity(FOLD_CHUNK_RECORDS);
+    loop {
+        chunk.clear();
+        while chunk.len() < FOLD_CHUNK_RECORDS {
+            match records.next() {
+                Some(record) => chunk.push(record?),
+                None => break,
+            }
+        }
+        folded += chunk.len() as u64;
+        if records.peek().is_none() {
+            // Records::next already checked contiguity, so the fold cannot find a gap.
+            let engine = Engine::recover(state, &chunk).map_err(|error| gap(stream, error))?;
+            return Ok((engine, folded));
+        }
+        for record in &chunk {
+            state
+                .apply_record(record)
+                .map_err(|error| gap(stream, error))?;
+        }
+    }
+}
+
+fn gap(stream: &str, error: tandem_engine::FoldError) -> LogError {
+    let tandem_engine::FoldError::Gap { expected, found } = error;
+    LogError::Gap {
+        stream: stream.to_string(),
+        expected,
+        found,
+    }
+}
+
+/// The sequence number of the last snapshot tag, for callers that only need to know one exists.
+pub(crate) fn newest_snapshot(
+    tree: &sled::Tree,
+    path: &Path,
+    stream: &str,
+) -> Result<Option<Seq>, LogError> {
+    read::edge(tree, path, stream, SNAPSHOT_TAG, true)
+}

@@ -1,0 +1,202 @@
+//! The log's API: appends, reads, recovery, conflicts, snapshots, retention, foreign and locked
+//! directories.
+
+use tandem_engine::{Engine, Record, Seq, State};
+use tandem_sled::{EventLog, LogConfig, LogError, Workload};
+
+fn records(count: usize) -> Vec<Record> {
+    Workload::new().records(count)
+}
+
+fn fold_all(records: &[Record]) -> State {
+    let engine = Engine::recover(State::new(), records).expect("workload records are contiguous");
+    engine.state().clone()
+}
+
+fn small_config() -> LogConfig {
+    LogConfig {
+        snapshot_every_records: 10,
+        retain_records: 15,
+        ..LogConfig::default()
+    }
+}
+
+#[test]
+fn appends_are_read_back_and_folded() -> Result<(), LogError> {
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let log = EventLog::open(directory.path(), LogConfig::default())?;
+    let all = records(25);
+    assert_eq!(log.append("default/pg", Seq(0), &all[..1])?, Seq(1));
+    assert_eq!(log.append("default/pg", Seq(1), &all[1..25])?, Seq(25));
+    assert_eq!(
+        log.read_range("default/pg", Seq(3), Seq(7))?,
+        all[2..7].to_vec()
+    );
+    assert_eq!(log.tail("default/pg")?.as_ref(), all.last());
+    assert_eq!(log.tail_seq("default/pg")?, Seq(25));
+    assert_eq!(log.streams()?, vec!["default/pg".to_string()]);
+    drop(log);
+    let log = EventLog::open(directory.path(), LogConfig::default())?;
+    let recovered = log.recover("default/pg")?;
+    assert_eq!(recovered.engine.state(), &fold_all(&all));
+    assert_eq!(recovered.records_folded, 25);
+    assert_eq!(log.recover("other/absent")?.engine.state(), &State::new());
+    assert_eq!(
+        log.streams()?.len(),
+        1,
+        "reading an absent stream does not create it"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_stale_tail_is_a_conflict_and_writes_nothing() -> Result<(), LogError> {
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let log = EventLog::open(directory.path(), LogConfig::default())?;
+    let all = records(3);
+    log.append("s", Seq(0), &all[..2])?;
+    let error = log.append("s", Seq(1), &all[1..3]);
+    assert!(
+        matches!(
+            error,
+            Err(LogError::Conflict { ref stream, expected_tail: Seq(1), actual_tail: Seq(2) })
+                if stream == "s"
+        ),
+        "{error:?}"
+    );
+    let error = log.append("s", Seq(2), &[all[0].clone()]);
+    assert!(
+        matches!(
+            error,
+            Err(LogError::NotContiguous {
+                expected: Seq(3),
+                found: Seq(1),
+                ..
+            })
+        ),
+        "{error:?}"
+    );
+    assert_eq!(log.tail_seq("s")?, Seq(2));
+    assert_eq!(log.append("s", Seq(2), &all[2..])?, Seq(3));
+    Ok(())
+}
+
+#[test]
+fn snapshots_are_used_and_records_beyond_retention_pruned() -> Result<(), LogError> {
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let log = EventLog::open(directory.path(), small_config())?;
+    let all = records(47);
+    let mut tail = Seq(0);
+    for chunk in all.chunks(3) {
+        tail = log.append("s", tail, chunk)?;
+    }
+    drop(log);
+    let log = EventLog::open(directory.path(), small_config())?;
+    let recovered = log.recover("s")?;
+    assert_eq!(recovered.engine.state(), &fold_all(&all));
+    // Appends of three: the one from 39 to 42 crossed 40.
+    assert_eq!(recovered.snapshot, Some(Seq(42)));
+    assert_eq!(recovered.records_folded, 5);
+    // That append pruned up to its tail less 15 records: 1..=27.
+    assert_eq!(recovered.first_retained, Seq(28));
+    let error = log.read_range("s", Seq(1), Seq(5));
+    assert!(
+        matches!(
+            error,
+            Err(LogError::Pruned {
+                first_retained: Seq(28),
+                ..
+            })
+        ),
+        "{error:?}"
+    );
+    assert_eq!(log.read_range("s", Seq(28), Seq(47))?, all[27..].to_vec());
+    Ok(())
+}
+
+#[test]
+fn explicit_snapshot_and_prune() -> Result<(), LogError> {
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let config = LogConfig {
+        snapshot_every_records: 0,
+        retain_records: 2,
+        ..LogConfig::default()
+    };
+    let log = EventLog::open(directory.path(), config)?;
+    let all = records(9);
+    log.append("s", Seq(0), &all)?;
+    assert_eq!(log.prune("s")?, 0, "nothing is covered by a snapshot yet");
+    assert_eq!(log.snapshot("s")?, Seq(9));
+    assert_eq!(log.prune("s")?, 7);
+    let recovered = log.recover("s")?;
+    assert_eq!(recovered.snapshot, Some(Seq(9)));
+    assert_eq!(recovered.engine.state(), &fold_all(&all));
+    Ok(())
+}
+
+#[test]
+fn a_second_open_is_locked_out() -> Result<(), LogError> {
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let _log = EventLog::open(directory.path(), LogConfig::default())?;
+    let error = EventLog::open(directory.path(), LogConfig::default());
+    match error {
+        Err(LogError::Locked { path }) => assert!(path.starts_with(directory.path())),
+        other => panic!("expected Locked, got {other:?}"),
+    }
+    Ok(())
+}
+
+#[test]
+fn a_foreign_directory_is_refused() {
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    std::fs::write(directory.path().join("PG_VERSION"), "17\n").expect("a file");
+    let error = EventLog::open(directory.path(), LogConfig::default());
+    match error {
+        Err(LogError::NotATandemLog { path, detail }) => {
+            assert_eq!(path, directory.path());
+            assert!(detail.contains("PG_VERSION"), "{detail}");
+        }
+        other => panic!("expected NotATandemLog, got {other:?}"),
+    }
+    let other = tempfile::tempdir().expect("a temporary directory");
+    std::fs::write(
+        other.path().join(tandem_sled::MARKER_FILE),
+        "something-else 1\n",
+    )
+    .expect("a file");
+    let error = EventLog::open(other.path(), LogConfig::default());
+    assert!(
+        matches!(error, Err(LogError::NotATandemLog { .. })),
+        "{error:?}"
+    );
+    let newer = tempfile::tempdir().expect("a temporary directory");
+    std::fs::write(
+        newer.path().join(tandem_sled::MARKER_FILE),
+        "tandem-event-log 9\n",
+    )
+    .expect("a file");
+    let error = EventLog::open(newer.path(), LogConfig::default());
+    assert!(
+        matches!(
+            error,
+            Err(LogError::UnsupportedLayout {
+                found: 9,
+                supported: 1,
+                ..
+            })
+        ),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn invalid_stream_names_are_refused() -> Result<(), LogError> {
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let log = EventLog::open(directory.path(), LogConfig::default())?;
+    let error = log.append("", Seq(0), &records(1));
+    assert!(
+        matches!(error, Err(LogError::InvalidStreamName { .. })),
+        "{error:?}"
+    );
+    Ok(())
+}
