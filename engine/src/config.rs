@@ -177,13 +177,12 @@ impl Spec {
         if let Some(SwitchoverRequest {
             to: Some(member), ..
         }) = &self.switchover
+            && member.0 >= self.topology.member_count()
         {
-            if member.0 >= self.topology.member_count() {
-                errors.push(ConfigError::new(
-                    "switchover",
-                    "switchover.to must name a member of the cluster (0 or 1)",
-                ));
-            }
+            errors.push(ConfigError::new(
+                "switchover",
+                "switchover.to must name a member of the cluster (0 or 1)",
+            ));
         }
         errors
     }

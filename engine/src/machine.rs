@@ -10,7 +10,7 @@ use crate::config::Spec;
 use crate::effect::{Action, Effect, MemberStatus, Status};
 use crate::event::{EffectKey, Event, FenceEvidence};
 use crate::input::{
-    AgentReport, Input, NodeStatus, Outcome, PodObservation, Poll, Process, VolumeObservation,
+    AgentReport, Input, NodeStatus, PodObservation, Poll, Process, VolumeObservation,
 };
 use crate::state::{ClusterState, Health, State, StateKind};
 use crate::transitions::{self, Reason};
@@ -808,17 +808,18 @@ fn normal(ctx: &mut Ctx<'_>) {
         return;
     }
     let lag_timeout_ms = seconds_ms(ctx.spec().lag_timeout_s);
-    if let Some(since) = ctx.state.member(standby).lagging_since {
-        if hs == Health::CatchingUp && ctx.now.since_ms(since) >= lag_timeout_ms {
-            let lag = ctx.state.member(standby).lag_bytes;
-            let detail = format!("{standby} is {lag} bytes behind for longer than lagTimeout");
-            ctx.transition(
-                ClusterState::StandbyPartiallyDown,
-                Reason::LagTimeout,
-                detail,
-            );
-            return;
-        }
+    if let Some(since) = ctx.state.member(standby).lagging_since
+        && hs == Health::CatchingUp
+        && ctx.now.since_ms(since) >= lag_timeout_ms
+    {
+        let lag = ctx.state.member(standby).lag_bytes;
+        let detail = format!("{standby} is {lag} bytes behind for longer than lagTimeout");
+        ctx.transition(
+            ClusterState::StandbyPartiallyDown,
+            Reason::LagTimeout,
+            detail,
+        );
+        return;
     }
     if hs == Health::Starting {
         let detail = describe(ctx, standby);
@@ -922,7 +923,8 @@ fn active_down(ctx: &mut Ctx<'_>) {
         ctx.transition(ClusterState::BothDown, Reason::BothFailed, detail);
         return;
     }
-    if !hs.works() && !(hs == Health::Starting && up(ctx, standby)) {
+    let decided = hs.works() || (hs == Health::Starting && up(ctx, standby));
+    if !decided {
         return; // Unknown, or not up yet: hold.
     }
     match promotable(ctx, active, standby) {
@@ -1154,13 +1156,13 @@ fn standby_partially_starting(ctx: &mut Ctx<'_>) {
 /// Condemns the member's pod without deleting it yet (the next state deletes it).
 fn replace_pod_record_only(ctx: &mut Ctx<'_>, member: MemberId) {
     let view = ctx.state.member(member);
-    if let Some(pod) = view.pod.clone() {
-        if view.condemned_pod.as_ref() != Some(&pod.uid) {
-            ctx.record(Event::PodCondemned {
-                member,
-                uid: pod.uid,
-            });
-        }
+    if let Some(pod) = view.pod.clone()
+        && view.condemned_pod.as_ref() != Some(&pod.uid)
+    {
+        ctx.record(Event::PodCondemned {
+            member,
+            uid: pod.uid,
+        });
     }
 }
 
@@ -1335,16 +1337,16 @@ fn waiting_for_active(ctx: &mut Ctx<'_>, chosen: MemberId) {
         );
         return;
     }
-    if let Some(timeout_s) = ctx.spec().wait_for_active_timeout_s {
-        if elapsed_ms(ctx) >= seconds_ms(timeout_s) {
-            let detail = format!("{chosen} did not come up within waitForActiveTimeout");
-            ctx.transition(
-                ClusterState::ManualInterventionRequired,
-                Reason::WaitTimeout,
-                detail,
-            );
-            return;
-        }
+    if let Some(timeout_s) = ctx.spec().wait_for_active_timeout_s
+        && elapsed_ms(ctx) >= seconds_ms(timeout_s)
+    {
+        let detail = format!("{chosen} did not come up within waitForActiveTimeout");
+        ctx.transition(
+            ClusterState::ManualInterventionRequired,
+            Reason::WaitTimeout,
+            detail,
+        );
+        return;
     }
     let health = ctx.health(chosen);
     if ctx.state.active == Some(chosen) && ctx.state.active_confirmed && health.works() {

@@ -598,10 +598,10 @@ impl State {
         }
         let view = &mut self.members[member.index()];
         view.pod = pod.cloned();
-        if let (Some(condemned), Some(pod)) = (&view.condemned_pod, pod) {
-            if *condemned != pod.uid {
-                view.condemned_pod = None;
-            }
+        if let (Some(condemned), Some(pod)) = (&view.condemned_pod, pod)
+            && *condemned != pod.uid
+        {
+            view.condemned_pod = None;
         }
         if pod.is_none() {
             view.condemned_pod = None;

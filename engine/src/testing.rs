@@ -158,13 +158,13 @@ fn check_promotions(
         previous = Some(*member);
     }
     for effect in &record.effects {
-        if let Action::Promote { member } = effect.action {
-            if after.active() != Some(member) {
-                return Err((
-                    "1 (fence before promote)",
-                    format!("promote {member}, not the engine's active"),
-                ));
-            }
+        if let Action::Promote { member } = effect.action
+            && after.active() != Some(member)
+        {
+            return Err((
+                "1 (fence before promote)",
+                format!("promote {member}, not the engine's active"),
+            ));
         }
     }
     Ok(())
@@ -655,13 +655,13 @@ impl MiniWorld {
         let now = self.now;
         match *fault {
             Fault::Crash(member) => {
-                if let Some(db) = self.members.get_mut(member) {
-                    if db.pod.is_some() {
-                        db.process = Process::Down;
-                        db.role = Role::None;
-                        db.connected = false;
-                        db.running_at = Some(now + 10_000);
-                    }
+                if let Some(db) = self.members.get_mut(member)
+                    && db.pod.is_some()
+                {
+                    db.process = Process::Down;
+                    db.role = Role::None;
+                    db.connected = false;
+                    db.running_at = Some(now + 10_000);
                 }
             }
             Fault::Partition(member, seconds) => {
@@ -672,10 +672,10 @@ impl MiniWorld {
             Fault::NodeDown(node) => self.nodes_ready[node % 3] = false,
             Fault::NodeUp(node) => self.nodes_ready[node % 3] = true,
             Fault::BreakReplication(member) => {
-                if let Some(db) = self.members.get_mut(member) {
-                    if db.role == Role::Standby {
-                        db.connected = false;
-                    }
+                if let Some(db) = self.members.get_mut(member)
+                    && db.role == Role::Standby
+                {
+                    db.connected = false;
                 }
             }
             Fault::EffectsFail(failing) => self.failing = failing,
@@ -902,10 +902,10 @@ fn deliver(world: &mut MiniWorld, harness: &mut Harness) -> Result<(), Violation
     const MAX_ROUNDS: usize = 64;
     for _ in 0..MAX_ROUNDS {
         if world.inbox.is_empty() {
-            if let Some(deadline) = harness.engine.next_deadline() {
-                if deadline.0 <= world.now {
-                    world.inbox.push(Input::Timer);
-                }
+            if let Some(deadline) = harness.engine.next_deadline()
+                && deadline.0 <= world.now
+            {
+                world.inbox.push(Input::Timer);
             }
             if world.inbox.is_empty() {
                 return Ok(());

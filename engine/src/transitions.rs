@@ -300,7 +300,7 @@ pub fn allows(topology: Topology, from: StateKind, to: StateKind, reason: Reason
     if to == S::Stopping && reason == R::StopRequested {
         return stoppable.contains(&from);
     }
-    table.iter().any(|&edge| edge == (from, to, reason))
+    table.contains(&(from, to, reason))
 }
 
 /// The states a topology can be in.

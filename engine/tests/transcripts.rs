@@ -326,7 +326,7 @@ impl Runner {
             }
             "transition" => {
                 let want = rest.join(" ");
-                let found = self.transitions().iter().any(|t| *t == want);
+                let found = self.transitions().contains(&want);
                 found.then_some(()).ok_or(format!(
                     "no transition {want:?}; this window has {:?}",
                     self.transitions()
