@@ -66,16 +66,17 @@ kubernetes_module() {
         echo "require k8s.io/kubernetes $KUBERNETES_VERSION"
         echo
         # Every k8s.io module the kubernetes go.mod requires at the fake v0.0.0 is a staging module.
-        go mod edit -json "$gomod" |
-            python3 -c '
-import json, sys
-for r in json.load(sys.stdin)["Require"]:
-    if r["Path"].startswith("k8s.io/") and r["Version"] == "v0.0.0":
-        print(r["Path"])' |
+        # (awk rather than a JSON tool: nothing beyond go and a POSIX shell is needed.)
+        awk '$1 == "require" && NF >= 3 { $1 = ""; $0 = $0 }
+             $1 ~ /^k8s\.io\// && $2 == "v0.0.0" && !/=>/ { print $1 }' "$gomod" |
             while read -r module; do
                 echo "replace $module v0.0.0 => $module $KUBERNETES_STAGING_VERSION"
             done
     } >"$dir/go.mod"
+    if (($(grep -c '^replace ' "$dir/go.mod") < 20)); then
+        log "found too few staging modules in $gomod; has the format of the kubernetes go.mod changed?"
+        exit 1
+    fi
     cat >"$dir/tools.go" <<'EOF'
 //go:build tools
 
