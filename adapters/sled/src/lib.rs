@@ -21,14 +21,14 @@
 //! ## Map
 //!
 //! - [`log`]: [`EventLog`], the API.
-//! - [`config`]: [`LogConfig`].
+//! - [`config`]: the tunables, [`LogConfig`].
 //! - `keys`: the key layout.
 //! - `read`: reading and checking stored records ([`Records`]).
 //! - [`recovery`]: folding a stream ([`Recovered`]).
 //! - `directory`: the marker, the lock, the `fsync`s.
 //! - `group_commit`: shared durable flushes.
 //! - [`workload`]: a deterministic engine-driven record source for tests and benchmarks.
-//! - [`error`]: [`LogError`].
+//! - [`error`]: the error type, [`LogError`].
 
 #![forbid(unsafe_code)]
 

@@ -45,6 +45,8 @@ struct Stream {
 #[derive(Debug)]
 struct Loaded {
     state: State,
+    /// The state before the last record: what a snapshot holds (see `recovery::Folded`).
+    before_last: Option<State>,
     first: Seq,
     snapshots: Vec<Seq>,
 }
@@ -121,8 +123,9 @@ impl EventLog {
         Ok(new_tail)
     }
 
-    /// Writes a snapshot of the stream's folded state now (if its tail has none yet), durably,
-    /// and returns the sequence number it covers (`Seq(0)` for an empty stream).
+    /// Writes a snapshot now, durably, unless the newest one is recent, and returns the
+    /// sequence number it covers (`Seq(0)` when the stream has no records). The snapshot holds
+    /// the state before the stream's last record (so that a record always follows it).
     pub fn snapshot(&self, stream: &str) -> Result<Seq, LogError> {
         self.check_usable()?;
         let handle = self.stream(stream)?;
@@ -130,14 +133,16 @@ impl EventLog {
             let mut guard = lock(&handle);
             let Stream { tree, loaded } = &mut *guard;
             let loaded = self.load(stream, tree, loaded)?;
-            let seq = loaded.state.seq();
-            if seq != Seq(0) && loaded.snapshots.last() != Some(&seq) {
-                let bytes = loaded.state.encode_snapshot();
-                tree.insert(keys::key(SNAPSHOT_TAG, seq), bytes)
-                    .map_err(storage(&self.path))?;
-                loaded.snapshots.push(seq);
+            match &loaded.before_last {
+                Some(state) if loaded.snapshots.last() < Some(&state.seq()) => {
+                    let seq = state.seq();
+                    tree.insert(keys::key(SNAPSHOT_TAG, seq), state.encode_snapshot())
+                        .map_err(storage(&self.path))?;
+                    loaded.snapshots.push(seq);
+                    seq
+                }
+                _ => loaded.snapshots.last().copied().unwrap_or(Seq(0)),
             }
-            seq
         };
         self.flush_durably()?;
         Ok(seq)
@@ -169,7 +174,7 @@ impl EventLog {
     pub fn recover(&self, stream: &str) -> Result<Recovered, LogError> {
         let tree = self.existing_tree(stream)?;
         match tree {
-            Some(tree) => Ok(recovery::fold(&tree, &self.path, stream)?.0),
+            Some(tree) => Ok(recovery::fold(&tree, &self.path, stream)?.recovered),
             None => Ok(Recovered {
                 engine: tandem_engine::Engine::new(),
                 snapshot: None,
@@ -311,11 +316,12 @@ impl EventLog {
         let value = match loaded.take() {
             Some(value) => value,
             None => {
-                let (recovered, snapshots) = recovery::fold(tree, &self.path, stream)?;
+                let folded = recovery::fold(tree, &self.path, stream)?;
                 Loaded {
-                    state: recovered.engine.state().clone(),
-                    first: recovered.first_retained,
-                    snapshots,
+                    state: folded.recovered.engine.state().clone(),
+                    before_last: folded.before_last,
+                    first: folded.recovered.first_retained,
+                    snapshots: folded.usable_snapshots,
                 }
             }
         };
@@ -342,7 +348,9 @@ impl EventLog {
             });
         }
         let mut batch = sled::Batch::default();
-        for record in records {
+        let every = self.config.snapshot_every_records;
+        let crosses = |seq: Seq| every > 0 && seq.0 / every > tail.0 / every;
+        for (index, record) in records.iter().enumerate() {
             let expected = loaded.state.seq().next();
             if record.seq != expected {
                 return Err(LogError::NotContiguous {
@@ -352,16 +360,18 @@ impl EventLog {
                 });
             }
             batch.insert(&keys::key(RECORD_TAG, record.seq)[..], record.encode());
+            if index + 1 == records.len() {
+                loaded.before_last = Some(loaded.state.clone());
+            }
             // Cannot fail: the sequence number was just checked.
             let _ = loaded.state.apply_record(record);
         }
         let new_tail = loaded.state.seq();
-        let every = self.config.snapshot_every_records;
         let mut plan = PrunePlan::default();
-        if every > 0 && new_tail.0 / every > tail.0 / every {
-            let bytes = loaded.state.encode_snapshot();
-            batch.insert(&keys::key(SNAPSHOT_TAG, new_tail)[..], bytes);
-            loaded.snapshots.push(new_tail);
+        if let Some(state) = loaded.before_last.as_ref().filter(|_| crosses(new_tail)) {
+            let seq = state.seq();
+            batch.insert(&keys::key(SNAPSHOT_TAG, seq)[..], state.encode_snapshot());
+            loaded.snapshots.push(seq);
             plan = plan_prune(loaded, &self.config);
             plan.add_to(&mut batch);
         }

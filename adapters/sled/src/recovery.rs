@@ -79,21 +79,28 @@ struct Base {
     usable: Vec<Seq>,
 }
 
-/// Folds a stream's tree. Also returns the usable snapshots (ascending), which the writer
-/// needs for pruning.
-pub(crate) fn fold(
-    tree: &sled::Tree,
-    path: &Path,
-    stream: &str,
-) -> Result<(Recovered, Vec<Seq>), LogError> {
+/// A stream folded, with what the writer keeps besides.
+pub(crate) struct Folded {
+    /// The recovery.
+    pub(crate) recovered: Recovered,
+    /// The usable snapshots, ascending (the writer prunes by them).
+    pub(crate) usable_snapshots: Vec<Seq>,
+    /// The state before the last record, `None` when the fold met no record. Snapshots are
+    /// taken of this state, so that at least one record always follows a snapshot: folding
+    /// that record is how a recovered engine learns the latest time recorded.
+    pub(crate) before_last: Option<State>,
+}
+
+/// Folds a stream's tree.
+pub(crate) fn fold(tree: &sled::Tree, path: &Path, stream: &str) -> Result<Folded, LogError> {
     let first = read::edge(tree, path, stream, RECORD_TAG, false)?;
     let base = choose_base(tree, path, stream, first)?;
     let from = base.state.seq().next();
     let records = Records::new(tree, path, stream, from);
-    let (engine, records_folded) = fold_records(stream, records, base.state)?;
+    let (engine, before_last, records_folded) = fold_records(stream, records, base.state)?;
     let first_retained = first.unwrap_or_else(|| engine.state().seq().next());
-    let mut usable = base.usable;
-    usable.sort();
+    let mut usable_snapshots = base.usable;
+    usable_snapshots.sort();
     let recovered = Recovered {
         engine,
         snapshot: base.snapshot,
@@ -101,7 +108,11 @@ pub(crate) fn fold(
         skipped_snapshots: base.skipped,
         first_retained,
     };
-    Ok((recovered, usable))
+    Ok(Folded {
+        recovered,
+        usable_snapshots,
+        before_last,
+    })
 }
 
 /// Picks the newest snapshot that decodes, holds the state its key says, and has every record
@@ -168,10 +179,15 @@ fn choose_base(
     })
 }
 
-/// Folds records into `state` in chunks. The last chunk goes through [`Engine::recover`], so
-/// the engine also learns the latest time recorded (an engine's record times never decrease,
-/// so the latest is in the last chunk).
-fn fold_records(stream: &str, records: Records, state: State) -> Result<(Engine, u64), LogError> {
+/// Folds records into `state` in chunks. The last record goes through [`Engine::recover`], so
+/// the engine also learns the latest time recorded (an engine's record times never decrease, so
+/// the latest is the last record's). Also returns the state before the last record, which the
+/// writer snapshots (see [`Folded::before_last`]).
+fn fold_records(
+    stream: &str,
+    records: Records,
+    state: State,
+) -> Result<(Engine, Option<State>, u64), LogError> {
     let mut state = state;
     let mut records = records.peekable();
     let mut folded = 0u64;
@@ -185,15 +201,21 @@ fn fold_records(stream: &str, records: Records, state: State) -> Result<(Engine,
             }
         }
         folded += chunk.len() as u64;
-        if records.peek().is_none() {
-            // Records::next already checked contiguity, so the fold cannot find a gap.
-            let engine = Engine::recover(state, &chunk).map_err(|error| gap(stream, error))?;
-            return Ok((engine, folded));
-        }
-        for record in &chunk {
+        let last_chunk = records.peek().is_none();
+        let (rest, last) = match chunk.split_last() {
+            Some((last, rest)) if last_chunk => (rest, Some(last)),
+            _ => (&chunk[..], None),
+        };
+        // `Records` already checked contiguity, so the fold cannot find a gap.
+        for record in rest {
             state
                 .apply_record(record)
                 .map_err(|error| gap(stream, error))?;
+        }
+        if last_chunk {
+            let before_last = last.map(|_| state.clone());
+            let engine = Engine::recover(state, last).map_err(|error| gap(stream, error))?;
+            return Ok((engine, before_last, folded));
         }
     }
 }

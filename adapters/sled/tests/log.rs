@@ -94,9 +94,14 @@ fn snapshots_are_used_and_records_beyond_retention_pruned() -> Result<(), LogErr
     let log = EventLog::open(directory.path(), small_config())?;
     let recovered = log.recover("s")?;
     assert_eq!(recovered.engine.state(), &fold_all(&all));
-    // Appends of three: the one from 39 to 42 crossed 40.
-    assert_eq!(recovered.snapshot, Some(Seq(42)));
-    assert_eq!(recovered.records_folded, 5);
+    // Appends of three: the one from 39 to 42 crossed 40 and snapshot the state before 42.
+    assert_eq!(recovered.snapshot, Some(Seq(41)));
+    assert_eq!(recovered.records_folded, 6);
+    assert_eq!(
+        recovered.engine.now(),
+        all[46].at,
+        "the engine knows the latest time"
+    );
     // That append pruned up to its tail less 15 records: 1..=27.
     assert_eq!(recovered.first_retained, Seq(28));
     let error = log.read_range("s", Seq(1), Seq(5));
@@ -126,10 +131,15 @@ fn explicit_snapshot_and_prune() -> Result<(), LogError> {
     let all = records(9);
     log.append("s", Seq(0), &all)?;
     assert_eq!(log.prune("s")?, 0, "nothing is covered by a snapshot yet");
-    assert_eq!(log.snapshot("s")?, Seq(9));
+    assert_eq!(log.snapshot("s")?, Seq(8));
+    assert_eq!(
+        log.snapshot("s")?,
+        Seq(8),
+        "no second snapshot of the same state"
+    );
     assert_eq!(log.prune("s")?, 7);
     let recovered = log.recover("s")?;
-    assert_eq!(recovered.snapshot, Some(Seq(9)));
+    assert_eq!(recovered.snapshot, Some(Seq(8)));
     assert_eq!(recovered.engine.state(), &fold_all(&all));
     Ok(())
 }
