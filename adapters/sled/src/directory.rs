@@ -8,8 +8,7 @@ use std::fs::{self, File, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// The marker file, written before anything else when a log is created, and locked while the
-/// log is open.
+/// The marker file, written last when a log is created: its presence means the log exists.
 pub const MARKER_FILE: &str = "TANDEM_LOG";
 /// The directory layout version this build writes and reads.
 pub const LAYOUT_VERSION: u32 = 1;
@@ -27,35 +26,49 @@ fn io_error(operation: &'static str, path: &Path) -> impl FnOnce(std::io::Error)
     }
 }
 
-/// Claims a directory for a log: creates the marker in an empty (or absent) directory, checks
-/// it in an existing one, and takes the lock. Returns the locked marker file, held open for as
-/// long as the log is.
-pub(crate) fn claim(path: &Path) -> Result<File, LogError> {
+/// A directory claimed for a log: locked, and known to be a tandem log or free to become one.
+#[derive(Debug)]
+pub(crate) struct Claim {
+    /// The directory, opened and `flock`ed for as long as the log is open.
+    pub(crate) lock: File,
+    /// Whether the marker was there: the log was created before, and completely.
+    pub(crate) existing: bool,
+}
+
+/// Claims a directory for a log: checks that it is a tandem log (its marker) or may become one
+/// (it is absent, empty, or holds what an interrupted creation leaves), and locks it.
+///
+/// The marker is written last when a log is created (see [`write_marker`]), so a marker means
+/// the creation completed, and sled's data behind it must be there.
+pub(crate) fn claim(path: &Path) -> Result<Claim, LogError> {
     fs::create_dir_all(path).map_err(io_error("create directory", path))?;
     let marker = path.join(MARKER_FILE);
-    if !marker.exists() {
+    let existing = marker.exists();
+    if !existing {
         let foreign = entries(path)?
             .into_iter()
-            .find(|name| name != MARKER_TEMPORARY);
+            .find(|name| name != MARKER_TEMPORARY && name != SLED_DIRECTORY);
         if let Some(name) = foreign {
             return Err(LogError::NotATandemLog {
                 path: path.to_path_buf(),
                 detail: format!("it holds {name:?} but no {MARKER_FILE} marker"),
             });
         }
-        write_marker(path)?;
     }
-    check_marker(path, &marker)?;
-    let file = File::open(&marker).map_err(io_error("open", &marker))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(LogError::Locked { path: marker }),
-        Err(TryLockError::Error(source)) => Err(LogError::Io {
-            operation: "lock",
-            path: marker,
-            source,
-        }),
+    let lock = File::open(path).map_err(io_error("open", path))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            return Err(LogError::Locked {
+                path: path.to_path_buf(),
+            });
+        }
+        Err(TryLockError::Error(source)) => return Err(io_error("lock", path)(source)),
     }
+    if existing {
+        check_marker(path, &marker)?;
+    }
+    Ok(Claim { lock, existing })
 }
 
 fn entries(path: &Path) -> Result<Vec<String>, LogError> {
@@ -69,8 +82,9 @@ fn entries(path: &Path) -> Result<Vec<String>, LogError> {
 }
 
 /// Writes the marker atomically (temporary file, `fsync`, rename, `fsync` of the directory),
-/// so a crash leaves either no marker or a whole one.
-fn write_marker(path: &Path) -> Result<(), LogError> {
+/// so a crash leaves either no marker or a whole one. Called once sled's files and the format
+/// key in them are durable.
+pub(crate) fn write_marker(path: &Path) -> Result<(), LogError> {
     let temporary = path.join(MARKER_TEMPORARY);
     let mut file = File::create(&temporary).map_err(io_error("create", &temporary))?;
     file.write_all(format!("{FORMAT_NAME} {LAYOUT_VERSION}\n").as_bytes())

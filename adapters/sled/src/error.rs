@@ -47,6 +47,14 @@ pub enum LogError {
         /// The version this build reads.
         supported: u32,
     },
+    /// The log's files are damaged beyond what sled recovers from.
+    #[error("the event log in {path} is damaged: {detail}")]
+    Damaged {
+        /// The log's directory.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
     /// Another process (or another handle in this one) has the log open.
     #[error("{path} is locked: another process has this event log open")]
     Locked {

@@ -30,7 +30,7 @@ pub struct EventLog {
     streams: Mutex<BTreeMap<String, Arc<Mutex<Stream>>>>,
     group: GroupCommit,
     files: Mutex<DurableFiles>,
-    /// Declared last so that sled is closed before the lock is released.
+    /// The directory, locked. Declared last so that sled is closed before the lock is released.
     _lock: File,
 }
 
@@ -63,16 +63,10 @@ impl EventLog {
     /// [`LogError::Locked`] when another process has the log open.
     pub fn open(path: impl AsRef<Path>, config: LogConfig) -> Result<EventLog, LogError> {
         let path = path.as_ref().to_path_buf();
-        let lock_file = directory::claim(&path)?;
+        let claim = directory::claim(&path)?;
         let sled_path = path.join(SLED_DIRECTORY);
-        let db = sled::Config::new()
-            .path(&sled_path)
-            .cache_capacity(config.cache_capacity_bytes)
-            // Appends flush explicitly (group commit); a timer flush would only add writes.
-            .flush_every_ms(None)
-            .open()
-            .map_err(storage(&path))?;
-        check_format(&db, &path)?;
+        let db = open_sled(&path, &sled_path, &config)?;
+        check_format(&db, &path, claim.existing)?;
         let log = EventLog {
             files: Mutex::new(DurableFiles::open(&sled_path)?),
             path,
@@ -80,11 +74,14 @@ impl EventLog {
             db,
             streams: Mutex::new(BTreeMap::new()),
             group: GroupCommit::default(),
-            _lock: lock_file,
+            _lock: claim.lock,
         };
         // Makes the creation (or whatever a previous process left unflushed) durable.
         log.flush_durably()?;
         directory::sync_directory(&log.path)?;
+        if !claim.existing {
+            directory::write_marker(&log.path)?;
+        }
         Ok(log)
     }
 
@@ -381,13 +378,54 @@ impl EventLog {
     }
 }
 
-/// Checks sled's own format key, writing it into a new log.
-fn check_format(db: &sled::Db, path: &Path) -> Result<(), LogError> {
+/// sled releases its lock on `db` when the last of its background threads lets go of the file,
+/// shortly after the `Db` is dropped. Holding the log's own lock, a failure to take sled's can
+/// only be such a lingering handle in this process: it is retried this many times, 10 ms apart.
+pub const SLED_LOCK_RETRIES: u32 = 300;
+
+fn open_sled(path: &Path, sled_path: &Path, config: &LogConfig) -> Result<sled::Db, LogError> {
+    let mut attempts = 0;
+    loop {
+        let opened = sled::Config::new()
+            .path(sled_path)
+            .cache_capacity(config.cache_capacity_bytes)
+            // Appends flush explicitly (group commit); a timer flush would only add writes.
+            .flush_every_ms(None)
+            .open();
+        match opened {
+            Err(sled::Error::Io(error)) if is_lock_error(&error) => {
+                attempts += 1;
+                if attempts > SLED_LOCK_RETRIES {
+                    return Err(LogError::Locked {
+                        path: sled_path.join("db"),
+                    });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            opened => return opened.map_err(storage(path)),
+        }
+    }
+}
+
+/// sled 0.34.7 reports a failed `flock` as an `Other` error with this text (`config.rs`).
+fn is_lock_error(error: &std::io::Error) -> bool {
+    error.kind() == std::io::ErrorKind::Other
+        && error.to_string().contains("could not acquire lock")
+}
+
+/// Checks sled's own format key, writing it into a new log. A log whose marker exists but whose
+/// sled data has no format key has lost its data (sled recovers an empty database from a file
+/// whose first segment is damaged): that is an error, not a new log.
+fn check_format(db: &sled::Db, path: &Path, existing: bool) -> Result<(), LogError> {
     match db.get(FORMAT_KEY).map_err(storage(path))? {
         Some(value) if value == FORMAT_VALUE => Ok(()),
         Some(value) => Err(LogError::NotATandemLog {
             path: path.to_path_buf(),
             detail: format!("its format key holds {:?}", String::from_utf8_lossy(&value)),
+        }),
+        None if existing => Err(LogError::Damaged {
+            path: path.to_path_buf(),
+            detail: "the log exists, but sled's data holds no format key".to_string(),
         }),
         None if db
             .tree_names()
