@@ -11,6 +11,10 @@ pub struct LogConfig {
     pub retain_records: u64,
     /// The size of sled's in-memory page cache.
     pub cache_capacity_bytes: u64,
+    /// Whether an append returns only once durable (see `docs/event-log.md`). Only a log that
+    /// needs no durability turns this off: the simulator's, whose time is virtual and whose
+    /// machine never loses power. Appends are still atomic and ordered without it.
+    pub durable_appends: bool,
 }
 
 /// Snapshots every 10,000 records: recovery folds at most that many records after a snapshot.
@@ -28,6 +32,7 @@ impl Default for LogConfig {
             snapshot_every_records: DEFAULT_SNAPSHOT_EVERY_RECORDS,
             retain_records: DEFAULT_RETAIN_RECORDS,
             cache_capacity_bytes: DEFAULT_CACHE_CAPACITY_BYTES,
+            durable_appends: true,
         }
     }
 }

@@ -114,7 +114,7 @@ impl EventLog {
             }
             outcome?
         };
-        if new_tail != tail {
+        if new_tail != tail && self.config.durable_appends {
             self.flush_durably()?;
         }
         Ok(new_tail)
