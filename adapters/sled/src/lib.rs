@@ -49,4 +49,4 @@ pub use keys::MAX_STREAM_NAME_BYTES;
 pub use log::EventLog;
 pub use read::Records;
 pub use recovery::{Recovered, SkipReason, SkippedSnapshot};
-pub use workload::Workload;
+pub use workload::{Steady, Workload};

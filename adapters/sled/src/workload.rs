@@ -1,7 +1,11 @@
 //! A deterministic source of real engine records, for the crash test, the property tests and
-//! the benchmark: a standalone cluster brought up, then its agent reporting at every contact
-//! granularity with a moving LSN. Each steady step records one `Contact` event, a record of
-//! about 200 bytes, typical of a log in the steady state.
+//! the benchmark: a standalone cluster brought up, then one of two steady inputs:
+//!
+//! - [`Steady::Contact`]: the agent reporting at every contact granularity with a moving LSN.
+//!   Each step records one `Contact` event: about 45 bytes encoded, the commonest record of a
+//!   quiet cluster.
+//! - [`Steady::PodChange`]: the pod observed with a new UID (Kubernetes UUIDs, a cloud node
+//!   name). Each step records one `PodObserved` event: about 190 bytes encoded.
 
 use std::collections::VecDeque;
 use tandem_engine::{
@@ -13,12 +17,26 @@ use tandem_engine::{
 /// An input that records nothing is skipped; this many in a row means the script is stuck.
 pub const MAX_QUIET_INPUTS: u32 = 64;
 
+/// What the workload feeds the engine once the cluster is up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Steady {
+    /// Agent reports: small `Contact` records.
+    #[default]
+    Contact,
+    /// Pod observations with a new UID each time: `PodObserved` records of about 190 bytes.
+    PodChange,
+}
+
+/// The node the workload's pod runs on, named as a cloud provider names nodes.
+const NODE_NAME: &str = "ip-10-0-12-34.eu-west-1.compute.internal";
+
 /// Drives an engine and hands out the records of its steps.
 #[derive(Debug)]
 pub struct Workload {
     engine: Engine,
     pending: VecDeque<(Timestamp, Input)>,
     interval_ms: u64,
+    steady: Steady,
 }
 
 impl Default for Workload {
@@ -49,7 +67,13 @@ impl Workload {
             engine,
             pending,
             interval_ms,
+            steady: Steady::Contact,
         }
+    }
+
+    /// The same workload with another steady input.
+    pub fn steady(self, steady: Steady) -> Workload {
+        Workload { steady, ..self }
     }
 
     /// The engine, holding the state of every record handed out.
@@ -63,7 +87,10 @@ impl Workload {
         for _ in 0..MAX_QUIET_INPUTS {
             let (at, input) = match self.pending.pop_front() {
                 Some(next) => next,
-                None => self.steady_report(),
+                None => match self.steady {
+                    Steady::Contact => self.steady_report(),
+                    Steady::PodChange => self.pod_change(),
+                },
             };
             let step = self.engine.step(at, input).ok()?;
             let record = step.record().cloned();
@@ -100,11 +127,32 @@ impl Workload {
     }
 }
 
+impl Workload {
+    fn pod_change(&self) -> (Timestamp, Input) {
+        let at = self.engine.now().plus_ms(1_000);
+        let serial = self.engine.state().seq().0;
+        let pod = PodObservation {
+            uid: PodUid(format!("5f0c2a1e-8d3b-4c7a-9e21-{serial:012x}")),
+            node: Some(NodeName(NODE_NAME.to_string())),
+            running: true,
+            deleting: false,
+        };
+        let member = MemberId(0);
+        (
+            at,
+            Input::Pod {
+                member,
+                pod: Some(pod),
+            },
+        )
+    }
+}
+
 /// The inputs that bring a standalone cluster to `Normal`: its node, spec, volume and pod,
 /// then its agent reporting a running database that becomes the active.
 fn bootstrap(at: Timestamp, spec: &Spec) -> Vec<(Timestamp, Input)> {
     let member = MemberId(0);
-    let node = NodeName("node-0".to_string());
+    let node = NodeName(NODE_NAME.to_string());
     let volume = VolumeObservation {
         pvc: Some(PvcUid("pvc-0".to_string())),
         pv: Some((PvName("pv-0".to_string()), node.clone())),
@@ -169,5 +217,14 @@ mod tests {
         );
         let resumed = Workload::resume(workload.engine().clone()).records(3);
         assert_eq!(resumed.first().map(|record| record.seq.0), Some(51));
+        let mut pods = Workload::new().steady(Steady::PodChange);
+        let records = pods.records(20);
+        assert_eq!(records.len(), 20);
+        let size = records.last().map(|record| record.encode().len());
+        assert!(
+            size.is_some_and(|len| (150..250).contains(&len)),
+            "{size:?}"
+        );
+        assert_eq!(pods.engine().state().cluster(), ClusterState::Normal);
     }
 }
