@@ -1,0 +1,284 @@
+//! The scenario language (the design notes' `scenarios.md`): one YAML file describes a cluster,
+//! a world for it to live in, a timeline of faults and user actions, and what must hold.
+//!
+//! These types are what a parsed scenario is; [`parse()`] and [`load`] build them from YAML with
+//! errors that name the file, the line and the key ([`ScenarioError`]), and [`to_yaml`] writes
+//! one back in the same format.
+//!
+//! - `yaml`: a YAML tree with a line on every node, over the event parser;
+//! - `field`: typed access to it, each conversion naming its key when it fails;
+//! - `parse`, `entry`: the document and its timeline entries;
+//! - `write`: the way back to YAML.
+
+mod entry;
+mod error;
+mod field;
+mod parse;
+#[cfg(test)]
+mod tests;
+mod write;
+mod yaml;
+
+pub use entry::{ACTION_NAMES, FAULT_NAMES};
+pub use error::ScenarioError;
+pub use parse::{DEFAULT_DURATION_MS, DEFAULT_SEED, load, parse};
+pub use write::{format_duration, to_yaml};
+
+use tandem_engine::{ClusterState, Spec, Topology};
+
+/// Milliseconds of simulated time.
+pub type Millis = u64;
+
+/// One scenario file, parsed and validated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    /// `name`: unique in a catalog.
+    pub name: String,
+    /// `description`.
+    pub description: String,
+    /// `topology`.
+    pub topology: Topology,
+    /// `seed` (default 1); the command line may override it.
+    pub seed: u64,
+    /// `duration` (default 30m).
+    pub duration_ms: Millis,
+    /// `cluster`: the engine configuration, CRD field names, over the CRD defaults.
+    pub cluster: Spec,
+    /// `world`: the simulated world's knobs, over the documented defaults.
+    pub world: WorldConfig,
+    /// `timeline`, in the order written (entries fire in time order; ties in written order).
+    pub timeline: Vec<TimelineEntry>,
+    /// `expect`.
+    pub expect: Expect,
+}
+
+/// The world's knobs (`world:`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorldConfig {
+    /// `nodes` (default 3).
+    pub nodes: u32,
+    /// `podStartSeconds` (default 5): a recreated pod's database is up after this long.
+    pub pod_start_ms: Millis,
+    /// `rebuildSeconds` (default 20): copying a standby from the active takes this long.
+    pub rebuild_ms: Millis,
+    /// `writesPerSecond` (default 50): client writes sent to whoever is active.
+    pub writes_per_second: u32,
+    /// `replicationLagMs` (default 5): async, how far a standby trails the active.
+    pub replication_lag_ms: Millis,
+    /// `apiLatencyMs` (default 20): how long a Kubernetes API call takes.
+    pub api_latency_ms: Millis,
+    /// `agentLatencyMs` (default 5): how long an agent poll or command takes.
+    pub agent_latency_ms: Millis,
+}
+
+impl Default for WorldConfig {
+    fn default() -> WorldConfig {
+        WorldConfig {
+            nodes: 3,
+            pod_start_ms: 5_000,
+            rebuild_ms: 20_000,
+            writes_per_second: 50,
+            replication_lag_ms: 5,
+            api_latency_ms: 20,
+            agent_latency_ms: 5,
+        }
+    }
+}
+
+/// One entry of the timeline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimelineEntry {
+    /// `at`.
+    pub at_ms: Millis,
+    /// A fault or a user action.
+    pub what: What,
+    /// The 1-based line of the entry in its file, for messages.
+    pub line: u32,
+}
+
+/// What a timeline entry does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum What {
+    /// `fault:` with its `target` (none for `operator-crash` and `api-errors`).
+    Fault(Fault, Option<Target>),
+    /// `action:`.
+    Action(Action),
+}
+
+/// Who a fault hits, resolved when the entry fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// `active`: the member holding the active role in the world.
+    Active,
+    /// `standby`.
+    Standby,
+    /// `member-N`.
+    Member(u8),
+    /// `node-of-active`.
+    NodeOfActive,
+    /// `node-of-standby`.
+    NodeOfStandby,
+    /// `node-N`.
+    Node(u32),
+}
+
+/// The faults of the scenario language, with their parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    /// `crash-process`, `restartAfter` (default 10s; `never` is `None`).
+    CrashProcess {
+        /// When the container restarts the process.
+        restart_after_ms: Option<Millis>,
+    },
+    /// `hang-process`, `for`.
+    HangProcess {
+        /// How long.
+        for_ms: Millis,
+    },
+    /// `delete-pod`.
+    DeletePod,
+    /// `partition`, `for`.
+    Partition {
+        /// How long.
+        for_ms: Millis,
+    },
+    /// `isolate`, `for`.
+    Isolate {
+        /// How long.
+        for_ms: Millis,
+    },
+    /// `node-loss`, `for` (absent: forever).
+    NodeLoss {
+        /// How long, if it comes back.
+        for_ms: Option<Millis>,
+    },
+    /// `replication-stall`, `for`.
+    ReplicationStall {
+        /// How long.
+        for_ms: Millis,
+    },
+    /// `replication-break`, `for`.
+    ReplicationBreak {
+        /// How long.
+        for_ms: Millis,
+    },
+    /// `disk-full`, `for`.
+    DiskFull {
+        /// How long.
+        for_ms: Millis,
+    },
+    /// `slow-start`, `seconds`.
+    SlowStart {
+        /// The next start's duration.
+        start_ms: Millis,
+    },
+    /// `agent-flap`, `period`, `for`.
+    AgentFlap {
+        /// Reachable / unreachable alternate every period.
+        period_ms: Millis,
+        /// How long.
+        for_ms: Millis,
+    },
+    /// `operator-crash`, `restartAfter` (default 5s), `loseLog` (default false).
+    OperatorCrash {
+        /// When the operator restarts.
+        restart_after_ms: Millis,
+        /// Whether its log is lost.
+        lose_log: bool,
+    },
+    /// `api-errors`, `rate`, `for`.
+    ApiErrors {
+        /// The fraction of calls that fail, in [0, 1].
+        rate: f64,
+        /// How long.
+        for_ms: Millis,
+    },
+}
+
+impl Fault {
+    /// The fault's name in scenario files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Fault::CrashProcess { .. } => "crash-process",
+            Fault::HangProcess { .. } => "hang-process",
+            Fault::DeletePod => "delete-pod",
+            Fault::Partition { .. } => "partition",
+            Fault::Isolate { .. } => "isolate",
+            Fault::NodeLoss { .. } => "node-loss",
+            Fault::ReplicationStall { .. } => "replication-stall",
+            Fault::ReplicationBreak { .. } => "replication-break",
+            Fault::DiskFull { .. } => "disk-full",
+            Fault::SlowStart { .. } => "slow-start",
+            Fault::AgentFlap { .. } => "agent-flap",
+            Fault::OperatorCrash { .. } => "operator-crash",
+            Fault::ApiErrors { .. } => "api-errors",
+        }
+    }
+}
+
+/// The user actions of the scenario language.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// `switchover`, optional `to` (a member ordinal).
+    Switchover {
+        /// The target.
+        to: Option<u8>,
+    },
+    /// `config-change`, optional `hash` (default: the previous hash plus one).
+    ConfigChange {
+        /// The new configuration hash.
+        hash: Option<u64>,
+    },
+    /// `stop`.
+    Stop,
+    /// `start`.
+    Start,
+    /// `reexamine`.
+    Reexamine,
+    /// `pause-failover`.
+    PauseFailover,
+    /// `resume-failover`.
+    ResumeFailover,
+}
+
+impl Action {
+    /// The action's name in scenario files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Switchover { .. } => "switchover",
+            Action::ConfigChange { .. } => "config-change",
+            Action::Stop => "stop",
+            Action::Start => "start",
+            Action::Reexamine => "reexamine",
+            Action::PauseFailover => "pause-failover",
+            Action::ResumeFailover => "resume-failover",
+        }
+    }
+}
+
+/// What must hold (`expect:`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Expect {
+    /// `finalState`: the cluster state at the end of the run.
+    pub final_state: Option<ClusterStateName>,
+    /// `recoveredWithin`: from the end of the last fault to `finalState`.
+    pub recovered_within_ms: Option<Millis>,
+    /// `visits`: states visited in this order, gaps allowed.
+    pub visits: Vec<ClusterStateName>,
+    /// `never`: states never entered.
+    pub never: Vec<ClusterStateName>,
+    /// `maxLostWrites` (default 0).
+    pub max_lost_writes: u64,
+}
+
+/// A cluster state as a scenario names it: a kind (`WaitingForActive`) or a kind with its member
+/// (`WaitingForActive(member-0)`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterStateName(pub String);
+
+impl ClusterStateName {
+    /// Whether `state` is what this name says.
+    pub fn matches(&self, state: ClusterState) -> bool {
+        self.0 == state.to_string() || self.0 == state.kind().name()
+    }
+}

@@ -1,0 +1,830 @@
+//! The scenario language as a public interface (tested through the public API only): the example of the design notes parses, every
+//! kind of mistake is refused with its file, line and key, `to_yaml` writes what `parse` reads,
+//! and no input makes the parser panic.
+
+use crate::scenario::{
+    Action, ClusterStateName, Expect, Fault, Scenario, ScenarioError, Target, TimelineEntry, What,
+    WorldConfig, load, parse, to_yaml,
+};
+use proptest::prelude::*;
+use std::path::Path;
+use tandem_engine::{Replication, Spec, Topology};
+
+/// The example of `scenarios.md`, verbatim.
+const DESIGN_EXAMPLE: &str = r#"name: active-process-crash            # required, unique in a catalog
+description: The active's database process dies; the standby takes over and no write is lost.
+topology: master-slave                # master-slave | standalone
+seed: 7                               # optional, default 1; the command line can override it
+duration: 30m                         # simulated time to run; default 30m
+cluster:                              # engine configuration, same field names as the CRD spec
+  pollingInterval: 10
+  unreachableTimeout: 30
+  replication: sync                   # sync | async
+  maxLagOnFailoverBytes: 0
+world:                                # optional; defaults are documented by the simulator
+  nodes: 3
+  podStartSeconds: 5                  # a recreated pod's database is up after this long
+  rebuildSeconds: 20                  # copying a standby from the active takes this long
+  writesPerSecond: 50                 # client writes sent to whoever is active
+  replicationLagMs: 5                 # async: how far a standby trails the active
+timeline:
+  - at: 2m
+    fault: crash-process
+    target: active
+  - at: 10m
+    fault: partition
+    target: standby
+    for: 90s
+  - at: 20m
+    action: switchover
+expect:
+  finalState: Normal                  # the cluster state at the end of the run
+  recoveredWithin: 2m                 # from the end of the last fault to finalState
+  visits: [ActiveDown, StandbyDown, StandbyPartiallyStarting, Normal]   # in this order, gaps allowed
+  never: [BothDown, ManualInterventionRequired]
+  maxLostWrites: 0                    # acknowledged writes that may be lost; default 0
+"#;
+
+const FILE: &str = "scenarios/x.yaml";
+
+fn parse_text(text: &str) -> Result<Scenario, ScenarioError> {
+    parse(Path::new(FILE), text)
+}
+
+fn names(list: &[&str]) -> Vec<ClusterStateName> {
+    list.iter()
+        .map(|name| ClusterStateName((*name).to_owned()))
+        .collect()
+}
+
+#[test]
+fn the_design_example_parses_to_what_it_says() {
+    let scenario = parse_text(DESIGN_EXAMPLE).unwrap();
+    assert_eq!(scenario.name, "active-process-crash");
+    assert_eq!(
+        scenario.description,
+        "The active's database process dies; the standby takes over and no write is lost."
+    );
+    assert_eq!(scenario.topology, Topology::MasterSlave);
+    assert_eq!(scenario.seed, 7);
+    assert_eq!(scenario.duration_ms, 30 * 60_000);
+    assert_eq!(scenario.cluster, Spec::defaults(Topology::MasterSlave));
+    assert_eq!(scenario.world, WorldConfig::default());
+    assert_eq!(
+        scenario.timeline,
+        vec![
+            TimelineEntry {
+                at_ms: 120_000,
+                what: What::Fault(
+                    Fault::CrashProcess {
+                        restart_after_ms: Some(10_000)
+                    },
+                    Some(Target::Active)
+                ),
+                line: 18,
+            },
+            TimelineEntry {
+                at_ms: 600_000,
+                what: What::Fault(Fault::Partition { for_ms: 90_000 }, Some(Target::Standby)),
+                line: 21,
+            },
+            TimelineEntry {
+                at_ms: 1_200_000,
+                what: What::Action(Action::Switchover { to: None }),
+                line: 25,
+            },
+        ]
+    );
+    assert_eq!(
+        scenario.expect,
+        Expect {
+            final_state: Some(ClusterStateName("Normal".into())),
+            recovered_within_ms: Some(120_000),
+            visits: names(&[
+                "ActiveDown",
+                "StandbyDown",
+                "StandbyPartiallyStarting",
+                "Normal"
+            ]),
+            never: names(&["BothDown", "ManualInterventionRequired"]),
+            max_lost_writes: 0,
+        }
+    );
+}
+
+/// Every fault and action with every parameter, and every `cluster:` and `world:` key.
+const EVERYTHING: &str = r#"name: everything
+topology: master-slave
+duration: 2h
+cluster:
+  pollingInterval: 5
+  unreachableTimeout: 20
+  agentLeaseSeconds: 10
+  nodeLostTimeout: 120
+  replication: async
+  maxLagOnFailoverBytes: 1048576
+  lagThresholdBytes: 4096
+  lagTimeout: 60
+  initTimeout: 300
+  standbyStartTimeout: 400
+  switchoverTimeout: 90
+  maxRebuildAttempts: 3
+  maxRestartAttempts: 2
+  waitForActiveTimeout: 600
+  autoFailover: false
+world:
+  nodes: 4
+  podStartSeconds: 2.5
+  rebuildSeconds: 40
+  writesPerSecond: 100
+  replicationLagMs: 50
+  apiLatencyMs: 30
+  agentLatencyMs: 7
+timeline:
+  - {at: 0s, fault: crash-process, target: member-1, restartAfter: never}
+  - {at: 1s, fault: crash-process, target: active, restartAfter: 500ms}
+  - {at: 2s, fault: hang-process, target: standby, for: 30s}
+  - {at: 3s, fault: delete-pod, target: member-0}
+  - {at: 4s, fault: partition, target: active, for: 1m}
+  - {at: 5s, fault: isolate, target: standby, for: 2m}
+  - {at: 6s, fault: node-loss, target: node-of-active}
+  - {at: 7s, fault: node-loss, target: node-3, for: 5m}
+  - {at: 8s, fault: replication-stall, target: standby, for: 10s}
+  - {at: 9s, fault: replication-break, target: standby, for: 20s}
+  - {at: 10s, fault: disk-full, target: active, for: 15s}
+  - {at: 11s, fault: slow-start, target: member-1, seconds: 45}
+  - {at: 12s, fault: agent-flap, target: active, period: 5s, for: 1m}
+  - {at: 13s, fault: operator-crash}
+  - {at: 14s, fault: operator-crash, restartAfter: 30s, loseLog: true}
+  - {at: 15s, fault: api-errors, rate: 0.25, for: 1m}
+  - {at: 16s, fault: node-loss, target: node-of-standby, for: 1h}
+  - {at: 20m, action: switchover, to: member-1}
+  - {at: 21m, action: switchover, to: 0}
+  - {at: 22m, action: config-change, hash: 42}
+  - {at: 23m, action: config-change}
+  - {at: 24m, action: stop}
+  - {at: 25m, action: start}
+  - {at: 26m, action: reexamine}
+  - {at: 27m, action: pause-failover}
+  - {at: 28m, action: resume-failover}
+expect:
+  finalState: WaitingForActive(member-0)
+  visits: [Switchover(member-1), Normal]
+  never: []
+  maxLostWrites: 3
+"#;
+
+#[test]
+fn every_key_fault_and_action_parses() {
+    let scenario = parse_text(EVERYTHING).unwrap();
+    let cluster = &scenario.cluster;
+    assert_eq!(cluster.polling_interval_s, 5);
+    assert_eq!(cluster.replication, Replication::Async);
+    assert_eq!(cluster.max_lag_on_failover_bytes, 1_048_576);
+    assert_eq!(cluster.wait_for_active_timeout_s, Some(600));
+    assert!(!cluster.auto_failover);
+    assert_eq!(scenario.world.pod_start_ms, 2_500);
+    assert_eq!(scenario.world.nodes, 4);
+    assert_eq!(scenario.world.agent_latency_ms, 7);
+    let what: Vec<&What> = scenario.timeline.iter().map(|entry| &entry.what).collect();
+    assert_eq!(
+        what[0],
+        &What::Fault(
+            Fault::CrashProcess {
+                restart_after_ms: None
+            },
+            Some(Target::Member(1))
+        )
+    );
+    assert_eq!(
+        what[7],
+        &What::Fault(
+            Fault::NodeLoss {
+                for_ms: Some(300_000)
+            },
+            Some(Target::Node(3))
+        )
+    );
+    assert_eq!(
+        what[10],
+        &What::Fault(Fault::DiskFull { for_ms: 15_000 }, Some(Target::Active))
+    );
+    assert_eq!(
+        what[12],
+        &What::Fault(
+            Fault::AgentFlap {
+                period_ms: 5_000,
+                for_ms: 60_000
+            },
+            Some(Target::Active)
+        )
+    );
+    assert_eq!(
+        what[13],
+        &What::Fault(
+            Fault::OperatorCrash {
+                restart_after_ms: 5_000,
+                lose_log: false
+            },
+            None
+        )
+    );
+    assert_eq!(
+        what[15],
+        &What::Fault(
+            Fault::ApiErrors {
+                rate: 0.25,
+                for_ms: 60_000
+            },
+            None
+        )
+    );
+    assert_eq!(what[18], &What::Action(Action::Switchover { to: Some(0) }));
+    assert_eq!(
+        what[19],
+        &What::Action(Action::ConfigChange { hash: Some(42) })
+    );
+    assert_eq!(what[25], &What::Action(Action::ResumeFailover));
+    assert_eq!(scenario.timeline[3].line, 32);
+    assert_eq!(scenario.expect.max_lost_writes, 3);
+}
+
+#[test]
+fn a_minimal_scenario_takes_the_defaults() {
+    let scenario = parse_text("name: quiet\ntopology: standalone\n").unwrap();
+    assert_eq!(scenario.seed, 1);
+    assert_eq!(scenario.duration_ms, 30 * 60_000);
+    assert_eq!(scenario.cluster, Spec::defaults(Topology::Standalone));
+    assert!(scenario.timeline.is_empty());
+    assert_eq!(scenario.expect, Expect::default());
+}
+
+#[test]
+fn load_reads_a_file_and_names_it() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("crash.yaml");
+    std::fs::write(&path, DESIGN_EXAMPLE).unwrap();
+    assert_eq!(load(&path).unwrap().name, "active-process-crash");
+    let missing = directory.path().join("absent.yaml");
+    let error = load(&missing).unwrap_err();
+    assert!(matches!(error, ScenarioError::Read { .. }));
+    assert!(
+        error
+            .to_string()
+            .starts_with(&missing.display().to_string())
+    );
+}
+
+/// Asserts `text` is refused at `line` about `key`, with `fragment` in the message.
+#[track_caller]
+fn refused(text: &str, line: u32, key: &str, fragment: &str) {
+    let error = match parse_text(text) {
+        Ok(scenario) => panic!("accepted: {scenario:?}\n{text}"),
+        Err(error) => error,
+    };
+    let message = error.to_string();
+    let prefix = format!("{FILE}:{line}: {key}: ");
+    assert!(
+        message.starts_with(&prefix),
+        "{message:?} does not start with {prefix:?}"
+    );
+    assert!(message.contains(fragment), "{message:?} lacks {fragment:?}");
+    assert_eq!(error.file(), Path::new(FILE));
+    assert_eq!(error.line(), Some(line));
+    assert_eq!(error.key(), Some(key));
+}
+
+/// A valid head; the cases below append to it (the timeline starts on line 4).
+const HEAD: &str = "name: x\ntopology: master-slave\ntimeline:\n";
+
+#[test]
+fn unknown_fault_names_the_file_line_and_key() {
+    let text = format!(
+        "{HEAD}  - {{at: 1m, fault: delete-pod, target: active}}\n  - at: 2m\n    action: stop\n  - at: 3m\n    fault: crash-proces\n"
+    );
+    refused(
+        &text,
+        8,
+        "timeline[2].fault",
+        "unknown fault \"crash-proces\" (expected one of crash-process, hang-process, delete-pod",
+    );
+}
+
+#[test]
+fn mistakes_are_refused_with_file_line_and_key() {
+    #[rustfmt::skip]
+    let cases: &[(&str, u32, &str, &str)] = &[
+        ("name: x\ntopology: master-slave\ncolor: red\n", 3, "color", "unknown key"),
+        ("name: x\ntopology: master-slave\ncluster:\n  pollingIntervall: 5\n", 4, "cluster.pollingIntervall", "expected one of pollingInterval"),
+        ("name: x\ntopology: master-slave\nworld:\n  nodes: 3\n  gravity: 9\n", 5, "world.gravity", "unknown key"),
+        ("name: x\ntopology: master-slave\nexpect:\n  finalStat: Normal\n", 4, "expect.finalStat", "unknown key"),
+        (&format!("{HEAD}  - at: 1m\n    action: dance\n"), 5, "timeline[0].action", "unknown action \"dance\" (expected one of switchover"),
+        (&format!("{HEAD}  - at: 1m\n    fault: partition\n    target: active\n    for: 90\n"), 7, "timeline[0].for", "malformed duration \"90\""),
+        ("name: x\ntopology: master-slave\nduration: 1m30s\n", 3, "duration", "malformed duration"),
+        (&format!("{HEAD}  - fault: delete-pod\n    target: active\n"), 4, "timeline[0].at", "missing"),
+        ("topology: master-slave\nseed: 3\n", 1, "name", "missing"),
+        ("name: x\nseed: 3\n", 1, "topology", "missing"),
+        (&format!("{HEAD}  - at: 1m\n    fault: crash-process\n"), 4, "timeline[0].target", "crash-process needs a target"),
+        (&format!("{HEAD}  - at: 1m\n    fault: operator-crash\n    target: active\n"), 6, "timeline[0].target", "operator-crash takes no target"),
+        (&format!("{HEAD}  - at: 1m\n    fault: api-errors\n    rate: 0.5\n    for: 1m\n    target: standby\n" ), 8, "timeline[0].target", "api-errors takes no target"),
+        (&format!("{HEAD}  - at: 1m\n    fault: api-errors\n    rate: 1.5\n    for: 1m\n"), 6, "timeline[0].rate", "from 0 to 1"),
+        (&format!("{HEAD}  - at: 1m\n    fault: api-errors\n    rate: -0.1\n    for: 1m\n"), 6, "timeline[0].rate", "from 0 to 1"),
+        (&format!("{HEAD}  - at: 1m\n    fault: delete-pod\n    target: member-2\n"), 6, "timeline[0].target", "there is no member-2"),
+        (&format!("{HEAD}  - at: 1m\n    fault: node-loss\n    target: node-3\n"), 6, "timeline[0].target", "there is no node-3"),
+        ("name: x\ntopology: standalone\ntimeline:\n  - {at: 1m, fault: delete-pod, target: member-1}\n", 4, "timeline[0].target", "there is no member-1"),
+        ("name: x\ntopology: standalone\ntimeline:\n  - {at: 1m, fault: hang-process, target: standby, for: 1m}\n", 4, "timeline[0].target", "no standby"),
+        ("name: x\ntopology: master-slave\nseed: seven\n", 3, "seed", "expected an integer, found the string \"seven\""),
+        ("name: x\ntopology: master-slave\nseed: -1\n", 3, "seed", "not between 0 and"),
+        ("name: x\ntopology: master-slave\ncluster: [1, 2]\n", 3, "cluster", "expected a mapping, found a list"),
+        ("name: x\ntopology: master-slave\ncluster:\n  autoFailover: \"false\"\n", 4, "cluster.autoFailover", "expected true or false"),
+        ("name: x\ntopology: master-slave\ncluster:\n  pollingInterval: \"10\"\n", 4, "cluster.pollingInterval", "expected an integer, found the string \"10\""),
+        ("name: x\ntopology: ring\n", 2, "topology", "\"ring\" is not one of master-slave, standalone"),
+        ("name: x\ntopology: master-slave\nexpect:\n  visits: [Normal, Nromal]\n", 4, "expect.visits[1]", "unknown cluster state \"Nromal\""),
+        ("name: x\ntopology: master-slave\nexpect:\n  finalState: WaitingForActive(member-7)\n", 4, "expect.finalState", "no member-7"),
+        ("name: x\ntopology: master-slave\nexpect:\n  never: [Normal(member-0)]\n", 4, "expect.never[0]", "names no member"),
+        ("name: x\ntopology: master-slave\ncluster:\n  replication: async\n  unreachableTimeout: 15\n", 5, "cluster.unreachableTimeout", "at least twice pollingInterval"),
+        ("name: x\ntopology: master-slave\ncluster:\n  pollingInterval: 0\n", 4, "cluster.pollingInterval", "at least 1 second"),
+        ("name: x\ntopology: master-slave\ncluster:\n  agentLeaseSeconds: 25\n", 3, "cluster.unreachableTimeout", "agentLeaseSeconds"),
+        ("name: x\ntopology: master-slave\ncluster:\n  stopped: true\n", 4, "cluster.stopped", "stop and start actions"),
+        ("name: x\ntopology: master-slave\ncluster:\n  switchover: {to: 1}\n", 4, "cluster.switchover", "switchover action"),
+        (&format!("{HEAD}  - at: 1m\n    fault: partition\n    target: active\n    for: 1m\n    period: 5s\n" ), 8, "timeline[0].period", "partition takes no period (it takes target, for)"),
+        (&format!("{HEAD}  - at: 1m\n    action: stop\n    to: member-1\n"), 6, "timeline[0].to", "stop takes no to (it takes no parameters)"),
+        (&format!("{HEAD}  - at: 1m\n    fault: partition\n    action: stop\n"), 6, "timeline[0].action", "not both"),
+        (&format!("{HEAD}  - at: 1m\n    target: active\n"), 4, "timeline[0].fault", "fault: or an action:"),
+        (&format!("{HEAD}  - at: 1m\n    fault: partition\n    target: active\n"), 4, "timeline[0].for", "missing"),
+        (&format!("{HEAD}  - at: 1m\n    fault: crash-process\n    target: node-0\n"), 6, "timeline[0].target", "crash-process hits a member"),
+        (&format!("{HEAD}  - at: 1m\n    fault: node-loss\n    target: active\n"), 6, "timeline[0].target", "node-loss hits a node"),
+        (&format!("{HEAD}  - at: 1m\n    fault: partition\n    target: the-active\n    for: 1m\n" ), 6, "timeline[0].target", "unknown target \"the-active\""),
+        (&format!("{HEAD}  - at: 1m\n    fault: agent-flap\n    target: active\n    period: 0s\n    for: 1m\n" ), 7, "timeline[0].period", "longer than 0ms"),
+        (&format!("{HEAD}  - at: 1m\n    fault: operator-crash\n    restartAfter: never\n"), 6, "timeline[0].restartAfter", "always restarts"),
+        (&format!("{HEAD}  - at: 1m\n    action: switchover\n    to: member-2\n"), 6, "timeline[0].to", "no member-2"),
+        (&format!("{HEAD}  - at: 1m\n    fault: slow-start\n    target: active\n    seconds: 1.2345\n" ), 7, "timeline[0].seconds", "at most three decimals"),
+        (&format!("{HEAD}  - at: 40m\n    action: stop\n"), 4, "timeline[0].at", "after the end of the run (30m)"),
+        (&format!("{HEAD}  - at: 1m\n    fault: delete-pod\n    target: active\n    target: standby\n" ), 7, "timeline[0].target", "written twice"),
+        ("name: x\ntopology: master-slave\nexpect:\n  recoveredWithin: 2m\n", 4, "expect.finalState", "recoveredWithin counts"),
+        ("name: x\ntopology: master-slave\nworld:\n  nodes: 0\n", 4, "world.nodes", "at least one node"),
+        ("name: x\ntopology: master-slave\ntimeline: {at: 1m}\n", 3, "timeline", "expected a list"),
+        ("name: \"\"\ntopology: master-slave\n", 1, "name", "empty"),
+        ("name: 12\ntopology: master-slave\n", 1, "name", "expected a string, found the integer 12"),
+    ];
+    assert!(cases.len() >= 12);
+    for (text, line, key, fragment) in cases {
+        refused(text, *line, key, fragment);
+    }
+}
+
+#[test]
+fn invalid_yaml_names_the_file_and_line() {
+    for (text, line) in [
+        ("name: x\ntopology: master-slave\n  seed: 3\n", 3),
+        (
+            "name: x\ntopology: master-slave\ntimeline:\n  - at: 1m\n    fault: \"unterminated\n",
+            5,
+        ),
+        ("name: x\nbase: &b {a: 1}\nother: *b\n", 3),
+    ] {
+        let error = parse_text(text).unwrap_err();
+        assert!(matches!(error, ScenarioError::Syntax { .. }), "{error}");
+        assert_eq!(error.line(), Some(line), "{error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with(&format!("{FILE}:{line}: invalid YAML: ")),
+            "{error}"
+        );
+    }
+    let error = parse_text("").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!("{FILE}:1: name: missing (every scenario has a name)")
+    );
+    let error = parse_text("- a\n- b\n").unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("expected a mapping, found a list"),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_design_example_and_the_full_example_round_trip() {
+    for text in [DESIGN_EXAMPLE, EVERYTHING] {
+        let scenario = parse_text(text).unwrap();
+        let written = to_yaml(&scenario);
+        let back = parse(Path::new("written.yaml"), &written)
+            .unwrap_or_else(|error| panic!("{error}\n{written}"));
+        assert_eq!(without_lines(back.clone()), without_lines(scenario));
+        // Written twice, the text is the same: the format is a fixed point.
+        assert_eq!(to_yaml(&back), written);
+    }
+}
+
+#[test]
+fn the_written_form_reads_like_the_catalog() {
+    let scenario = parse_text(DESIGN_EXAMPLE).unwrap();
+    let expected = r#"name: active-process-crash
+description: The active's database process dies; the standby takes over and no write is lost.
+topology: master-slave
+seed: 7
+duration: 30m
+timeline:
+  - at: 2m
+    fault: crash-process
+    target: active
+    restartAfter: 10s
+  - at: 10m
+    fault: partition
+    target: standby
+    for: 90s
+  - at: 20m
+    action: switchover
+expect:
+  finalState: Normal
+  recoveredWithin: 2m
+  visits: [ActiveDown, StandbyDown, StandbyPartiallyStarting, Normal]
+  never: [BothDown, ManualInterventionRequired]
+"#;
+    assert_eq!(to_yaml(&scenario), expected);
+}
+
+/// Timeline lines are positions in a file, not part of what a scenario says.
+fn without_lines(mut scenario: Scenario) -> Scenario {
+    for entry in &mut scenario.timeline {
+        entry.line = 0;
+    }
+    scenario
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generated scenarios: whatever the language can say, `to_yaml` writes and `parse` reads back.
+
+fn topology() -> impl Strategy<Value = Topology> {
+    prop_oneof![Just(Topology::MasterSlave), Just(Topology::Standalone)]
+}
+
+fn cluster(topology: Topology) -> impl Strategy<Value = Spec> {
+    (
+        (
+            1_u32..=60,
+            1_u32..=100,
+            0_u32..=1_000,
+            any::<bool>(),
+            any::<bool>(),
+        ),
+        (
+            any::<u64>(),
+            any::<u64>(),
+            1_u32..=u32::MAX,
+            1_u32..=u32::MAX,
+        ),
+        (1_u32..=10_000, 1_u32..=10_000, 1_u32..=100, 1_u32..=100),
+        (proptest::option::of(1_u32..=u32::MAX), any::<bool>()),
+    )
+        .prop_map(move |(timing, bytes, timeouts, rest)| {
+            let (polling, lease, extra, async_replication, auto_failover) = timing;
+            let mut spec = Spec::defaults(topology);
+            spec.polling_interval_s = polling;
+            spec.agent_lease_s = lease;
+            // The smallest timeout both rules allow, and then some.
+            spec.unreachable_timeout_s = (2 * polling).max(lease * 4 / 3 + 1) + extra;
+            spec.replication = if async_replication {
+                Replication::Async
+            } else {
+                Replication::Sync
+            };
+            spec.auto_failover = auto_failover;
+            (spec.max_lag_on_failover_bytes, spec.lag_threshold_bytes) = (bytes.0, bytes.1);
+            (spec.node_lost_timeout_s, spec.lag_timeout_s) = (bytes.2, bytes.3);
+            (spec.init_timeout_s, spec.standby_start_timeout_s) = (timeouts.0, timeouts.1);
+            (spec.max_rebuild_attempts, spec.max_restart_attempts) = (timeouts.2, timeouts.3);
+            spec.wait_for_active_timeout_s = rest.0;
+            spec
+        })
+}
+
+fn world() -> impl Strategy<Value = WorldConfig> {
+    (
+        1_u32..=20,
+        any::<u64>(),
+        any::<u64>(),
+        any::<u32>(),
+        any::<u64>(),
+        any::<u64>(),
+        any::<u64>(),
+    )
+        .prop_map(
+            |(nodes, pod, rebuild, writes, lag, api, agent)| WorldConfig {
+                nodes,
+                pod_start_ms: pod,
+                rebuild_ms: rebuild,
+                writes_per_second: writes,
+                replication_lag_ms: lag,
+                api_latency_ms: api,
+                agent_latency_ms: agent,
+            },
+        )
+}
+
+/// Durations as a shrinker leaves them: any millisecond count, often a round one.
+fn millis() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        0_u64..=10_000_000,
+        (0_u64..=1_000).prop_map(|m| m * 60_000),
+        (0_u64..=100).prop_map(|h| h * 3_600_000),
+    ]
+}
+
+fn member_target(members: u8) -> impl Strategy<Value = Target> {
+    let mut choices = vec![
+        Just(Target::Active).boxed(),
+        (0..members).prop_map(Target::Member).boxed(),
+    ];
+    if members > 1 {
+        choices.push(Just(Target::Standby).boxed());
+    }
+    proptest::strategy::Union::new(choices)
+}
+
+fn node_target(members: u8, nodes: u32) -> impl Strategy<Value = Target> {
+    let mut choices = vec![
+        Just(Target::NodeOfActive).boxed(),
+        (0..nodes).prop_map(Target::Node).boxed(),
+    ];
+    if members > 1 {
+        choices.push(Just(Target::NodeOfStandby).boxed());
+    }
+    proptest::strategy::Union::new(choices)
+}
+
+fn what(members: u8, nodes: u32) -> impl Strategy<Value = What> {
+    let member = move || member_target(members);
+    prop_oneof![
+        (proptest::option::of(millis()), member()).prop_map(|(restart, target)| What::Fault(
+            Fault::CrashProcess {
+                restart_after_ms: restart
+            },
+            Some(target)
+        )),
+        (millis(), member())
+            .prop_map(|(ms, t)| What::Fault(Fault::HangProcess { for_ms: ms }, Some(t))),
+        member().prop_map(|t| What::Fault(Fault::DeletePod, Some(t))),
+        (millis(), member())
+            .prop_map(|(ms, t)| What::Fault(Fault::Partition { for_ms: ms }, Some(t))),
+        (millis(), member())
+            .prop_map(|(ms, t)| What::Fault(Fault::Isolate { for_ms: ms }, Some(t))),
+        (proptest::option::of(millis()), node_target(members, nodes))
+            .prop_map(|(ms, t)| What::Fault(Fault::NodeLoss { for_ms: ms }, Some(t))),
+        (millis(), member())
+            .prop_map(|(ms, t)| What::Fault(Fault::ReplicationStall { for_ms: ms }, Some(t))),
+        (millis(), member())
+            .prop_map(|(ms, t)| What::Fault(Fault::ReplicationBreak { for_ms: ms }, Some(t))),
+        (millis(), member())
+            .prop_map(|(ms, t)| What::Fault(Fault::DiskFull { for_ms: ms }, Some(t))),
+        (any::<u64>(), member())
+            .prop_map(|(ms, t)| What::Fault(Fault::SlowStart { start_ms: ms }, Some(t))),
+        (1_u64..=100_000, millis(), member()).prop_map(|(period, ms, t)| What::Fault(
+            Fault::AgentFlap {
+                period_ms: period,
+                for_ms: ms
+            },
+            Some(t)
+        )),
+        (millis(), any::<bool>()).prop_map(|(ms, lose)| What::Fault(
+            Fault::OperatorCrash {
+                restart_after_ms: ms,
+                lose_log: lose
+            },
+            None
+        )),
+        (0.0_f64..=1.0, millis())
+            .prop_map(|(rate, ms)| What::Fault(Fault::ApiErrors { rate, for_ms: ms }, None)),
+        proptest::option::of(0..members).prop_map(|to| What::Action(Action::Switchover { to })),
+        proptest::option::of(any::<u64>())
+            .prop_map(|hash| What::Action(Action::ConfigChange { hash })),
+        prop_oneof![
+            Just(Action::Stop),
+            Just(Action::Start),
+            Just(Action::Reexamine),
+            Just(Action::PauseFailover),
+            Just(Action::ResumeFailover),
+        ]
+        .prop_map(What::Action),
+    ]
+}
+
+fn state_name(members: u8) -> impl Strategy<Value = ClusterStateName> {
+    let kinds: Vec<&'static str> = tandem_engine::StateKind::ALL
+        .iter()
+        .map(|kind| kind.name())
+        .collect();
+    prop_oneof![
+        proptest::sample::select(kinds).prop_map(|name| ClusterStateName(name.to_owned())),
+        (
+            prop_oneof![Just("WaitingForActive"), Just("Switchover")],
+            0..members
+        )
+            .prop_map(|(kind, member)| ClusterStateName(format!("{kind}(member-{member})"))),
+    ]
+}
+
+fn expect(members: u8) -> impl Strategy<Value = Expect> {
+    (
+        proptest::option::of((state_name(members), proptest::option::of(millis()))),
+        proptest::collection::vec(state_name(members), 0..4),
+        proptest::collection::vec(state_name(members), 0..4),
+        any::<u64>(),
+    )
+        .prop_map(|(last, visits, never, max_lost_writes)| Expect {
+            final_state: last.as_ref().map(|(name, _)| name.clone()),
+            recovered_within_ms: last.and_then(|(_, within)| within),
+            visits,
+            never,
+            max_lost_writes,
+        })
+}
+
+fn scenario() -> impl Strategy<Value = Scenario> {
+    (topology(), world()).prop_flat_map(|(topology, world)| {
+        let members = topology.member_count();
+        (
+            (
+                "[a-z][a-z0-9-]{0,20}",
+                any::<String>(),
+                any::<u64>(),
+                millis(),
+            ),
+            cluster(topology),
+            proptest::collection::vec((any::<u64>(), what(members, world.nodes)), 0..8),
+            expect(members),
+        )
+            .prop_map(
+                move |((name, description, seed, duration_ms), cluster, entries, expect)| {
+                    let timeline = entries
+                        .into_iter()
+                        .map(|(at, what)| TimelineEntry {
+                            at_ms: at % (duration_ms + 1),
+                            what,
+                            line: 0,
+                        })
+                        .collect();
+                    Scenario {
+                        name,
+                        description,
+                        topology,
+                        seed,
+                        duration_ms,
+                        cluster,
+                        world: world.clone(),
+                        timeline,
+                        expect,
+                    }
+                },
+            )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn what_to_yaml_writes_parse_reads_back(scenario in scenario()) {
+        let written = to_yaml(&scenario);
+        let back = parse(Path::new("shrunk.yaml"), &written);
+        prop_assert!(back.is_ok(), "{:?}\n{}", back.err().map(|e| e.to_string()), written);
+        let back = back.unwrap();
+        prop_assert_eq!(to_yaml(&back), written.clone());
+        prop_assert_eq!(without_lines(back), scenario);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mutated input: never a panic, whatever the bytes.
+
+/// Pieces of YAML that mean something to the parser, to splice into valid files.
+const SPLICES: &[&str] = &[
+    ":",
+    " ",
+    "\n",
+    "  ",
+    "- ",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    "\"",
+    "'",
+    "#",
+    "&a ",
+    "*a",
+    "!!str ",
+    "|",
+    ">",
+    "---\n",
+    "...\n",
+    "\t",
+    "?",
+    "%YAML 1.2\n",
+    "~",
+    "null",
+    "-1",
+    "1e999",
+    "0x",
+    ".nan",
+    "member-",
+    "node-",
+    "99999999999999999999",
+    "ms",
+    "h",
+    "never",
+    "\u{feff}",
+    "\r",
+    "é",
+    "(",
+    ")",
+    "\\",
+];
+
+#[derive(Clone, Debug)]
+enum Mutation {
+    Delete(usize, usize),
+    Insert(usize, usize),
+    DuplicateLine(usize),
+    SwapLines(usize, usize),
+    Replace(usize, char),
+}
+
+fn mutate(text: &str, mutations: &[Mutation]) -> String {
+    let mut out: Vec<char> = text.chars().collect();
+    for mutation in mutations {
+        let len = out.len().max(1);
+        match *mutation {
+            Mutation::Delete(at, count) => {
+                let start = at % len;
+                let end = (start + count % 8).min(out.len());
+                if start < end {
+                    out.drain(start..end);
+                }
+            }
+            Mutation::Insert(at, piece) => {
+                let at = (at % len).min(out.len());
+                let piece: Vec<char> = SPLICES[piece % SPLICES.len()].chars().collect();
+                out.splice(at..at, piece);
+            }
+            Mutation::DuplicateLine(line) | Mutation::SwapLines(line, _) => {
+                let text: String = out.iter().collect();
+                let mut lines: Vec<&str> = text.split('\n').collect();
+                let count = lines.len();
+                let first = line % count;
+                if let Mutation::SwapLines(_, other) = mutation {
+                    lines.swap(first, other % count);
+                } else {
+                    lines.insert(first, lines[first]);
+                }
+                out = lines.join("\n").chars().collect();
+            }
+            Mutation::Replace(at, c) => {
+                if !out.is_empty() {
+                    let at = at % out.len();
+                    out[at] = c;
+                }
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Mutation::Delete(a, b)),
+        (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Mutation::Insert(a, b)),
+        any::<usize>().prop_map(Mutation::DuplicateLine),
+        (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Mutation::SwapLines(a, b)),
+        (any::<usize>(), any::<char>()).prop_map(|(a, c)| Mutation::Replace(a, c)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3_000))]
+
+    #[test]
+    fn mutated_scenarios_never_panic(
+        base in prop_oneof![Just(DESIGN_EXAMPLE), Just(EVERYTHING)],
+        mutations in proptest::collection::vec(mutation(), 1..6),
+    ) {
+        let text = mutate(base, &mutations);
+        if let Err(error) = parse_text(&text) {
+            // Every refusal names the file, and a line within (or just past) the text.
+            let message = error.to_string();
+            prop_assert!(message.starts_with(FILE), "{}", message);
+            let lines = u32::try_from(text.lines().count()).unwrap_or(u32::MAX);
+            prop_assert!(error.line().is_some_and(|line| line >= 1 && line <= lines + 1), "{} in\n{}", message, text);
+        }
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics(text in any::<String>()) {
+        let _ = parse_text(&text);
+    }
+}
