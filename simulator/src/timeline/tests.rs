@@ -1,0 +1,222 @@
+//! The picture is well-formed XML, draws what the timeline holds, and is the same every time.
+
+use super::{Mark, MarkKind, MemberSample, Sample, Timeline, format_clock, render_svg};
+use tandem_engine::{Health, Role};
+
+fn member(role: Role, health: Health, accepting_writes: bool) -> MemberSample {
+    MemberSample {
+        role,
+        health,
+        accepting_writes,
+    }
+}
+
+fn sample(at_ms: u64, state: &str, members: [MemberSample; 2]) -> Sample {
+    Sample {
+        at_ms,
+        state: state.to_owned(),
+        members: members.to_vec(),
+    }
+}
+
+/// A failover after the active's process crashes, a partition, a switchover and a violation.
+pub fn example() -> Timeline {
+    let active = member(Role::Active, Health::Healthy, true);
+    let standby = member(Role::Standby, Health::Healthy, false);
+    let down = member(Role::None, Health::Down, false);
+    let starting = member(Role::None, Health::Starting, false);
+    let catching_up = member(Role::Standby, Health::CatchingUp, false);
+    let unknown = member(Role::Standby, Health::Unknown, false);
+    Timeline {
+        title: "active-process-crash, seed 7".to_owned(),
+        members: 2,
+        duration_ms: 30 * 60_000,
+        samples: vec![
+            sample(0, "Initializing", [starting, starting]),
+            sample(8_000, "Initializing", [active, starting]),
+            sample(20_000, "Normal", [active, standby]),
+            sample(120_000, "Normal", [down, standby]),
+            sample(150_000, "ActiveDown", [down, standby]),
+            sample(152_000, "ActiveDown", [down, active]),
+            sample(153_000, "StandbyDown", [starting, active]),
+            sample(170_000, "StandbyPartiallyStarting", [catching_up, active]),
+            sample(200_000, "Normal", [standby, active]),
+            sample(600_000, "Normal", [unknown, active]),
+            sample(690_000, "Normal", [standby, active]),
+            sample(
+                1_200_000,
+                "Switchover(member-0)",
+                [standby, member(Role::None, Health::Healthy, false)],
+            ),
+            sample(
+                1_203_000,
+                "Switchover(member-0)",
+                [active, member(Role::None, Health::Healthy, false)],
+            ),
+            sample(1_210_000, "StandbyPartiallyStarting", [active, catching_up]),
+            sample(1_240_000, "Normal", [active, standby]),
+            sample(1_500_000, "operator down", [active, standby]),
+            sample(
+                1_505_000,
+                "Normal",
+                [active, member(Role::Active, Health::Degraded, true)],
+            ),
+            sample(1_506_000, "Normal", [active, standby]),
+        ],
+        marks: vec![
+            Mark {
+                at_ms: 120_000,
+                until_ms: Some(130_000),
+                label: "crash-process member-0".to_owned(),
+                kind: MarkKind::Fault,
+            },
+            Mark {
+                at_ms: 600_000,
+                until_ms: Some(690_000),
+                label: "partition member-0 90s".to_owned(),
+                kind: MarkKind::Fault,
+            },
+            Mark {
+                at_ms: 1_200_000,
+                until_ms: None,
+                label: "switchover".to_owned(),
+                kind: MarkKind::Action,
+            },
+            Mark {
+                at_ms: 1_500_000,
+                until_ms: Some(1_505_000),
+                label: "operator-crash".to_owned(),
+                kind: MarkKind::Fault,
+            },
+            Mark {
+                at_ms: 1_505_000,
+                until_ms: None,
+                label: "no split brain: member-0 and member-1 accept writes".to_owned(),
+                kind: MarkKind::Violation,
+            },
+        ],
+    }
+}
+
+fn texts(document: &roxmltree::Document<'_>) -> Vec<String> {
+    document
+        .descendants()
+        .filter(|node| node.has_tag_name("text"))
+        .map(|node| node.text().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn count_class(document: &roxmltree::Document<'_>, class: &str) -> usize {
+    document
+        .descendants()
+        .filter(|node| node.attribute("class") == Some(class))
+        .count()
+}
+
+#[test]
+fn the_picture_is_well_formed_and_holds_what_the_timeline_says() {
+    let svg = render_svg(&example());
+    let document =
+        roxmltree::Document::parse(&svg).unwrap_or_else(|error| panic!("{error}\n{svg}"));
+    let root = document.root_element();
+    assert_eq!(root.tag_name().name(), "svg");
+    assert_eq!(
+        root.tag_name().namespace(),
+        Some("http://www.w3.org/2000/svg")
+    );
+    let texts = texts(&document);
+    for expected in [
+        "member-0",
+        "member-1",
+        "cluster state",
+        "Normal",
+        "StandbyPartiallyStarting",
+        "crash-process member-0",
+        "partition member-0 90s",
+        "switchover",
+        "no split brain: member-0 and member-1 accept writes",
+        "accepting writes",
+        "Healthy",
+        "Lost",
+        "0:00",
+        "30:00",
+    ] {
+        assert!(
+            texts.iter().any(|text| text == expected),
+            "{expected:?} not in {texts:?}"
+        );
+    }
+    assert_eq!(count_class(&document, "lane"), 2);
+    assert_eq!(
+        count_class(&document, "violation"),
+        2,
+        "a marker and a line"
+    );
+    assert!(count_class(&document, "writes") >= 3);
+    assert!(svg.contains("#d50000"), "violations are red");
+}
+
+#[test]
+fn equal_neighbouring_samples_draw_one_segment() {
+    let svg = render_svg(&example());
+    let document = roxmltree::Document::parse(&svg).unwrap();
+    // Initializing, Normal, ActiveDown, StandbyDown, StandbyPartiallyStarting, Normal,
+    // Switchover(member-0), StandbyPartiallyStarting, Normal, operator down, Normal.
+    assert_eq!(count_class(&document, "state"), 11);
+}
+
+#[test]
+fn the_picture_is_the_same_every_time() {
+    assert_eq!(render_svg(&example()), render_svg(&example()));
+}
+
+#[test]
+fn labels_are_escaped_and_empty_timelines_draw() {
+    let mut timeline = example();
+    timeline.title = "a <b> & \"c\" 'd' \u{1}".to_owned();
+    timeline.marks[2].label = "<script>&".to_owned();
+    let svg = render_svg(&timeline);
+    let document = roxmltree::Document::parse(&svg).unwrap();
+    assert!(texts(&document).iter().any(|text| text == "<script>&"));
+    for empty in [
+        Timeline::default(),
+        Timeline {
+            members: 2,
+            duration_ms: 0,
+            ..Timeline::default()
+        },
+    ] {
+        let svg = render_svg(&empty);
+        roxmltree::Document::parse(&svg).unwrap_or_else(|error| panic!("{error}\n{svg}"));
+    }
+}
+
+#[test]
+fn many_marks_stay_within_a_bounded_number_of_rows() {
+    let mut timeline = example();
+    timeline.marks = (0..500)
+        .map(|index| Mark {
+            at_ms: index * 1_000,
+            until_ms: Some(index * 1_000 + 60_000),
+            label: format!("fault {index}"),
+            kind: MarkKind::Fault,
+        })
+        .collect();
+    let svg = render_svg(&timeline);
+    let document = roxmltree::Document::parse(&svg).unwrap();
+    let height: f64 = document
+        .root_element()
+        .attribute("height")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(height < 1_000.0, "{height}");
+}
+
+#[test]
+fn the_clock_reads_minutes_and_seconds() {
+    assert_eq!(format_clock(0), "0:00");
+    assert_eq!(format_clock(90_000), "1:30");
+    assert_eq!(format_clock(3_725_000), "62:05");
+    assert_eq!(format_clock(1_500), "0:01.5");
+}
