@@ -179,45 +179,87 @@ fn choose_base(
     })
 }
 
-/// Folds records into `state` in chunks. The last record goes through [`Engine::recover`], so
-/// the engine also learns the latest time recorded (an engine's record times never decrease, so
-/// the latest is the last record's). Also returns the state before the last record, which the
-/// writer snapshots (see [`Folded::before_last`]).
+/// Folds records into `state`: one thread reads and decodes chunks of records from sled while
+/// this one folds them, since reading and decoding cost several times what folding does.
+///
+/// The last record goes through [`Engine::recover`], so the engine also learns the latest time
+/// recorded (an engine's record times never decrease, so the latest is the last record's).
+/// Also returns the state before the last record, which the writer snapshots (see
+/// [`Folded::before_last`]), and the number of records folded.
 fn fold_records(
     stream: &str,
     records: Records,
     state: State,
 ) -> Result<(Engine, Option<State>, u64), LogError> {
-    let mut state = state;
-    let mut records = records.peekable();
-    let mut folded = 0u64;
-    let mut chunk: Vec<Record> = Vec::with_capacity(FOLD_CHUNK_RECORDS);
-    loop {
-        chunk.clear();
-        while chunk.len() < FOLD_CHUNK_RECORDS {
-            match records.next() {
-                Some(record) => chunk.push(record?),
-                None => break,
+    std::thread::scope(|scope| {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(FOLD_QUEUE_CHUNKS);
+        scope.spawn(move || read_chunks(records, &sender));
+        fold_chunks(stream, &receiver, state)
+    })
+}
+
+/// Chunks decoded ahead of the fold, at most: bounds the memory a recovery holds.
+pub const FOLD_QUEUE_CHUNKS: usize = 4;
+
+type Chunk = Result<Vec<Record>, LogError>;
+
+fn read_chunks(records: Records, sender: &std::sync::mpsc::SyncSender<Chunk>) {
+    let mut chunk = Vec::with_capacity(FOLD_CHUNK_RECORDS);
+    for record in records {
+        match record {
+            Ok(record) => chunk.push(record),
+            Err(error) => {
+                // The fold stops at the first error; a gone receiver already stopped.
+                let _ = sender.send(Err(error));
+                return;
             }
         }
+        if chunk.len() == FOLD_CHUNK_RECORDS {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(FOLD_CHUNK_RECORDS));
+            if sender.send(Ok(full)).is_err() {
+                return;
+            }
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = sender.send(Ok(chunk));
+    }
+}
+
+fn fold_chunks(
+    stream: &str,
+    receiver: &std::sync::mpsc::Receiver<Chunk>,
+    state: State,
+) -> Result<(Engine, Option<State>, u64), LogError> {
+    let mut state = state;
+    let mut folded = 0u64;
+    // One chunk is held back, so that the last one is known when the reader is done.
+    let mut held: Vec<Record> = Vec::new();
+    for chunk in receiver {
+        let chunk = chunk?;
         folded += chunk.len() as u64;
-        let last_chunk = records.peek().is_none();
-        let (rest, last) = match chunk.split_last() {
-            Some((last, rest)) if last_chunk => (rest, Some(last)),
-            _ => (&chunk[..], None),
-        };
-        // `Records` already checked contiguity, so the fold cannot find a gap.
-        for record in rest {
+        for record in &std::mem::replace(&mut held, chunk) {
+            // `Records` already checked contiguity, so the fold cannot find a gap.
             state
                 .apply_record(record)
                 .map_err(|error| gap(stream, error))?;
         }
-        if last_chunk {
-            let before_last = last.map(|_| state.clone());
-            let engine = Engine::recover(state, last).map_err(|error| gap(stream, error))?;
-            return Ok((engine, before_last, folded));
-        }
     }
+    let Some((last, rest)) = held.split_last() else {
+        return Ok((
+            Engine::recover(state, []).map_err(|error| gap(stream, error))?,
+            None,
+            0,
+        ));
+    };
+    for record in rest {
+        state
+            .apply_record(record)
+            .map_err(|error| gap(stream, error))?;
+    }
+    let before_last = state.clone();
+    let engine = Engine::recover(state, [last]).map_err(|error| gap(stream, error))?;
+    Ok((engine, Some(before_last), folded))
 }
 
 fn gap(stream: &str, error: tandem_engine::FoldError) -> LogError {
