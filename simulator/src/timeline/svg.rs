@@ -22,7 +22,7 @@ const MARK_ROW_HEIGHT: f64 = 20.0;
 /// Rows of marks before the rest share the last one: a run with hundreds of faults still draws.
 const MARK_ROWS_MAX: usize = 16;
 /// Rows of names for states too short to hold their name; more are left to the tooltips.
-const CALLOUT_ROWS_MAX: usize = 4;
+const CALLOUT_ROWS_MAX: usize = 6;
 /// The height of one row of such names.
 const CALLOUT_ROW_HEIGHT: f64 = 13.0;
 /// The narrowest writes stripe drawn.
@@ -208,7 +208,7 @@ fn open_document(svg: &mut String, timeline: &Timeline, layout: &Layout) {
          font-size=\"11\">"
     );
     let title = format!(
-        "{} ({})",
+        "{}, {} simulated",
         timeline.title,
         format_clock(timeline.duration_ms)
     );
@@ -286,26 +286,39 @@ fn state_band(svg: &mut String, layout: &Layout) {
     callouts(svg, layout);
 }
 
-/// The names of short states, beneath the band, each with a tick at its start.
+/// The names of short states, beneath the band, each with a line up to its start. Lines go
+/// first and the names carry a white halo, so that a line passing behind a name does not cross
+/// it out.
 fn callouts(svg: &mut String, layout: &Layout) {
     let band_bottom = layout.band_top + BAND_HEIGHT;
-    for (row, indices) in layout.callout_rows.iter().enumerate() {
-        let baseline = band_bottom + CALLOUT_ROW_HEIGHT * (row as f64 + 1.0) - 2.0;
-        for (from, _, state) in indices.iter().filter_map(|index| layout.states.get(*index)) {
-            let x = layout.x(*from);
-            let _ = writeln!(
-                svg,
-                "<line x1=\"{x:.1}\" y1=\"{band_bottom:.1}\" x2=\"{x:.1}\" y2=\"{baseline:.1}\" \
-                 stroke=\"#757575\" stroke-width=\"0.8\"/>"
-            );
-            let _ = writeln!(
-                svg,
-                "<text class=\"callout\" x=\"{:.1}\" y=\"{baseline:.1}\" font-size=\"9.5\" \
-                 fill=\"#424242\">{}</text>",
-                x + 3.0,
-                escape(state)
-            );
-        }
+    let placed = || {
+        layout
+            .callout_rows
+            .iter()
+            .enumerate()
+            .flat_map(|(row, indices)| {
+                let baseline = band_bottom + CALLOUT_ROW_HEIGHT * (row as f64 + 1.0) - 2.0;
+                indices
+                    .iter()
+                    .filter_map(|index| layout.states.get(*index))
+                    .map(move |(from, _, state)| (layout.x(*from), baseline, state))
+            })
+    };
+    for (x, baseline, _) in placed() {
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{x:.1}\" y1=\"{band_bottom:.1}\" x2=\"{x:.1}\" y2=\"{baseline:.1}\" \
+             stroke=\"#757575\" stroke-width=\"0.8\"/>"
+        );
+    }
+    for (x, baseline, state) in placed() {
+        let _ = writeln!(
+            svg,
+            "<text class=\"callout\" x=\"{:.1}\" y=\"{baseline:.1}\" font-size=\"9.5\" \
+             fill=\"#424242\" stroke=\"#ffffff\" stroke-width=\"3\" paint-order=\"stroke\">{}</text>",
+            x + 3.0,
+            escape(state)
+        );
     }
 }
 
@@ -664,13 +677,17 @@ fn legend_row(svg: &mut String, top: f64, title: &str, items: &[(String, &str)])
     }
 }
 
-/// Milliseconds as `m:ss` (minutes keep counting past the hour), with tenths when not whole.
+/// Milliseconds as `m:ss` (minutes keep counting past the hour), with the milliseconds when
+/// the time is not a whole second (`0:51.005`): tooltips say exactly when.
 pub fn format_clock(ms: u64) -> String {
     let seconds = ms / 1_000;
     let clock = format!("{}:{:02}", seconds / 60, seconds % 60);
     match ms % 1_000 {
         0 => clock,
-        rest => format!("{clock}.{}", rest / 100),
+        rest => {
+            let digits = format!("{rest:03}");
+            format!("{clock}.{}", digits.trim_end_matches('0'))
+        }
     }
 }
 

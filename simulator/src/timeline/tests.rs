@@ -219,4 +219,5 @@ fn the_clock_reads_minutes_and_seconds() {
     assert_eq!(format_clock(90_000), "1:30");
     assert_eq!(format_clock(3_725_000), "62:05");
     assert_eq!(format_clock(1_500), "0:01.5");
+    assert_eq!(format_clock(51_005), "0:51.005");
 }
