@@ -27,6 +27,7 @@
 //! - [`recovery`]: folding a stream ([`Recovered`]).
 //! - `directory`: the marker, the lock, the `fsync`s.
 //! - `group_commit`: shared durable flushes.
+//! - `watermark`: noticing that sled lost the end of its log.
 //! - [`workload`]: a deterministic engine-driven record source for tests and benchmarks.
 //! - [`error`]: the error type, [`LogError`].
 
@@ -40,6 +41,7 @@ mod keys;
 pub mod log;
 mod read;
 pub mod recovery;
+mod watermark;
 pub mod workload;
 
 pub use config::LogConfig;
@@ -49,4 +51,5 @@ pub use keys::MAX_STREAM_NAME_BYTES;
 pub use log::EventLog;
 pub use read::Records;
 pub use recovery::{Recovered, SkipReason, SkippedSnapshot};
+pub use watermark::WATERMARK_FILE;
 pub use workload::{Steady, Workload};

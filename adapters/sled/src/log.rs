@@ -7,6 +7,7 @@ use crate::group_commit::GroupCommit;
 use crate::keys::{self, RECORD_TAG, SNAPSHOT_TAG};
 use crate::read::{self, Records, storage};
 use crate::recovery::{self, Recovered};
+use crate::watermark::Watermarks;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,7 @@ pub struct EventLog {
     streams: Mutex<BTreeMap<String, Arc<Mutex<Stream>>>>,
     group: GroupCommit,
     files: Mutex<DurableFiles>,
+    watermarks: Mutex<Watermarks>,
     /// The directory, locked. Declared last so that sled is closed before the lock is released.
     _lock: File,
 }
@@ -69,6 +71,7 @@ impl EventLog {
         check_format(&db, &path, claim.existing)?;
         let log = EventLog {
             files: Mutex::new(DurableFiles::open(&sled_path)?),
+            watermarks: Mutex::new(Watermarks::load(&path)?),
             path,
             config,
             db,
@@ -105,7 +108,7 @@ impl EventLog {
     pub fn append(&self, stream: &str, tail: Seq, records: &[Record]) -> Result<Seq, LogError> {
         self.check_usable()?;
         let handle = self.stream(stream)?;
-        let new_tail = {
+        let (new_tail, snapshot_written) = {
             let mut guard = lock(&handle);
             let outcome = self.write(stream, &mut guard, tail, records);
             if outcome.is_err() {
@@ -116,6 +119,11 @@ impl EventLog {
         };
         if new_tail != tail && self.config.durable_appends {
             self.flush_durably()?;
+            if snapshot_written {
+                // Only a durable tail may become a watermark: a higher one would report
+                // a loss that never happened.
+                lock(&self.watermarks).raise(stream, new_tail)?;
+            }
         }
         Ok(new_tail)
     }
@@ -126,11 +134,11 @@ impl EventLog {
     pub fn snapshot(&self, stream: &str) -> Result<Seq, LogError> {
         self.check_usable()?;
         let handle = self.stream(stream)?;
-        let seq = {
+        let (seq, tail) = {
             let mut guard = lock(&handle);
             let Stream { tree, loaded } = &mut *guard;
             let loaded = self.load(stream, tree, loaded)?;
-            match &loaded.before_last {
+            let seq = match &loaded.before_last {
                 Some(state) if loaded.snapshots.last() < Some(&state.seq()) => {
                     let seq = state.seq();
                     tree.insert(keys::key(SNAPSHOT_TAG, seq), state.encode_snapshot())
@@ -139,9 +147,11 @@ impl EventLog {
                     seq
                 }
                 _ => loaded.snapshots.last().copied().unwrap_or(Seq(0)),
-            }
+            };
+            (seq, loaded.state.seq())
         };
         self.flush_durably()?;
+        lock(&self.watermarks).raise(stream, tail)?;
         Ok(seq)
     }
 
@@ -171,14 +181,21 @@ impl EventLog {
     pub fn recover(&self, stream: &str) -> Result<Recovered, LogError> {
         let tree = self.existing_tree(stream)?;
         match tree {
-            Some(tree) => Ok(recovery::fold(&tree, &self.path, stream)?.recovered),
-            None => Ok(Recovered {
-                engine: tandem_engine::Engine::new(),
-                snapshot: None,
-                records_folded: 0,
-                skipped_snapshots: Vec::new(),
-                first_retained: Seq(1),
-            }),
+            Some(tree) => {
+                let recovered = recovery::fold(&tree, &self.path, stream)?.recovered;
+                lock(&self.watermarks).check(stream, recovered.engine.state().seq())?;
+                Ok(recovered)
+            }
+            None => {
+                lock(&self.watermarks).check(stream, Seq(0))?;
+                Ok(Recovered {
+                    engine: tandem_engine::Engine::new(),
+                    snapshot: None,
+                    records_folded: 0,
+                    skipped_snapshots: Vec::new(),
+                    first_retained: Seq(1),
+                })
+            }
         }
     }
 
@@ -314,6 +331,8 @@ impl EventLog {
             Some(value) => value,
             None => {
                 let folded = recovery::fold(tree, &self.path, stream)?;
+                let tail = folded.recovered.engine.state().seq();
+                lock(&self.watermarks).check(stream, tail)?;
                 Loaded {
                     state: folded.recovered.engine.state().clone(),
                     before_last: folded.before_last,
@@ -333,7 +352,7 @@ impl EventLog {
         handle: &mut Stream,
         tail: Seq,
         records: &[Record],
-    ) -> Result<Seq, LogError> {
+    ) -> Result<(Seq, bool), LogError> {
         let Stream { tree, loaded } = handle;
         let loaded = self.load(stream, tree, loaded)?;
         let actual_tail = loaded.state.seq();
@@ -365,7 +384,9 @@ impl EventLog {
         }
         let new_tail = loaded.state.seq();
         let mut plan = PrunePlan::default();
-        if let Some(state) = loaded.before_last.as_ref().filter(|_| crosses(new_tail)) {
+        let snapshot = loaded.before_last.as_ref().filter(|_| crosses(new_tail));
+        let snapshot_written = snapshot.is_some();
+        if let Some(state) = snapshot {
             let seq = state.seq();
             batch.insert(&keys::key(SNAPSHOT_TAG, seq)[..], state.encode_snapshot());
             loaded.snapshots.push(seq);
@@ -374,7 +395,7 @@ impl EventLog {
         }
         tree.apply_batch(batch).map_err(storage(&self.path))?;
         plan.commit(loaded);
-        Ok(new_tail)
+        Ok((new_tail, snapshot_written))
     }
 }
 
