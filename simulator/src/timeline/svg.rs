@@ -540,6 +540,19 @@ fn time_axis(svg: &mut String, layout: &Layout) {
         );
         at_ms += step;
     }
+    // The end of the run, unless a round tick already stands close to it.
+    let end = layout.x(layout.duration_ms);
+    if end - layout.x(at_ms - step) >= 44.0 {
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{end:.1}\" y1=\"{top:.1}\" x2=\"{end:.1}\" y2=\"{:.1}\" stroke=\"#424242\"/>\n\
+             <text class=\"tick\" x=\"{end:.1}\" y=\"{:.1}\" text-anchor=\"middle\" \
+             font-weight=\"bold\">{}</text>",
+            top + 5.0,
+            top + 18.0,
+            format_clock(layout.duration_ms)
+        );
+    }
     let _ = writeln!(
         svg,
         "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#616161\">time (m:ss)</text>",

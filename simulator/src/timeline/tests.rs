@@ -214,6 +214,27 @@ fn many_marks_stay_within_a_bounded_number_of_rows() {
 }
 
 #[test]
+fn the_axis_ends_at_the_end_of_the_run() {
+    let mut timeline = example();
+    timeline.duration_ms = 23 * 60_000 + 28_000;
+    let end = timeline.duration_ms;
+    timeline.samples.retain(|sample| sample.at_ms < end);
+    timeline
+        .marks
+        .retain(|mark| mark.until_ms.unwrap_or(mark.at_ms) < end);
+    let svg = render_svg(&timeline);
+    let document = roxmltree::Document::parse(&svg).unwrap();
+    let ticks: Vec<String> = document
+        .descendants()
+        .filter(|node| node.attribute("class") == Some("tick"))
+        .map(|node| node.text().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(ticks.first().map(String::as_str), Some("0:00"));
+    assert_eq!(ticks.last().map(String::as_str), Some("23:28"));
+    assert!(ticks.len() <= 16, "{ticks:?}");
+}
+
+#[test]
 fn the_clock_reads_minutes_and_seconds() {
     assert_eq!(format_clock(0), "0:00");
     assert_eq!(format_clock(90_000), "1:30");
