@@ -830,3 +830,32 @@ proptest! {
         let _ = parse_text(&text);
     }
 }
+
+/// Every scenario of the catalog is written back by `to_yaml` to an equal scenario, so that
+/// anything the catalog says, a shrunk exploration can say too.
+#[test]
+fn the_catalog_round_trips() {
+    let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let Ok(entries) = std::fs::read_dir(&directory) else {
+        return;
+    };
+    let mut paths: Vec<_> = entries
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "yaml")
+        })
+        .collect();
+    paths.sort();
+    for path in paths {
+        let scenario = load(&path).unwrap_or_else(|error| panic!("{error}"));
+        let written = to_yaml(&scenario);
+        let back = parse(&path, &written).unwrap_or_else(|error| panic!("{error}\n{written}"));
+        assert_eq!(
+            without_lines(back),
+            without_lines(scenario),
+            "{}",
+            path.display()
+        );
+    }
+}

@@ -523,7 +523,9 @@ fn time_axis(svg: &mut String, layout: &Layout) {
     );
     let step = tick_step(layout.duration_ms);
     let mut at_ms = 0;
+    let mut last_tick_ms = 0;
     while at_ms <= layout.duration_ms {
+        last_tick_ms = at_ms;
         let x = layout.x(at_ms);
         let _ = writeln!(
             svg,
@@ -538,11 +540,15 @@ fn time_axis(svg: &mut String, layout: &Layout) {
             top + 18.0,
             format_clock(at_ms)
         );
-        at_ms += step;
+        // Near the end of time the next tick does not exist.
+        let Some(next) = at_ms.checked_add(step) else {
+            break;
+        };
+        at_ms = next;
     }
     // The end of the run, unless a round tick already stands close to it.
     let end = layout.x(layout.duration_ms);
-    if end - layout.x(at_ms - step) >= 44.0 {
+    if end - layout.x(last_tick_ms) >= 44.0 {
         let _ = writeln!(
             svg,
             "<line x1=\"{end:.1}\" y1=\"{top:.1}\" x2=\"{end:.1}\" y2=\"{:.1}\" stroke=\"#424242\"/>\n\

@@ -235,10 +235,120 @@ fn the_axis_ends_at_the_end_of_the_run() {
 }
 
 #[test]
+fn extreme_times_and_odd_marks_still_draw() {
+    let mut timeline = example();
+    timeline.duration_ms = u64::MAX;
+    timeline.samples.push(sample(
+        u64::MAX,
+        "Failed",
+        [member(Role::None, Health::Lost, false); 2],
+    ));
+    timeline.marks.push(Mark {
+        at_ms: u64::MAX,
+        until_ms: Some(5),
+        label: "ends before it starts".to_owned(),
+        kind: MarkKind::Fault,
+    });
+    timeline.members = 3;
+    let svg = render_svg(&timeline);
+    let document = roxmltree::Document::parse(&svg).unwrap();
+    assert_eq!(count_class(&document, "lane"), 3);
+}
+
+#[test]
 fn the_clock_reads_minutes_and_seconds() {
     assert_eq!(format_clock(0), "0:00");
     assert_eq!(format_clock(90_000), "1:30");
     assert_eq!(format_clock(3_725_000), "62:05");
     assert_eq!(format_clock(1_500), "0:01.5");
     assert_eq!(format_clock(51_005), "0:51.005");
+}
+
+mod generated {
+    use super::super::{Mark, MarkKind, MemberSample, Sample, Timeline, render_svg};
+    use proptest::prelude::*;
+    use tandem_engine::{Health, Role};
+
+    fn member() -> impl Strategy<Value = MemberSample> {
+        let role = prop_oneof![Just(Role::Active), Just(Role::Standby), Just(Role::None)];
+        let health = proptest::sample::select(vec![
+            Health::Healthy,
+            Health::CatchingUp,
+            Health::Starting,
+            Health::Degraded,
+            Health::Unknown,
+            Health::Down,
+            Health::Gone,
+            Health::Lost,
+        ]);
+        (role, health, any::<bool>()).prop_map(|(role, health, accepting_writes)| MemberSample {
+            role,
+            health,
+            accepting_writes,
+        })
+    }
+
+    fn timeline() -> impl Strategy<Value = Timeline> {
+        let state = prop_oneof![
+            Just("Normal".to_owned()),
+            Just("WaitingForActive(member-1)".to_owned()),
+            Just("operator down".to_owned()),
+            any::<String>(),
+        ];
+        let sample = (
+            0_u64..4_000_000,
+            state,
+            proptest::collection::vec(member(), 0..4),
+        )
+            .prop_map(|(at_ms, state, members)| Sample {
+                at_ms,
+                state,
+                members,
+            });
+        let kind = prop_oneof![
+            Just(MarkKind::Fault),
+            Just(MarkKind::Action),
+            Just(MarkKind::Violation)
+        ];
+        let mark = (
+            any::<u64>(),
+            proptest::option::of(any::<u64>()),
+            any::<String>(),
+            kind,
+        )
+            .prop_map(|(at_ms, until_ms, label, kind)| Mark {
+                at_ms,
+                until_ms,
+                label,
+                kind,
+            });
+        (
+            any::<String>(),
+            0_u8..5,
+            any::<u64>(),
+            proptest::collection::vec(sample, 0..40),
+            proptest::collection::vec(mark, 0..30),
+        )
+            .prop_map(|(title, members, duration_ms, mut samples, marks)| {
+                samples.sort_by_key(|sample| sample.at_ms);
+                Timeline {
+                    title,
+                    members,
+                    duration_ms,
+                    samples,
+                    marks,
+                }
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn any_timeline_draws_well_formed_xml(timeline in timeline()) {
+            let svg = render_svg(&timeline);
+            let parsed = roxmltree::Document::parse(&svg);
+            prop_assert!(parsed.is_ok(), "{:?}", parsed.err());
+        }
+    }
 }
