@@ -45,6 +45,16 @@ impl<'a> Map<'a> {
     /// Checks `field` is a mapping with only `allowed` keys. Null (an empty section such as
     /// `world:` with nothing under it) is an empty mapping.
     pub fn new(field: Field<'a>, allowed: &[&str]) -> Result<Map<'a>, ScenarioError> {
+        Map::with_refused(field, allowed, &[])
+    }
+
+    /// Like [`Map::new`], and lets `refused` keys through too, for the caller to refuse with a
+    /// message of its own; they are not offered as expected keys.
+    pub fn with_refused(
+        field: Field<'a>,
+        allowed: &[&str],
+        refused: &[&str],
+    ) -> Result<Map<'a>, ScenarioError> {
         let pairs: &'a [(Node, Node)] = match &field.node.value {
             Value::Mapping(pairs) => pairs,
             _ if field.node.is_null() => &[],
@@ -57,7 +67,7 @@ impl<'a> Map<'a> {
             entries: Vec::with_capacity(pairs.len()),
         };
         for (key, value) in pairs {
-            map.add(key, value, allowed)?;
+            map.add(key, value, allowed, refused)?;
         }
         Ok(map)
     }
@@ -67,6 +77,7 @@ impl<'a> Map<'a> {
         key: &'a Node,
         value: &'a Node,
         allowed: &[&str],
+        refused: &[&str],
     ) -> Result<(), ScenarioError> {
         let Some((name, _)) = key.scalar() else {
             return Err(ScenarioError::WrongType {
@@ -78,7 +89,7 @@ impl<'a> Map<'a> {
             });
         };
         let path = child_path(&self.key, name);
-        if !allowed.contains(&name) {
+        if !allowed.contains(&name) && !refused.contains(&name) {
             return Err(ScenarioError::UnknownKey {
                 file: self.file.to_owned(),
                 line: key.line,

@@ -22,8 +22,7 @@ const TOP_KEYS: &[&str] = &[
     "expect",
 ];
 
-/// The keys of `cluster:`: the CRD's names. `stopped`, `reexamine` and `switchover` are there
-/// only to be refused with a message that points at the actions driving them.
+/// The keys of `cluster:`: the CRD's names.
 const CLUSTER_KEYS: &[&str] = &[
     "pollingInterval",
     "unreachableTimeout",
@@ -40,10 +39,11 @@ const CLUSTER_KEYS: &[&str] = &[
     "maxRestartAttempts",
     "waitForActiveTimeout",
     "autoFailover",
-    "stopped",
-    "reexamine",
-    "switchover",
 ];
+
+/// CRD fields that change during a run, so the timeline drives them: refused in `cluster:` with a
+/// message that points at the actions.
+const DRIVEN_KEYS: &[&str] = &["stopped", "reexamine", "switchover"];
 
 /// The keys of `world:`.
 const WORLD_KEYS: &[&str] = &[
@@ -151,7 +151,7 @@ fn cluster(section: Option<Field<'_>>, topology: Topology) -> Result<Spec, Scena
     let Some(section) = section else {
         return Ok(spec);
     };
-    let map = Map::new(section, CLUSTER_KEYS)?;
+    let map = Map::with_refused(section, CLUSTER_KEYS, DRIVEN_KEYS)?;
     for key in map.keys() {
         if let Some(field) = map.get(key) {
             set_cluster_field(&mut spec, key, &field)?;

@@ -859,3 +859,13 @@ fn the_catalog_round_trips() {
         );
     }
 }
+
+#[test]
+fn keys_driven_by_actions_are_not_offered_as_expected() {
+    let error =
+        parse_text("name: x\ntopology: master-slave\ncluster:\n  stoped: true\n").unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("autoFailover"), "{message}");
+    assert!(!message.contains("stopped"), "{message}");
+    assert!(!message.contains("reexamine"), "{message}");
+}
