@@ -26,7 +26,7 @@ const CALLOUT_ROWS_MAX: usize = 6;
 /// The height of one row of such names.
 const CALLOUT_ROW_HEIGHT: f64 = 13.0;
 /// The narrowest writes stripe drawn.
-const WRITES_WIDTH_MIN: f64 = 3.0;
+const WRITES_WIDTH_MIN: f64 = 4.0;
 /// Roughly how wide one character of the 9.5px names is.
 const SMALL_CHAR_WIDTH: f64 = 5.6;
 /// One member lane: the role bar and the health strip beneath it.
@@ -58,6 +58,7 @@ pub fn render_svg(timeline: &Timeline) -> String {
     for (index, row) in layout.mark_rows.iter().enumerate() {
         marks_row(&mut svg, timeline, row, index, &layout);
     }
+    violation_lines(&mut svg, timeline, &layout);
     for member in 0..timeline.members {
         lane(&mut svg, timeline, member, &layout);
     }
@@ -579,8 +580,27 @@ fn tick_step(duration_ms: u64) -> u64 {
         .unwrap_or_else(|| duration_ms.div_ceil(TICKS_MAX).max(1))
 }
 
-/// Lines through the lanes: a shaded interval for each fault with a duration, a dashed line for
-/// each action, and a red line for each violation, drawn over everything so none hides.
+/// Red lines at the violations, drawn before the lanes: they cross the band, the marks and the
+/// gaps between lanes, but never cover what a member was doing at that moment (a split brain of
+/// a moment is exactly what a reader looks for there).
+fn violation_lines(svg: &mut String, timeline: &Timeline, layout: &Layout) {
+    let violations = timeline
+        .marks
+        .iter()
+        .filter(|mark| mark.kind == MarkKind::Violation);
+    for mark in violations {
+        let x = layout.x(mark.at_ms);
+        let _ = writeln!(
+            svg,
+            "<line class=\"violation\" x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" \
+             stroke=\"{VIOLATION_COLOUR}\" stroke-width=\"2\"/>",
+            layout.band_top, layout.axis_top
+        );
+    }
+}
+
+/// Over the lanes: a shaded interval for each fault with a duration and a dashed line for each
+/// action, light enough to see the lanes through.
 fn overlays(svg: &mut String, timeline: &Timeline, layout: &Layout) {
     let (top, bottom) = (layout.lanes_top, layout.axis_top);
     for mark in &timeline.marks {
@@ -596,14 +616,7 @@ fn overlays(svg: &mut String, timeline: &Timeline, layout: &Layout) {
                     bottom - top
                 );
             }
-            (MarkKind::Violation, _) => {
-                let _ = writeln!(
-                    svg,
-                    "<line class=\"violation\" x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{bottom:.1}\" \
-                     stroke=\"{VIOLATION_COLOUR}\" stroke-width=\"2\"/>",
-                    layout.band_top
-                );
-            }
+            (MarkKind::Violation, _) => {}
             (kind, _) => {
                 let _ = writeln!(
                     svg,
