@@ -283,7 +283,7 @@ pub mod defaults {
     }
     /// `haSpec.agentLeaseSeconds`.
     pub fn agent_lease_seconds() -> i64 {
-        20
+        22
     }
     /// `haSpec.nodeLostTimeout`.
     pub fn node_lost_timeout() -> i64 {

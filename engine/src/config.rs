@@ -89,7 +89,7 @@ impl Spec {
             topology,
             polling_interval_s: 10,
             unreachable_timeout_s: 30,
-            agent_lease_s: 20,
+            agent_lease_s: 22,
             node_lost_timeout_s: 300,
             replication: Replication::Sync,
             max_lag_on_failover_bytes: 0,

@@ -231,6 +231,10 @@ fn deadlines(state: &State) -> impl Iterator<Item = Timestamp> + '_ {
         StateKind::StandbyPartiallyDown => Some(spec.unreachable_timeout_ms()),
         StateKind::Switchover => Some(seconds(spec.switchover_timeout_s)),
         StateKind::WaitingForActive => spec.wait_for_active_timeout_s.map(seconds),
+        StateKind::Reexamine if state.log_lost() => Some(
+            (2 * spec.unreachable_timeout_ms())
+                .max(seconds(spec.node_lost_timeout_s) + spec.unreachable_timeout_ms()),
+        ),
         StateKind::Reexamine => Some(2 * spec.unreachable_timeout_ms()),
         StateKind::StandbyDown => {
             Some(spec.polling_interval_ms() << state.attempts().min(machine::MAX_BACKOFF_EXPONENT))

@@ -151,6 +151,13 @@ pub enum Event {
         /// The volume's generation.
         generation: u32,
     },
+    /// The member's volume of `generation` is being released (its PVC and PV deleted).
+    VolumeReleased {
+        /// The member.
+        member: MemberId,
+        /// The released volume's generation.
+        generation: u32,
+    },
     /// After a recovery without log, the member found holding the active role was adopted as
     /// the active.
     ActiveAdopted {

@@ -1044,6 +1044,7 @@ fn replace_standby(ctx: &mut Ctx<'_>, active: MemberId, standby: MemberId) {
         release_and_reassign(ctx, standby);
         return;
     }
+    ensure_volume(ctx, standby);
     if !ctx.state.active_confirmed {
         return;
     }
@@ -1072,43 +1073,52 @@ fn replace_standby(ctx: &mut Ctx<'_>, active: MemberId, standby: MemberId) {
 /// another node.
 fn release_and_reassign(ctx: &mut Ctx<'_>, member: MemberId) {
     let view = ctx.state.member(member);
+    let mut actions = Vec::new();
     let pod_on_lost_node = view.pod.as_ref().is_some_and(|pod| {
-        pod.node.as_ref().is_some_and(|node| {
-            ctx.state
-                .node(node)
-                .is_none_or(|node| node.status != NodeStatus::Ready)
-        })
+        let node = pod.node.as_ref().and_then(|node| ctx.state.node(node));
+        pod.node.is_some() && node.is_none_or(|node| node.status != NodeStatus::Ready)
     });
-    if pod_on_lost_node && ctx.state.contact_expired(member, ctx.now) {
-        let uid = view
-            .pod
-            .as_ref()
-            .map(|pod| pod.uid.clone())
-            .expect("checked above");
-        if view.condemned_pod.as_ref() != Some(&uid) {
-            ctx.record(Event::PodCondemned {
-                member,
-                uid: uid.clone(),
-            });
-        }
-        let action = Action::DeletePod {
+    if let Some(pod) = view.pod.as_ref().filter(|_| pod_on_lost_node)
+        && ctx.state.contact_expired(member, ctx.now)
+    {
+        let uid = pod.uid.clone();
+        actions.push(Action::DeletePod {
             member,
             uid,
             grace_period_s: 0,
-        };
-        ctx.issue(EffectKey::DeletePod(member), &[action]);
+        });
     }
-    let view = ctx.state.member(member);
-    if view.pvc.is_some() || view.pv.is_some() {
-        let action = Action::ReleaseVolume {
+    let has_volume = view.pvc.is_some() || view.pv.is_some();
+    let assigned = view.assigned_node.is_some();
+    if has_volume {
+        let generation = view.volume_generation;
+        actions.push(Action::ReleaseVolume {
             member,
             pvc: view.pvc.clone(),
-            generation: view.volume_generation,
-        };
-        ctx.issue(EffectKey::Release(member), &[action]);
-        return;
+            generation,
+        });
     }
-    assign_volume(ctx, member);
+    if !actions.is_empty() && !ctx.hands_off() {
+        let due = ctx.due_at(EffectKey::Release(member));
+        if due.is_none_or(|due| ctx.now >= due) {
+            if has_volume && assigned {
+                let generation = ctx.state.member(member).volume_generation;
+                ctx.record(Event::VolumeReleased { member, generation });
+            }
+            ctx.issue(EffectKey::Release(member), &actions);
+        }
+    }
+    if !has_volume {
+        assign_volume(ctx, member);
+    }
+}
+
+/// Gives the member a volume if it has none (its previous one was released).
+fn ensure_volume(ctx: &mut Ctx<'_>, member: MemberId) {
+    let view = ctx.state.member(member);
+    if view.pv.is_none() && view.pvc.is_none() && view.assigned_node.is_none() {
+        assign_volume(ctx, member);
+    }
 }
 
 fn standby_partially_starting(ctx: &mut Ctx<'_>) {
@@ -1328,6 +1338,11 @@ fn newest(ctx: &Ctx<'_>) -> Newest {
 }
 
 fn waiting_for_active(ctx: &mut Ctx<'_>, chosen: MemberId) {
+    if lost(ctx, chosen) && lost(ctx, chosen.peer()) {
+        let detail = "both members' data is lost".to_string();
+        ctx.transition(ClusterState::Failed, Reason::AllDataLost, detail);
+        return;
+    }
     if lost(ctx, chosen) {
         let detail = format!("{chosen}'s data is lost");
         ctx.transition(
@@ -1483,6 +1498,19 @@ fn starting(ctx: &mut Ctx<'_>) {
     }
 }
 
+/// How long `Reexamine` waits for undecided members: twice `unreachableTimeout`; after a recovery
+/// without log, until a lost node would be known as lost, since the engine then compares what
+/// every member reports rather than guess.
+pub(crate) fn reexamine_patience_ms(ctx: &Ctx<'_>) -> u64 {
+    let spec = ctx.spec();
+    let patience = 2 * spec.unreachable_timeout_ms();
+    if ctx.state.log_lost {
+        patience.max(seconds_ms(spec.node_lost_timeout_s) + spec.unreachable_timeout_ms())
+    } else {
+        patience
+    }
+}
+
 /// Whether the member's situation is not known yet: unreachable for less than the timeout, not
 /// observed, or starting without reporting its data.
 pub(crate) fn undecided(ctx: &Ctx<'_>, member: MemberId) -> bool {
@@ -1496,8 +1524,7 @@ pub(crate) fn undecided(ctx: &Ctx<'_>, member: MemberId) -> bool {
 fn reexamine(ctx: &mut Ctx<'_>) {
     let members: Vec<MemberId> = ctx.spec().topology.members().collect();
     let undecided = members.iter().any(|member| undecided(ctx, *member));
-    let patience_ms = 2 * ctx.spec().unreachable_timeout_ms();
-    if undecided && elapsed_ms(ctx) < patience_ms {
+    if undecided && elapsed_ms(ctx) < reexamine_patience_ms(ctx) {
         return;
     }
     if ctx.state.active.is_none() {

@@ -5,7 +5,8 @@
 use crate::event::{Event, FenceEvidence};
 use crate::machine::{
     Ctx, condemned, count_attempt, describe, elapsed_ms, ensure_promoted, initializing, lost,
-    promote, refuse_switchover_token, replace_pod, set_replicas, stopping, undecided, up,
+    promote, reexamine_patience_ms, refuse_switchover_token, replace_pod, set_replicas, stopping,
+    undecided, up,
 };
 use crate::state::{ClusterState, Health};
 use crate::transitions::Reason;
@@ -128,8 +129,7 @@ fn starting(ctx: &mut Ctx<'_>) {
 
 fn reexamine(ctx: &mut Ctx<'_>) {
     let health = ctx.health(ONLY);
-    let patience_ms = 2 * ctx.spec().unreachable_timeout_ms();
-    if undecided(ctx, ONLY) && elapsed_ms(ctx) < patience_ms {
+    if undecided(ctx, ONLY) && elapsed_ms(ctx) < reexamine_patience_ms(ctx) {
         return;
     }
     let detail = describe(ctx, ONLY);

@@ -535,6 +535,10 @@ impl State {
                 view.assigned_node = Some(node.clone());
                 view.volume_lost = false;
             }
+            Event::VolumeReleased { member, .. } => {
+                // The released volume is gone: the member needs a new one.
+                self.members[member.index()].assigned_node = None;
+            }
             Event::ActiveAdopted { member } => {
                 self.active = Some(*member);
                 self.active_confirmed = true;
@@ -555,7 +559,6 @@ impl State {
             .spec
             .as_ref()
             .map_or(u64::MAX, |spec| spec.lag_threshold_bytes);
-        let peer_reachable = self.members[member.peer().index()].reachable;
         let is_active = self.active == Some(member);
         let view = &mut self.members[member.index()];
         view.last_contact = Some(at);
@@ -574,11 +577,11 @@ impl State {
         } else {
             view.lagging_since = None;
         }
+        // Replication `sync` is strict: the active never acknowledges a write its standby has not
+        // received. A standby that was in sync when its link broke therefore still holds every
+        // acknowledged write; only a connected report says anything new about it.
         if report.replication_connected {
             view.in_sync = report.in_sync;
-        } else if peer_reachable {
-            // The link broke while the active was alive: writes may go on without this member.
-            view.in_sync = false;
         }
         if is_active && report.role == Role::Active && report.process == Process::Running {
             self.active_confirmed = true;

@@ -188,6 +188,7 @@ const MASTER_SLAVE: &[(StateKind, StateKind, Reason)] = &[
         S::ManualInterventionRequired,
         R::WaitTimeout,
     ),
+    (S::WaitingForActive, S::Failed, R::AllDataLost),
     (
         S::Switchover,
         S::StandbyPartiallyStarting,
