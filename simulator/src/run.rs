@@ -1,0 +1,1123 @@
+//! Running a scenario: the event loop of the world and the operator process, the invariant
+//! checks after every step, and the expectations at the end.
+
+use crate::data::Position;
+use crate::scenario::{Action as UserAction, Fault, Millis, Scenario, Target, What};
+use crate::timeline::{Mark, MarkKind, MemberSample, Sample, Timeline};
+use crate::world::{Changed, Later, World};
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+use tandem_engine::testing::Checker;
+use tandem_engine::{
+    Action, Effect, EffectError, Engine, Input, MemberId, Outcome, Poll, Record, Role, Seq, Spec,
+    SwitchoverRequest, Timestamp,
+};
+use tandem_sled::EventLog;
+
+/// How many of the last steps a failure report shows.
+pub const LAST_STEPS: usize = 24;
+
+/// A poll that gets no answer times out after this long.
+const POLL_TIMEOUT_MS: Millis = 1_000;
+
+/// Every run stops after this many events, whatever its duration: a bound on runaway loops.
+pub const MAX_EVENTS: u64 = 20_000_000;
+
+/// Deliberate defects, to prove the checkers can fail.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sabotage {
+    /// The operator runs the engine as it is.
+    #[default]
+    None,
+    /// The operator promotes the standby the moment a poll of the active fails, without
+    /// fencing it: a broken policy.
+    PromoteWithoutFencing,
+}
+
+/// Options of a run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Overrides the scenario's seed.
+    pub seed: Option<u64>,
+    /// Keep every input, event and effect as JSON lines.
+    pub trace: bool,
+    /// A deliberate defect.
+    pub sabotage: Sabotage,
+    /// The log stream's name (default: the scenario's name and seed).
+    pub stream: Option<String>,
+}
+
+/// Why a run failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// Simulated time.
+    pub at_ms: Millis,
+    /// Which invariant or expectation.
+    pub what: String,
+    /// What was seen.
+    pub detail: String,
+}
+
+/// The outcome of a run.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    /// The scenario.
+    pub name: String,
+    /// The seed used.
+    pub seed: u64,
+    /// The first violated invariant or unmet expectation.
+    pub failure: Option<Failure>,
+    /// The last steps before the end (or the failure).
+    pub last_steps: Vec<String>,
+    /// Transitions taken.
+    pub transitions: u64,
+    /// The states entered, in order.
+    pub visited: Vec<String>,
+    /// The state at the end.
+    pub final_state: String,
+    /// From the end of the last fault to the final state, if it was reached after it.
+    pub recovered_after_ms: Option<Millis>,
+    /// Simulated time.
+    pub simulated_ms: Millis,
+    /// Wall time.
+    pub wall: Duration,
+    /// Acknowledged writes, and those the final active lacks.
+    pub acknowledged_writes: u64,
+    /// Acknowledged writes lost.
+    pub lost_writes: u64,
+    /// A hash of everything recorded and observed: the same scenario and seed give the same.
+    pub trace_hash: u64,
+    /// The records the operator wrote.
+    pub records: u64,
+    /// The JSON lines of the trace, if asked for.
+    pub trace: Vec<String>,
+    /// The picture's data.
+    pub timeline: Timeline,
+}
+
+impl RunReport {
+    /// Whether every invariant and expectation held.
+    pub fn passed(&self) -> bool {
+        self.failure.is_none()
+    }
+
+    /// Simulated time over wall time.
+    pub fn speedup(&self) -> f64 {
+        self.simulated_ms as f64 / (self.wall.as_secs_f64() * 1000.0).max(1e-9)
+    }
+}
+
+/// Errors that stop a run before it can judge anything (the log failed).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The event log failed.
+    #[error("event log: {0}")]
+    Log(#[from] tandem_sled::LogError),
+    /// The engine refused an input.
+    #[error("engine: {0}")]
+    Engine(#[from] tandem_engine::EngineError),
+}
+
+#[derive(Clone, Debug)]
+enum Ev {
+    World(Later),
+    Fire(usize),
+    Boundary,
+    Thaw(u8),
+    Poll(u8),
+    Deliver { incarnation: u64, input: Input },
+    Wake { incarnation: u64 },
+    Effect { incarnation: u64, effect: Effect },
+    OperatorRestart { lose_log: bool },
+}
+
+/// SplitMix64: a small, seeded generator.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator for `seed`.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..bound` (0 when `bound` is 0).
+    pub fn below(&mut self, bound: u64) -> u64 {
+        if bound == 0 {
+            0
+        } else {
+            self.next_u64() % bound
+        }
+    }
+
+    /// A fraction in [0, 1).
+    pub fn fraction(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The operator process: the engine and its log.
+struct Operator {
+    up: bool,
+    incarnation: u64,
+    engine: Engine,
+    checker: Checker,
+    stream: String,
+    tail: Seq,
+    spec: Spec,
+    wake_at: Option<Millis>,
+    lost_logs: u32,
+}
+
+struct Sim<'a> {
+    scenario: &'a Scenario,
+    options: &'a RunOptions,
+    log: &'a EventLog,
+    world: World,
+    operator: Operator,
+    queue: BTreeMap<(Millis, u64), Ev>,
+    queued: u64,
+    now: Millis,
+    settled: Millis,
+    rng: Rng,
+    api_error_rate: f64,
+    api_errors_until: Millis,
+    failure: Option<Failure>,
+    last_steps: VecDeque<String>,
+    trace: Vec<String>,
+    hash: u64,
+    timeline: Timeline,
+    visited: Vec<(Millis, String)>,
+    last_fault_end: Millis,
+    records: u64,
+    config_hash: u64,
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Runs one scenario against a fresh operator writing to `log`.
+pub fn run(
+    scenario: &Scenario,
+    options: &RunOptions,
+    log: &EventLog,
+) -> Result<RunReport, RunError> {
+    let started = Instant::now();
+    let seed = options.seed.unwrap_or(scenario.seed);
+    let stream = options
+        .stream
+        .clone()
+        .unwrap_or_else(|| format!("{}-{seed}", scenario.name));
+    let spec = scenario.cluster.clone();
+    let world = World::new(
+        scenario.world.clone(),
+        scenario.topology,
+        spec.replication,
+        u64::from(spec.agent_lease_s) * 1000,
+    );
+    let mut sim = Sim {
+        scenario,
+        options,
+        log,
+        world,
+        operator: Operator {
+            up: true,
+            incarnation: 0,
+            engine: Engine::new(),
+            checker: Checker::new(),
+            tail: log.tail_seq(&stream)?,
+            stream,
+            spec,
+            wake_at: None,
+            lost_logs: 0,
+        },
+        queue: BTreeMap::new(),
+        queued: 0,
+        now: 0,
+        settled: 0,
+        rng: Rng::new(seed),
+        api_error_rate: 0.0,
+        api_errors_until: 0,
+        failure: None,
+        last_steps: VecDeque::new(),
+        trace: Vec::new(),
+        hash: FNV_OFFSET,
+        timeline: Timeline {
+            title: format!("{} (seed {seed})", scenario.name),
+            members: scenario.topology.member_count(),
+            duration_ms: scenario.duration_ms,
+            ..Timeline::default()
+        },
+        visited: Vec::new(),
+        last_fault_end: 0,
+        records: 0,
+        config_hash: scenario.cluster.config_hash.0,
+    };
+    if sim.operator.tail != Seq(0) {
+        // A stream left by an earlier run of the same name and seed: start a fresh one.
+        sim.operator.stream = format!("{}-{}", sim.operator.stream, sim.operator.tail.0);
+        sim.operator.tail = sim.log.tail_seq(&sim.operator.stream)?;
+    }
+    sim.world.config_hash = sim.config_hash;
+    sim.start()?;
+    sim.run_loop()?;
+    Ok(sim.finish(seed, started))
+}
+
+impl Sim<'_> {
+    fn push(&mut self, at: Millis, event: Ev) {
+        self.queued += 1;
+        self.queue.insert((at.max(self.now), self.queued), event);
+    }
+
+    fn step_note(&mut self, line: String) {
+        self.hash = fnv(self.hash, line.as_bytes());
+        if self.last_steps.len() == LAST_STEPS {
+            self.last_steps.pop_front();
+        }
+        if self.options.trace {
+            self.trace.push(line.clone());
+        }
+        self.last_steps.push_back(line);
+    }
+
+    fn trace_line(&mut self, kind: &str, detail: String) {
+        let line = serde_json::json!({ "t": self.now, "type": kind, "detail": detail }).to_string();
+        self.step_note(line);
+    }
+
+    fn fail(&mut self, what: &str, detail: String) {
+        if self.failure.is_none() {
+            self.trace_line("violation", format!("{what}: {detail}"));
+            self.timeline.marks.push(Mark {
+                at_ms: self.now,
+                until_ms: None,
+                label: what.to_string(),
+                kind: MarkKind::Violation,
+            });
+            self.failure = Some(Failure {
+                at_ms: self.now,
+                what: what.to_string(),
+                detail,
+            });
+        }
+    }
+
+    fn start(&mut self) -> Result<(), RunError> {
+        for (index, entry) in self.scenario.timeline.iter().enumerate() {
+            self.queued += 1;
+            self.queue
+                .insert((entry.at_ms, self.queued), Ev::Fire(index));
+        }
+        for node in 0..self.world.nodes.len() {
+            let (name, status) = self.world.node_observation(node);
+            self.operator_input(Input::Node { node: name, status })?;
+        }
+        self.operator_input(Input::Spec(self.operator.spec.clone()))?;
+        self.start_polls();
+        Ok(())
+    }
+
+    fn start_polls(&mut self) {
+        let polling_ms = self.operator.spec.polling_interval_ms();
+        for member in 0..self.world.members.len() as u8 {
+            let offset = 1_000 + u64::from(member) * 100;
+            self.push(self.now + offset.min(polling_ms), Ev::Poll(member));
+        }
+    }
+
+    fn run_loop(&mut self) -> Result<(), RunError> {
+        let end = self.scenario.duration_ms;
+        let mut events = 0u64;
+        while let Some((&(at, seq), _)) = self.queue.iter().next() {
+            if at > end || self.failure.is_some() || events >= MAX_EVENTS {
+                break;
+            }
+            let event = self.queue.remove(&(at, seq)).expect("just seen");
+            events += 1;
+            self.advance(at);
+            self.handle(event)?;
+            self.drain_world();
+            self.sample();
+        }
+        if self.failure.is_none() {
+            self.advance(end.max(self.now));
+        }
+        Ok(())
+    }
+
+    /// Moves time to `at`, settling writes and replication over the interval.
+    fn advance(&mut self, at: Millis) {
+        if at > self.settled {
+            if let Some(members) = self.world.settle(self.settled, at) {
+                let names: Vec<String> = members.iter().map(|m| format!("member-{m}")).collect();
+                self.now = self.settled;
+                self.fail(
+                    "no split brain",
+                    format!(
+                        "{} accept client writes at the same time",
+                        names.join(" and ")
+                    ),
+                );
+            }
+            self.settled = at;
+        }
+        self.now = at;
+    }
+
+    fn handle(&mut self, event: Ev) -> Result<(), RunError> {
+        match event {
+            Ev::World(later) => self.world_later(later),
+            Ev::Fire(index) => self.fire(index)?,
+            Ev::Boundary => {}
+            Ev::Thaw(member) => self.world.thaw(member, self.now),
+            Ev::Poll(member) => self.poll(member),
+            Ev::Deliver { incarnation, input } => {
+                if self.operator.up && incarnation == self.operator.incarnation {
+                    self.operator_input(input)?;
+                }
+            }
+            Ev::Wake { incarnation } => {
+                if self.operator.up && incarnation == self.operator.incarnation {
+                    self.operator.wake_at = None;
+                    self.operator_input(Input::Timer)?;
+                }
+            }
+            Ev::Effect {
+                incarnation,
+                effect,
+            } => self.carry_out(incarnation, effect),
+            Ev::OperatorRestart { lose_log } => self.operator_restart(lose_log)?,
+        }
+        Ok(())
+    }
+
+    fn world_later(&mut self, later: Later) {
+        let now = self.now;
+        match later {
+            Later::ProcessUp { member, uid } => self.world.process_up(member, &uid, now),
+            Later::PodGone { member, uid } => self.world.pod_gone(member, &uid, now),
+            Later::Reconcile => self.world.reconcile(now),
+            Later::CopyDone { member, token } => self.world.copy_done(member, token, now),
+            Later::LeaseCheck { member, polled_at } => {
+                self.world.lease_check(member, polled_at, now)
+            }
+            Later::Restart { member, uid } => self.world.restart(member, &uid, now),
+            Later::NodeBack { node } => self.world.node_back(node, now),
+            Later::Boundary => {}
+        }
+    }
+
+    /// Queues what the world scheduled, and tells the operator's watches what changed.
+    fn drain_world(&mut self) {
+        for (at, later) in std::mem::take(&mut self.world.later) {
+            self.push(at, Ev::World(later));
+        }
+        let changed = std::mem::take(&mut self.world.changed);
+        if !self.operator.up {
+            return;
+        }
+        let latency = self.world.config.api_latency_ms;
+        for change in changed {
+            let input = match change {
+                Changed::Pod(member) => Input::Pod {
+                    member: MemberId(member),
+                    pod: self.world.pod_observation(member),
+                },
+                Changed::Volume(member) => Input::Volume {
+                    member: MemberId(member),
+                    volume: self.world.volume_observation(member),
+                },
+                Changed::Node(node) => {
+                    let (node, status) = self.world.node_observation(node);
+                    Input::Node { node, status }
+                }
+            };
+            let incarnation = self.operator.incarnation;
+            self.push(self.now + latency, Ev::Deliver { incarnation, input });
+        }
+    }
+
+    fn poll(&mut self, member: u8) {
+        if !self.operator.up {
+            return;
+        }
+        let incarnation = self.operator.incarnation;
+        let (delay, poll) = if self.world.agent_reachable(member, self.now) {
+            let report = self.world.report(member, self.now);
+            (self.world.config.agent_latency_ms, Poll::Report(report))
+        } else {
+            (POLL_TIMEOUT_MS, Poll::Unreachable)
+        };
+        if poll == Poll::Unreachable && self.options.sabotage == Sabotage::PromoteWithoutFencing {
+            self.sabotage_promote(member);
+        }
+        let input = Input::Agent {
+            member: MemberId(member),
+            poll,
+        };
+        self.push(self.now + delay, Ev::Deliver { incarnation, input });
+        let polling_ms = self.operator.spec.polling_interval_ms();
+        self.push(self.now + polling_ms, Ev::Poll(member));
+    }
+
+    /// The broken policy: promote the other member at once, fencing nothing.
+    fn sabotage_promote(&mut self, unreachable: u8) {
+        if self.world.members[usize::from(unreachable)].role != Role::Active {
+            return;
+        }
+        let other = MemberId(unreachable).peer().0;
+        if usize::from(other) < self.world.members.len() && self.world.promote(other) {
+            self.trace_line(
+                "sabotage",
+                format!("promoted member-{other} without fencing member-{unreachable}"),
+            );
+        }
+    }
+
+    // --- the operator ---------------------------------------------------------------------------
+
+    fn operator_input(&mut self, input: Input) -> Result<(), RunError> {
+        let now = self.now;
+        self.trace_line("input", format!("{input:?}"));
+        let before = self.operator.engine.state().clone();
+        let step = self.operator.engine.step(Timestamp(now), input)?;
+        let record = step.record().cloned();
+        let log = self.log;
+        let stream = self.operator.stream.clone();
+        let tail = &mut self.operator.tail;
+        let effects = step.commit(|record: &Record| {
+            *tail = log.append(&stream, *tail, std::slice::from_ref(record))?;
+            Ok::<(), tandem_sled::LogError>(())
+        })?;
+        if let Some(record) = &record {
+            self.records += 1;
+            self.hash = fnv(self.hash, &record.encode());
+            self.note_record(record);
+        }
+        let after = self.operator.engine.state();
+        if let Err(violation) =
+            self.operator
+                .checker
+                .check(&before, record.as_ref(), after, Timestamp(now))
+        {
+            self.fail(violation.invariant, violation.detail);
+        }
+        for effect in effects {
+            self.dispatch(effect);
+        }
+        self.schedule_wake();
+        Ok(())
+    }
+
+    fn note_record(&mut self, record: &Record) {
+        for event in &record.events {
+            if let tandem_engine::Event::Transition {
+                to, reason, detail, ..
+            } = event
+            {
+                self.visited.push((self.now, to.to_string()));
+                self.trace_line("event", format!("-> {to} ({reason:?}): {detail}"));
+            } else if self.options.trace {
+                self.trace_line("event", format!("{event:?}"));
+            }
+        }
+        if self.options.trace {
+            for effect in &record.effects {
+                self.trace_line("effect", format!("{:?}", effect.action));
+            }
+        }
+    }
+
+    fn schedule_wake(&mut self) {
+        let Some(deadline) = self.operator.engine.next_deadline() else {
+            return;
+        };
+        let at = deadline.0;
+        if self.operator.wake_at.is_some_and(|wake| wake <= at) {
+            return;
+        }
+        self.operator.wake_at = Some(at);
+        let incarnation = self.operator.incarnation;
+        self.push(at, Ev::Wake { incarnation });
+    }
+
+    fn dispatch(&mut self, effect: Effect) {
+        let latency = match effect.action {
+            Action::Promote { .. }
+            | Action::Demote { .. }
+            | Action::Fence { .. }
+            | Action::Rebuild { .. }
+            | Action::RestartReplication { .. } => self.world.config.agent_latency_ms,
+            _ => self.world.config.api_latency_ms,
+        };
+        let incarnation = self.operator.incarnation;
+        self.push(
+            self.now + latency,
+            Ev::Effect {
+                incarnation,
+                effect,
+            },
+        );
+    }
+
+    /// The world carries out an effect, and its outcome goes back to the operator.
+    fn carry_out(&mut self, incarnation: u64, effect: Effect) {
+        let outcome = self.execute(&effect.action);
+        if effect.id.0 == 0 || !self.operator.up || incarnation != self.operator.incarnation {
+            return;
+        }
+        let input = Input::EffectFinished {
+            id: effect.id,
+            outcome,
+        };
+        let latency = self.world.config.api_latency_ms;
+        self.push(self.now + latency, Ev::Deliver { incarnation, input });
+    }
+
+    fn api_error(&mut self) -> Option<EffectError> {
+        if self.now >= self.api_errors_until || self.rng.fraction() >= self.api_error_rate {
+            return None;
+        }
+        Some(match self.rng.below(3) {
+            0 => EffectError::Conflict,
+            1 => EffectError::ServerError,
+            _ => EffectError::Timeout,
+        })
+    }
+
+    fn execute(&mut self, action: &Action) -> Outcome {
+        let now = self.now;
+        let agent = matches!(
+            action,
+            Action::Promote { .. }
+                | Action::Demote { .. }
+                | Action::Fence { .. }
+                | Action::Rebuild { .. }
+                | Action::RestartReplication { .. }
+        );
+        if agent {
+            let member = action.member().expect("agent commands name a member").0;
+            if !self.world.agent_reachable(member, now) {
+                return Outcome::Failed(EffectError::Timeout);
+            }
+        } else if let Some(error) = self.api_error() {
+            // A timed-out call may still have been carried out.
+            if error != EffectError::Timeout || self.rng.below(2) == 0 {
+                return Outcome::Failed(error);
+            }
+            self.apply(action);
+            return Outcome::Failed(error);
+        }
+        if self.apply(action) {
+            Outcome::Ok
+        } else {
+            Outcome::Failed(EffectError::Rejected)
+        }
+    }
+
+    fn apply(&mut self, action: &Action) -> bool {
+        let now = self.now;
+        match action {
+            Action::DeletePod {
+                member,
+                uid,
+                grace_period_s,
+            } => {
+                let matches = self.world.members[member.index()]
+                    .pod
+                    .as_ref()
+                    .is_some_and(|pod| pod.uid == uid.0);
+                if matches {
+                    self.world.delete_pod(member.0, now, *grace_period_s == 0);
+                }
+                matches
+            }
+            Action::Promote { member } => {
+                let others_accepting = (0..self.world.members.len() as u8)
+                    .filter(|m| *m != member.0)
+                    .any(|m| self.world.accepting_writes(m, now));
+                let promoted = self.world.promote(member.0);
+                if promoted && others_accepting {
+                    self.fail(
+                        "fence before promote",
+                        format!("{member} promoted while another member accepts writes"),
+                    );
+                }
+                promoted
+            }
+            Action::Demote { member } => self.world.demote(member.0, Role::Standby),
+            Action::Fence { member } => self.world.demote(member.0, Role::None),
+            Action::Rebuild { member, from } => {
+                self.guard_newest(member.0, "rebuild");
+                self.world.rebuild(member.0, from.0, now)
+            }
+            Action::RestartReplication { member, from } => {
+                self.world.restart_replication(member.0, from.0)
+            }
+            Action::ProvisionLocalPv {
+                member,
+                node,
+                generation,
+            } => self.world.provision(member.0, node, *generation),
+            Action::BindPvc { member, .. } => self.world.bind_pvc(member.0, now),
+            Action::ReleaseVolume {
+                member,
+                pvc,
+                generation,
+            } => {
+                self.guard_newest(member.0, "release-volume");
+                self.world.release(member.0, pvc.as_ref(), *generation)
+            }
+            Action::SetReplicas { replicas } => {
+                self.world.set_replicas(*replicas, now);
+                true
+            }
+            Action::UpdateStatus(_) | Action::EmitEvent { .. } => true,
+        }
+    }
+
+    fn guard_newest(&mut self, member: u8, what: &str) {
+        if self.world.holds_the_newest_copy(member) {
+            self.fail(
+                "no destruction of the newest copy",
+                format!(
+                    "{what} of member-{member}, which holds acknowledged writes no other copy has"
+                ),
+            );
+        }
+    }
+
+    fn operator_restart(&mut self, lose_log: bool) -> Result<(), RunError> {
+        self.operator.up = true;
+        self.operator.incarnation += 1;
+        self.operator.wake_at = None;
+        if lose_log {
+            self.operator.lost_logs += 1;
+            let stream = format!("{}-lost{}", self.operator.stream, self.operator.lost_logs);
+            self.operator.tail = self.log.tail_seq(&stream)?;
+            self.operator.stream = stream;
+            self.operator.engine = Engine::new();
+        } else {
+            let recovered = self.log.recover(&self.operator.stream)?;
+            self.operator.engine = recovered.engine;
+            self.operator.tail = self.operator.engine.state().seq();
+        }
+        self.operator.checker = Checker::from_state(self.operator.engine.state().clone());
+        self.trace_line("operator", format!("restarted (log lost: {lose_log})"));
+        self.operator_input(Input::Recovered { log_lost: lose_log })?;
+        // The watches list everything again.
+        for node in 0..self.world.nodes.len() {
+            let (name, status) = self.world.node_observation(node);
+            self.operator_input(Input::Node { node: name, status })?;
+        }
+        self.operator_input(Input::Spec(self.operator.spec.clone()))?;
+        for member in 0..self.world.members.len() as u8 {
+            self.operator_input(Input::Volume {
+                member: MemberId(member),
+                volume: self.world.volume_observation(member),
+            })?;
+            self.operator_input(Input::Pod {
+                member: MemberId(member),
+                pod: self.world.pod_observation(member),
+            })?;
+        }
+        self.start_polls();
+        Ok(())
+    }
+
+    // --- the timeline ----------------------------------------------------------------------------
+
+    fn resolve_member(&self, target: Target) -> Option<u8> {
+        match target {
+            Target::Active => self
+                .world
+                .active()
+                .or_else(|| self.operator.engine.state().active().map(|m| m.0)),
+            Target::Standby => {
+                let active = self.resolve_member(Target::Active)?;
+                (self.world.members.len() > 1).then(|| MemberId(active).peer().0)
+            }
+            Target::Member(member) => {
+                (usize::from(member) < self.world.members.len()).then_some(member)
+            }
+            _ => None,
+        }
+    }
+
+    fn resolve_node(&self, target: Target) -> Option<usize> {
+        match target {
+            Target::NodeOfActive => self.world.node_of(self.resolve_member(Target::Active)?),
+            Target::NodeOfStandby => self.world.node_of(self.resolve_member(Target::Standby)?),
+            Target::Node(node) => Some(node as usize),
+            other => self.world.node_of(self.resolve_member(other)?),
+        }
+        .filter(|node| *node < self.world.nodes.len())
+    }
+
+    fn fire(&mut self, index: usize) -> Result<(), RunError> {
+        let entry = self.scenario.timeline[index].clone();
+        match &entry.what {
+            What::Fault(fault, target) => self.fault(fault, *target),
+            What::Action(action) => self.action(action)?,
+        }
+        Ok(())
+    }
+
+    fn mark(&mut self, label: String, until: Option<Millis>, kind: MarkKind) {
+        self.trace_line(
+            if kind == MarkKind::Fault {
+                "fault"
+            } else {
+                "action"
+            },
+            label.clone(),
+        );
+        self.timeline.marks.push(Mark {
+            at_ms: self.now,
+            until_ms: until,
+            label,
+            kind,
+        });
+        let end = until.unwrap_or(self.now);
+        if kind == MarkKind::Fault {
+            self.last_fault_end = self.last_fault_end.max(end);
+        }
+        if let Some(until) = until {
+            self.push(until, Ev::Boundary);
+        }
+    }
+
+    fn fault(&mut self, fault: &Fault, target: Option<Target>) {
+        let now = self.now;
+        let label = |name: &str, who: &str| format!("{name} {who}");
+        if let Fault::OperatorCrash {
+            restart_after_ms,
+            lose_log,
+        } = fault
+        {
+            self.operator.up = false;
+            self.operator.incarnation += 1;
+            let until = now + restart_after_ms;
+            self.mark(
+                format!(
+                    "operator-crash{}",
+                    if *lose_log { " (log lost)" } else { "" }
+                ),
+                Some(until),
+                MarkKind::Fault,
+            );
+            self.push(
+                until,
+                Ev::OperatorRestart {
+                    lose_log: *lose_log,
+                },
+            );
+            return;
+        }
+        if let Fault::ApiErrors { rate, for_ms } = fault {
+            self.api_error_rate = *rate;
+            self.api_errors_until = now + for_ms;
+            self.mark(
+                format!("api-errors {rate}"),
+                Some(now + for_ms),
+                MarkKind::Fault,
+            );
+            return;
+        }
+        let target = target.unwrap_or(Target::Active);
+        if let Fault::NodeLoss { for_ms } = fault {
+            let Some(node) = self.resolve_node(target) else {
+                self.mark(
+                    format!("node-loss: no such node {target:?}"),
+                    None,
+                    MarkKind::Fault,
+                );
+                return;
+            };
+            self.world.node_loss(node, now, *for_ms);
+            let name = self.world.nodes[node].name.clone();
+            self.mark(
+                label("node-loss", &name),
+                for_ms.map(|d| now + d),
+                MarkKind::Fault,
+            );
+            return;
+        }
+        let Some(member) = self.resolve_member(target) else {
+            self.mark(
+                format!("{}: no member for {target:?}", fault.name()),
+                None,
+                MarkKind::Fault,
+            );
+            return;
+        };
+        let who = format!("member-{member}");
+        let until = self.member_fault(member, fault);
+        self.mark(label(fault.name(), &who), until, MarkKind::Fault);
+    }
+
+    /// Applies a fault to a member; returns when it ends, if it has a duration.
+    fn member_fault(&mut self, member: u8, fault: &Fault) -> Option<Millis> {
+        let now = self.now;
+        let index = usize::from(member);
+        let window = |for_ms: Millis| now + for_ms;
+        match *fault {
+            Fault::CrashProcess { restart_after_ms } => {
+                let uid = self.world.members[index]
+                    .pod
+                    .as_ref()
+                    .map(|pod| pod.uid.clone());
+                self.world.crash(member);
+                self.world.changed.push(Changed::Pod(member));
+                if let (Some(after), Some(uid)) = (restart_after_ms, uid) {
+                    self.push(now + after, Ev::World(Later::Restart { member, uid }));
+                }
+                None
+            }
+            Fault::HangProcess { for_ms } => {
+                self.world.members[index].hung_until = window(for_ms);
+                self.push(window(for_ms), Ev::Thaw(member));
+                Some(window(for_ms))
+            }
+            Fault::DeletePod => {
+                self.world.delete_pod(member, now, false);
+                None
+            }
+            Fault::Partition { for_ms } => {
+                self.world.members[index].partitioned_until = window(for_ms);
+                Some(window(for_ms))
+            }
+            Fault::Isolate { for_ms } => {
+                self.world.members[index].isolated_until = window(for_ms);
+                Some(window(for_ms))
+            }
+            Fault::ReplicationStall { for_ms } => {
+                self.world.members[index].stalled_until = window(for_ms);
+                Some(window(for_ms))
+            }
+            Fault::ReplicationBreak { for_ms } => {
+                self.world.members[index].broken_until = window(for_ms);
+                Some(window(for_ms))
+            }
+            Fault::DiskFull { for_ms } => {
+                self.world.members[index].disk_full_until = window(for_ms);
+                Some(window(for_ms))
+            }
+            Fault::SlowStart { start_ms } => {
+                self.world.members[index].slow_start_ms = Some(start_ms);
+                None
+            }
+            Fault::AgentFlap { period_ms, for_ms } => {
+                self.world.members[index].flapping = Some((now, period_ms, window(for_ms)));
+                Some(window(for_ms))
+            }
+            Fault::NodeLoss { .. } | Fault::OperatorCrash { .. } | Fault::ApiErrors { .. } => None,
+        }
+    }
+
+    fn action(&mut self, action: &UserAction) -> Result<(), RunError> {
+        let now = self.now;
+        let spec = &mut self.operator.spec;
+        match action {
+            UserAction::Switchover { to } => {
+                spec.switchover = Some(SwitchoverRequest {
+                    token: format!("switchover-{now}"),
+                    to: to.map(MemberId),
+                });
+            }
+            UserAction::ConfigChange { hash } => {
+                self.config_hash = hash.unwrap_or(self.config_hash + 1);
+                self.world.config_hash = self.config_hash;
+                spec.config_hash = tandem_engine::ConfigHash(self.config_hash);
+            }
+            UserAction::Stop => spec.stopped = true,
+            UserAction::Start => spec.stopped = false,
+            UserAction::Reexamine => spec.reexamine = format!("reexamine-{now}"),
+            UserAction::PauseFailover => spec.auto_failover = false,
+            UserAction::ResumeFailover => spec.auto_failover = true,
+        }
+        let input = Input::Spec(self.operator.spec.clone());
+        self.mark(action.name().to_string(), None, MarkKind::Action);
+        if self.operator.up {
+            let incarnation = self.operator.incarnation;
+            self.push(
+                now + self.world.config.api_latency_ms,
+                Ev::Deliver { incarnation, input },
+            );
+        }
+        Ok(())
+    }
+
+    // --- the picture and the verdict ----------------------------------------------------------------
+
+    fn sample(&mut self) {
+        let state = if self.operator.up {
+            self.operator.engine.state().cluster().to_string()
+        } else {
+            "operator down".to_string()
+        };
+        let engine_state = self.operator.engine.state();
+        let members = (0..self.world.members.len() as u8)
+            .map(|member| MemberSample {
+                role: self.world.members[usize::from(member)].role,
+                health: engine_state.health(MemberId(member), Timestamp(self.now)),
+                accepting_writes: self.world.accepting_writes(member, self.now),
+            })
+            .collect();
+        let sample = Sample {
+            at_ms: self.now,
+            state,
+            members,
+        };
+        let same = self
+            .timeline
+            .samples
+            .last()
+            .is_some_and(|last| last.state == sample.state && last.members == sample.members);
+        if !same {
+            self.timeline.samples.push(sample);
+        }
+    }
+
+    fn final_data(&self) -> Option<Position> {
+        let designated = self.operator.engine.state().active().map(|m| m.0);
+        let holder = self.world.active().or(designated)?;
+        self.world.data_of(holder)
+    }
+
+    fn finish(mut self, seed: u64, started: Instant) -> RunReport {
+        let end = self.scenario.duration_ms;
+        let final_state = self.operator.engine.state().cluster();
+        let lost_writes = self.world.history.lost_writes(self.final_data());
+        if self.failure.is_none() {
+            self.now = end;
+            self.judge(final_state, lost_writes);
+        }
+        let wanted = self.scenario.expect.final_state.clone();
+        let reached_at = self
+            .visited
+            .iter()
+            .rev()
+            .take_while(|(_, state)| {
+                wanted.as_ref().map_or(state == "Normal", |w| {
+                    w.0 == *state || state.starts_with(&w.0)
+                })
+            })
+            .last()
+            .map(|(at, _)| *at);
+        let recovered_after_ms = reached_at.map(|at| at.saturating_sub(self.last_fault_end));
+        self.hash = fnv(self.hash, format!("{final_state} {lost_writes}").as_bytes());
+        RunReport {
+            name: self.scenario.name.clone(),
+            seed,
+            failure: self.failure,
+            last_steps: self.last_steps.into_iter().collect(),
+            transitions: self.operator.engine.state().transitions(),
+            visited: self
+                .visited
+                .iter()
+                .map(|(_, state)| state.clone())
+                .collect(),
+            final_state: final_state.to_string(),
+            recovered_after_ms,
+            simulated_ms: end,
+            wall: started.elapsed(),
+            acknowledged_writes: self.world.history.acknowledged_writes(),
+            lost_writes,
+            trace_hash: self.hash,
+            records: self.records,
+            trace: self.trace,
+            timeline: self.timeline,
+        }
+    }
+
+    fn judge(&mut self, final_state: tandem_engine::ClusterState, lost_writes: u64) {
+        let expect = &self.scenario.expect;
+        if lost_writes > expect.max_lost_writes {
+            let detail = format!(
+                "{lost_writes} acknowledged writes are missing from the final active (at most {})",
+                expect.max_lost_writes
+            );
+            self.fail("no lost writes", detail);
+            return;
+        }
+        if let Some(wanted) = &expect.final_state
+            && !wanted.matches(final_state)
+        {
+            self.fail(
+                "expect.finalState",
+                format!("the cluster ends in {final_state}, not {}", wanted.0),
+            );
+            return;
+        }
+        let visited: Vec<String> = self.visited.iter().map(|(_, s)| s.clone()).collect();
+        let mut remaining = expect.visits.iter().peekable();
+        for state in &visited {
+            if remaining.peek().is_some_and(|wanted| {
+                wanted.0 == *state || state.starts_with(&format!("{}(", wanted.0))
+            }) {
+                remaining.next();
+            }
+        }
+        if let Some(missing) = remaining.next() {
+            self.fail(
+                "expect.visits",
+                format!(
+                    "{} was not visited in order; visited: {}",
+                    missing.0,
+                    visited.join(", ")
+                ),
+            );
+            return;
+        }
+        for never in &expect.never {
+            if let Some(state) = visited
+                .iter()
+                .find(|state| **state == never.0 || state.starts_with(&format!("{}(", never.0)))
+            {
+                self.fail("expect.never", format!("{state} was entered"));
+                return;
+            }
+        }
+        if let Some(within) = expect.recovered_within_ms {
+            let wanted = expect.final_state.clone();
+            let reached = self
+                .visited
+                .iter()
+                .rev()
+                .take_while(|(_, state)| {
+                    wanted.as_ref().map_or(state == "Normal", |w| {
+                        w.0 == *state || state.starts_with(&format!("{}(", w.0))
+                    })
+                })
+                .last()
+                .map(|(at, _)| *at)
+                .unwrap_or(0);
+            let took = reached.saturating_sub(self.last_fault_end);
+            if took > within {
+                self.fail(
+                    "expect.recoveredWithin",
+                    format!(
+                        "recovered {} ms after the last fault ended, more than {within} ms",
+                        took
+                    ),
+                );
+            }
+        }
+    }
+}
