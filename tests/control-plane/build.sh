@@ -34,23 +34,6 @@ binaries=(kube-apiserver kube-controller-manager kube-scheduler etcd kwok)
 
 log() { echo "build.sh: $*" >&2; }
 
-if [[ -f "$dest/complete" && "${TANDEM_CONTROL_PLANE_REBUILD:-0}" != 1 ]]; then
-    log "reusing $dest"
-    echo "$dest/bin"
-    exit 0
-fi
-
-# Go's own caches (module downloads, compiled packages) stay where go keeps them; only the
-# wrapper modules live in the ignored work folder.
-work="$here/.work/$key"
-staging="$cache_root/.building-$key-$$"
-trap 'rm -rf "$staging"' EXIT
-rm -rf "$work"
-mkdir -p "$work" "$staging/bin" "$staging/stages"
-
-export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=mod
-started=$(date +%s)
-
 kubernetes_module() {
     local dir="$work/kubernetes" gomod
     mkdir -p "$dir"
@@ -140,10 +123,11 @@ build_kwok() {
     # kwok's go.mod has no replace directives, so go install at a version works.
     GOBIN="$staging/bin" go install -trimpath "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
     # The bare kwok binary has no stages; take the ones kwok ships (fast node start-up, node
-    # heartbeat through leases, fast pod life cycle) from its module, into one file.
+    # heartbeat through leases, fast pod life cycle, and the fault injections that a label on a
+    # node or a pod triggers) from its module, into one file.
     module_dir=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" |
         sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
-    for source in node/fast node/heartbeat-with-lease pod/fast; do
+    for source in node/fast node/heartbeat-with-lease node/chaos pod/fast pod/chaos; do
         for file in "$module_dir/kustomize/stage/$source"/*.yaml; do
             [[ "$(basename "$file")" == kustomization.yaml ]] && continue
             echo "---"
@@ -153,22 +137,47 @@ build_kwok() {
     done >"$staging/stages/kwok-stages.yaml"
 }
 
-build_kubernetes
-build_etcd
-build_kwok
+# The whole script is read before anything runs (main is called on the last line), so editing
+# this file during a build cannot derail the build.
+main() {
+    if [[ -f "$dest/complete" && "${TANDEM_CONTROL_PLANE_REBUILD:-0}" != 1 ]]; then
+        log "reusing $dest"
+        echo "$dest/bin"
+        exit 0
+    fi
 
-for binary in "${binaries[@]}"; do
-    [[ -x "$staging/bin/$binary" ]] || { log "missing $binary after the build"; exit 1; }
-done
-"$staging/bin/kube-apiserver" --version >&2
-"$staging/bin/etcd" --version | head -1 >&2
-cp "$here/pins.env" "$staging/pins.env"
-echo "built in $(($(date +%s) - started))s with $(go version)" >"$staging/complete"
+    # Go's own caches (module downloads, compiled packages) stay where go keeps them; only the
+    # wrapper modules live in the ignored work folder.
+    work="$here/.work/$key"
+    staging="$cache_root/.building-$key-$$"
+    trap 'rm -rf "$staging"' EXIT
+    rm -rf "$work"
+    mkdir -p "$work" "$staging/bin" "$staging/stages"
 
-rm -rf "$dest"
-mkdir -p "$cache_root"
-mv "$staging" "$dest"
-trap - EXIT
-rm -rf "$work"
-log "built into $dest ($(cat "$dest/complete"))"
-echo "$dest/bin"
+    export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=mod
+    started=$(date +%s)
+
+    build_kubernetes
+    build_etcd
+    build_kwok
+
+    for binary in "${binaries[@]}"; do
+        [[ -x "$staging/bin/$binary" ]] || { log "missing $binary after the build"; exit 1; }
+    done
+    "$staging/bin/kube-apiserver" --version >&2
+    # No `| head`: with pipefail, a SIGPIPE in etcd would fail the whole build.
+    "$staging/bin/etcd" --version >&2
+    cp "$here/pins.env" "$staging/pins.env"
+    echo "built in $(($(date +%s) - started))s with $(go version)" >"$staging/complete"
+
+    rm -rf "$dest"
+    mkdir -p "$cache_root"
+    mv "$staging" "$dest"
+    trap - EXIT
+    rm -rf "$work"
+    log "built into $dest ($(cat "$dest/complete"))"
+    echo "$dest/bin"
+}
+
+main "$@"
+exit

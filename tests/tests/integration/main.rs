@@ -8,6 +8,8 @@ use tandem_tests::runner;
 
 #[cfg(feature = "control-plane")]
 mod crd;
+#[cfg(feature = "control-plane")]
+mod faults;
 mod offline;
 #[cfg(feature = "control-plane")]
 mod selftest;
@@ -22,6 +24,7 @@ fn main() -> ExitCode {
     let tests = offline
         .chain(crd::tests())
         .chain(workloads::tests())
+        .chain(faults::tests())
         .chain(selftest::tests());
     #[cfg(not(feature = "control-plane"))]
     let tests = offline;
