@@ -96,8 +96,7 @@ pub(crate) fn fold(tree: &sled::Tree, path: &Path, stream: &str) -> Result<Folde
     let first = read::edge(tree, path, stream, RECORD_TAG, false)?;
     let base = choose_base(tree, path, stream, first)?;
     let from = base.state.seq().next();
-    let records = Records::new(tree, path, stream, from);
-    let (engine, before_last, records_folded) = fold_records(stream, records, base.state)?;
+    let (engine, before_last, records_folded) = fold_records(tree, path, stream, from, base.state)?;
     let first_retained = first.unwrap_or_else(|| engine.state().seq().next());
     let mut usable_snapshots = base.usable;
     usable_snapshots.sort();
@@ -179,70 +178,100 @@ fn choose_base(
     })
 }
 
-/// Folds records into `state`: one thread reads and decodes chunks of records from sled while
-/// this one folds them, since reading and decoding cost several times what folding does.
+/// Folds records into `state`. Reading records from sled and decoding them costs several
+/// times what folding them does, so [`FOLD_READERS`] threads read and decode while this one
+/// folds: reader `r` takes chunks `r`, `r + FOLD_READERS`, ... of [`FOLD_CHUNK_RECORDS`]
+/// records each, and the fold takes the chunks in turn from each reader's bounded queue.
 ///
 /// The last record goes through [`Engine::recover`], so the engine also learns the latest time
 /// recorded (an engine's record times never decrease, so the latest is the last record's).
 /// Also returns the state before the last record, which the writer snapshots (see
 /// [`Folded::before_last`]), and the number of records folded.
 fn fold_records(
+    tree: &sled::Tree,
+    path: &Path,
     stream: &str,
-    records: Records,
+    from: Seq,
     state: State,
 ) -> Result<(Engine, Option<State>, u64), LogError> {
     std::thread::scope(|scope| {
-        let (sender, receiver) = std::sync::mpsc::sync_channel(FOLD_QUEUE_CHUNKS);
-        scope.spawn(move || read_chunks(records, &sender));
-        fold_chunks(stream, &receiver, state)
+        let mut receivers = Vec::new();
+        for reader in 0..FOLD_READERS {
+            let (sender, receiver) = std::sync::mpsc::sync_channel(FOLD_QUEUE_CHUNKS);
+            receivers.push(receiver);
+            scope.spawn(move || read_chunks(tree, path, stream, from, reader, &sender));
+        }
+        fold_chunks(stream, &receivers, state)
     })
 }
 
-/// Chunks decoded ahead of the fold, at most: bounds the memory a recovery holds.
-pub const FOLD_QUEUE_CHUNKS: usize = 4;
+/// Threads reading and decoding records during a fold.
+pub const FOLD_READERS: u64 = 2;
+
+/// Chunks each reader decodes ahead of the fold, at most: bounds a recovery's memory.
+pub const FOLD_QUEUE_CHUNKS: usize = 2;
 
 type Chunk = Result<Vec<Record>, LogError>;
 
-fn read_chunks(records: Records, sender: &std::sync::mpsc::SyncSender<Chunk>) {
-    let mut chunk = Vec::with_capacity(FOLD_CHUNK_RECORDS);
-    for record in records {
-        match record {
-            Ok(record) => chunk.push(record),
-            Err(error) => {
-                // The fold stops at the first error; a gone receiver already stopped.
-                let _ = sender.send(Err(error));
-                return;
+/// Reads this reader's chunks until the stream ends (a chunk shorter than full, possibly
+/// empty), an error, or the fold stops listening.
+fn read_chunks(
+    tree: &sled::Tree,
+    path: &Path,
+    stream: &str,
+    from: Seq,
+    reader: u64,
+    sender: &std::sync::mpsc::SyncSender<Chunk>,
+) {
+    let chunk_records = FOLD_CHUNK_RECORDS as u64;
+    let mut index = reader;
+    loop {
+        let start = Seq(from.0.saturating_add(index.saturating_mul(chunk_records)));
+        let mut chunk = Vec::with_capacity(FOLD_CHUNK_RECORDS);
+        // `Records` checks that the chunk starts at `start` and is contiguous.
+        for record in Records::new(tree, path, stream, start).take(FOLD_CHUNK_RECORDS) {
+            match record {
+                Ok(record) => chunk.push(record),
+                Err(error) => {
+                    let _ = sender.send(Err(error));
+                    return;
+                }
             }
         }
-        if chunk.len() == FOLD_CHUNK_RECORDS {
-            let full = std::mem::replace(&mut chunk, Vec::with_capacity(FOLD_CHUNK_RECORDS));
-            if sender.send(Ok(full)).is_err() {
-                return;
-            }
+        let last = chunk.len() < FOLD_CHUNK_RECORDS;
+        if sender.send(Ok(chunk)).is_err() || last {
+            return;
         }
-    }
-    if !chunk.is_empty() {
-        let _ = sender.send(Ok(chunk));
+        index += FOLD_READERS;
     }
 }
 
 fn fold_chunks(
     stream: &str,
-    receiver: &std::sync::mpsc::Receiver<Chunk>,
+    receivers: &[std::sync::mpsc::Receiver<Chunk>],
     state: State,
 ) -> Result<(Engine, Option<State>, u64), LogError> {
     let mut state = state;
     let mut folded = 0u64;
-    // One chunk is held back, so that the last one is known when the reader is done.
+    // One chunk is held back, so that the last record is known when the stream ends.
     let mut held: Vec<Record> = Vec::new();
-    for chunk in receiver {
+    for receiver in receivers.iter().cycle() {
+        // Every reader ends on a short chunk or an error, which end this loop first.
+        let Ok(chunk) = receiver.recv() else {
+            break;
+        };
         let chunk = chunk?;
+        let end = chunk.len() < FOLD_CHUNK_RECORDS;
         folded += chunk.len() as u64;
-        for record in &std::mem::replace(&mut held, chunk) {
-            // `Records` already checked contiguity, so the fold cannot find a gap.
-            state
-                .apply_record(record)
-                .map_err(|error| gap(stream, error))?;
+        if !chunk.is_empty() {
+            for record in &std::mem::replace(&mut held, chunk) {
+                state
+                    .apply_record(record)
+                    .map_err(|error| gap(stream, error))?;
+            }
+        }
+        if end {
+            break;
         }
     }
     let Some((last, rest)) = held.split_last() else {

@@ -309,3 +309,39 @@ fn wait_for_sled_to_close(directory: &Path) {
     }
     panic!("sled did not close its file within 3 s");
 }
+
+/// Recovery reads chunks of 4,096 records in two threads: a long stream folds exactly, and a
+/// record missing at a chunk boundary is still a gap.
+#[test]
+fn a_long_stream_folds_across_chunks_and_a_gap_at_a_boundary_is_found() {
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let records = Workload::new().records(9_000);
+    let unsnapshotted = LogConfig {
+        snapshot_every_records: 0,
+        ..config()
+    };
+    let log = EventLog::open(directory.path(), unsnapshotted).expect("a new log");
+    log.append(STREAM, Seq(0), &records).expect("an append");
+    let recovered = log.recover(STREAM).expect("a recovery");
+    let folded = Engine::recover(State::new(), &records).expect("a fold");
+    assert_eq!(recovered.engine.state(), folded.state());
+    assert_eq!(recovered.engine.now(), folded.now());
+    assert_eq!(recovered.records_folded, 9_000);
+    drop(log);
+    tamper(directory.path(), &record_key(4_097), |_| None);
+    let log = EventLog::open(directory.path(), unsnapshotted).expect("the log opens");
+    let error = log
+        .recover(STREAM)
+        .map(|recovered| recovered.records_folded);
+    assert!(
+        matches!(
+            error,
+            Err(LogError::Gap {
+                expected: Seq(4_097),
+                found: Seq(4_098),
+                ..
+            })
+        ),
+        "{error:?}"
+    );
+}
