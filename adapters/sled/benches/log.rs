@@ -7,7 +7,8 @@
 //!   batch's bytes with one `fdatasync`;
 //! - concurrent appenders on separate streams (group commit) against one appender;
 //! - recovery (open plus fold) of a stream of 1,000,000 records, with and without snapshots,
-//!   against decoding and folding the same records from memory.
+//!   against decoding and folding the same records from memory. The stream is written by one
+//!   child process and recovered by another, as an operator restarting would.
 //!
 //! `cargo bench -p tandem-sled --bench log`. `TANDEM_BENCH_DIR` picks the filesystem (default:
 //! the system's temporary directory); `TANDEM_BENCH_RECOVERY_RECORDS` the stream length;
@@ -17,7 +18,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tandem_engine::{Engine, Record, Seq, State};
+use tandem_engine::{Record, Seq, State};
 use tandem_sled::{EventLog, LogConfig, Steady, Workload};
 
 const SINGLE_BLOCKS: usize = 10;
@@ -29,6 +30,14 @@ const CONCURRENT_APPENDS_EACH: usize = 500;
 const DEFAULT_RECOVERY_RECORDS: u64 = 1_000_000;
 
 fn main() {
+    let records = std::env::var("TANDEM_BENCH_RECOVERY_RECORDS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(DEFAULT_RECOVERY_RECORDS);
+    if let Ok(phase) = std::env::var(RECOVERY_PHASE) {
+        recovery_phase(&phase, records);
+        return;
+    }
     let base = std::env::var_os("TANDEM_BENCH_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
@@ -40,11 +49,59 @@ fn main() {
         batched_appends(root.path());
         concurrent_appends(root.path());
     }
-    let records = std::env::var("TANDEM_BENCH_RECOVERY_RECORDS")
+    for snapshot_every_records in [10_000u64, 0] {
+        recovery(root.path(), records, snapshot_every_records);
+    }
+}
+
+/// Set in the child processes of the recovery measurement: `write` or `measure`.
+const RECOVERY_PHASE: &str = "TANDEM_BENCH_RECOVERY_PHASE";
+const RECOVERY_PATH: &str = "TANDEM_BENCH_RECOVERY_PATH";
+const RECOVERY_SNAPSHOTS: &str = "TANDEM_BENCH_RECOVERY_SNAPSHOT_EVERY";
+
+/// Runs a recovery phase in a child process of its own and returns what it printed. A
+/// recovering operator is a fresh process, and sled's process-wide state (its deferred
+/// reclamation, its thread pool) would carry the writing's work over into the recovery.
+fn recovery_child(phase: &str, path: &Path, snapshot_every_records: u64) -> String {
+    let exe = std::env::current_exe().expect("the benchmark's executable");
+    let output = std::process::Command::new(exe)
+        .env(RECOVERY_PHASE, phase)
+        .env(RECOVERY_PATH, path)
+        .env(RECOVERY_SNAPSHOTS, snapshot_every_records.to_string())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("a recovery phase runs");
+    assert!(output.status.success(), "the {phase} phase failed");
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+fn recovery_phase(phase: &str, count: u64) {
+    let path = std::path::PathBuf::from(std::env::var_os(RECOVERY_PATH).expect("a path"));
+    let snapshot_every_records = std::env::var(RECOVERY_SNAPSHOTS)
         .ok()
         .and_then(|value| value.parse().ok())
-        .unwrap_or(DEFAULT_RECOVERY_RECORDS);
-    recovery(root.path(), records);
+        .expect("a snapshot interval");
+    let config = LogConfig {
+        snapshot_every_records,
+        ..LogConfig::default()
+    };
+    if phase == "write" {
+        println!("{}", write_stream(&path, config, count).as_secs_f64());
+        return;
+    }
+    let started = Instant::now();
+    let log = open(&path, config);
+    let opened = started.elapsed();
+    let recovered = log.recover("bench").expect("a recovery");
+    let total = started.elapsed();
+    assert_eq!(recovered.engine.state().seq(), Seq(count));
+    println!(
+        "{} {} {} {}",
+        opened.as_secs_f64(),
+        total.as_secs_f64(),
+        recovered.snapshot.map_or(0, |seq| seq.0),
+        recovered.records_folded
+    );
 }
 
 fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
@@ -237,35 +294,29 @@ fn write_stream(path: &Path, config: LogConfig, count: u64) -> Duration {
     fold
 }
 
-fn recovery(root: &Path, count: u64) {
-    for (name, snapshot_every_records) in [("with snapshots", 10_000), ("without snapshots", 0)] {
-        let config = LogConfig {
-            snapshot_every_records,
-            ..LogConfig::default()
-        };
-        let path = root.join(format!("recovery-{snapshot_every_records}"));
-        let baseline = write_stream(&path, config, count);
-        let started = Instant::now();
-        let log = open(&path, config);
-        let opened = started.elapsed();
-        let recovered = log.recover("bench").expect("a recovery");
-        let total = started.elapsed();
-        let _: &Engine = &recovered.engine;
-        assert_eq!(recovered.engine.state().seq(), Seq(count));
-        drop(log);
-        // The next case must not share the machine with this log's background threads.
-        wait_for_close(&path);
-        println!(
-            "recovery of {count} records {name} (from snapshot {:?}, {} records folded):\n  \
-             open {:.3} s + fold {:.3} s = {:.3} s | decode+fold of all {count} records from \
-             memory {:.3} s | ratio {:.2}x",
-            recovered.snapshot.map(|seq| seq.0),
-            recovered.records_folded,
-            opened.as_secs_f64(),
-            (total - opened).as_secs_f64(),
-            total.as_secs_f64(),
-            baseline.as_secs_f64(),
-            total.as_secs_f64() / baseline.as_secs_f64(),
-        );
-    }
+fn recovery(root: &Path, count: u64, snapshot_every_records: u64) {
+    let name = if snapshot_every_records > 0 {
+        "with snapshots"
+    } else {
+        "without snapshots"
+    };
+    let path = root.join(format!("recovery-{snapshot_every_records}"));
+    let baseline: f64 = recovery_child("write", &path, snapshot_every_records)
+        .parse()
+        .expect("the baseline in seconds");
+    let measured = recovery_child("measure", &path, snapshot_every_records);
+    let fields: Vec<f64> = measured
+        .split(' ')
+        .map(|field| field.parse().expect("a number"))
+        .collect();
+    let [opened, total, snapshot, folded] = fields[..] else {
+        panic!("unexpected measurement {measured:?}");
+    };
+    println!(
+        "recovery of {count} records {name} (from snapshot {snapshot}, {folded} records folded):\n  \
+         open {opened:.3} s + fold {:.3} s = {total:.3} s | decode+fold of all {count} records \
+         from memory {baseline:.3} s | ratio {:.2}x",
+        total - opened,
+        total / baseline,
+    );
 }
