@@ -111,8 +111,9 @@ impl EventLog {
         let (new_tail, snapshot_written) = {
             let mut guard = lock(&handle);
             let outcome = self.write(stream, &mut guard, tail, records);
-            if outcome.is_err() {
-                // The folded state may be ahead of what was written: fold again next time.
+            if let Err(LogError::Storage { .. }) = outcome {
+                // The folded state is ahead of what sled refused: fold again next time. The
+                // other errors come before anything is folded.
                 guard.loaded = None;
             }
             outcome?
@@ -366,8 +367,9 @@ impl EventLog {
         let mut batch = sled::Batch::default();
         let every = self.config.snapshot_every_records;
         let crosses = |seq: Seq| every > 0 && seq.0 / every > tail.0 / every;
-        for (index, record) in records.iter().enumerate() {
-            let expected = loaded.state.seq().next();
+        let mut expected = tail;
+        for record in records {
+            expected = expected.next();
             if record.seq != expected {
                 return Err(LogError::NotContiguous {
                     stream: stream.to_string(),
@@ -375,7 +377,10 @@ impl EventLog {
                     found: record.seq,
                 });
             }
-            batch.insert(&keys::key(RECORD_TAG, record.seq)[..], record.encode());
+        }
+        let mut encoded = Vec::with_capacity(records.len());
+        for (index, record) in records.iter().enumerate() {
+            encoded.push((keys::key(RECORD_TAG, record.seq), record.encode()));
             if index + 1 == records.len() {
                 loaded.before_last = Some(loaded.state.clone());
             }
@@ -393,9 +398,31 @@ impl EventLog {
             plan = plan_prune(loaded, &self.config);
             plan.add_to(&mut batch);
         }
-        tree.apply_batch(batch).map_err(storage(&self.path))?;
+        self.apply(tree, encoded, batch)?;
         plan.commit(loaded);
         Ok((new_tail, snapshot_written))
+    }
+
+    /// Writes an append's records, with the snapshot and pruning already in `batch`. A lone
+    /// record goes in by itself: one key is atomic on its own, and a batch costs sled a
+    /// manifest and a sealed write buffer of its own.
+    fn apply(
+        &self,
+        tree: &sled::Tree,
+        mut encoded: Vec<([u8; 9], Vec<u8>)>,
+        mut batch: sled::Batch,
+    ) -> Result<(), LogError> {
+        let alone = encoded.len() == 1 && batch.is_empty();
+        match encoded.pop() {
+            Some((key, bytes)) if alone => tree.insert(&key[..], bytes).map(|_| ()),
+            last => {
+                for (key, bytes) in encoded.into_iter().chain(last) {
+                    batch.insert(&key[..], bytes);
+                }
+                tree.apply_batch(batch)
+            }
+        }
+        .map_err(storage(&self.path))
     }
 }
 
