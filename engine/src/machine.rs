@@ -1413,6 +1413,11 @@ fn switchover(ctx: &mut Ctx<'_>, target: MemberId) {
     let timeout_s = ctx.spec().switchover_timeout_s;
     if elapsed_ms(ctx) >= seconds_ms(timeout_s) {
         let detail = format!("the switchover to {target} did not finish within {timeout_s}s");
+        // The old active holds every write: when it can take the role back, that is safe.
+        if up(ctx, old) && ctx.state.member(old).report.copy_complete {
+            abort_switchover(ctx, old, &detail);
+            return;
+        }
         ctx.transition(
             ClusterState::ManualInterventionRequired,
             Reason::SwitchoverTimeout,
@@ -1425,7 +1430,11 @@ fn switchover(ctx: &mut Ctx<'_>, target: MemberId) {
         && target_view.report.copy_complete
         && target_view.report.role == Role::Standby;
     if !target_ok {
-        abort_switchover(ctx, old, target);
+        let why = format!(
+            "{} (it must be up, with a complete copy)",
+            describe(ctx, target)
+        );
+        abort_switchover(ctx, old, &why);
         return;
     }
     let old_view = ctx.state.member(old);
@@ -1451,11 +1460,8 @@ fn failed_ignoring_role(ctx: &Ctx<'_>, member: MemberId) -> bool {
         || (!view.reachable && ctx.state.contact_expired(member, ctx.now))
 }
 
-fn abort_switchover(ctx: &mut Ctx<'_>, old: MemberId, target: MemberId) {
-    let detail = format!(
-        "{} : the switchover cannot proceed safely",
-        describe(ctx, target)
-    );
+fn abort_switchover(ctx: &mut Ctx<'_>, old: MemberId, why: &str) {
+    let detail = format!("{why}: the switchover is aborted, {old} stays the active");
     if ctx.state.member(old).report.role != Role::Active {
         promote(ctx, old, FenceEvidence::NoPreviousActive, None);
     }

@@ -1,6 +1,6 @@
 //! The invariant checker can fail: each invariant is shown a step that violates it.
 
-use tandem_engine::testing::{Checker, normal_cluster};
+use tandem_engine::testing::{Before, Checker, normal_cluster};
 use tandem_engine::{
     Action, ClusterState, Effect, EffectId, Event, FenceEvidence, Input, MemberId, PodUid, Reason,
     Record, Replication, Seq, Spec, Timestamp, Topology,
@@ -37,7 +37,12 @@ fn violation(events: Vec<Event>, effects: Vec<Effect>, tweak: impl FnOnce(&mut S
         .apply_record(&record)
         .expect("the record follows the log");
     let mut checker = Checker::from_state(before.clone());
-    match checker.check(&before, Some(&record), &after, Timestamp(6_000)) {
+    match checker.check(
+        &Before::of(&before),
+        Some(&record),
+        &after,
+        Timestamp(6_000),
+    ) {
         Ok(()) => "none".to_string(),
         Err(violation) => violation.invariant.to_string(),
     }
@@ -150,7 +155,12 @@ fn a_live_state_that_differs_from_the_fold_is_caught() {
     after.apply(&Event::AttemptCounted { attempts: 3 }); // not in the record
     let mut checker = Checker::from_state(before.clone());
     let error = checker
-        .check(&before, Some(&record), &after, Timestamp(6_000))
+        .check(
+            &Before::of(&before),
+            Some(&record),
+            &after,
+            Timestamp(6_000),
+        )
         .unwrap_err();
     assert_eq!(error.invariant, "7 (replay)");
 }
