@@ -12,6 +12,8 @@ use crate::scenario::{
 use anyhow::{Context, bail};
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 use tandem_engine::{Replication, Spec, Topology};
 use tandem_sled::EventLog;
@@ -132,33 +134,89 @@ pub fn explore_seeds(
     show_progress: bool,
 ) -> anyhow::Result<Exploration> {
     let started = Instant::now();
-    let mut progress = Progress::new(if show_progress {
-        options.seeds.clone().count()
-    } else {
-        0
+    let total = options.seeds.clone().count();
+    let progress = Mutex::new(Progress::new(if show_progress { total } else { 0 }));
+    let next = AtomicU64::new(options.seeds.start);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(MAX_WORKERS);
+    // Seeds are independent: workers take the next seed until none is left, and the results
+    // are put back in seed order, so the outcome does not depend on the scheduling.
+    let outcomes: Vec<anyhow::Result<Vec<SeedOutcome>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut outcomes = Vec::new();
+                    loop {
+                        let seed = next.fetch_add(1, Ordering::Relaxed);
+                        if seed >= options.seeds.end {
+                            return Ok(outcomes);
+                        }
+                        outcomes.push(explore_seed(seed, options, log)?);
+                        let mut progress = progress.lock().unwrap_or_else(PoisonError::into_inner);
+                        progress.tick(&format!("seed {seed}"));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("an explore worker panicked")))
+            })
+            .collect()
     });
-    let mut failures = Vec::new();
-    let mut simulated_ms = 0;
-    for seed in options.seeds.clone() {
-        let scenario = generate(options.topology, seed, options.duration_ms);
-        let report = run_once(&scenario, options, log)?;
-        simulated_ms += report.simulated_ms;
-        if !report.passed() {
-            let shrunk = shrink(scenario, options, log)?;
-            let path = options.out.join(format!(
-                "explore-{}-seed-{seed}.yaml",
-                options.topology.name()
-            ));
-            let written = std::fs::write(&path, to_yaml(&shrunk)).ok().map(|()| path);
-            failures.push((seed, shrunk, written));
-        }
-        progress.tick(&format!("seed {seed}"));
+    let mut all = Vec::new();
+    for outcome in outcomes {
+        all.extend(outcome?);
     }
+    all.sort_by_key(|outcome| outcome.seed);
+    let simulated_ms = all.iter().map(|outcome| outcome.simulated_ms).sum();
+    let failures = all
+        .into_iter()
+        .filter_map(|outcome| outcome.failure)
+        .collect();
     Ok(Exploration {
-        seeds: options.seeds.clone().count() as u64,
+        seeds: total as u64,
         failures,
         simulated_ms,
         wall_secs: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Explore runs on at most this many threads.
+const MAX_WORKERS: usize = 8;
+
+/// One seed's result.
+struct SeedOutcome {
+    seed: u64,
+    simulated_ms: u64,
+    failure: Option<(u64, Scenario, Option<PathBuf>)>,
+}
+
+/// Runs one seed; shrinks and writes it out if it fails.
+fn explore_seed(
+    seed: u64,
+    options: &ExploreOptions,
+    log: &EventLog,
+) -> anyhow::Result<SeedOutcome> {
+    let scenario = generate(options.topology, seed, options.duration_ms);
+    let report = run_once(&scenario, options, log)?;
+    let failure = if report.passed() {
+        None
+    } else {
+        let shrunk = shrink(scenario, options, log)?;
+        let name = format!("explore-{}-seed-{seed}.yaml", options.topology.name());
+        let path = options.out.join(name);
+        let written = std::fs::write(&path, to_yaml(&shrunk)).ok().map(|()| path);
+        Some((seed, shrunk, written))
+    };
+    Ok(SeedOutcome {
+        seed,
+        simulated_ms: report.simulated_ms,
+        failure,
     })
 }
 
@@ -183,7 +241,6 @@ fn run_once(
 
 /// A fresh stream name per run, so shrinking runs never meet an earlier stream.
 fn log_counter() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     COUNTER.fetch_add(1, Ordering::Relaxed)
 }
@@ -269,15 +326,29 @@ pub fn generate(topology: Topology, seed: u64, duration_ms: Millis) -> Scenario 
         );
         timeline.extend(entries);
     }
+    if permanent_loss {
+        // A node lost for good, combined with a fault that leaves the other member without a
+        // complete copy, rightly ends in manual intervention (the only copy is gone): such a seed
+        // keeps the loss alone, so that liveness can be required of every seed.
+        timeline.retain(|entry: &TimelineEntry| {
+            matches!(entry.what, What::Fault(Fault::NodeLoss { for_ms: None }, _))
+        });
+    }
     timeline.sort_by_key(|entry: &TimelineEntry| entry.at_ms);
     // Lag the async rule lets the engine accept, plus what replication trails by.
     let world = WorldConfig::default();
     let max_lost_writes = match replication {
         Replication::Sync => 0,
+        // Async acknowledges alone: what may be lost is the lag the engine accepts, what the
+        // standby trails by, and what a cut-off active acknowledges between its last contact
+        // and the end of its lease (docs/simulator.md).
         Replication::Async => {
+            let window_ms = world.replication_lag_ms
+                + u64::from(spec.agent_lease_s + spec.polling_interval_s) * 1000;
+            let per_failover = u64::from(world.writes_per_second) * window_ms / 1000 + 1;
+            // Each fault may cost one failover's window.
             spec.max_lag_on_failover_bytes / WRITE_BYTES
-                + u64::from(world.writes_per_second) * world.replication_lag_ms / 1000
-                + 1
+                + per_failover * (timeline.len() as u64 + 1)
         }
     };
     Scenario {
@@ -342,9 +413,14 @@ fn draw(
             for_ms: seconds(rng, 5, 180),
         }),
         5 => {
-            let forever = !*permanent_loss && replication == Replication::Sync && rng.below(3) == 0;
+            // A standalone cluster's only copy lost for good is a failure by design, not a finding.
+            let forever = !*permanent_loss
+                && topology == Topology::MasterSlave
+                && replication == Replication::Sync
+                && rng.below(3) == 0;
             *permanent_loss |= forever;
-            let for_ms = (!forever).then(|| seconds(rng, 10, 300));
+            // A reboot shorter than nodeLostTimeout: a longer one rightly counts as a lost node.
+            let for_ms = (!forever).then(|| seconds(rng, 10, 110));
             let standby_node = topology == Topology::MasterSlave && rng.below(2) == 1;
             let node = if standby_node {
                 Target::NodeOfStandby

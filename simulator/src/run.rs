@@ -7,7 +7,7 @@ use crate::timeline::{Mark, MarkKind, MemberSample, Sample, Timeline};
 use crate::world::{Changed, Later, World};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
-use tandem_engine::testing::Checker;
+use tandem_engine::testing::{Before, Checker};
 use tandem_engine::{
     Action, Effect, EffectError, Engine, Input, MemberId, Outcome, Poll, Record, Role, Seq, Spec,
     SwitchoverRequest, Timestamp,
@@ -193,6 +193,8 @@ struct Sim<'a> {
     api_errors_until: Millis,
     failure: Option<Failure>,
     last_steps: VecDeque<String>,
+    recent_inputs: VecDeque<(Millis, Input)>,
+    last_sample: Option<DrawnState>,
     trace: Vec<String>,
     hash: u64,
     timeline: Timeline,
@@ -200,6 +202,34 @@ struct Sim<'a> {
     last_fault_end: Millis,
     records: u64,
     config_hash: u64,
+}
+
+/// What the picture shows at one time: the cluster state (none while the operator is down) and
+/// each member.
+type DrawnState = (
+    Option<tandem_engine::ClusterState>,
+    [Option<MemberSample>; 2],
+);
+
+/// The last steps for a report: the noted lines and the recent inputs, in time order.
+fn merge_steps(lines: VecDeque<String>, inputs: VecDeque<(Millis, Input)>) -> Vec<String> {
+    let mut steps: Vec<(Millis, String)> = lines
+        .into_iter()
+        .map(|line| {
+            let at = serde_json::from_str::<serde_json::Value>(&line)
+                .ok()
+                .and_then(|value| value.get("t").and_then(serde_json::Value::as_u64))
+                .unwrap_or(0);
+            (at, line)
+        })
+        .collect();
+    for (at, input) in inputs {
+        let line = serde_json::json!({ "t": at, "type": "input", "detail": format!("{input:?}") });
+        steps.push((at, line.to_string()));
+    }
+    steps.sort_by_key(|(at, _)| *at);
+    let skip = steps.len().saturating_sub(LAST_STEPS);
+    steps.into_iter().skip(skip).map(|(_, line)| line).collect()
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -254,6 +284,8 @@ pub fn run(
         api_errors_until: 0,
         failure: None,
         last_steps: VecDeque::new(),
+        recent_inputs: VecDeque::new(),
+        last_sample: None,
         trace: Vec::new(),
         hash: FNV_OFFSET,
         timeline: Timeline {
@@ -298,6 +330,18 @@ impl Sim<'_> {
     fn trace_line(&mut self, kind: &str, detail: String) {
         let line = serde_json::json!({ "t": self.now, "type": kind, "detail": detail }).to_string();
         self.step_note(line);
+    }
+
+    /// Notes an input: kept for the failure report (and the trace), formatted only when needed.
+    fn note_input(&mut self, input: &Input) {
+        if self.options.trace {
+            self.trace_line("input", format!("{input:?}"));
+            return;
+        }
+        if self.recent_inputs.len() == LAST_STEPS {
+            self.recent_inputs.pop_front();
+        }
+        self.recent_inputs.push_back((self.now, input.clone()));
     }
 
     fn fail(&mut self, what: &str, detail: String) {
@@ -493,8 +537,8 @@ impl Sim<'_> {
 
     fn operator_input(&mut self, input: Input) -> Result<(), RunError> {
         let now = self.now;
-        self.trace_line("input", format!("{input:?}"));
-        let before = self.operator.engine.state().clone();
+        self.note_input(&input);
+        let before = Before::of(self.operator.engine.state());
         let step = self.operator.engine.step(Timestamp(now), input)?;
         let record = step.record().cloned();
         let log = self.log;
@@ -966,32 +1010,36 @@ impl Sim<'_> {
     // --- the picture and the verdict ----------------------------------------------------------------
 
     fn sample(&mut self) {
-        let state = if self.operator.up {
-            self.operator.engine.state().cluster().to_string()
-        } else {
-            "operator down".to_string()
-        };
+        let cluster = self
+            .operator
+            .up
+            .then(|| self.operator.engine.state().cluster());
         let engine_state = self.operator.engine.state();
-        let members = (0..self.world.members.len() as u8)
-            .map(|member| MemberSample {
-                role: self.world.members[usize::from(member)].role,
-                health: engine_state.health(MemberId(member), Timestamp(self.now)),
-                accepting_writes: self.world.accepting_writes(member, self.now),
-            })
-            .collect();
-        let sample = Sample {
+        let mut members = [None; 2];
+        for (member, slot) in members
+            .iter_mut()
+            .enumerate()
+            .take(self.world.members.len())
+        {
+            let id = member as u8;
+            *slot = Some(MemberSample {
+                role: self.world.members[member].role,
+                health: engine_state.health(MemberId(id), Timestamp(self.now)),
+                accepting_writes: self.world.accepting_writes(id, self.now),
+            });
+        }
+        // Most events change nothing drawn: compare before building a sample.
+        if self.last_sample == Some((cluster, members)) {
+            return;
+        }
+        self.last_sample = Some((cluster, members));
+        let state = cluster.map_or_else(|| "operator down".to_string(), |state| state.to_string());
+        let members = members.into_iter().flatten().collect();
+        self.timeline.samples.push(Sample {
             at_ms: self.now,
             state,
             members,
-        };
-        let same = self
-            .timeline
-            .samples
-            .last()
-            .is_some_and(|last| last.state == sample.state && last.members == sample.members);
-        if !same {
-            self.timeline.samples.push(sample);
-        }
+        });
     }
 
     fn final_data(&self) -> Option<Position> {
@@ -1026,7 +1074,7 @@ impl Sim<'_> {
             name: self.scenario.name.clone(),
             seed,
             failure: self.failure,
-            last_steps: self.last_steps.into_iter().collect(),
+            last_steps: merge_steps(self.last_steps, self.recent_inputs),
             transitions: self.operator.engine.state().transitions(),
             visited: self
                 .visited

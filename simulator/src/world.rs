@@ -223,6 +223,7 @@ pub struct World {
     next_uid: u64,
     next_token: u64,
     write_remainder: u64,
+    last_write_at: Millis,
     /// Things to happen later, drained by the runner.
     pub later: Vec<(Millis, Later)>,
     /// Changed objects, drained by the runner.
@@ -259,6 +260,7 @@ impl World {
             next_uid: 0,
             next_token: 0,
             write_remainder: 0,
+            last_write_at: 0,
             later: Vec::new(),
             changed: Vec::new(),
         }
@@ -334,11 +336,14 @@ impl World {
             (Some(follower), Some(leader)) => self.history.is_prefix(follower, leader),
             _ => false,
         };
+        // A demoted active still streams what its standby lacks (a planned switchover drains it).
+        let leads = leader.role == Role::Active
+            || (leader.role == Role::Standby && leader.replicating_from.is_none());
         state.role == Role::Standby
             && state.copying.is_none()
             && self.running(standby)
             && self.running(active)
-            && leader.role == Role::Active
+            && leads
             && state.broken_until <= now
             && link_up(state)
             && link_up(leader)
@@ -404,6 +409,7 @@ impl World {
         self.volumes[index].data = after;
         self.history
             .acknowledge(before.branch, before.lsn, after.lsn);
+        self.last_write_at = to;
     }
 
     /// Connected, unstalled standbys receive: all of it under sync, all but the replication lag
@@ -422,8 +428,11 @@ impl World {
             else {
                 continue;
             };
+            // Async trails by the replication lag while writes flow, and catches up when they stop.
+            let quiet = now >= self.last_write_at + self.config.replication_lag_ms;
             let lag_bytes = match self.replication {
                 Replication::Sync => 0,
+                Replication::Async if quiet => 0,
                 Replication::Async => {
                     u64::from(self.config.writes_per_second)
                         * self.config.replication_lag_ms
@@ -935,6 +944,15 @@ impl World {
         let Some(own) = self.data_of(member) else {
             return false;
         };
+        // A copy that diverged from the running active (it kept writes past the point the active
+        // was promoted from) lost those writes at that promotion, which the lost-writes check
+        // counts; wiping it destroys nothing more. Only a copy ahead on the active's own history
+        // is a newest copy the active could still have caught up from.
+        if let Some(active) = self.active().filter(|active| *active != member)
+            && let Some(leader) = self.data_of(active)
+        {
+            return !self.history.is_prefix(own, leader) && self.history.is_prefix(leader, own);
+        }
         let others: Vec<Position> = (0..self.members.len() as u8)
             .filter(|m| *m != member)
             .filter_map(|m| self.data_of(m))
