@@ -364,7 +364,6 @@ impl EventLog {
                 actual_tail,
             });
         }
-        let mut batch = sled::Batch::default();
         let every = self.config.snapshot_every_records;
         let crosses = |seq: Seq| every > 0 && seq.0 / every > tail.0 / every;
         let mut expected = tail;
@@ -391,6 +390,15 @@ impl EventLog {
         let mut plan = PrunePlan::default();
         let snapshot = loaded.before_last.as_ref().filter(|_| crosses(new_tail));
         let snapshot_written = snapshot.is_some();
+        // The records go into the batch first: a later removal of the same key (pruning with
+        // no records retained) must win.
+        let mut batch = sled::Batch::default();
+        let alone = (encoded.len() == 1 && snapshot.is_none())
+            .then(|| encoded.pop())
+            .flatten();
+        for (key, bytes) in encoded {
+            batch.insert(&key[..], bytes);
+        }
         if let Some(state) = snapshot {
             let seq = state.seq();
             batch.insert(&keys::key(SNAPSHOT_TAG, seq)[..], state.encode_snapshot());
@@ -398,31 +406,15 @@ impl EventLog {
             plan = plan_prune(loaded, &self.config);
             plan.add_to(&mut batch);
         }
-        self.apply(tree, encoded, batch)?;
+        match alone {
+            // One key is atomic on its own, and a batch costs sled a manifest and a sealed
+            // write buffer of its own.
+            Some((key, bytes)) => tree.insert(&key[..], bytes).map(|_| ()),
+            None => tree.apply_batch(batch),
+        }
+        .map_err(storage(&self.path))?;
         plan.commit(loaded);
         Ok((new_tail, snapshot_written))
-    }
-
-    /// Writes an append's records, with the snapshot and pruning already in `batch`. A lone
-    /// record goes in by itself: one key is atomic on its own, and a batch costs sled a
-    /// manifest and a sealed write buffer of its own.
-    fn apply(
-        &self,
-        tree: &sled::Tree,
-        mut encoded: Vec<([u8; 9], Vec<u8>)>,
-        mut batch: sled::Batch,
-    ) -> Result<(), LogError> {
-        let alone = encoded.len() == 1 && batch.is_empty();
-        match encoded.pop() {
-            Some((key, bytes)) if alone => tree.insert(&key[..], bytes).map(|_| ()),
-            last => {
-                for (key, bytes) in encoded.into_iter().chain(last) {
-                    batch.insert(&key[..], bytes);
-                }
-                tree.apply_batch(batch)
-            }
-        }
-        .map_err(storage(&self.path))
     }
 }
 
