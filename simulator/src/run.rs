@@ -1045,7 +1045,10 @@ impl Sim<'_> {
     fn final_data(&self) -> Option<Position> {
         let designated = self.operator.engine.state().active().map(|m| m.0);
         let holder = self.world.active().or(designated)?;
-        self.world.data_of(holder)
+        // A copy on a node gone for good holds nothing any more.
+        let volume = self.world.volume_of(holder)?;
+        let node = self.world.volumes[volume].node;
+        (!self.world.nodes[node].gone_for_good).then(|| self.world.volumes[volume].data)
     }
 
     fn finish(mut self, seed: u64, started: Instant) -> RunReport {
