@@ -145,3 +145,30 @@ fn check(directory: &std::path::Path, acknowledged: &BTreeMap<String, Seq>, roun
         );
     }
 }
+
+/// A log held by another process is `Locked`, naming the directory; once that process is
+/// gone, even by SIGKILL, the log opens.
+#[test]
+fn a_log_open_in_another_process_is_locked() {
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let mut child = Command::new(CHILD)
+        .arg(directory.path())
+        .arg("1")
+        .arg("0")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the crash child starts");
+    let stdout = child.stdout.take().expect("a piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let ready = lines.next().and_then(Result::ok);
+    let second = EventLog::open(directory.path(), LogConfig::default());
+    child.kill().expect("SIGKILL");
+    child.wait().expect("the child is reaped");
+    assert_eq!(ready.as_deref(), Some("ready"));
+    match second {
+        Err(tandem_sled::LogError::Locked { path }) => assert_eq!(path, directory.path()),
+        other => panic!("expected Locked, got {other:?}"),
+    }
+    drop(lines);
+    EventLog::open(directory.path(), LogConfig::default()).expect("the log opens after the kill");
+}
