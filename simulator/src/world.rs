@@ -677,14 +677,7 @@ impl World {
             return;
         };
         if force {
-            state.pod = None;
-            state.process = Proc::Down;
-            state.role = Role::None;
-            state.replicating_from = None;
-            state.copying = None;
-            self.changed.push(Changed::Pod(member));
-            self.later
-                .push((now + STATEFULSET_DELAY_MS, Later::Reconcile));
+            self.remove_pod(member, now);
             return;
         }
         if !pod.deleting {
@@ -704,11 +697,13 @@ impl World {
         if state.pod.as_ref().is_none_or(|pod| pod.uid != uid) {
             return;
         }
-        state.pod = None;
-        state.process = Proc::Down;
-        state.role = Role::None;
-        state.replicating_from = None;
-        state.copying = None;
+        self.remove_pod(member, now);
+    }
+
+    /// The pod object goes, with its process; the StatefulSet notices shortly.
+    fn remove_pod(&mut self, member: u8, now: Millis) {
+        self.members[usize::from(member)].pod = None;
+        self.crash(member);
         self.changed.push(Changed::Pod(member));
         self.later
             .push((now + STATEFULSET_DELAY_MS, Later::Reconcile));
