@@ -831,6 +831,11 @@ fn normal(ctx: &mut Ctx<'_>) {
         return;
     }
     ensure_promoted(ctx);
+    // A planned role swap starts only from a settled pair: the active confirmed in its role.
+    let settled = ctx.state.active_confirmed && ctx.health(active) == Health::Healthy;
+    if !settled {
+        return;
+    }
     if requested_switchover(ctx, active, standby) {
         return;
     }
@@ -1408,6 +1413,11 @@ fn switchover(ctx: &mut Ctx<'_>, target: MemberId) {
             Reason::ActiveFailed,
             describe(ctx, old),
         );
+        return;
+    }
+    if !ctx.state.active_confirmed {
+        // The old active's own promotion is in flight: its role says nothing about a demotion.
+        ensure_promoted(ctx);
         return;
     }
     let timeout_s = ctx.spec().switchover_timeout_s;

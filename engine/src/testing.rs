@@ -923,7 +923,7 @@ pub fn run_plan(spec: Spec, plan: &[PlanStep]) -> Result<Vec<Vec<u8>>, Violation
 
 /// Delivers the world's inbox to the engine (and the engine's effects back to the world) until
 /// both are quiet, within a bound.
-fn deliver(world: &mut MiniWorld, harness: &mut Harness) -> Result<(), Violation> {
+pub fn deliver(world: &mut MiniWorld, harness: &mut Harness) -> Result<(), Violation> {
     const MAX_ROUNDS: usize = 64;
     for _ in 0..MAX_ROUNDS {
         if world.inbox.is_empty() {
