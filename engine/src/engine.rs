@@ -121,7 +121,6 @@ impl Engine {
             return Ok(Step {
                 engine: self,
                 record: None,
-                effects: Vec::new(),
                 committed: true,
             });
         }
@@ -138,7 +137,6 @@ impl Engine {
         Ok(Step {
             engine: self,
             record: Some(record),
-            effects: Vec::new(),
             committed: false,
         })
     }
@@ -161,7 +159,6 @@ impl Engine {
 pub struct Step<'a> {
     engine: &'a mut Engine,
     record: Option<Record>,
-    effects: Vec<Effect>,
     committed: bool,
 }
 
@@ -183,7 +180,7 @@ impl Step<'_> {
         persist: impl FnOnce(&Record) -> Result<(), E>,
     ) -> Result<Vec<Effect>, E> {
         let Some(record) = self.record.take() else {
-            return Ok(std::mem::take(&mut self.effects));
+            return Ok(Vec::new()); // a quiet step emits nothing
         };
         persist(&record)?;
         self.committed = true;

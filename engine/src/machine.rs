@@ -1126,29 +1126,35 @@ fn ensure_volume(ctx: &mut Ctx<'_>, member: MemberId) {
     }
 }
 
-fn standby_partially_starting(ctx: &mut Ctx<'_>) {
+/// The exits shared by the states that bring a standby back: the active (or both) failing, the
+/// standby `Healthy` again (to `Normal`, for `recovered`), or failed (to `StandbyDown`, counting
+/// an attempt when `counted`). Returns whether a transition was taken.
+fn standby_settled(ctx: &mut Ctx<'_>, recovered: Reason, counted: bool) -> bool {
     if active_or_both_failed(ctx) {
+        return true;
+    }
+    let (_, standby) = pair(ctx);
+    let hs = ctx.health(standby);
+    if hs == Health::Healthy {
+        ctx.transition(ClusterState::Normal, recovered, describe(ctx, standby));
+        return true;
+    }
+    if hs.failed() {
+        if counted {
+            count_attempt(ctx);
+        }
+        let detail = describe(ctx, standby);
+        ctx.transition(ClusterState::StandbyDown, Reason::StandbyFailed, detail);
+        return true;
+    }
+    false
+}
+
+fn standby_partially_starting(ctx: &mut Ctx<'_>) {
+    if standby_settled(ctx, Reason::StandbyRecovered, true) {
         return;
     }
     let (active, standby) = pair(ctx);
-    let hs = ctx.health(standby);
-    if hs == Health::Healthy {
-        ctx.transition(
-            ClusterState::Normal,
-            Reason::StandbyRecovered,
-            describe(ctx, standby),
-        );
-        return;
-    }
-    if hs.failed() {
-        count_attempt(ctx);
-        ctx.transition(
-            ClusterState::StandbyDown,
-            Reason::StandbyFailed,
-            describe(ctx, standby),
-        );
-        return;
-    }
     let timeout_s = ctx.spec().standby_start_timeout_s;
     if elapsed_ms(ctx) >= seconds_ms(timeout_s) {
         count_attempt(ctx);
@@ -1210,27 +1216,10 @@ fn start_replication(ctx: &mut Ctx<'_>, active: MemberId, standby: MemberId) {
 }
 
 fn standby_partially_down(ctx: &mut Ctx<'_>) {
-    if active_or_both_failed(ctx) {
+    if standby_settled(ctx, Reason::ReplicationRestored, false) {
         return;
     }
     let (active, standby) = pair(ctx);
-    let hs = ctx.health(standby);
-    if hs == Health::Healthy {
-        ctx.transition(
-            ClusterState::Normal,
-            Reason::ReplicationRestored,
-            describe(ctx, standby),
-        );
-        return;
-    }
-    if hs.failed() {
-        ctx.transition(
-            ClusterState::StandbyDown,
-            Reason::StandbyFailed,
-            describe(ctx, standby),
-        );
-        return;
-    }
     if elapsed_ms(ctx) >= ctx.spec().unreachable_timeout_ms() {
         replace_pod_record_only(ctx, standby);
         let detail = format!(
