@@ -793,18 +793,21 @@ fn normal(ctx: &mut Ctx<'_>) {
     }
     let (active, standby) = pair(ctx);
     let hs = ctx.health(standby);
-    if hs.failed() {
-        let detail = describe(ctx, standby);
-        ctx.transition(ClusterState::StandbyDown, Reason::StandbyFailed, detail);
-        return;
-    }
-    if hs == Health::Degraded {
-        let detail = describe(ctx, standby);
-        ctx.transition(
+    // Each of these healths rules out the others and the lag timeout below.
+    let exit = match hs {
+        health if health.failed() => Some((ClusterState::StandbyDown, Reason::StandbyFailed)),
+        Health::Degraded => Some((
             ClusterState::StandbyPartiallyDown,
             Reason::ReplicationBroken,
-            detail,
-        );
+        )),
+        Health::Starting => Some((
+            ClusterState::StandbyPartiallyStarting,
+            Reason::StandbyRestarting,
+        )),
+        _ => None,
+    };
+    if let Some((to, reason)) = exit {
+        ctx.transition(to, reason, describe(ctx, standby));
         return;
     }
     let lag_timeout_ms = seconds_ms(ctx.spec().lag_timeout_s);
@@ -817,15 +820,6 @@ fn normal(ctx: &mut Ctx<'_>) {
         ctx.transition(
             ClusterState::StandbyPartiallyDown,
             Reason::LagTimeout,
-            detail,
-        );
-        return;
-    }
-    if hs == Health::Starting {
-        let detail = describe(ctx, standby);
-        ctx.transition(
-            ClusterState::StandbyPartiallyStarting,
-            Reason::StandbyRestarting,
             detail,
         );
         return;
