@@ -160,7 +160,7 @@ impl<'a> Ctx<'a> {
     fn destroys_newest(&self, action: &Action) -> bool {
         match action {
             Action::Rebuild { member, from } => {
-                *member == *from || self.state.active != Some(*from) || self.is_newest(*member)
+                *member == *from || !copy_source_ready(self, *from) || self.is_newest(*member)
             }
             Action::ReleaseVolume { member, .. } => self.is_newest(*member),
             _ => false,
@@ -384,9 +384,12 @@ fn observe_pod(ctx: &mut Ctx<'_>, member: MemberId, pod: Option<&PodObservation>
 }
 
 fn observe_volume(ctx: &mut Ctx<'_>, member: MemberId, volume: &VolumeObservation) {
+    if !is_member(ctx.state, member) {
+        return;
+    }
     let view = ctx.state.member(member);
     let same = view.pvc == volume.pvc && view.pv == volume.pv && view.volume_lost == volume.lost;
-    if is_member(ctx.state, member) && !same {
+    if !same {
         ctx.record(Event::VolumeObserved {
             member,
             volume: volume.clone(),
@@ -581,6 +584,10 @@ pub(crate) fn promote(
     if ctx.hands_off() {
         return;
     }
+    assert!(
+        ctx.state.member(member).report.copy_complete,
+        "{member} would be promoted with an incomplete copy"
+    );
     ctx.record(Event::Promoting {
         member,
         fence,
@@ -607,10 +614,33 @@ pub(crate) fn ensure_promoted(ctx: &mut Ctx<'_>) {
     }
 }
 
-/// Whether the member's database is up and can take a command.
+/// Whether the member's database is up and can take a command: its agent answered with the
+/// process running, and nothing observed since contradicts it (the pod is running and not being
+/// deleted, and its node is not known to be unavailable).
 pub(crate) fn up(ctx: &Ctx<'_>, member: MemberId) -> bool {
     let view = ctx.state.member(member);
-    view.pod.is_some() && view.reachable && view.report.process == Process::Running
+    let Some(pod) = &view.pod else { return false };
+    let node_unavailable = pod
+        .node
+        .as_ref()
+        .and_then(|node| ctx.state.node(node))
+        .is_some_and(|node| node.status != NodeStatus::Ready);
+    view.reachable
+        && view.report.process == Process::Running
+        && pod.running
+        && !pod.deleting
+        && !node_unavailable
+}
+
+/// Whether `from` may be the source of a copy now: the engine's active, confirmed in its role,
+/// up, and reporting the active role. A copy wipes its target first, so it never starts from a
+/// source that may not finish it.
+pub(crate) fn copy_source_ready(ctx: &Ctx<'_>, from: MemberId) -> bool {
+    ctx.state.active == Some(from)
+        && ctx.state.active_confirmed
+        && up(ctx, from)
+        && ctx.state.member(from).report.role == Role::Active
+        && !lost(ctx, from)
 }
 
 /// Gives each member without a volume a local PV on a ready node that does not hold the other
@@ -716,13 +746,13 @@ pub(crate) fn initializing(ctx: &mut Ctx<'_>) {
     set_replicas(ctx, ctx.spec().topology.member_count());
     let first = MemberId::FIRST;
     if ctx.state.active.is_none() {
-        if up(ctx, first) {
+        if up(ctx, first) && ctx.state.member(first).report.copy_complete {
             promote(ctx, first, FenceEvidence::NoPreviousActive, None);
         }
         return;
     }
     ensure_promoted(ctx);
-    if ctx.spec().topology == Topology::MasterSlave && ctx.state.active_confirmed {
+    if ctx.spec().topology == Topology::MasterSlave && copy_source_ready(ctx, first) {
         let standby = first.peer();
         let view = ctx.state.member(standby);
         if up(ctx, standby) && view.report.role == Role::None {
@@ -979,11 +1009,9 @@ fn promotable(ctx: &Ctx<'_>, active: MemberId, standby: MemberId) -> Result<Opti
     if !view.report.copy_complete {
         return Err(format!("{standby}'s copy from the active never completed"));
     }
-    if view.report.role != Role::Standby {
-        return Err(format!(
-            "{standby} is not replicating (role {:?})",
-            view.report.role
-        ));
+    // A member that restarted has no role but keeps its data: its copy is a candidate.
+    if view.report.role == Role::Active {
+        return Err(format!("{standby} claims the active role"));
     }
     let lag = ctx
         .state
@@ -1189,7 +1217,7 @@ pub(crate) fn count_attempt(ctx: &mut Ctx<'_>) {
 /// Gets a starting standby replicating: a fresh one is rebuilt from the active, a
 /// disconnected one reconnected.
 fn start_replication(ctx: &mut Ctx<'_>, active: MemberId, standby: MemberId) {
-    if !ctx.state.active_confirmed || !up(ctx, standby) {
+    if !copy_source_ready(ctx, active) || !up(ctx, standby) {
         return;
     }
     let report = ctx.state.member(standby).report;
@@ -1365,6 +1393,9 @@ fn waiting_for_active(ctx: &mut Ctx<'_>, chosen: MemberId) {
         ensure_promoted(ctx);
         return;
     }
+    if !ctx.state.member(chosen).report.copy_complete {
+        return; // Its copy is incomplete: it is never promoted.
+    }
     let other = chosen.peer();
     match fence_evidence(ctx, other) {
         Some(evidence) => promote(ctx, chosen, evidence, None),
@@ -1455,7 +1486,8 @@ fn failed_ignoring_role(ctx: &Ctx<'_>, member: MemberId) -> bool {
 
 fn abort_switchover(ctx: &mut Ctx<'_>, old: MemberId, why: &str) {
     let detail = format!("{why}: the switchover is aborted, {old} stays the active");
-    if ctx.state.member(old).report.role != Role::Active {
+    let view = ctx.state.member(old);
+    if view.report.role != Role::Active && view.report.copy_complete {
         promote(ctx, old, FenceEvidence::NoPreviousActive, None);
     }
     ctx.transition(ClusterState::Normal, Reason::SwitchoverAborted, detail);
@@ -1486,7 +1518,14 @@ pub(crate) fn stopping(ctx: &mut Ctx<'_>) {
 
 fn starting(ctx: &mut Ctx<'_>) {
     set_replicas(ctx, ctx.spec().topology.member_count());
-    let first = ctx.state.active.unwrap_or(MemberId::FIRST);
+    let Some(first) = ctx.state.active else {
+        // No active is known (the log was lost, or the cluster never initialized): whom to start
+        // is decided from the members' data, never by default.
+        let detail = "no active is known: deriving who holds the newest data from the members"
+            .to_string();
+        ctx.transition(ClusterState::Reexamine, Reason::LogLost, detail);
+        return;
+    };
     if ctx.health(first) != Health::Gone {
         let detail = format!("{first} was the active last: it comes up first");
         ctx.transition(
@@ -1586,14 +1625,22 @@ fn reexamine_without_history(ctx: &mut Ctx<'_>) {
         ctx.transition(ClusterState::Initializing, Reason::Reexamined, detail);
         return;
     }
-    // Compare LSNs only when every member reported: the engine does not guess.
-    let contacted = members
-        .iter()
-        .all(|member| ctx.state.member(*member).contacted_this_pod);
-    let best = members
+    // Compare positions only when every copy that may survive was reported by a running
+    // database: a member that is down, or not heard from, may hold the newest data, and the
+    // engine does not guess.
+    let surviving: Vec<MemberId> = members
         .iter()
         .copied()
-        .filter(|member| up(ctx, *member) && ctx.state.member(*member).report.copy_complete)
+        .filter(|member| !lost(ctx, *member))
+        .collect();
+    let all_known = surviving.iter().all(|member| up(ctx, *member));
+    if !all_known && elapsed_ms(ctx) < reexamine_patience_ms(ctx) {
+        return;
+    }
+    let best = surviving
+        .iter()
+        .copied()
+        .filter(|member| ctx.state.member(*member).report.copy_complete)
         .max_by_key(|member| {
             (
                 ctx.state.member(*member).report.lsn,
@@ -1601,7 +1648,7 @@ fn reexamine_without_history(ctx: &mut Ctx<'_>) {
             )
         });
     match best {
-        Some(member) if contacted && ctx.spec().topology == Topology::MasterSlave => {
+        Some(member) if all_known && ctx.spec().topology == Topology::MasterSlave => {
             let lsn = ctx.state.member(member).report.lsn.0;
             let detail = format!("{member} holds the highest LSN ({lsn}) of the complete copies");
             ctx.transition(

@@ -511,7 +511,12 @@ impl State {
                 view.lag_bytes = 0;
                 view.lagging_since = None;
             }
-            Event::Issued { id, key, at } => self.apply_issued(*id, *key, *at),
+            Event::Issued { id, key, at } => {
+                if let EffectKey::Rebuild(member) = key {
+                    self.forget_data(*member);
+                }
+                self.apply_issued(*id, *key, *at);
+            }
             Event::Finished { id, outcome } => {
                 if let Some(issued) = self.issued.iter_mut().find(|issued| issued.id == *id) {
                     issued.failed = matches!(outcome, Outcome::Failed(_));
@@ -530,6 +535,7 @@ impl State {
                 node,
                 generation,
             } => {
+                self.forget_data(*member);
                 let view = &mut self.members[member.index()];
                 view.volume_generation = *generation;
                 view.assigned_node = Some(node.clone());
@@ -537,6 +543,7 @@ impl State {
             }
             Event::VolumeReleased { member, .. } => {
                 // The released volume is gone: the member needs a new one.
+                self.forget_data(*member);
                 self.members[member.index()].assigned_node = None;
             }
             Event::ActiveAdopted { member } => {
@@ -552,6 +559,18 @@ impl State {
                 }
             }
         }
+    }
+
+    /// The engine's own action replaced or wipes the member's data (a rebuild issued, a volume
+    /// released or assigned): until a report made after the change says otherwise, the member
+    /// holds no complete copy, no position, and is not in sync.
+    fn forget_data(&mut self, member: MemberId) {
+        let view = &mut self.members[member.index()];
+        view.report.copy_complete = false;
+        view.report.lsn = crate::types::Lsn(0);
+        view.in_sync = false;
+        view.lag_bytes = 0;
+        view.lagging_since = None;
     }
 
     fn apply_contact(&mut self, member: MemberId, at: Timestamp, report: &AgentReport, lag: u64) {

@@ -155,26 +155,44 @@ fn check_promotions(
         else {
             continue;
         };
-        if let Some(old) = previous.filter(|old| old != member) {
-            if !fenced(after, old, now) {
-                return Err((
-                    "1 (fence before promote)",
-                    format!("{member} promoted while {old} is not fenced"),
-                ));
-            }
-            let view = after.member(*member);
-            let lag = after.member(old).report.lsn.ahead_of(view.report.lsn);
-            let caught_up = view.report.copy_complete
-                && match (accepted_lag_bytes, spec.replication) {
-                    (Some(accepted), _) => lag <= *accepted,
-                    (None, Replication::Sync) => view.in_sync || lag == 0,
-                    (None, Replication::Async) => lag <= spec.max_lag_on_failover_bytes,
-                };
+        let view = after.member(*member);
+        if !view.report.copy_complete {
+            return Err((
+                "2 (promote only what is caught up)",
+                format!("{member} promoted with an incomplete copy"),
+            ));
+        }
+        // Whom the promoted member must have caught up with: the previous active; with none
+        // known (a new cluster, a lost log), every other member whose position is recorded.
+        let others: Vec<MemberId> = match previous {
+            Some(old) if old == *member => Vec::new(),
+            Some(old) => vec![old],
+            None => spec
+                .topology
+                .members()
+                .filter(|other| other != member)
+                .collect(),
+        };
+        if let Some(old) = previous.filter(|old| old != member)
+            && !fenced(after, old, now)
+        {
+            return Err((
+                "1 (fence before promote)",
+                format!("{member} promoted while {old} is not fenced"),
+            ));
+        }
+        for other in others {
+            let lag = after.member(other).report.lsn.ahead_of(view.report.lsn);
+            let caught_up = match (accepted_lag_bytes, spec.replication) {
+                (Some(accepted), _) => lag <= *accepted,
+                (None, Replication::Sync) => view.in_sync || lag == 0,
+                (None, Replication::Async) => lag <= spec.max_lag_on_failover_bytes,
+            };
             if !caught_up {
                 return Err((
                     "2 (promote only what is caught up)",
                     format!(
-                        "{member} promoted {lag} bytes behind {old} (in sync: {})",
+                        "{member} promoted {lag} bytes behind {other} (in sync: {})",
                         view.in_sync
                     ),
                 ));

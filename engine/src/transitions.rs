@@ -218,6 +218,7 @@ const MASTER_SLAVE: &[(StateKind, StateKind, Reason)] = &[
     (S::Stopping, S::Starting, R::StartRequested),
     (S::Stopped, S::Starting, R::StartRequested),
     (S::Starting, S::WaitingForActive, R::StartingLastActive),
+    (S::Starting, S::Reexamine, R::LogLost),
 ];
 
 /// The standalone edges other than the stop requests.
@@ -250,6 +251,11 @@ const STANDALONE: &[(StateKind, StateKind, Reason)] = &[
     (S::Stopped, S::Starting, R::StartRequested),
     (S::Starting, S::Normal, R::ActiveRecovered),
     (S::Starting, S::Failed, R::DataLost),
+    (
+        S::Starting,
+        S::ManualInterventionRequired,
+        R::IncompleteData,
+    ),
 ];
 
 /// One edge of the transition table.

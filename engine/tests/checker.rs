@@ -164,3 +164,69 @@ fn a_live_state_that_differs_from_the_fold_is_caught() {
         .unwrap_err();
     assert_eq!(error.invariant, "7 (replay)");
 }
+
+/// Checks one record on a brand-new cluster that knows no active (a new cluster, or a driver
+/// that lost its log): member 0 reports `lsn0` with a complete copy or not, member 1 `lsn1`, and
+/// member 0 is promoted.
+fn promotion_without_a_known_active(lsn0: u64, complete0: bool, lsn1: u64) -> String {
+    let report = |lsn: u64, copy_complete: bool| tandem_engine::AgentReport {
+        process: tandem_engine::Process::Running,
+        lsn: tandem_engine::Lsn(lsn),
+        copy_complete,
+        ..tandem_engine::AgentReport::default()
+    };
+    let at = Timestamp(6_000);
+    let mut async_spec = spec();
+    async_spec.replication = Replication::Async;
+    let events = vec![
+        Event::Created {
+            spec: async_spec,
+            at,
+        },
+        Event::Contact {
+            member: MemberId(0),
+            at,
+            report: report(lsn0, complete0),
+            lag_bytes: 0,
+        },
+        Event::Contact {
+            member: MemberId(1),
+            at,
+            report: report(lsn1, true),
+            lag_bytes: 0,
+        },
+        Event::Promoting {
+            member: MemberId(0),
+            fence: FenceEvidence::NoPreviousActive,
+            accepted_lag_bytes: None,
+        },
+    ];
+    let before = tandem_engine::State::new();
+    let record = record(Seq(1), events, Vec::new());
+    let mut after = before.clone();
+    after
+        .apply_record(&record)
+        .expect("the record starts the log");
+    let mut checker = Checker::from_state(before.clone());
+    match checker.check(&Before::of(&before), Some(&record), &after, at) {
+        Ok(()) => "none".to_string(),
+        Err(violation) => violation.invariant.to_string(),
+    }
+}
+
+#[test]
+fn promoting_behind_another_copy_without_a_known_active_is_caught() {
+    assert_eq!(promotion_without_a_known_active(900, true, 500), "none");
+    assert_eq!(
+        promotion_without_a_known_active(500, true, 900),
+        "2 (promote only what is caught up)"
+    );
+}
+
+#[test]
+fn promoting_an_incomplete_copy_is_caught() {
+    assert_eq!(
+        promotion_without_a_known_active(900, false, 500),
+        "2 (promote only what is caught up)"
+    );
+}

@@ -32,6 +32,9 @@ pub enum Sabotage {
     /// The operator promotes the standby the moment a poll of the active fails, without
     /// fencing it: a broken policy.
     PromoteWithoutFencing,
+    /// The operator rebuilds the standby from the active the moment a poll of the active fails
+    /// (the source may never finish the copy): a broken policy.
+    RebuildFromUnreachableActive,
 }
 
 /// Options of a run.
@@ -507,8 +510,12 @@ impl Sim<'_> {
         } else {
             (POLL_TIMEOUT_MS, Poll::Unreachable)
         };
-        if poll == Poll::Unreachable && self.options.sabotage == Sabotage::PromoteWithoutFencing {
-            self.sabotage_promote(member);
+        if poll == Poll::Unreachable {
+            match self.options.sabotage {
+                Sabotage::None => {}
+                Sabotage::PromoteWithoutFencing => self.sabotage_promote(member),
+                Sabotage::RebuildFromUnreachableActive => self.sabotage_rebuild(member),
+            }
         }
         let input = Input::Agent {
             member: MemberId(member),
@@ -529,6 +536,25 @@ impl Sim<'_> {
             self.trace_line(
                 "sabotage",
                 format!("promoted member-{other} without fencing member-{unreachable}"),
+            );
+        }
+    }
+
+    /// The broken policy: wipe the other member to copy it from an active that did not answer.
+    fn sabotage_rebuild(&mut self, unreachable: u8) {
+        let other = MemberId(unreachable).peer().0;
+        let is_active = self.operator.engine.state().active() == Some(MemberId(unreachable));
+        if !is_active || usize::from(other) >= self.world.members.len() {
+            return;
+        }
+        let action = Action::Rebuild {
+            member: MemberId(other),
+            from: MemberId(unreachable),
+        };
+        if self.apply(&action) {
+            self.trace_line(
+                "sabotage",
+                format!("rebuilt member-{other} from the unreachable member-{unreachable}"),
             );
         }
     }
@@ -1046,9 +1072,10 @@ impl Sim<'_> {
         let designated = self.operator.engine.state().active().map(|m| m.0);
         let holder = self.world.active().or(designated)?;
         // A copy on a node gone for good holds nothing any more.
-        let volume = self.world.volume_of(holder)?;
-        let node = self.world.volumes[volume].node;
-        (!self.world.nodes[node].gone_for_good).then(|| self.world.volumes[volume].data)
+        self.world
+            .survives(holder)
+            .then(|| self.world.data_of(holder))
+            .flatten()
     }
 
     fn finish(mut self, seed: u64, started: Instant) -> RunReport {

@@ -930,10 +930,7 @@ impl World {
 
     /// Whether wiping the member's data would lose acknowledged writes that no other copy holds.
     pub fn holds_the_newest_copy(&self, member: u8) -> bool {
-        let on_lost_disk = self
-            .volume_of(member)
-            .is_some_and(|index| self.nodes[self.volumes[index].node].gone_for_good);
-        if on_lost_disk {
+        if !self.survives(member) {
             return false; // already destroyed by the node's loss
         }
         let Some(own) = self.data_of(member) else {
@@ -948,8 +945,9 @@ impl World {
         {
             return !self.history.is_prefix(own, leader) && self.history.is_prefix(leader, own);
         }
+        // Only copies that survive count: one on a node gone for good holds nothing any more.
         let others: Vec<Position> = (0..self.members.len() as u8)
-            .filter(|m| *m != member)
+            .filter(|m| *m != member && self.survives(*m))
             .filter_map(|m| self.data_of(m))
             .collect();
         let lost_without = others
@@ -958,6 +956,13 @@ impl World {
             .min();
         let lost_without = lost_without.unwrap_or(self.history.acknowledged_writes());
         self.history.lost_writes(Some(own)) < lost_without
+    }
+
+    /// Whether the member's copy survives: it has a volume, and the volume's node is not gone
+    /// for good.
+    pub fn survives(&self, member: u8) -> bool {
+        self.volume_of(member)
+            .is_some_and(|index| !self.nodes[self.volumes[index].node].gone_for_good)
     }
 
     /// The member by id.

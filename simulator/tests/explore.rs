@@ -104,3 +104,24 @@ fn a_broken_policy_is_caught_and_shrunk() {
         honest.failure
     );
 }
+
+/// Wiping a copy to rebuild it from an active that no longer answers is caught by the world's
+/// newest-copy guard, which does not count a copy on a node gone for good as surviving; the real
+/// engine passes the same timeline.
+#[test]
+fn rebuilding_from_an_unreachable_active_is_caught() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let log = log(&dir);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios/restarted-standby-outlives-active-node.yaml");
+    let scenario = load(&path).expect("the catalog scenario parses");
+    let sabotaged = RunOptions {
+        sabotage: Sabotage::RebuildFromUnreachableActive,
+        ..RunOptions::default()
+    };
+    let report = run(&scenario, &sabotaged, &log).expect("a run");
+    let failure = report.failure.expect("the broken policy is caught");
+    assert_eq!(failure.what, "no destruction of the newest copy", "{failure:?}");
+    let honest = run(&scenario, &RunOptions::default(), &log).expect("a run");
+    assert!(honest.passed(), "{:?}", honest.failure);
+}
