@@ -208,6 +208,10 @@ pub enum EffectKey {
     Release(MemberId),
     /// Scaling the pods.
     Replicas,
+    /// Pre-binding the member's PVC to its assigned volume.
+    Bind(MemberId),
+    /// Deleting the member's pod with force, on a node that is not ready or deleted.
+    ForceDeletePod(MemberId),
 }
 
 impl EffectKey {
@@ -221,7 +225,9 @@ impl EffectKey {
             | EffectKey::Rebuild(member)
             | EffectKey::RestartReplication(member)
             | EffectKey::Volume(member)
-            | EffectKey::Release(member) => Some(member),
+            | EffectKey::Release(member)
+            | EffectKey::Bind(member)
+            | EffectKey::ForceDeletePod(member) => Some(member),
             EffectKey::Replicas => None,
         }
     }

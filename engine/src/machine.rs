@@ -130,30 +130,36 @@ impl<'a> Ctx<'a> {
         Some(issued.at.plus_ms(delay_ms))
     }
 
-    /// Issues `actions` under `key`, unless the engine is hands-off or the same key was issued
-    /// too recently. Returns whether they were issued.
-    fn issue(&mut self, key: EffectKey, actions: &[Action]) -> bool {
-        if self.hands_off() {
+    /// Issues `action` under `key`, unless the engine is hands-off or the same key was issued
+    /// too recently. Returns whether it was issued. A key names one effect, so the outcome of
+    /// every effect is tracked and a failure is retried on its own.
+    fn issue(&mut self, key: EffectKey, action: Action) -> bool {
+        if !self.may_issue(key) {
             return false;
         }
-        if self.due_at(key).is_some_and(|due| self.now < due) {
-            return false;
-        }
-        for action in actions {
-            assert!(
-                !self.destroys_newest(action),
-                "{} would destroy the newest copy of the data",
-                action.name()
-            );
-            let id = self.state.next_effect_id();
-            let at = self.now;
-            self.record(Event::Issued { id, key, at });
-            self.effects.push(Effect {
-                id,
-                action: action.clone(),
-            });
-        }
+        assert!(
+            !self.destroys_newest(&action),
+            "{} would destroy the newest copy of the data",
+            action.name()
+        );
+        let id = self.state.next_effect_id();
+        let at = self.now;
+        self.record(Event::Issued { id, key, at });
+        self.effects.push(Effect { id, action });
         true
+    }
+
+    /// Whether an effect under `key` may be issued now: automation runs and the key is due.
+    fn may_issue(&self, key: EffectKey) -> bool {
+        !self.hands_off() && self.due_at(key).is_none_or(|due| self.now >= due)
+    }
+
+    /// Whether the latest effect under `key`, issued in the current state, was carried out.
+    fn carried_out(&self, key: EffectKey) -> bool {
+        self.state
+            .issued
+            .iter()
+            .any(|issued| issued.key == key && issued.succeeded)
     }
 
     /// Invariant 3: no effect wipes or releases the newest copy, nor the only copy.
@@ -501,7 +507,7 @@ fn fence_rogue_actives(ctx: &mut Ctx<'_>) {
         let claims_active =
             view.report.role == Role::Active && view.report.process == Process::Running;
         if member != active && view.reachable && claims_active {
-            ctx.issue(EffectKey::Fence(member), &[Action::Fence { member }]);
+            ctx.issue(EffectKey::Fence(member), Action::Fence { member });
         }
     }
 }
@@ -561,16 +567,48 @@ pub(crate) fn fence_evidence(ctx: &Ctx<'_>, member: MemberId) -> Option<FenceEvi
 /// Asks the world to fence `member`: the agent command, and the pod's deletion.
 fn fence(ctx: &mut Ctx<'_>, member: MemberId) {
     if ctx.state.member(member).reachable {
-        ctx.issue(EffectKey::Fence(member), &[Action::Fence { member }]);
+        ctx.issue(EffectKey::Fence(member), Action::Fence { member });
     }
-    let pod = ctx.state.member(member).pod.clone();
-    if let Some(pod) = pod.filter(|pod| !pod.deleting) {
+    delete_pod(ctx, member);
+}
+
+/// Whether the member's pod sits on a node that is not ready or deleted: a graceful deletion
+/// never completes there, since no kubelet confirms it.
+fn pod_node_unavailable(ctx: &Ctx<'_>, member: MemberId) -> bool {
+    let pod = ctx.state.member(member).pod.as_ref();
+    pod.and_then(|pod| pod.node.as_ref()).is_some_and(|name| {
+        ctx.state
+            .node(name)
+            .is_none_or(|node| node.status != NodeStatus::Ready)
+    })
+}
+
+/// Deletes the member's pod (UID precondition) so that the StatefulSet recreates it.
+///
+/// The deletion is graceful, so the pod object stays until its kubelet confirms the process is
+/// gone. On a node that is not ready or deleted no kubelet confirms anything: once the member's
+/// lease expired (its database accepts no writes by itself), the pod is deleted with force, and
+/// that is retried until the object is gone, even if a graceful deletion is pending.
+fn delete_pod(ctx: &mut Ctx<'_>, member: MemberId) {
+    let Some(pod) = ctx.state.member(member).pod.clone() else {
+        return;
+    };
+    let forced =
+        pod_node_unavailable(ctx, member) && ctx.state.contact_expired(member, ctx.now);
+    if forced {
         let action = Action::DeletePod {
             member,
-            uid: pod.uid.clone(),
+            uid: pod.uid,
+            grace_period_s: 0,
+        };
+        ctx.issue(EffectKey::ForceDeletePod(member), action);
+    } else if !pod.deleting {
+        let action = Action::DeletePod {
+            member,
+            uid: pod.uid,
             grace_period_s: POD_GRACE_PERIOD_S,
         };
-        ctx.issue(EffectKey::DeletePod(member), &[action]);
+        ctx.issue(EffectKey::DeletePod(member), action);
     }
 }
 
@@ -593,7 +631,7 @@ pub(crate) fn promote(
         fence,
         accepted_lag_bytes: accepted,
     });
-    ctx.issue(EffectKey::Promote(member), &[Action::Promote { member }]);
+    ctx.issue(EffectKey::Promote(member), Action::Promote { member });
 }
 
 /// Re-asks for a promotion that was decided but is not confirmed yet.
@@ -609,7 +647,7 @@ pub(crate) fn ensure_promoted(ctx: &mut Ctx<'_>) {
     if waiting {
         ctx.issue(
             EffectKey::Promote(active),
-            &[Action::Promote { member: active }],
+            Action::Promote { member: active },
         );
     }
 }
@@ -644,14 +682,36 @@ pub(crate) fn copy_source_ready(ctx: &Ctx<'_>, from: MemberId) -> bool {
 }
 
 /// Gives each member without a volume a local PV on a ready node that does not hold the other
-/// member's data.
+/// member's data, and sees each assigned volume through to a bound PVC.
 pub(crate) fn provision_volumes(ctx: &mut Ctx<'_>) {
     for member in ctx.spec().topology.members() {
         let view = ctx.state.member(member);
-        if view.pv.is_some() || view.assigned_node.is_some() {
-            continue;
+        if view.pv.is_none() && view.assigned_node.is_none() {
+            assign_volume(ctx, member);
         }
-        assign_volume(ctx, member);
+        complete_volume(ctx, member);
+    }
+}
+
+/// Level-triggered: while the member's assigned volume is not seen bound, its PV is provisioned
+/// (again, until that is carried out), then its PVC pre-bound to it. Both are idempotent, so a
+/// failure, or an outcome forgotten at a transition or a restart, only costs a repetition.
+fn complete_volume(ctx: &mut Ctx<'_>, member: MemberId) {
+    let view = ctx.state.member(member);
+    let (Some(node), None) = (view.assigned_node.clone(), &view.pv) else {
+        return;
+    };
+    let generation = view.volume_generation;
+    if ctx.carried_out(EffectKey::Volume(member)) {
+        let action = Action::BindPvc { member, generation };
+        ctx.issue(EffectKey::Bind(member), action);
+    } else {
+        let action = Action::ProvisionLocalPv {
+            member,
+            node,
+            generation,
+        };
+        ctx.issue(EffectKey::Volume(member), action);
     }
 }
 
@@ -668,39 +728,24 @@ fn assign_volume(ctx: &mut Ctx<'_>, member: MemberId) {
     let Some(node) = candidate.map(|node| node.name.clone()) else {
         return;
     };
-    if ctx.hands_off()
-        || ctx
-            .due_at(EffectKey::Volume(member))
-            .is_some_and(|due| ctx.now < due)
-    {
+    if !ctx.may_issue(EffectKey::Volume(member)) {
         return;
     }
     let generation = ctx.state.member(member).volume_generation + 1;
     ctx.record(Event::VolumeAssigned {
         member,
-        node: node.clone(),
+        node,
         generation,
     });
-    let actions = [
-        Action::ProvisionLocalPv {
-            member,
-            node,
-            generation,
-        },
-        Action::BindPvc { member, generation },
-    ];
-    ctx.issue(EffectKey::Volume(member), &actions);
+    complete_volume(ctx, member);
 }
 
 /// Asks to scale the pods.
 pub(crate) fn set_replicas(ctx: &mut Ctx<'_>, replicas: u8) {
-    ctx.issue(EffectKey::Replicas, &[Action::SetReplicas { replicas }]);
+    ctx.issue(EffectKey::Replicas, Action::SetReplicas { replicas });
 }
 
 /// Condemns the member's current pod (once) and deletes it so the StatefulSet recreates it.
-///
-/// The deletion is graceful, so the pod object stays until its kubelet confirms the process is
-/// gone: a forced deletion would remove the object while the process may still run.
 pub(crate) fn replace_pod(ctx: &mut Ctx<'_>, member: MemberId) {
     let view = ctx.state.member(member);
     let Some(pod) = view.pod.clone() else { return };
@@ -710,14 +755,7 @@ pub(crate) fn replace_pod(ctx: &mut Ctx<'_>, member: MemberId) {
             uid: pod.uid.clone(),
         });
     }
-    if !pod.deleting {
-        let action = Action::DeletePod {
-            member,
-            uid: pod.uid,
-            grace_period_s: POD_GRACE_PERIOD_S,
-        };
-        ctx.issue(EffectKey::DeletePod(member), &[action]);
-    }
+    delete_pod(ctx, member);
 }
 
 /// Whether the member runs a pod declared broken.
@@ -758,10 +796,10 @@ pub(crate) fn initializing(ctx: &mut Ctx<'_>) {
         if up(ctx, standby) && view.report.role == Role::None {
             ctx.issue(
                 EffectKey::Rebuild(standby),
-                &[Action::Rebuild {
+                Action::Rebuild {
                     member: standby,
                     from: first,
-                }],
+                },
             );
         }
     }
@@ -1075,6 +1113,11 @@ fn replace_standby(ctx: &mut Ctx<'_>, active: MemberId, standby: MemberId) {
     if !ctx.state.active_confirmed {
         return;
     }
+    if pod_node_unavailable(ctx, standby) && !ctx.state.member(standby).contacted_this_pod {
+        // A pod pending on a node that is not ready cannot start there, and replacing it again
+        // changes nothing: wait for the node to come back or to count as lost.
+        return;
+    }
     let recovering = matches!(hs, Health::Starting | Health::CatchingUp | Health::Healthy)
         || (hs == Health::Degraded && ctx.state.member(standby).report.role != Role::Active);
     if recovering && !condemned(ctx, standby) {
@@ -1095,57 +1138,38 @@ fn replace_standby(ctx: &mut Ctx<'_>, active: MemberId, standby: MemberId) {
     replace_pod(ctx, standby);
 }
 
-/// A lost member: delete the pod pinned to the lost node (forced: nothing can confirm it there,
-/// and the agent's lease expired long ago), release its volume, and give it a fresh one on
-/// another node.
+/// A lost member: delete its pod (with force on the lost node, once its lease expired), release
+/// its volume, and give it a fresh one on another node.
 fn release_and_reassign(ctx: &mut Ctx<'_>, member: MemberId) {
+    delete_pod(ctx, member);
     let view = ctx.state.member(member);
-    let mut actions = Vec::new();
-    let pod_on_lost_node = view.pod.as_ref().is_some_and(|pod| {
-        let node = pod.node.as_ref().and_then(|node| ctx.state.node(node));
-        pod.node.is_some() && node.is_none_or(|node| node.status != NodeStatus::Ready)
-    });
-    if let Some(pod) = view.pod.as_ref().filter(|_| pod_on_lost_node)
-        && ctx.state.contact_expired(member, ctx.now)
-    {
-        let uid = pod.uid.clone();
-        actions.push(Action::DeletePod {
-            member,
-            uid,
-            grace_period_s: 0,
-        });
-    }
     let has_volume = view.pvc.is_some() || view.pv.is_some();
-    let assigned = view.assigned_node.is_some();
-    if has_volume {
+    if !has_volume {
+        ensure_volume(ctx, member);
+        return;
+    }
+    if ctx.may_issue(EffectKey::Release(member)) {
         let generation = view.volume_generation;
-        actions.push(Action::ReleaseVolume {
+        let action = Action::ReleaseVolume {
             member,
             pvc: view.pvc.clone(),
             generation,
-        });
-    }
-    if !actions.is_empty() && !ctx.hands_off() {
-        let due = ctx.due_at(EffectKey::Release(member));
-        if due.is_none_or(|due| ctx.now >= due) {
-            if has_volume && assigned {
-                let generation = ctx.state.member(member).volume_generation;
-                ctx.record(Event::VolumeReleased { member, generation });
-            }
-            ctx.issue(EffectKey::Release(member), &actions);
+        };
+        if view.assigned_node.is_some() {
+            ctx.record(Event::VolumeReleased { member, generation });
         }
-    }
-    if !has_volume {
-        assign_volume(ctx, member);
+        ctx.issue(EffectKey::Release(member), action);
     }
 }
 
-/// Gives the member a volume if it has none (its previous one was released).
+/// Gives the member a volume if it has none (its previous one was released), and sees an
+/// assigned one through to a bound PVC.
 fn ensure_volume(ctx: &mut Ctx<'_>, member: MemberId) {
     let view = ctx.state.member(member);
     if view.pv.is_none() && view.pvc.is_none() && view.assigned_node.is_none() {
         assign_volume(ctx, member);
     }
+    complete_volume(ctx, member);
 }
 
 /// The exits shared by the states that bring a standby back: the active (or both) failing, the
@@ -1226,14 +1250,14 @@ fn start_replication(ctx: &mut Ctx<'_>, active: MemberId, standby: MemberId) {
             member: standby,
             from: active,
         };
-        ctx.issue(EffectKey::Rebuild(standby), &[action]);
+        ctx.issue(EffectKey::Rebuild(standby), action);
     } else if report.role == Role::Standby && report.copy_complete && !report.replication_connected
     {
         let action = Action::RestartReplication {
             member: standby,
             from: active,
         };
-        ctx.issue(EffectKey::RestartReplication(standby), &[action]);
+        ctx.issue(EffectKey::RestartReplication(standby), action);
     }
 }
 
@@ -1260,7 +1284,7 @@ fn standby_partially_down(ctx: &mut Ctx<'_>) {
             member: standby,
             from: active,
         };
-        ctx.issue(EffectKey::RestartReplication(standby), &[action]);
+        ctx.issue(EffectKey::RestartReplication(standby), action);
     }
 }
 
@@ -1466,7 +1490,7 @@ fn switchover(ctx: &mut Ctx<'_>, target: MemberId) {
         return; // Unknown: hold.
     }
     if old_view.report.role == Role::Active {
-        ctx.issue(EffectKey::Demote(old), &[Action::Demote { member: old }]);
+        ctx.issue(EffectKey::Demote(old), Action::Demote { member: old });
         return;
     }
     // The old active is demoted: it accepts no writes, and its final LSN is recorded.
@@ -1508,12 +1532,19 @@ pub(crate) fn stopping(ctx: &mut Ctx<'_>) {
         if up(ctx, active) && view.report.role == Role::Active {
             ctx.issue(
                 EffectKey::Demote(active),
-                &[Action::Demote { member: active }],
+                Action::Demote { member: active },
             );
             return;
         }
     }
     set_replicas(ctx, 0);
+    // The StatefulSet deletes its pods gracefully; on a node that is not ready or deleted that
+    // never completes, so such a pod is deleted with force once its lease expired.
+    for member in members {
+        if pod_node_unavailable(ctx, member) && ctx.state.contact_expired(member, ctx.now) {
+            delete_pod(ctx, member);
+        }
+    }
 }
 
 fn starting(ctx: &mut Ctx<'_>) {
