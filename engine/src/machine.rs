@@ -457,8 +457,12 @@ fn handle_reexamine_token(ctx: &mut Ctx<'_>) -> bool {
     true
 }
 
-/// `spec.stopped` set or cleared.
+/// `spec.stopped` set or cleared. While failover is paused (`autoFailover` false) nothing
+/// transitions, a stop included: it is honoured once automation resumes.
 fn handle_stop(ctx: &mut Ctx<'_>) -> bool {
+    if !ctx.spec().auto_failover {
+        return false;
+    }
     let stopped = ctx.spec().stopped;
     let kind = ctx.state.cluster.kind();
     let stopping = matches!(kind, StateKind::Stopping | StateKind::Stopped);
@@ -1410,6 +1414,7 @@ fn waiting_for_active(ctx: &mut Ctx<'_>, chosen: MemberId) {
         return;
     }
     if !up(ctx, chosen) {
+        bring_back(ctx, chosen);
         return;
     }
     let promoted = ctx.state.active == Some(chosen) && !ctx.state.active_confirmed;
@@ -1424,6 +1429,17 @@ fn waiting_for_active(ctx: &mut Ctx<'_>, chosen: MemberId) {
     match fence_evidence(ctx, other) {
         Some(evidence) => promote(ctx, chosen, evidence, None),
         None => fence(ctx, other),
+    }
+}
+
+/// The member waited for is down and stays down (its container does not restart it, or its
+/// agent stays silent): after `unreachableTimeout` in the state, its pod is replaced so that the
+/// StatefulSet recreates it. Replacing a pod keeps its volume, so no data is at stake.
+fn bring_back(ctx: &mut Ctx<'_>, chosen: MemberId) {
+    let down_long = ctx.health(chosen) == Health::Down
+        && elapsed_ms(ctx) >= ctx.spec().unreachable_timeout_ms();
+    if down_long || condemned(ctx, chosen) {
+        replace_pod(ctx, chosen);
     }
 }
 
@@ -1678,8 +1694,20 @@ fn reexamine_without_history(ctx: &mut Ctx<'_>) {
                 std::cmp::Reverse(*member),
             )
         });
+    // A copy that is lost may have held writes the survivors lack; only a complete copy seen in
+    // sync under strict replication is known to hold every acknowledged write.
+    let lost_any = members.iter().any(|member| lost(ctx, *member));
+    let holds_every_write = |member: MemberId| {
+        !lost_any
+            || (ctx.spec().replication == crate::types::Replication::Sync
+                && ctx.state.member(member).in_sync)
+    };
     match best {
-        Some(member) if all_known && ctx.spec().topology == Topology::MasterSlave => {
+        Some(member)
+            if all_known
+                && holds_every_write(member)
+                && ctx.spec().topology == Topology::MasterSlave =>
+        {
             let lsn = ctx.state.member(member).report.lsn.0;
             let detail = format!("{member} holds the highest LSN ({lsn}) of the complete copies");
             ctx.transition(
@@ -1689,7 +1717,12 @@ fn reexamine_without_history(ctx: &mut Ctx<'_>) {
             );
         }
         _ => {
-            let detail = "no member is known to hold the newest complete copy".to_string();
+            let detail = if lost_any {
+                "a member's data is lost, and no survivor is known to hold every acknowledged write"
+                    .to_string()
+            } else {
+                "no member is known to hold the newest complete copy".to_string()
+            };
             ctx.transition(
                 ClusterState::ManualInterventionRequired,
                 Reason::Reexamined,

@@ -10,6 +10,7 @@ use crate::machine::{
 };
 use crate::state::{ClusterState, Health};
 use crate::transitions::Reason;
+use crate::input::Process;
 use crate::types::{MemberId, Role};
 
 const ONLY: MemberId = MemberId::FIRST;
@@ -65,19 +66,29 @@ fn active_down(ctx: &mut Ctx<'_>) {
     if restart_in_place(ctx) {
         return;
     }
+    if condemned(ctx, ONLY) {
+        replace_pod(ctx, ONLY); // a restart in progress
+        return;
+    }
+    // Restarts count failures that the agent reports, not attempts: an agent that does not
+    // answer is not a failure (its database may be serving), and a restart in progress is not
+    // a second one. The budget is spent when a failure is reported after `maxRestartAttempts`
+    // restarts.
+    let view = ctx.state.member(ONLY);
+    let failure_reported =
+        view.reachable && matches!(view.report.process, Process::Down | Process::InitFailed);
+    if health != Health::Down || !failure_reported {
+        return;
+    }
     let attempts = ctx.state.attempts;
     let max = ctx.spec().max_restart_attempts;
     if attempts >= max {
-        let detail = format!("{ONLY} was restarted {attempts} times without becoming Healthy");
+        let detail = format!("{ONLY} failed again after {attempts} restarts");
         ctx.transition(ClusterState::Failed, Reason::RestartsExhausted, detail);
         return;
     }
-    if health == Health::Down && !condemned(ctx, ONLY) {
-        count_attempt(ctx);
-        replace_pod(ctx, ONLY);
-    } else if condemned(ctx, ONLY) {
-        replace_pod(ctx, ONLY);
-    }
+    count_attempt(ctx);
+    replace_pod(ctx, ONLY);
 }
 
 /// The member's database is up without the active role (it restarted): promote it again, unless
