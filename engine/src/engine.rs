@@ -215,6 +215,7 @@ fn deadlines(state: &State) -> impl Iterator<Item = Timestamp> + '_ {
         if let Some(since) = view.lagging_since {
             out.push(since.plus_ms(seconds(spec.lag_timeout_s)));
         }
+        out.extend(state.restarting_active_deadline(member));
     }
     for node in state.nodes() {
         if let Some(since) = node.unavailable_since {

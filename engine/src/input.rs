@@ -103,6 +103,42 @@ pub struct AgentReport {
     pub copy_complete: bool,
     /// The configuration hash the database runs with.
     pub config_hash: ConfigHash,
+    /// The copy (rebuild) the agent runs or last ran for this member.
+    pub copy: CopyProgress,
+    /// Why the database is not serving as the active, when the agent knows.
+    pub not_serving: Option<NotServing>,
+}
+
+/// The copy an agent runs to rebuild its member from the active.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CopyProgress {
+    /// No copy runs, and the last one (if any) completed.
+    #[default]
+    Idle,
+    /// A copy runs; `percent` of the data has arrived.
+    Copying {
+        /// How much of the data has arrived, 0 to 100.
+        percent: u8,
+    },
+    /// The last copy stopped before it completed (its source went away, the link broke, the
+    /// disk filled): the member's data is incomplete and no copy runs.
+    Failed,
+}
+
+/// Why a member's database does not hold the active role, as its agent knows it. The engine
+/// uses it to tell a database that lost its role from one that never had it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NotServing {
+    /// Starting, and not yet told its role.
+    Starting,
+    /// The process crashed (or its container restarted it) and came back with no role.
+    Restarted,
+    /// Demoted on the operator's command (a planned switchover or a stop).
+    Demoted,
+    /// Fenced on the operator's command.
+    Fenced,
+    /// It stopped accepting writes by itself when its agent's lease ran out.
+    LeaseExpired,
 }
 
 /// The state of a database process as its agent sees it.

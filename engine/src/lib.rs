@@ -34,6 +34,7 @@ pub mod event;
 pub mod input;
 mod machine;
 pub mod record;
+mod record_v1;
 mod standalone;
 pub mod state;
 #[cfg(feature = "testing")]
@@ -46,8 +47,8 @@ pub use effect::{Action, Effect, MemberStatus, Status};
 pub use engine::{Engine, EngineError, Step};
 pub use event::{EffectKey, Event, FenceEvidence};
 pub use input::{
-    AgentReport, EffectError, Input, NodeStatus, Outcome, PodObservation, Poll, Process,
-    VolumeObservation,
+    AgentReport, CopyProgress, EffectError, Input, NodeStatus, NotServing, Outcome, PodObservation,
+    Poll, Process, VolumeObservation,
 };
 pub use machine::{MAX_TRANSITIONS_PER_STEP, REPORT_EFFECT_ID};
 pub use record::{DecodeError, FoldError, Record};

@@ -10,7 +10,7 @@ use crate::config::Spec;
 use crate::effect::{Action, Effect, MemberStatus, Status};
 use crate::event::{EffectKey, Event, FenceEvidence};
 use crate::input::{
-    AgentReport, Input, NodeStatus, PodObservation, Poll, Process, VolumeObservation,
+    AgentReport, CopyProgress, Input, NodeStatus, PodObservation, Poll, Process, VolumeObservation,
 };
 use crate::state::{ClusterState, Health, State, StateKind};
 use crate::transitions::{self, Reason};
@@ -120,6 +120,14 @@ impl<'a> Ctx<'a> {
         // A failed effect is retried soon; one without an outcome yet after a backoff; one
         // carried out only after the longest backoff, as a safety net should the world have
         // undone it without the engine noticing.
+        if let EffectKey::Rebuild(member) = key {
+            // A copy its agent reports as failed since it was issued is issued again at once.
+            let view = self.state.member(member);
+            let reported_after = view.last_contact.is_some_and(|at| at > issued.at);
+            if view.report.copy == CopyProgress::Failed && reported_after {
+                return Some(issued.at);
+            }
+        }
         let delay_ms = if issued.failed {
             polling_ms
         } else if issued.succeeded {
@@ -597,8 +605,7 @@ fn delete_pod(ctx: &mut Ctx<'_>, member: MemberId) {
     let Some(pod) = ctx.state.member(member).pod.clone() else {
         return;
     };
-    let forced =
-        pod_node_unavailable(ctx, member) && ctx.state.contact_expired(member, ctx.now);
+    let forced = pod_node_unavailable(ctx, member) && ctx.state.contact_expired(member, ctx.now);
     if forced {
         let action = Action::DeletePod {
             member,
@@ -787,24 +794,41 @@ pub(crate) fn initializing(ctx: &mut Ctx<'_>) {
     provision_volumes(ctx);
     set_replicas(ctx, ctx.spec().topology.member_count());
     let first = MemberId::FIRST;
+    for member in ctx.spec().topology.members() {
+        // A database its agent reports down is restarted: its pod is replaced (the volume stays).
+        let view = ctx.state.member(member);
+        if view.reachable && view.report.process == Process::Down {
+            replace_pod(ctx, member);
+        }
+    }
     if ctx.state.active.is_none() {
         if up(ctx, first) && ctx.state.member(first).report.copy_complete {
             promote(ctx, first, FenceEvidence::NoPreviousActive, None);
         }
         return;
     }
+    // The first active restarted and lost its role: it holds the only complete data, so it is
+    // promoted again.
+    let view = ctx.state.member(first);
+    if ctx.state.active_confirmed
+        && up(ctx, first)
+        && view.report.role == Role::None
+        && view.report.copy_complete
+    {
+        promote(ctx, first, FenceEvidence::NoPreviousActive, None);
+        return;
+    }
     ensure_promoted(ctx);
+    if ctx.spec().topology == Topology::MasterSlave && lost(ctx, first.peer()) {
+        // The standby-to-be holds nothing yet: its volume is released and placed on a spare node.
+        release_and_reassign(ctx, first.peer());
+        return;
+    }
     if ctx.spec().topology == Topology::MasterSlave && copy_source_ready(ctx, first) {
         let standby = first.peer();
         let view = ctx.state.member(standby);
-        if up(ctx, standby) && view.report.role == Role::None {
-            ctx.issue(
-                EffectKey::Rebuild(standby),
-                Action::Rebuild {
-                    member: standby,
-                    from: first,
-                },
-            );
+        if up(ctx, standby) && (view.report.role == Role::None || copy_failed(ctx, standby)) {
+            rebuild(ctx, standby, first);
         }
     }
 }
@@ -1205,6 +1229,14 @@ fn standby_partially_starting(ctx: &mut Ctx<'_>) {
         return;
     }
     let (active, standby) = pair(ctx);
+    if copy_failed(ctx, standby) && ctx.state.attempts >= ctx.spec().max_rebuild_attempts {
+        let detail = format!(
+            "{standby}'s copy failed after {} rebuilds",
+            ctx.state.attempts
+        );
+        ctx.transition(ClusterState::StandbyDown, Reason::StandbyFailed, detail);
+        return;
+    }
     let timeout_s = ctx.spec().standby_start_timeout_s;
     if elapsed_ms(ctx) >= seconds_ms(timeout_s) {
         count_attempt(ctx);
@@ -1222,6 +1254,18 @@ fn standby_partially_starting(ctx: &mut Ctx<'_>) {
     }
     ensure_promoted(ctx);
     start_replication(ctx, active, standby);
+}
+
+/// Copies `member` afresh from `from` (whose readiness the caller checked).
+fn rebuild(ctx: &mut Ctx<'_>, member: MemberId, from: MemberId) {
+    ctx.issue(EffectKey::Rebuild(member), Action::Rebuild { member, from });
+}
+
+/// Whether the member's agent reported, since the member's latest rebuild was issued, that the
+/// copy stopped before it completed.
+pub(crate) fn copy_failed(ctx: &Ctx<'_>, member: MemberId) -> bool {
+    let view = ctx.state.member(member);
+    view.report.copy == CopyProgress::Failed && view.reachable
 }
 
 /// Condemns the member's pod without deleting it yet (the next state deletes it).
@@ -1249,12 +1293,14 @@ fn start_replication(ctx: &mut Ctx<'_>, active: MemberId, standby: MemberId) {
         return;
     }
     let report = ctx.state.member(standby).report;
-    if report.role == Role::None {
-        let action = Action::Rebuild {
-            member: standby,
-            from: active,
-        };
-        ctx.issue(EffectKey::Rebuild(standby), action);
+    if copy_failed(ctx, standby) {
+        // A copy that stopped short is issued again at once, and counts as a rebuild.
+        if ctx.may_issue(EffectKey::Rebuild(standby)) {
+            count_attempt(ctx);
+        }
+        rebuild(ctx, standby, active);
+    } else if report.role == Role::None {
+        rebuild(ctx, standby, active);
     } else if report.role == Role::Standby && report.copy_complete && !report.replication_connected
     {
         let action = Action::RestartReplication {
@@ -1546,10 +1592,7 @@ pub(crate) fn stopping(ctx: &mut Ctx<'_>) {
     if let Some(active) = ctx.state.active {
         let view = ctx.state.member(active);
         if up(ctx, active) && view.report.role == Role::Active {
-            ctx.issue(
-                EffectKey::Demote(active),
-                Action::Demote { member: active },
-            );
+            ctx.issue(EffectKey::Demote(active), Action::Demote { member: active });
             return;
         }
     }
@@ -1568,8 +1611,8 @@ fn starting(ctx: &mut Ctx<'_>) {
     let Some(first) = ctx.state.active else {
         // No active is known (the log was lost, or the cluster never initialized): whom to start
         // is decided from the members' data, never by default.
-        let detail = "no active is known: deriving who holds the newest data from the members"
-            .to_string();
+        let detail =
+            "no active is known: deriving who holds the newest data from the members".to_string();
         ctx.transition(ClusterState::Reexamine, Reason::LogLost, detail);
         return;
     };

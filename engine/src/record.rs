@@ -4,7 +4,7 @@
 //! ```text
 //! offset  size  field
 //! 0       2     magic "TR" (record) or "TS" (snapshot)
-//! 2       2     format version, big-endian (currently 1)
+//! 2       2     format version, big-endian (currently 2; version 1 is still read)
 //! 4       4     payload length, big-endian
 //! 8       4     CRC-32 (IEEE) of bytes 2..8 followed by the payload, big-endian
 //! 12      n     payload: the postcard encoding of the record (or snapshot)
@@ -20,12 +20,19 @@ use crate::state::State;
 use crate::types::{Seq, Timestamp};
 use serde::{Deserialize, Serialize};
 
-/// The record format version written by this build.
-pub const FORMAT_VERSION: u16 = 1;
+/// The record format version written by this build. Version 2 added the agent report's copy
+/// progress and the reason a database is not serving; version 1 records keep decoding.
+pub const FORMAT_VERSION: u16 = 2;
 
-/// The snapshot format version written by this build. Snapshots of another version are not
-/// decoded: a reader folds the stream from its start instead.
-pub const SNAPSHOT_VERSION: u16 = 1;
+/// The record format versions this build reads.
+pub const READ_FORMAT_VERSIONS: [u16; 2] = [1, 2];
+
+/// The snapshot format version written by this build. Snapshots of a version this build does
+/// not read are not decoded: a reader folds the stream from its start instead.
+pub const SNAPSHOT_VERSION: u16 = 2;
+
+/// The snapshot format versions this build reads.
+pub const READ_SNAPSHOT_VERSIONS: [u16; 2] = [1, 2];
 
 const RECORD_MAGIC: [u8; 2] = *b"TR";
 const SNAPSHOT_MAGIC: [u8; 2] = *b"TS";
@@ -114,10 +121,15 @@ impl Record {
         frame(RECORD_MAGIC, FORMAT_VERSION, self)
     }
 
-    /// Decodes and verifies a record.
+    /// Decodes and verifies a record, of the current format version or an older one.
     pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
-        let payload = unframe(RECORD_MAGIC, FORMAT_VERSION, "record", bytes)?;
-        postcard::from_bytes(payload).map_err(|error| DecodeError::Malformed(error.to_string()))
+        let (version, payload) = unframe(RECORD_MAGIC, &READ_FORMAT_VERSIONS, "record", bytes)?;
+        let malformed = |error: postcard::Error| DecodeError::Malformed(error.to_string());
+        if version == 1 {
+            let v1: crate::record_v1::Record = postcard::from_bytes(payload).map_err(malformed)?;
+            return Ok(v1.into());
+        }
+        postcard::from_bytes(payload).map_err(malformed)
     }
 }
 
@@ -143,10 +155,16 @@ impl State {
         frame(SNAPSHOT_MAGIC, SNAPSHOT_VERSION, self)
     }
 
-    /// Decodes and verifies a snapshot.
+    /// Decodes and verifies a snapshot, of the current format version or an older one.
     pub fn decode_snapshot(bytes: &[u8]) -> Result<State, DecodeError> {
-        let payload = unframe(SNAPSHOT_MAGIC, SNAPSHOT_VERSION, "snapshot", bytes)?;
-        postcard::from_bytes(payload).map_err(|error| DecodeError::Malformed(error.to_string()))
+        let (version, payload) =
+            unframe(SNAPSHOT_MAGIC, &READ_SNAPSHOT_VERSIONS, "snapshot", bytes)?;
+        let malformed = |error: postcard::Error| DecodeError::Malformed(error.to_string());
+        if version == 1 {
+            let v1: crate::record_v1::State = postcard::from_bytes(payload).map_err(malformed)?;
+            return Ok(v1.into());
+        }
+        postcard::from_bytes(payload).map_err(malformed)
     }
 }
 
@@ -164,12 +182,13 @@ fn frame<T: Serialize>(magic: [u8; 2], version: u16, value: &T) -> Vec<u8> {
     out
 }
 
+/// Checks the header and checksum; returns the version and the payload.
 fn unframe<'a>(
     magic: [u8; 2],
-    expected_version: u16,
+    versions: &[u16],
     what: &'static str,
     bytes: &'a [u8],
-) -> Result<&'a [u8], DecodeError> {
+) -> Result<(u16, &'a [u8]), DecodeError> {
     if bytes.len() < HEADER_LEN {
         return Err(DecodeError::TooShort { len: bytes.len() });
     }
@@ -178,11 +197,9 @@ fn unframe<'a>(
         return Err(DecodeError::BadMagic { what, found });
     }
     let version = u16::from_be_bytes([bytes[2], bytes[3]]);
-    if version != expected_version {
-        return Err(DecodeError::UnknownVersion {
-            version,
-            supported: expected_version,
-        });
+    if !versions.contains(&version) {
+        let supported = versions.iter().copied().max().unwrap_or_default();
+        return Err(DecodeError::UnknownVersion { version, supported });
     }
     let len = u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
     let present = (bytes.len() - HEADER_LEN) as u64;
@@ -198,7 +215,7 @@ fn unframe<'a>(
     if stored != computed {
         return Err(DecodeError::Checksum { stored, computed });
     }
-    Ok(payload)
+    Ok((version, payload))
 }
 
 fn checksum(header: &[u8], payload: &[u8]) -> u32 {

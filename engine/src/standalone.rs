@@ -3,6 +3,7 @@
 //! leaves nothing to recover.
 
 use crate::event::{Event, FenceEvidence};
+use crate::input::Process;
 use crate::machine::{
     Ctx, condemned, count_attempt, describe, elapsed_ms, ensure_promoted, initializing, lost,
     promote, reexamine_patience_ms, refuse_switchover_token, replace_pod, set_replicas, stopping,
@@ -10,7 +11,6 @@ use crate::machine::{
 };
 use crate::state::{ClusterState, Health};
 use crate::transitions::Reason;
-use crate::input::Process;
 use crate::types::{MemberId, Role};
 
 const ONLY: MemberId = MemberId::FIRST;

@@ -5,7 +5,9 @@
 
 use crate::config::Spec;
 use crate::event::{EffectKey, Event};
-use crate::input::{AgentReport, NodeStatus, Outcome, PodObservation, Process, VolumeObservation};
+use crate::input::{
+    AgentReport, CopyProgress, NodeStatus, Outcome, PodObservation, Process, VolumeObservation,
+};
 use crate::transitions::Reason;
 use crate::types::{
     EffectId, MemberId, NodeName, PodUid, PvName, PvcUid, Role, Seq, Timestamp, Topology,
@@ -253,6 +255,8 @@ pub struct MemberView {
     pub volume_generation: u32,
     /// The node chosen for the member's latest volume.
     pub assigned_node: Option<NodeName>,
+    /// Since when the member's agent reports its database starting, while it does.
+    pub starting_since: Option<Timestamp>,
 }
 
 impl MemberView {
@@ -504,6 +508,9 @@ impl State {
                 self.active = Some(*member);
                 self.active_confirmed = false;
                 self.promoted_in_state = Some(*member);
+                // A new promotion decision is a new request, whatever became of an earlier one.
+                self.issued
+                    .retain(|issued| issued.key != EffectKey::Promote(*member));
                 if accepted_lag_bytes.is_some() {
                     self.accepted_lag_bytes = None;
                 }
@@ -567,6 +574,7 @@ impl State {
     fn forget_data(&mut self, member: MemberId) {
         let view = &mut self.members[member.index()];
         view.report.copy_complete = false;
+        view.report.copy = CopyProgress::Copying { percent: 0 };
         view.report.lsn = crate::types::Lsn(0);
         view.in_sync = false;
         view.lag_bytes = 0;
@@ -589,6 +597,11 @@ impl State {
             // A database that is not running reports no authoritative position: keep the last
             // one known, which decides who holds the newest data.
             view.report.lsn = known_lsn;
+        }
+        if report.process == Process::Starting {
+            view.starting_since.get_or_insert(at);
+        } else {
+            view.starting_since = None;
         }
         view.lag_bytes = lag;
         if lag > threshold {
@@ -750,6 +763,7 @@ impl State {
         let report = &view.report;
         match report.process {
             Process::Down | Process::InitFailed => return Health::Down,
+            Process::Starting if self.restarting_active_down(member, now) => return Health::Down,
             Process::Starting => return Health::Starting,
             Process::Running => {}
         }
@@ -757,6 +771,21 @@ impl State {
             return self.active_health(member, report);
         }
         self.standby_health(member, report)
+    }
+
+    /// The confirmed active's database restarts for `unreachableTimeout` or longer: it is not
+    /// waited on forever, and counts as down.
+    fn restarting_active_down(&self, member: MemberId, now: Timestamp) -> bool {
+        self.restarting_active_deadline(member)
+            .is_some_and(|deadline| now >= deadline)
+    }
+
+    /// When the confirmed active, restarting, counts as down.
+    pub(crate) fn restarting_active_deadline(&self, member: MemberId) -> Option<Timestamp> {
+        let spec = self.spec.as_ref()?;
+        let since = self.member(member).starting_since?;
+        (self.active == Some(member) && self.active_confirmed)
+            .then(|| since.plus_ms(spec.unreachable_timeout_ms()))
     }
 
     fn active_health(&self, member: MemberId, report: &AgentReport) -> Health {

@@ -13,8 +13,8 @@ use crate::effect::{Action, Effect};
 use crate::engine::Engine;
 use crate::event::Event;
 use crate::input::{
-    AgentReport, EffectError, Input, NodeStatus, Outcome, PodObservation, Poll, Process,
-    VolumeObservation,
+    AgentReport, CopyProgress, EffectError, Input, NodeStatus, NotServing, Outcome, PodObservation,
+    Poll, Process, VolumeObservation,
 };
 use crate::record::Record;
 use crate::state::{ClusterState, Health, State, StateKind};
@@ -685,6 +685,7 @@ impl MiniWorld {
                     in_sync: db.role == Role::Standby && db.connected && db.lsn >= active_lsn,
                     copy_complete: db.copy_complete,
                     config_hash: ConfigHash(db.hash),
+                    ..AgentReport::default()
                 })
             } else {
                 Poll::Unreachable
@@ -797,6 +798,27 @@ pub struct PlanStep {
     pub fault: Fault,
 }
 
+/// Every copy progress an agent may report, extreme percentages included.
+pub fn arb_copy_progress() -> impl Strategy<Value = CopyProgress> {
+    prop_oneof![
+        Just(CopyProgress::Idle),
+        any::<u8>().prop_map(|percent| CopyProgress::Copying { percent }),
+        Just(CopyProgress::Failed),
+    ]
+}
+
+/// Every reason an agent may give for a database that is not serving, or none.
+pub fn arb_not_serving() -> impl Strategy<Value = Option<NotServing>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(NotServing::Starting)),
+        Just(Some(NotServing::Restarted)),
+        Just(Some(NotServing::Demoted)),
+        Just(Some(NotServing::Fenced)),
+        Just(Some(NotServing::LeaseExpired)),
+    ]
+}
+
 /// An adversarial raw input: stale UIDs, unknown members, out-of-order observations.
 pub fn arb_raw_input() -> impl Strategy<Value = Input> {
     let member = (0u8..3).prop_map(MemberId);
@@ -811,16 +833,22 @@ pub fn arb_raw_input() -> impl Strategy<Value = Input> {
         any::<bool>(),
         any::<bool>(),
         any::<bool>(),
+        arb_copy_progress(),
+        arb_not_serving(),
     )
         .prop_map(
-            |(process, role, lsn, connected, in_sync, copy_complete)| AgentReport {
-                process,
-                role,
-                lsn: Lsn(lsn),
-                replication_connected: connected,
-                in_sync,
-                copy_complete,
-                config_hash: ConfigHash(0),
+            |(process, role, lsn, connected, in_sync, copy_complete, copy, not_serving)| {
+                AgentReport {
+                    process,
+                    role,
+                    lsn: Lsn(lsn),
+                    replication_connected: connected,
+                    in_sync,
+                    copy_complete,
+                    config_hash: ConfigHash(0),
+                    copy,
+                    not_serving,
+                }
             },
         );
     prop_oneof![
@@ -978,6 +1006,7 @@ pub fn steady_report(role: Role, lsn: u64, topology: Topology) -> AgentReport {
         in_sync: role == Role::Standby,
         copy_complete: true,
         config_hash: ConfigHash(0),
+        ..AgentReport::default()
     }
 }
 

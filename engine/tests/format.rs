@@ -1,16 +1,19 @@
-//! The persisted format is a compatibility surface: golden byte fixtures written by version 1
-//! must keep decoding to the same values, and corruption of every kind is detected.
+//! The persisted format is a compatibility surface: golden byte fixtures written by every
+//! version this build reads must keep decoding to the same values, and corruption of every kind
+//! is detected.
 //!
-//! `TANDEM_BLESS=1 cargo test -p tandem-engine --test format` rewrites the fixtures; do that only
-//! together with a new format version.
+//! `TANDEM_BLESS=1 cargo test -p tandem-engine --test format` rewrites the fixtures of the current
+//! version; do that only together with a new format version. Fixtures of older versions are never
+//! rewritten.
 
 use std::path::PathBuf;
-use tandem_engine::record::{FORMAT_VERSION, SNAPSHOT_VERSION};
+use tandem_engine::record::{FORMAT_VERSION, SNAPSHOT_VERSION, peek_version};
 use tandem_engine::{
-    Action, AgentReport, ClusterState, ConfigHash, DecodeError, Effect, EffectError, EffectId,
-    EffectKey, Event, FenceEvidence, Input, Lsn, MemberId, MemberStatus, NodeName, NodeStatus,
-    Outcome, PodObservation, PodUid, Poll, Process, PvName, PvcUid, Reason, Record, Role, Seq,
-    Spec, State, Status, SwitchoverRequest, Timestamp, Topology, VolumeObservation,
+    Action, AgentReport, ClusterState, ConfigHash, CopyProgress, DecodeError, Effect, EffectError,
+    EffectId, EffectKey, Event, FenceEvidence, Input, Lsn, MemberId, MemberStatus, NodeName,
+    NodeStatus, NotServing, Outcome, PodObservation, PodUid, Poll, Process, PvName, PvcUid, Reason,
+    Record, Role, Seq, Spec, State, Status, SwitchoverRequest, Timestamp, Topology,
+    VolumeObservation,
 };
 
 fn fixture(name: &str) -> PathBuf {
@@ -75,7 +78,9 @@ fn creation() -> Record {
     }
 }
 
-fn failover() -> Record {
+/// The failover record; `copy` and `not_serving` are what version 2 added to the agent report
+/// (a version 1 report decodes with `Idle` and `None`).
+fn failover(copy: CopyProgress, not_serving: Option<NotServing>) -> Record {
     let report = AgentReport {
         process: Process::Down,
         role: Role::Active,
@@ -84,6 +89,8 @@ fn failover() -> Record {
         in_sync: false,
         copy_complete: true,
         config_hash: ConfigHash(7),
+        copy,
+        not_serving,
     };
     Record {
         seq: Seq(2),
@@ -184,10 +191,18 @@ fn failover() -> Record {
     }
 }
 
+/// The failover record as version 2 writes it, with the report's new fields set.
+fn failover_v2() -> Record {
+    failover(
+        CopyProgress::Copying { percent: 42 },
+        Some(NotServing::Restarted),
+    )
+}
+
 fn snapshot_state() -> State {
     let mut state = State::new();
     state.apply_record(&creation()).expect("in sequence");
-    state.apply_record(&failover()).expect("in sequence");
+    state.apply_record(&failover_v2()).expect("in sequence");
     state
 }
 
@@ -207,30 +222,65 @@ fn check_golden(name: &str, bytes: &[u8]) {
 fn version_1_records_keep_decoding() {
     for (name, record) in [
         ("record-v1-creation.bin", creation()),
-        ("record-v1-failover.bin", failover()),
+        ("record-v1-failover.bin", failover(CopyProgress::Idle, None)),
+    ] {
+        let golden = std::fs::read(fixture(name)).expect("the fixture");
+        assert_eq!(peek_version(&golden), Some(1), "{name}");
+        assert_eq!(Record::decode(&golden).as_ref(), Ok(&record), "{name}");
+    }
+}
+
+#[test]
+fn version_2_records_keep_decoding() {
+    for (name, record) in [
+        ("record-v2-creation.bin", creation()),
+        ("record-v2-failover.bin", failover_v2()),
     ] {
         check_golden(name, &record.encode());
         let golden = std::fs::read(fixture(name)).expect("the fixture");
         assert_eq!(Record::decode(&golden).as_ref(), Ok(&record), "{name}");
     }
     assert_eq!(
-        FORMAT_VERSION, 1,
+        FORMAT_VERSION, 2,
         "a new format version needs new fixtures beside these"
     );
 }
 
 #[test]
-fn version_1_snapshots_keep_decoding() {
+fn version_2_snapshots_keep_decoding() {
     let state = snapshot_state();
-    check_golden("snapshot-v1.bin", &state.encode_snapshot());
-    let golden = std::fs::read(fixture("snapshot-v1.bin")).expect("the fixture");
+    check_golden("snapshot-v2.bin", &state.encode_snapshot());
+    let golden = std::fs::read(fixture("snapshot-v2.bin")).expect("the fixture");
     assert_eq!(State::decode_snapshot(&golden).as_ref(), Ok(&state));
-    assert_eq!(SNAPSHOT_VERSION, 1);
+    assert_eq!(SNAPSHOT_VERSION, 2);
+}
+
+#[test]
+fn version_1_snapshots_keep_decoding() {
+    // The state a version 1 build folded from the creation and failover records.
+    let golden = std::fs::read(fixture("snapshot-v1.bin")).expect("the fixture");
+    assert_eq!(peek_version(&golden), Some(1));
+    let state = State::decode_snapshot(&golden).expect("a version 1 snapshot decodes");
+    assert_eq!(state.seq(), Seq(2));
+    assert_eq!(state.cluster(), ClusterState::ActiveDown);
+    assert_eq!(state.active(), Some(MemberId(1)));
+    let old = state.member(MemberId(0));
+    // A database that is not running reports no position: the last known one (none) stays.
+    assert_eq!(old.report.lsn, Lsn(0));
+    assert_eq!(old.report.process, Process::Down);
+    assert_eq!(old.report.role, Role::Active);
+    assert_eq!(old.report.copy, CopyProgress::Idle);
+    assert_eq!(old.report.not_serving, None);
+    assert_eq!(old.starting_since, None);
+    assert_eq!(state.next_effect_id(), EffectId(5));
+    // Encoded again, it is a version 2 snapshot of the same state.
+    let again = State::decode_snapshot(&state.encode_snapshot()).expect("it decodes");
+    assert_eq!(again, state);
 }
 
 #[test]
 fn corruption_is_detected() {
-    let bytes = failover().encode();
+    let bytes = failover_v2().encode();
     // Every single flipped bit is caught (by the magic, version, length or checksum).
     for index in 0..bytes.len() {
         for bit in 0..8 {
@@ -248,7 +298,7 @@ fn corruption_is_detected() {
         Record::decode(&wrong_version),
         Err(DecodeError::UnknownVersion {
             version: 9,
-            supported: 1
+            supported: 2
         })
     ));
     for cut in [0, 5, 12, bytes.len() - 1] {
@@ -277,7 +327,7 @@ fn corruption_is_detected() {
 #[test]
 fn folding_checks_the_sequence() {
     let mut state = State::new();
-    let error = state.apply_record(&failover()).unwrap_err();
+    let error = state.apply_record(&failover_v2()).unwrap_err();
     assert_eq!(
         error.to_string(),
         "sequence gap: expected record 1, found 2"

@@ -6,9 +6,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use tandem_engine::testing::Harness;
 use tandem_engine::{
-    Action, AgentReport, ClusterState, ConfigHash, Effect, EffectError, Event, Input, Lsn,
-    MemberId, NodeName, NodeStatus, Outcome, PodObservation, PodUid, Poll, Process, PvName, PvcUid,
-    Record, Replication, Role, Spec, SwitchoverRequest, Timestamp, Topology, VolumeObservation,
+    Action, AgentReport, ClusterState, ConfigHash, CopyProgress, Effect, EffectError, Event, Input,
+    Lsn, MemberId, NodeName, NodeStatus, NotServing, Outcome, PodObservation, PodUid, Poll,
+    Process, PvName, PvcUid, Record, Replication, Role, Spec, SwitchoverRequest, Timestamp,
+    Topology, VolumeObservation,
 };
 
 struct Runner {
@@ -504,6 +505,20 @@ fn parse_report(args: &[&str]) -> Result<AgentReport, String> {
             Some(("hash", value)) => {
                 report.config_hash = ConfigHash(value.parse().map_err(|_| "hash=N")?)
             }
+            Some(("copying", value)) => {
+                let percent = value.parse().map_err(|_| "copying=PERCENT")?;
+                report.copy = CopyProgress::Copying { percent }
+            }
+            Some(("why", value)) => {
+                report.not_serving = Some(match value {
+                    "starting" => NotServing::Starting,
+                    "restarted" => NotServing::Restarted,
+                    "demoted" => NotServing::Demoted,
+                    "fenced" => NotServing::Fenced,
+                    "lease-expired" => NotServing::LeaseExpired,
+                    _ => return Err(format!("unknown reason {value:?}")),
+                })
+            }
             Some(_) => return Err(format!("unknown report argument {arg:?}")),
             None => match *arg {
                 "active" => report.role = Role::Active,
@@ -516,6 +531,7 @@ fn parse_report(args: &[&str]) -> Result<AgentReport, String> {
                 "connected" => report.replication_connected = true,
                 "sync" => report.in_sync = true,
                 "copy" => report.copy_complete = true,
+                "copy-failed" => report.copy = CopyProgress::Failed,
                 _ => return Err(format!("unknown report argument {arg:?}")),
             },
         }

@@ -6,8 +6,9 @@
 use crate::data::{History, Position, WRITE_BYTES};
 use crate::scenario::{Millis, WorldConfig};
 use tandem_engine::{
-    AgentReport, ConfigHash, Lsn, MemberId, NodeName, NodeStatus, PodObservation, PodUid, Process,
-    PvName, PvcUid, Replication, Role, Topology, VolumeObservation,
+    AgentReport, ConfigHash, CopyProgress, Lsn, MemberId, NodeName, NodeStatus, NotServing,
+    PodObservation, PodUid, Process, PvName, PvcUid, Replication, Role, Topology,
+    VolumeObservation,
 };
 
 /// How long a graceful pod deletion takes on a working node.
@@ -92,6 +93,14 @@ pub struct Member {
     pub replicating_from: Option<u8>,
     /// A rebuild in progress: the active copied from, and a token.
     pub copying: Option<(u8, u64)>,
+    /// When the rebuild in progress started.
+    pub copy_started: Millis,
+    /// The last rebuild stopped before it completed.
+    pub copy_failed: bool,
+    /// Why the database is not the active, as its agent reports it.
+    pub not_serving: Option<NotServing>,
+    /// The process crashed since it last came up.
+    pub crashed: bool,
     /// The configuration hash it runs with.
     pub config_hash: u64,
     /// The last time the operator polled its agent successfully.
@@ -123,6 +132,10 @@ impl Member {
             role: Role::None,
             replicating_from: None,
             copying: None,
+            copy_started: 0,
+            copy_failed: false,
+            not_serving: Some(NotServing::Starting),
+            crashed: false,
             config_hash: 0,
             last_polled: None,
             partitioned_until: 0,
@@ -479,6 +492,17 @@ impl World {
                 .and_then(|active| self.data_of(active))
                 .map(|data| data.lsn)
                 == Some(lsn);
+        let copy = match state.copying {
+            Some(_) => {
+                let elapsed = now.saturating_sub(state.copy_started);
+                let percent = (elapsed * 100 / self.config.rebuild_ms.max(1)).min(99);
+                CopyProgress::Copying {
+                    percent: u8::try_from(percent).unwrap_or(99),
+                }
+            }
+            None if state.copy_failed => CopyProgress::Failed,
+            None => CopyProgress::Idle,
+        };
         AgentReport {
             process,
             role: state.role,
@@ -487,6 +511,10 @@ impl World {
             in_sync: in_sync && self.replication == Replication::Sync,
             copy_complete: volume.is_some_and(|volume| volume.copy_complete),
             config_hash: ConfigHash(state.config_hash),
+            copy,
+            not_serving: (state.role != Role::Active)
+                .then_some(state.not_serving)
+                .flatten(),
         }
     }
 
@@ -503,6 +531,7 @@ impl World {
         if state.role == Role::Active {
             state.role = Role::None;
             state.replicating_from = None;
+            state.not_serving = Some(NotServing::LeaseExpired);
         }
     }
 
@@ -513,6 +542,7 @@ impl World {
         if expired && state.role == Role::Active {
             state.role = Role::None;
             state.replicating_from = None;
+            state.not_serving = Some(NotServing::LeaseExpired);
         }
     }
 
@@ -645,7 +675,9 @@ impl World {
         state.process = Proc::Starting(now + start_ms);
         state.role = Role::None;
         state.replicating_from = None;
+        state.copy_failed |= state.copying.is_some();
         state.copying = None;
+        state.not_serving = Some(NotServing::Starting);
         state.config_hash = self.config_hash;
         self.later
             .push((now + start_ms, Later::ProcessUp { member, uid }));
@@ -664,6 +696,12 @@ impl World {
         if matches!(state.process, Proc::Starting(at) if at <= now) {
             state.process = Proc::Running;
             state.role = Role::None;
+            state.not_serving = Some(if state.crashed {
+                NotServing::Restarted
+            } else {
+                NotServing::Starting
+            });
+            state.crashed = false;
             self.changed.push(Changed::Pod(member));
         }
     }
@@ -789,6 +827,7 @@ impl World {
             state.role = Role::Active;
             state.replicating_from = None;
             state.copying = None;
+            state.not_serving = None;
         }
         true
     }
@@ -799,6 +838,11 @@ impl World {
         if state.role == Role::Active {
             state.role = to;
             state.replicating_from = None;
+            state.not_serving = Some(if to == Role::Standby {
+                NotServing::Demoted
+            } else {
+                NotServing::Fenced
+            });
         }
         true
     }
@@ -822,6 +866,8 @@ impl World {
         state.role = Role::Standby;
         state.replicating_from = None;
         state.copying = Some((from, token));
+        state.copy_started = now;
+        state.copy_failed = false;
         self.later.push((
             now + self.config.rebuild_ms,
             Later::CopyDone { member, token },
@@ -838,6 +884,7 @@ impl World {
             return;
         }
         self.members[usize::from(member)].copying = None;
+        self.members[usize::from(member)].copy_failed = true; // unless it completes below
         let source_ok = self.running(from)
             && self.members[usize::from(from)].role == Role::Active
             && self.running(member)
@@ -849,6 +896,7 @@ impl World {
             self.volumes[index].data = source;
             self.volumes[index].copy_complete = true;
             self.members[usize::from(member)].replicating_from = Some(from);
+            self.members[usize::from(member)].copy_failed = false;
         }
     }
 
@@ -885,7 +933,9 @@ impl World {
         state.process = Proc::Down;
         state.role = Role::None;
         state.replicating_from = None;
+        state.copy_failed |= state.copying.is_some();
         state.copying = None;
+        state.crashed = true;
     }
 
     /// A node goes away (processes on it die); with `back_after`, it reboots later.

@@ -121,7 +121,10 @@ fn rebuilding_from_an_unreachable_active_is_caught() {
     };
     let report = run(&scenario, &sabotaged, &log).expect("a run");
     let failure = report.failure.expect("the broken policy is caught");
-    assert_eq!(failure.what, "no destruction of the newest copy", "{failure:?}");
+    assert_eq!(
+        failure.what, "no destruction of the newest copy",
+        "{failure:?}"
+    );
     let honest = run(&scenario, &RunOptions::default(), &log).expect("a run");
     assert!(honest.passed(), "{:?}", honest.failure);
 }

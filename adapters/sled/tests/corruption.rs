@@ -3,7 +3,7 @@
 //! is skipped and the stream folded from its start.
 
 use std::path::Path;
-use tandem_engine::record::peek_version;
+use tandem_engine::record::{SNAPSHOT_VERSION, peek_version};
 use tandem_engine::{DecodeError, Engine, Record, Seq, State};
 use tandem_sled::{EventLog, LogConfig, LogError, SkipReason, Workload};
 
@@ -131,7 +131,7 @@ fn a_record_of_an_unknown_version_is_named() {
     let (directory, _) = written_log();
     tamper(directory.path(), &record_key(21), |value| {
         let mut value = value.expect("record 21");
-        value[2..4].copy_from_slice(&2u16.to_be_bytes());
+        value[2..4].copy_from_slice(&3u16.to_be_bytes());
         Some(value)
     });
     let error = recover_error(directory.path());
@@ -141,8 +141,8 @@ fn a_record_of_an_unknown_version_is_named() {
             LogError::CorruptRecord {
                 seq: Seq(21),
                 source: DecodeError::UnknownVersion {
-                    version: 2,
-                    supported: 1
+                    version: 3,
+                    supported: 2
                 },
                 ..
             }
@@ -190,7 +190,7 @@ fn a_snapshot_of_another_version_is_skipped_and_the_stream_folded_from_the_start
     for seq in [9, 19] {
         tamper(directory.path(), &snapshot_key(seq), |value| {
             let mut value = value.expect("a snapshot");
-            assert_eq!(peek_version(&value), Some(1));
+            assert_eq!(peek_version(&value), Some(SNAPSHOT_VERSION));
             value[2..4].copy_from_slice(&7u16.to_be_bytes());
             Some(value)
         });

@@ -1,0 +1,385 @@
+//! The payloads of format version 1, frozen: version 1 records and snapshots keep decoding after
+//! the format moved on. Version 2 added the agent report's copy progress and the reason a
+//! database is not serving; a version 1 report decodes with neither known (`CopyProgress::Idle`,
+//! no reason).
+//!
+//! Only the types whose encoding changed are mirrored here; every other type is shared with the
+//! current format. The variants must stay in their version 1 order.
+
+use crate::config::Spec;
+use crate::effect::Effect;
+use crate::event::{self, EffectKey, FenceEvidence};
+use crate::input::{self, NodeStatus, Outcome, PodObservation, Process, VolumeObservation};
+use crate::record::Record as Current;
+use crate::state::{self, ClusterState};
+use crate::transitions::Reason;
+use crate::types::{
+    ConfigHash, EffectId, Lsn, MemberId, NodeName, PodUid, PvName, PvcUid, Role, Seq, Timestamp,
+};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+pub(crate) struct Record {
+    seq: Seq,
+    at: Timestamp,
+    input: Input,
+    events: Vec<Event>,
+    effects: Vec<Effect>,
+}
+
+#[derive(Clone, Copy, Deserialize)]
+struct AgentReport {
+    process: Process,
+    role: Role,
+    lsn: Lsn,
+    replication_connected: bool,
+    in_sync: bool,
+    copy_complete: bool,
+    config_hash: ConfigHash,
+}
+
+#[derive(Deserialize)]
+enum Poll {
+    Unreachable,
+    Report(AgentReport),
+}
+
+#[derive(Deserialize)]
+enum Input {
+    Agent {
+        member: MemberId,
+        poll: Poll,
+    },
+    Pod {
+        member: MemberId,
+        pod: Option<PodObservation>,
+    },
+    Volume {
+        member: MemberId,
+        volume: VolumeObservation,
+    },
+    Node {
+        node: NodeName,
+        status: NodeStatus,
+    },
+    Spec(Spec),
+    Timer,
+    EffectFinished {
+        id: EffectId,
+        outcome: Outcome,
+    },
+    Recovered {
+        log_lost: bool,
+    },
+}
+
+#[derive(Deserialize)]
+enum Event {
+    Created {
+        spec: Spec,
+        at: Timestamp,
+    },
+    SpecChanged {
+        spec: Spec,
+    },
+    SpecRejected {
+        field: String,
+        message: String,
+    },
+    Contact {
+        member: MemberId,
+        at: Timestamp,
+        report: AgentReport,
+        lag_bytes: u64,
+    },
+    Unreachable {
+        member: MemberId,
+        at: Timestamp,
+    },
+    PodObserved {
+        member: MemberId,
+        pod: Option<PodObservation>,
+    },
+    VolumeObserved {
+        member: MemberId,
+        volume: VolumeObservation,
+    },
+    NodeObserved {
+        node: NodeName,
+        status: NodeStatus,
+        at: Timestamp,
+    },
+    Transition {
+        from: ClusterState,
+        to: ClusterState,
+        reason: Reason,
+        detail: String,
+        at: Timestamp,
+    },
+    Promoting {
+        member: MemberId,
+        fence: FenceEvidence,
+        accepted_lag_bytes: Option<u64>,
+    },
+    Issued {
+        id: EffectId,
+        key: EffectKey,
+        at: Timestamp,
+    },
+    Finished {
+        id: EffectId,
+        outcome: Outcome,
+    },
+    AttemptCounted {
+        attempts: u32,
+    },
+    PodCondemned {
+        member: MemberId,
+        uid: PodUid,
+    },
+    ReexamineSeen {
+        token: String,
+        acted: bool,
+    },
+    SwitchoverSeen {
+        token: String,
+        acted: bool,
+    },
+    LagAccepted {
+        bytes: Option<u64>,
+    },
+    VolumeAssigned {
+        member: MemberId,
+        node: NodeName,
+        generation: u32,
+    },
+    VolumeReleased {
+        member: MemberId,
+        generation: u32,
+    },
+    ActiveAdopted {
+        member: MemberId,
+    },
+    Recovered {
+        log_lost: bool,
+        at: Timestamp,
+    },
+}
+
+impl From<AgentReport> for input::AgentReport {
+    fn from(v1: AgentReport) -> input::AgentReport {
+        input::AgentReport {
+            process: v1.process,
+            role: v1.role,
+            lsn: v1.lsn,
+            replication_connected: v1.replication_connected,
+            in_sync: v1.in_sync,
+            copy_complete: v1.copy_complete,
+            config_hash: v1.config_hash,
+            copy: input::CopyProgress::Idle,
+            not_serving: None,
+        }
+    }
+}
+
+impl From<Input> for input::Input {
+    fn from(v1: Input) -> input::Input {
+        use input::Input as I;
+        match v1 {
+            Input::Agent { member, poll } => I::Agent {
+                member,
+                poll: match poll {
+                    Poll::Unreachable => input::Poll::Unreachable,
+                    Poll::Report(report) => input::Poll::Report(report.into()),
+                },
+            },
+            Input::Pod { member, pod } => I::Pod { member, pod },
+            Input::Volume { member, volume } => I::Volume { member, volume },
+            Input::Node { node, status } => I::Node { node, status },
+            Input::Spec(spec) => I::Spec(spec),
+            Input::Timer => I::Timer,
+            Input::EffectFinished { id, outcome } => I::EffectFinished { id, outcome },
+            Input::Recovered { log_lost } => I::Recovered { log_lost },
+        }
+    }
+}
+
+impl From<Event> for event::Event {
+    fn from(v1: Event) -> event::Event {
+        use event::Event as E;
+        match v1 {
+            Event::Created { spec, at } => E::Created { spec, at },
+            Event::SpecChanged { spec } => E::SpecChanged { spec },
+            Event::SpecRejected { field, message } => E::SpecRejected { field, message },
+            Event::Contact {
+                member,
+                at,
+                report,
+                lag_bytes,
+            } => E::Contact {
+                member,
+                at,
+                report: report.into(),
+                lag_bytes,
+            },
+            Event::Unreachable { member, at } => E::Unreachable { member, at },
+            Event::PodObserved { member, pod } => E::PodObserved { member, pod },
+            Event::VolumeObserved { member, volume } => E::VolumeObserved { member, volume },
+            Event::NodeObserved { node, status, at } => E::NodeObserved { node, status, at },
+            Event::Transition {
+                from,
+                to,
+                reason,
+                detail,
+                at,
+            } => E::Transition {
+                from,
+                to,
+                reason,
+                detail,
+                at,
+            },
+            Event::Promoting {
+                member,
+                fence,
+                accepted_lag_bytes,
+            } => E::Promoting {
+                member,
+                fence,
+                accepted_lag_bytes,
+            },
+            Event::Issued { id, key, at } => E::Issued { id, key, at },
+            Event::Finished { id, outcome } => E::Finished { id, outcome },
+            Event::AttemptCounted { attempts } => E::AttemptCounted { attempts },
+            Event::PodCondemned { member, uid } => E::PodCondemned { member, uid },
+            Event::ReexamineSeen { token, acted } => E::ReexamineSeen { token, acted },
+            Event::SwitchoverSeen { token, acted } => E::SwitchoverSeen { token, acted },
+            Event::LagAccepted { bytes } => E::LagAccepted { bytes },
+            Event::VolumeAssigned {
+                member,
+                node,
+                generation,
+            } => E::VolumeAssigned {
+                member,
+                node,
+                generation,
+            },
+            Event::VolumeReleased { member, generation } => {
+                E::VolumeReleased { member, generation }
+            }
+            Event::ActiveAdopted { member } => E::ActiveAdopted { member },
+            Event::Recovered { log_lost, at } => E::Recovered { log_lost, at },
+        }
+    }
+}
+
+impl From<Record> for Current {
+    fn from(v1: Record) -> Current {
+        Current {
+            seq: v1.seq,
+            at: v1.at,
+            input: v1.input.into(),
+            events: v1.events.into_iter().map(Into::into).collect(),
+            effects: v1.effects,
+        }
+    }
+}
+
+/// A version 1 snapshot: the state before the agent report gained its version 2 fields and a
+/// member's view gained `starting_since`.
+#[derive(Deserialize)]
+pub(crate) struct State {
+    seq: Seq,
+    spec: Option<Spec>,
+    cluster: ClusterState,
+    previous: Option<ClusterState>,
+    since: Timestamp,
+    reason: Option<Reason>,
+    detail: String,
+    active: Option<MemberId>,
+    active_confirmed: bool,
+    accepted_lag_bytes: Option<u64>,
+    members: [MemberView; 2],
+    nodes: Vec<state::NodeView>,
+    issued: Vec<state::Issued>,
+    next_effect: u64,
+    attempts: u32,
+    reexamine_token: String,
+    switchover_token: String,
+    log_lost: bool,
+    transitions: u64,
+    observing_since: Timestamp,
+    promoted_in_state: Option<MemberId>,
+}
+
+#[derive(Deserialize)]
+struct MemberView {
+    last_contact: Option<Timestamp>,
+    reachable: bool,
+    contacted_this_pod: bool,
+    report: AgentReport,
+    lag_bytes: u64,
+    lagging_since: Option<Timestamp>,
+    in_sync: bool,
+    pod: Option<PodObservation>,
+    condemned_pod: Option<PodUid>,
+    pvc: Option<PvcUid>,
+    pv: Option<(PvName, NodeName)>,
+    volume_lost: bool,
+    volume_generation: u32,
+    assigned_node: Option<NodeName>,
+}
+
+impl From<MemberView> for state::MemberView {
+    fn from(v1: MemberView) -> state::MemberView {
+        // A version 1 state recorded when a database started, but not since when: the member
+        // counts as starting from its last contact.
+        let starting = v1.report.process == Process::Starting;
+        state::MemberView {
+            last_contact: v1.last_contact,
+            reachable: v1.reachable,
+            contacted_this_pod: v1.contacted_this_pod,
+            report: v1.report.into(),
+            lag_bytes: v1.lag_bytes,
+            lagging_since: v1.lagging_since,
+            in_sync: v1.in_sync,
+            pod: v1.pod,
+            condemned_pod: v1.condemned_pod,
+            pvc: v1.pvc,
+            pv: v1.pv,
+            volume_lost: v1.volume_lost,
+            volume_generation: v1.volume_generation,
+            assigned_node: v1.assigned_node,
+            starting_since: v1.last_contact.filter(|_| starting),
+        }
+    }
+}
+
+impl From<State> for state::State {
+    fn from(v1: State) -> state::State {
+        let [first, second] = v1.members;
+        state::State {
+            seq: v1.seq,
+            spec: v1.spec,
+            cluster: v1.cluster,
+            previous: v1.previous,
+            since: v1.since,
+            reason: v1.reason,
+            detail: v1.detail,
+            active: v1.active,
+            active_confirmed: v1.active_confirmed,
+            accepted_lag_bytes: v1.accepted_lag_bytes,
+            members: [first.into(), second.into()],
+            nodes: v1.nodes,
+            issued: v1.issued,
+            next_effect: v1.next_effect,
+            attempts: v1.attempts,
+            reexamine_token: v1.reexamine_token,
+            switchover_token: v1.switchover_token,
+            log_lost: v1.log_lost,
+            transitions: v1.transitions,
+            observing_since: v1.observing_since,
+            promoted_in_state: v1.promoted_in_state,
+        }
+    }
+}
