@@ -112,6 +112,16 @@ impl Action {
         matches!(self, Action::UpdateStatus(_) | Action::EmitEvent { .. })
     }
 
+    /// Whether the action destroys something that cannot be had back: a pod (and the process
+    /// in it), a member's data (a rebuild wipes it first), or a volume. The driver asks
+    /// [`crate::Engine::still_wanted`] right before carrying one out.
+    pub fn is_destructive(&self) -> bool {
+        matches!(
+            self,
+            Action::DeletePod { .. } | Action::Rebuild { .. } | Action::ReleaseVolume { .. }
+        )
+    }
+
     /// The member the action is about, if any.
     pub fn member(&self) -> Option<MemberId> {
         match self {

@@ -141,6 +141,15 @@ impl Engine {
         })
     }
 
+    /// Whether an effect this engine emitted is still wanted now, on what it has observed since:
+    /// a driver asks right before carrying out a destructive effect (a pod deletion, a volume
+    /// release, a rebuild; see [`crate::Action::is_destructive`]). When it is not, the driver
+    /// does not carry it out and reports [`crate::EffectError::Withdrawn`]. A query: it records
+    /// nothing.
+    pub fn still_wanted(&self, effect: &Effect) -> bool {
+        machine::still_wanted(&self.state, self.last_now, &effect.action)
+    }
+
     /// The next time at which the engine wants a [`Input::Timer`], if any: the earliest pending
     /// deadline (a member becoming `Down`, a timeout, a retry) after the latest input.
     pub fn next_deadline(&self) -> Option<Timestamp> {

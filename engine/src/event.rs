@@ -215,6 +215,24 @@ pub enum EffectKey {
 }
 
 impl EffectKey {
+    /// Whether the effect acts on the member's pod or the database process in it (a new pod
+    /// makes it moot), rather than on its volume.
+    pub fn concerns_the_pod(self) -> bool {
+        match self {
+            EffectKey::DeletePod(_)
+            | EffectKey::ForceDeletePod(_)
+            | EffectKey::Promote(_)
+            | EffectKey::Demote(_)
+            | EffectKey::Fence(_)
+            | EffectKey::Rebuild(_)
+            | EffectKey::RestartReplication(_) => true,
+            EffectKey::Volume(_)
+            | EffectKey::Bind(_)
+            | EffectKey::Release(_)
+            | EffectKey::Replicas => false,
+        }
+    }
+
     /// The member the key is about, if any.
     pub fn member(self) -> Option<MemberId> {
         match self {

@@ -212,4 +212,7 @@ pub enum EffectError {
     ServerError,
     /// The request was refused as invalid.
     Rejected,
+    /// The driver did not carry it out: right before its turn, the engine no longer wanted it
+    /// ([`crate::Engine::still_wanted`]), because what was observed since contradicts it.
+    Withdrawn,
 }

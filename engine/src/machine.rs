@@ -231,6 +231,45 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// Whether a destructive effect issued earlier still rests on its premise, judged on the state
+/// now: the driver asks right before it carries out a pod deletion, a volume release or a
+/// rebuild, since observations that arrived after the effect was issued may contradict it (the
+/// node came back, the pod was replaced, the source stopped being the active, the other copy went
+/// away). Other effects are always still wanted.
+pub(crate) fn still_wanted(state: &State, now: Timestamp, action: &Action) -> bool {
+    let mut scratch = state.clone();
+    let ctx = Ctx::new(&mut scratch, now);
+    if ctx.state.spec.is_none() || ctx.hands_off() {
+        return !action.is_destructive();
+    }
+    match action {
+        Action::DeletePod {
+            member,
+            uid,
+            grace_period_s,
+        } => {
+            let same_pod = ctx
+                .state
+                .member(*member)
+                .pod
+                .as_ref()
+                .is_some_and(|pod| pod.uid == *uid);
+            let forced_premise = *grace_period_s > 0
+                || (pod_node_unavailable(&ctx, *member) && ctx.state.contact_expired(*member, now));
+            same_pod && forced_premise
+        }
+        Action::ReleaseVolume { member, .. } => {
+            let survivor = member.peer();
+            let survivor_holds_data = ctx.spec().topology == Topology::MasterSlave
+                && !lost(&ctx, survivor)
+                && ctx.state.active == Some(survivor);
+            lost(&ctx, *member) && survivor_holds_data && !ctx.destroys_newest(action)
+        }
+        Action::Rebuild { .. } => !ctx.destroys_newest(action),
+        _ => true,
+    }
+}
+
 /// Runs one step.
 pub(crate) fn step(ctx: &mut Ctx<'_>, input: &Input) {
     let before = ctx.state.spec.is_some().then(|| ctx.status_key());
@@ -739,7 +778,7 @@ fn assign_volume(ctx: &mut Ctx<'_>, member: MemberId) {
     let Some(node) = candidate.map(|node| node.name.clone()) else {
         return;
     };
-    if !ctx.may_issue(EffectKey::Volume(member)) {
+    if ctx.hands_off() {
         return;
     }
     let generation = ctx.state.member(member).volume_generation + 1;
@@ -1537,6 +1576,7 @@ fn switchover(ctx: &mut Ctx<'_>, target: MemberId) {
     }
     let target_view = ctx.state.member(target);
     let target_ok = up(ctx, target)
+        && !lost(ctx, target)
         && target_view.report.copy_complete
         && target_view.report.role == Role::Standby;
     if !target_ok {

@@ -543,6 +543,10 @@ impl State {
                 generation,
             } => {
                 self.forget_data(*member);
+                // A new volume: what was asked for an earlier one does not apply to it.
+                self.issued.retain(|issued| {
+                    !matches!(issued.key, EffectKey::Volume(m) | EffectKey::Bind(m) if m == *member)
+                });
                 let view = &mut self.members[member.index()];
                 view.volume_generation = *generation;
                 view.assigned_node = Some(node.clone());
@@ -628,8 +632,9 @@ impl State {
             // the previous pod does not apply to this one.
             view.contacted_this_pod = false;
             view.reachable = false;
-            self.issued
-                .retain(|issued| issued.key.member() != Some(member));
+            self.issued.retain(|issued| {
+                issued.key.member() != Some(member) || !issued.key.concerns_the_pod()
+            });
         }
         let view = &mut self.members[member.index()];
         view.pod = pod.cloned();

@@ -647,7 +647,20 @@ impl Sim<'_> {
 
     /// The world carries out an effect, and its outcome goes back to the operator.
     fn carry_out(&mut self, incarnation: u64, effect: Effect) {
-        let outcome = self.execute(&effect.action);
+        let current = self.operator.up && incarnation == self.operator.incarnation;
+        // Right before a destructive call, the driver asks the engine whether it still wants it.
+        let withdrawn = current
+            && effect.action.is_destructive()
+            && !self.operator.engine.still_wanted(&effect);
+        let outcome = if withdrawn {
+            self.trace_line(
+                "withdrawn",
+                format!("{:?}: no longer wanted", effect.action),
+            );
+            Outcome::Failed(EffectError::Withdrawn)
+        } else {
+            self.execute(&effect.action)
+        };
         if effect.id.0 == 0 || !self.operator.up || incarnation != self.operator.incarnation {
             return;
         }
