@@ -206,8 +206,12 @@ pub struct HaSpec {
     #[serde(default = "defaults::max_attempts")]
     #[x_kube(validation = Rule::new("self >= 1").message(messages::MAX_RESTART_ATTEMPTS))]
     pub max_restart_attempts: i64,
-    /// Seconds to wait for the former active to return before promoting; unset: do not wait.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Seconds to wait for the member holding the newest data to come back before a person is
+    /// asked.
+    #[serde(
+        default = "defaults::wait_for_active_timeout",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[x_kube(validation = Rule::new("self >= 1").message(messages::WAIT_FOR_ACTIVE_TIMEOUT))]
     pub wait_for_active_timeout: Option<i64>,
     /// Whether tandem fails over on its own when the active is lost.
@@ -238,7 +242,7 @@ impl Default for HaSpec {
             switchover_timeout: defaults::switchover_timeout(),
             max_rebuild_attempts: defaults::max_attempts(),
             max_restart_attempts: defaults::max_attempts(),
-            wait_for_active_timeout: None,
+            wait_for_active_timeout: defaults::wait_for_active_timeout(),
             auto_failover: true,
             stopped: false,
             reexamine: String::new(),
@@ -292,6 +296,10 @@ pub mod defaults {
     /// `haSpec.lagThresholdBytes`: 16 MiB.
     pub fn lag_threshold_bytes() -> u64 {
         16 * 1024 * 1024
+    }
+    /// `haSpec.waitForActiveTimeout`: one hour.
+    pub fn wait_for_active_timeout() -> Option<i64> {
+        Some(3600)
     }
     /// `haSpec.lagTimeout`.
     pub fn lag_timeout() -> i64 {

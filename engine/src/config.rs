@@ -67,7 +67,8 @@ pub struct Spec {
     pub max_rebuild_attempts: u32,
     /// `maxRestartAttempts`: standalone restarts before the cluster is `Failed`.
     pub max_restart_attempts: u32,
-    /// `waitForActiveTimeout`: seconds to wait for a chosen member; forever when absent.
+    /// `waitForActiveTimeout`: seconds to wait for the member holding the newest data to come
+    /// back before a person is asked (default one hour); forever when absent.
     pub wait_for_active_timeout_s: Option<u32>,
     /// `autoFailover`: when false, the engine only reports (hands off).
     pub auto_failover: bool,
@@ -100,7 +101,7 @@ impl Spec {
             switchover_timeout_s: 120,
             max_rebuild_attempts: 5,
             max_restart_attempts: 5,
-            wait_for_active_timeout_s: None,
+            wait_for_active_timeout_s: Some(3600),
             auto_failover: true,
             stopped: false,
             reexamine: String::new(),

@@ -22,6 +22,10 @@ pub const MAX_TRANSITIONS_PER_STEP: usize = 8;
 /// Retries of the same effect back off up to this power of two of `pollingInterval`.
 pub(crate) const MAX_BACKOFF_EXPONENT: u32 = 5;
 
+/// A promotion whose effect failed this many times in a row while the engine waits for it ends
+/// in manual intervention, carrying the last error: it cannot succeed by being asked again.
+pub const MAX_PROMOTE_ATTEMPTS: u32 = 5;
+
 /// Graceful termination granted to a deleted pod.
 const POD_GRACE_PERIOD_S: u32 = 30;
 
@@ -1088,6 +1092,9 @@ fn active_down(ctx: &mut Ctx<'_>) {
 
 /// After the promotion was decided: wait for it to be confirmed.
 fn promotion_progress(ctx: &mut Ctx<'_>, promoted: MemberId) {
+    if promotion_exhausted(ctx) {
+        return;
+    }
     let old = promoted.peer();
     let health = ctx.health(promoted);
     if health.works() && ctx.state.active_confirmed {
@@ -1105,6 +1112,39 @@ fn promotion_progress(ctx: &mut Ctx<'_>, promoted: MemberId) {
         return;
     }
     ensure_promoted(ctx);
+}
+
+/// A promotion asked for [`MAX_PROMOTE_ATTEMPTS`] times whose latest attempt failed cannot
+/// succeed by being asked again: manual intervention, carrying the agent's error. Returns whether
+/// it transitioned.
+pub(crate) fn promotion_exhausted(ctx: &mut Ctx<'_>) -> bool {
+    let Some(active) = ctx.state.active.filter(|_| !ctx.state.active_confirmed) else {
+        return false;
+    };
+    let Some(issued) = ctx
+        .state
+        .issued
+        .iter()
+        .find(|issued| issued.key == EffectKey::Promote(active))
+    else {
+        return false;
+    };
+    if !issued.failed || issued.attempts < MAX_PROMOTE_ATTEMPTS {
+        return false;
+    }
+    let error = issued
+        .error
+        .map_or_else(|| "unknown".to_string(), |error| format!("{error:?}"));
+    let detail = format!(
+        "promoting {active} failed {} times; the last error: {error}",
+        issued.attempts
+    );
+    ctx.transition(
+        ClusterState::ManualInterventionRequired,
+        Reason::PromotionFailed,
+        detail,
+    );
+    true
 }
 
 /// Section 5, "promote only what is caught up". `Ok` carries the lag a person accepted, if the
@@ -1466,6 +1506,51 @@ fn newest(ctx: &Ctx<'_>) -> Newest {
     }
 }
 
+/// Whether the peer of `lost_member`, whose data is lost, is known to hold every acknowledged
+/// write: `lost_member` was the engine's active (or being promoted with the peer in sync), and
+/// the peer holds a complete copy that was in sync under strict replication, or, under async,
+/// lags the active's last known position by at most `maxLagOnFailoverBytes`. `Ok` says why,
+/// `Err` why not.
+fn survivor_holds_every_write(ctx: &Ctx<'_>, lost_member: MemberId) -> Result<String, String> {
+    let other = lost_member.peer();
+    if ctx.state.active != Some(lost_member) {
+        return Err(format!(
+            "{other} is not known to hold every acknowledged write"
+        ));
+    }
+    if lost(ctx, other) {
+        return Err(format!("{other}'s data is lost too"));
+    }
+    let view = ctx.state.member(other);
+    if !view.report.copy_complete {
+        return Err(format!("{other}'s copy is not complete"));
+    }
+    let spec = ctx.spec();
+    match spec.replication {
+        crate::types::Replication::Sync if view.in_sync => {
+            Ok(format!("{other} holds a complete copy that was in sync"))
+        }
+        crate::types::Replication::Sync => Err(format!(
+            "{other} was not in sync at the last contact with the active"
+        )),
+        crate::types::Replication::Async => {
+            let lag = ctx
+                .state
+                .member(lost_member)
+                .report
+                .lsn
+                .ahead_of(view.report.lsn);
+            if view.contacted_this_pod && lag <= spec.max_lag_on_failover_bytes {
+                Ok(format!("{other} lags {lag} bytes"))
+            } else {
+                Err(format!(
+                    "{other} lags {lag} bytes, more than maxLagOnFailoverBytes, or is not known"
+                ))
+            }
+        }
+    }
+}
+
 fn waiting_for_active(ctx: &mut Ctx<'_>, chosen: MemberId) {
     if lost(ctx, chosen) && lost(ctx, chosen.peer()) {
         let detail = "both members' data is lost".to_string();
@@ -1473,12 +1558,30 @@ fn waiting_for_active(ctx: &mut Ctx<'_>, chosen: MemberId) {
         return;
     }
     if lost(ctx, chosen) {
-        let detail = format!("{chosen}'s data is lost");
-        ctx.transition(
-            ClusterState::ManualInterventionRequired,
-            Reason::ChosenLost,
-            detail,
-        );
+        // Before giving up, every surviving copy is reconsidered: one that holds every
+        // acknowledged write is waited for instead.
+        let other = chosen.peer();
+        match survivor_holds_every_write(ctx, chosen) {
+            Ok(why) => {
+                let detail = format!("{chosen}'s data is lost and {why}");
+                ctx.transition(
+                    ClusterState::WaitingForActive(other),
+                    Reason::NewestChosen,
+                    detail,
+                );
+            }
+            Err(why) => {
+                let detail = format!("{chosen}'s data is lost and {why}");
+                ctx.transition(
+                    ClusterState::ManualInterventionRequired,
+                    Reason::ChosenLost,
+                    detail,
+                );
+            }
+        }
+        return;
+    }
+    if promotion_exhausted(ctx) {
         return;
     }
     if let Some(timeout_s) = ctx.spec().wait_for_active_timeout_s

@@ -1,7 +1,7 @@
 //! The payloads of format version 1, frozen: version 1 records and snapshots keep decoding after
 //! the format moved on. Version 2 added the agent report's copy progress and the reason a
-//! database is not serving; a version 1 report decodes with neither known (`CopyProgress::Idle`,
-//! no reason).
+//! database is not serving, a member's `starting_since` and an issued effect's last error; a
+//! version 1 report decodes with neither known (`CopyProgress::Idle`, no reason).
 //!
 //! Only the types whose encoding changed are mirrored here; every other type is shared with the
 //! current format. The variants must stay in their version 1 order.
@@ -301,7 +301,7 @@ pub(crate) struct State {
     accepted_lag_bytes: Option<u64>,
     members: [MemberView; 2],
     nodes: Vec<state::NodeView>,
-    issued: Vec<state::Issued>,
+    issued: Vec<Issued>,
     next_effect: u64,
     attempts: u32,
     reexamine_token: String,
@@ -310,6 +310,30 @@ pub(crate) struct State {
     transitions: u64,
     observing_since: Timestamp,
     promoted_in_state: Option<MemberId>,
+}
+
+#[derive(Deserialize)]
+struct Issued {
+    id: EffectId,
+    key: EffectKey,
+    at: Timestamp,
+    attempts: u32,
+    failed: bool,
+    succeeded: bool,
+}
+
+impl From<Issued> for state::Issued {
+    fn from(v1: Issued) -> state::Issued {
+        state::Issued {
+            id: v1.id,
+            key: v1.key,
+            at: v1.at,
+            attempts: v1.attempts,
+            failed: v1.failed,
+            succeeded: v1.succeeded,
+            error: None,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -371,7 +395,7 @@ impl From<State> for state::State {
             accepted_lag_bytes: v1.accepted_lag_bytes,
             members: [first.into(), second.into()],
             nodes: v1.nodes,
-            issued: v1.issued,
+            issued: v1.issued.into_iter().map(Into::into).collect(),
             next_effect: v1.next_effect,
             attempts: v1.attempts,
             reexamine_token: v1.reexamine_token,

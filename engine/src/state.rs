@@ -6,7 +6,8 @@
 use crate::config::Spec;
 use crate::event::{EffectKey, Event};
 use crate::input::{
-    AgentReport, CopyProgress, NodeStatus, Outcome, PodObservation, Process, VolumeObservation,
+    AgentReport, CopyProgress, EffectError, NodeStatus, Outcome, PodObservation, Process,
+    VolumeObservation,
 };
 use crate::transitions::Reason;
 use crate::types::{
@@ -295,6 +296,8 @@ pub struct Issued {
     pub failed: bool,
     /// Whether the latest issue is known to have been carried out.
     pub succeeded: bool,
+    /// Why the latest issue failed, when it did.
+    pub error: Option<EffectError>,
 }
 
 /// The state of one cluster: a fold of its events.
@@ -528,6 +531,10 @@ impl State {
                 if let Some(issued) = self.issued.iter_mut().find(|issued| issued.id == *id) {
                     issued.failed = matches!(outcome, Outcome::Failed(_));
                     issued.succeeded = *outcome == Outcome::Ok;
+                    issued.error = match outcome {
+                        Outcome::Failed(error) => Some(*error),
+                        Outcome::Ok => None,
+                    };
                 }
             }
             Event::AttemptCounted { attempts } => self.attempts = *attempts,
@@ -695,6 +702,7 @@ impl State {
                 attempts: 1,
                 failed: false,
                 succeeded: false,
+                error: None,
             }),
         }
     }

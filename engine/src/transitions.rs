@@ -91,6 +91,8 @@ pub enum Reason {
     RestartsExhausted,
     /// The only member that could become active holds an incomplete copy.
     IncompleteData,
+    /// The promotion failed `MAX_PROMOTE_ATTEMPTS` times in a row.
+    PromotionFailed,
 }
 
 impl Reason {
@@ -219,6 +221,17 @@ const MASTER_SLAVE: &[(StateKind, StateKind, Reason)] = &[
     (S::Stopped, S::Starting, R::StartRequested),
     (S::Starting, S::WaitingForActive, R::StartingLastActive),
     (S::Starting, S::Reexamine, R::LogLost),
+    (
+        S::ActiveDown,
+        S::ManualInterventionRequired,
+        R::PromotionFailed,
+    ),
+    (
+        S::WaitingForActive,
+        S::ManualInterventionRequired,
+        R::PromotionFailed,
+    ),
+    (S::WaitingForActive, S::WaitingForActive, R::NewestChosen),
 ];
 
 /// The standalone edges other than the stop requests.
@@ -255,6 +268,16 @@ const STANDALONE: &[(StateKind, StateKind, Reason)] = &[
         S::Starting,
         S::ManualInterventionRequired,
         R::IncompleteData,
+    ),
+    (
+        S::ActiveDown,
+        S::ManualInterventionRequired,
+        R::PromotionFailed,
+    ),
+    (
+        S::Starting,
+        S::ManualInterventionRequired,
+        R::PromotionFailed,
     ),
 ];
 

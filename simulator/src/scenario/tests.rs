@@ -498,7 +498,8 @@ fn cluster(topology: Topology) -> impl Strategy<Value = Spec> {
             (spec.node_lost_timeout_s, spec.lag_timeout_s) = (bytes.2, bytes.3);
             (spec.init_timeout_s, spec.standby_start_timeout_s) = (timeouts.0, timeouts.1);
             (spec.max_rebuild_attempts, spec.max_restart_attempts) = (timeouts.2, timeouts.3);
-            spec.wait_for_active_timeout_s = rest.0;
+            // Absent means the default in a scenario file: a wait without end cannot be written.
+            spec.wait_for_active_timeout_s = rest.0.or(spec.wait_for_active_timeout_s);
             spec
         })
 }

@@ -161,7 +161,10 @@ fn cluster_lines(cluster: &Spec) -> Vec<(&'static str, String)> {
     if cluster.replication != defaults.replication {
         lines.push(("replication", cluster.replication.name().to_owned()));
     }
-    if let Some(seconds) = cluster.wait_for_active_timeout_s {
+    if let Some(seconds) = cluster
+        .wait_for_active_timeout_s
+        .filter(|_| cluster.wait_for_active_timeout_s != defaults.wait_for_active_timeout_s)
+    {
         lines.push(("waitForActiveTimeout", seconds.to_string()));
     }
     if cluster.auto_failover != defaults.auto_failover {
