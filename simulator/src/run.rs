@@ -464,6 +464,8 @@ impl Sim<'_> {
                 self.world.lease_check(member, polled_at, now)
             }
             Later::Restart { member, uid } => self.world.restart(member, &uid, now),
+            // A reboot that a loss for good overtook never ends.
+            Later::NodeBack { node } if self.world.nodes[node].gone_for_good => {}
             Later::NodeBack { node } => self.world.node_back(node, now),
             Later::Boundary => {}
         }
@@ -919,6 +921,16 @@ impl Sim<'_> {
                 );
                 return;
             };
+            if self.world.nodes[node].gone_for_good {
+                // A node gone for good does not come back, with or without its disks.
+                let name = self.world.nodes[node].name.clone();
+                self.mark(
+                    format!("node-loss: {name} is gone for good already"),
+                    None,
+                    MarkKind::Fault,
+                );
+                return;
+            }
             self.world.node_loss(node, now, *for_ms);
             let name = self.world.nodes[node].name.clone();
             self.mark(
