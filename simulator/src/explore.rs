@@ -4,7 +4,7 @@
 
 use crate::catalog::Progress;
 use crate::data::WRITE_BYTES;
-use crate::run::{Rng, RunError, RunOptions, RunReport, Sabotage, run};
+use crate::run::{Failure, Rng, RunError, RunOptions, RunReport, Sabotage, run};
 use crate::scenario::{
     Action, ClusterStateName, Expect, Fault, Millis, Scenario, Target, TimelineEntry, What,
     WorldConfig, format_duration, to_yaml,
@@ -90,13 +90,32 @@ fn parse_duration(text: &str) -> Option<Millis> {
     value.checked_mul(factor)
 }
 
+/// A failing seed.
+#[derive(Clone, Debug)]
+pub struct FailedSeed {
+    /// The seed.
+    pub seed: u64,
+    /// Why the drawn scenario failed.
+    pub failure: Failure,
+    /// The drawn scenario, as written beside the shrunk one.
+    pub unshrunk: Scenario,
+    /// The shrunk scenario: it fails the same way ([`same_failure`]).
+    pub shrunk: Scenario,
+    /// Why the shrunk scenario fails.
+    pub shrunk_failure: Failure,
+    /// Where the shrunk scenario was written.
+    pub path: Option<PathBuf>,
+    /// Where the drawn scenario was written.
+    pub unshrunk_path: Option<PathBuf>,
+}
+
 /// The outcome of an exploration.
 #[derive(Clone, Debug)]
 pub struct Exploration {
     /// Seeds run.
     pub seeds: u64,
-    /// The failing seeds, with the shrunk scenario and where it was written.
-    pub failures: Vec<(u64, Scenario, Option<PathBuf>)>,
+    /// The failing seeds, in seed order.
+    pub failures: Vec<FailedSeed>,
     /// Simulated milliseconds in all.
     pub simulated_ms: u64,
     /// Wall time.
@@ -115,13 +134,20 @@ pub fn explore(options: &ExploreOptions, log: &EventLog) -> anyhow::Result<bool>
         result.seeds as f64 / result.wall_secs.max(1e-9),
         result.simulated_ms as f64 / (result.wall_secs * 1000.0).max(1e-9),
     );
-    for (seed, scenario, path) in &result.failures {
-        let written = path
-            .as_ref()
-            .map_or("not written".to_string(), |p| p.display().to_string());
+    let shown = |path: &Option<PathBuf>| {
+        path.as_ref()
+            .map_or("not written".to_string(), |p| p.display().to_string())
+    };
+    for failed in &result.failures {
         println!(
-            "seed {seed}: shrunk to {} timeline entries: {written}",
-            scenario.timeline.len()
+            "seed {}: {}: {}\n  shrunk to {} of {} timeline entries: {} (drawn: {})",
+            failed.seed,
+            failed.failure.what,
+            failed.failure.detail,
+            failed.shrunk.timeline.len(),
+            failed.unshrunk.timeline.len(),
+            shown(&failed.path),
+            shown(&failed.unshrunk_path),
         );
     }
     Ok(result.failures.is_empty())
@@ -193,10 +219,10 @@ const MAX_WORKERS: usize = 8;
 struct SeedOutcome {
     seed: u64,
     simulated_ms: u64,
-    failure: Option<(u64, Scenario, Option<PathBuf>)>,
+    failure: Option<FailedSeed>,
 }
 
-/// Runs one seed; shrinks and writes it out if it fails.
+/// Runs one seed; shrinks it and writes it out (drawn and shrunk) if it fails.
 fn explore_seed(
     seed: u64,
     options: &ExploreOptions,
@@ -204,20 +230,76 @@ fn explore_seed(
 ) -> anyhow::Result<SeedOutcome> {
     let scenario = generate(options.topology, seed, options.duration_ms);
     let report = run_once(&scenario, options, log)?;
-    let failure = if report.passed() {
-        None
-    } else {
-        let shrunk = shrink(scenario, options, log)?;
-        let name = format!("explore-{}-seed-{seed}.yaml", options.topology.name());
-        let path = options.out.join(name);
-        let written = std::fs::write(&path, to_yaml(&shrunk)).ok().map(|()| path);
-        Some((seed, shrunk, written))
+    let Some(failure) = report.failure.clone() else {
+        return Ok(SeedOutcome {
+            seed,
+            simulated_ms: report.simulated_ms,
+            failure: None,
+        });
     };
+    let (shrunk, shrunk_report) = shrink(scenario.clone(), &report, options, log)?;
+    let shrunk_failure = shrunk_report
+        .failure
+        .clone()
+        .expect("a shrunk scenario fails");
+    let base = format!("explore-{}-seed-{seed}", options.topology.name());
+    let write = |name: String, scenario: &Scenario, report: &RunReport| {
+        let path = options.out.join(name);
+        std::fs::write(&path, to_yaml(&reproducible(scenario, report)))
+            .ok()
+            .map(|()| path)
+    };
+    let path = write(format!("{base}.yaml"), &shrunk, &shrunk_report);
+    let unshrunk_path = write(format!("{base}-unshrunk.yaml"), &scenario, &report);
     Ok(SeedOutcome {
         seed,
         simulated_ms: report.simulated_ms,
-        failure,
+        failure: Some(FailedSeed {
+            seed,
+            failure,
+            unshrunk: scenario,
+            shrunk,
+            shrunk_failure,
+            path,
+            unshrunk_path,
+        }),
     })
+}
+
+/// The scenario as written out: its description says how it fails, and when explore's
+/// judgement differs from the file's (a node lost for good destroyed acknowledged writes, and
+/// the cluster did not end in `ManualInterventionRequired` or `Failed`), its expectation is
+/// rewritten so that `tandem-sim run` fails the same way.
+pub fn reproducible(scenario: &Scenario, report: &RunReport) -> Scenario {
+    let mut scenario = scenario.clone();
+    let Some(failure) = &report.failure else {
+        return scenario;
+    };
+    scenario.description = format!(
+        "{} It fails: {}: {}",
+        scenario.description, failure.what, failure.detail
+    );
+    if failure.what == FINAL_STATE && report.destroyed_writes > 0 {
+        scenario.expect.final_state = Some(ClusterStateName("ManualInterventionRequired".into()));
+        scenario.expect.max_lost_writes = report.acknowledged_writes;
+    }
+    scenario
+}
+
+/// The expectation of the final state, as failures name it.
+const FINAL_STATE: &str = "expect.finalState";
+
+/// Whether two failing runs fail the same way: the same invariant or expectation, and for the
+/// final state, under the same rule (writes destroyed by the world or not).
+pub fn same_failure(original: &RunReport, candidate: &RunReport) -> bool {
+    match (&original.failure, &candidate.failure) {
+        (Some(original_failure), Some(candidate_failure)) => {
+            original_failure.what == candidate_failure.what
+                && (original_failure.what != FINAL_STATE
+                    || (original.destroyed_writes > 0) == (candidate.destroyed_writes > 0))
+        }
+        _ => false,
+    }
 }
 
 fn run_once(
@@ -246,26 +328,44 @@ fn log_counter() -> u64 {
     COUNTER.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Greedy shrinking: drop timeline entries while the run still fails, then shorten what is
-/// left (fault durations, then the run itself).
+/// Greedy shrinking that keeps the failure ([`same_failure`]): drop timeline entries, then put
+/// drawn configuration back to the explore defaults, then end the run shortly after a failure
+/// seen during it. Returns the shrunk scenario and its failing run.
 pub fn shrink(
     mut scenario: Scenario,
+    original: &RunReport,
     options: &ExploreOptions,
     log: &EventLog,
-) -> anyhow::Result<Scenario> {
+) -> anyhow::Result<(Scenario, RunReport)> {
+    let drawn_entries = scenario.timeline.len();
     let mut runs = 0;
-    let fails = |candidate: &Scenario, runs: &mut usize| -> anyhow::Result<bool> {
-        *runs += 1;
-        Ok(!run_once(candidate, options, log)?.passed())
-    };
+    let mut last = original.clone();
+    let fails =
+        |candidate: &Scenario, last: &mut RunReport, runs: &mut usize| -> anyhow::Result<bool> {
+            *runs += 1;
+            let report = run_once(candidate, options, log)?;
+            let same = same_failure(original, &report);
+            if same {
+                *last = report;
+            }
+            Ok(same)
+        };
     let mut changed = true;
     while changed && runs < MAX_SHRINK_RUNS {
         changed = false;
         let mut index = 0;
-        while index < scenario.timeline.len() && runs < MAX_SHRINK_RUNS {
+        loop {
+            let units = removal_units(&scenario.timeline);
+            if index >= units.len() || runs >= MAX_SHRINK_RUNS {
+                break;
+            }
             let mut candidate = scenario.clone();
-            candidate.timeline.remove(index);
-            if fails(&candidate, &mut runs)? {
+            let unit = &units[index];
+            candidate.timeline = (0..scenario.timeline.len())
+                .filter(|entry| !unit.contains(entry))
+                .map(|entry| scenario.timeline[entry].clone())
+                .collect();
+            if fails(&candidate, &mut last, &mut runs)? {
                 scenario = candidate;
                 changed = true;
             } else {
@@ -273,25 +373,98 @@ pub fn shrink(
             }
         }
     }
-    // The failure must show before the end: cut the run to just after the last entry's effects.
-    let last = scenario
-        .timeline
-        .iter()
-        .map(|entry| entry.at_ms)
-        .max()
-        .unwrap_or(0);
-    let mut candidate = scenario.clone();
-    candidate.duration_ms = (last + 20 * 60_000).min(scenario.duration_ms);
-    if candidate.duration_ms < scenario.duration_ms && fails(&candidate, &mut runs)? {
-        scenario = candidate;
+    for simplify in SIMPLIFICATIONS {
+        if runs >= MAX_SHRINK_RUNS {
+            break;
+        }
+        let mut candidate = scenario.clone();
+        simplify(&mut candidate);
+        // Under async, a simpler configuration may rightly lose more.
+        let budget = loss_budget(&candidate.cluster, &candidate.world, drawn_entries);
+        candidate.expect.max_lost_writes = candidate.expect.max_lost_writes.max(budget);
+        if candidate != scenario
+            && candidate.cluster.validate().is_ok()
+            && fails(&candidate, &mut last, &mut runs)?
+        {
+            scenario = candidate;
+        }
+    }
+    // A failure seen during the run (not a judgement of its end) shows again in a run that ends
+    // shortly after it: everything up to it happens the same way. A judgement of the end keeps
+    // the whole quiet phase, which a slow but correct recovery may need.
+    let failed_at = last.failure.as_ref().map_or(u64::MAX, |f| f.at_ms);
+    if failed_at < scenario.duration_ms {
+        let mut candidate = scenario.clone();
+        candidate.duration_ms = (failed_at / 60_000 + 2) * 60_000;
+        if candidate.duration_ms < scenario.duration_ms && fails(&candidate, &mut last, &mut runs)?
+        {
+            scenario = candidate;
+        }
     }
     scenario.name = format!("{}-shrunk", scenario.name);
     scenario.description = format!(
-        "{} Shrunk to a minimal timeline that still fails.",
+        "{} Shrunk to a minimal timeline that still fails the same way.",
         scenario.description
     );
-    Ok(scenario)
+    Ok((scenario, last))
 }
+
+/// What the shrinker removes together: each entry alone, except that a `stop` goes with the
+/// `start` that follows it and a `pause-failover` with its `resume-failover` (a cluster left
+/// stopped or paused rightly never returns to `Normal`); a closing action that nothing opened
+/// goes alone.
+fn removal_units(timeline: &[TimelineEntry]) -> Vec<Vec<usize>> {
+    let mut units: Vec<Vec<usize>> = Vec::new();
+    let mut open: Vec<(Action, usize)> = Vec::new();
+    for (index, entry) in timeline.iter().enumerate() {
+        let closes = match &entry.what {
+            What::Action(Action::Start) => Some(Action::Stop),
+            What::Action(Action::ResumeFailover) => Some(Action::PauseFailover),
+            _ => None,
+        };
+        let opened = match &entry.what {
+            What::Action(action @ (Action::Stop | Action::PauseFailover)) => Some(action.clone()),
+            _ => None,
+        };
+        if let Some(opener) = closes {
+            // The earliest open pair of the same kind.
+            if let Some(position) = open.iter().position(|(action, _)| *action == opener) {
+                let (_, unit) = open.remove(position);
+                units[unit].push(index);
+                continue;
+            }
+        }
+        units.push(vec![index]);
+        if let Some(action) = opened {
+            open.push((action, units.len() - 1));
+        }
+    }
+    units
+}
+
+/// Drawn configuration put back to the explore defaults, one knob at a time, while shrinking.
+/// None of them can make a correct recovery impossible: the timeouts that depend on the copy
+/// time follow it, and an attempt budget is only ever raised.
+const SIMPLIFICATIONS: [fn(&mut Scenario); 4] = [
+    |scenario| {
+        let defaults = Spec::defaults(scenario.topology);
+        scenario.cluster.polling_interval_s = defaults.polling_interval_s;
+        scenario.cluster.unreachable_timeout_s = defaults.unreachable_timeout_s;
+        scenario.cluster.agent_lease_s = defaults.agent_lease_s;
+        fit_timeouts(&mut scenario.cluster, &scenario.world, scenario.duration_ms);
+    },
+    |scenario| {
+        scenario.world.rebuild_ms = WorldConfig::default().rebuild_ms;
+        fit_timeouts(&mut scenario.cluster, &scenario.world, scenario.duration_ms);
+    },
+    |scenario| scenario.cluster.max_lag_on_failover_bytes = 0,
+    |scenario| {
+        let defaults = Spec::defaults(scenario.topology);
+        let spec = &mut scenario.cluster;
+        spec.max_rebuild_attempts = spec.max_rebuild_attempts.max(defaults.max_rebuild_attempts);
+        spec.max_restart_attempts = spec.max_restart_attempts.max(defaults.max_restart_attempts);
+    },
+];
 
 /// The explore defaults: the CRD's, with a node loss noticed within minutes.
 fn explore_spec(topology: Topology) -> Spec {

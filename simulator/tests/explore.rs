@@ -1,11 +1,12 @@
 //! Swarm testing in every run: thousands of seeds with random fault mixes must keep every
-//! invariant and recover, and a deliberately broken policy must be caught and shrunk.
+//! invariant and recover, and a deliberately broken policy must be caught and shrunk to a
+//! scenario that fails the same way.
 
 use std::path::PathBuf;
 use tandem_engine::{Replication, Topology};
 use tandem_sim::explore::{ExploreOptions, explore_seeds};
 use tandem_sim::run::{RunOptions, Sabotage, run};
-use tandem_sim::scenario::{Action, Fault, Target, What, load, parse};
+use tandem_sim::scenario::{Action, Fault, Scenario, Target, What, load, parse};
 use tandem_sled::{EventLog, LogConfig};
 
 fn log(dir: &tempfile::TempDir) -> EventLog {
@@ -29,8 +30,14 @@ fn assert_no_failure(topology: Topology, seeds: std::ops::Range<u64>) {
     let failed: Vec<String> = result
         .failures
         .iter()
-        .map(|(seed, scenario, _)| {
-            format!("seed {seed}:\n{}", tandem_sim::scenario::to_yaml(scenario))
+        .map(|failed| {
+            format!(
+                "seed {}: {}: {}\n{}",
+                failed.seed,
+                failed.failure.what,
+                failed.failure.detail,
+                tandem_sim::scenario::to_yaml(&failed.shrunk)
+            )
         })
         .collect();
     assert!(
@@ -73,9 +80,10 @@ fn a_broken_policy_is_caught_and_shrunk() {
         !result.failures.is_empty(),
         "the broken policy went unnoticed in 40 seeds"
     );
-    let (seed, shrunk, path) = &result.failures[0];
-    let generated =
-        tandem_sim::explore::generate(Topology::MasterSlave, *seed, options.duration_ms);
+    let failed = &result.failures[0];
+    let (seed, shrunk, path) = (failed.seed, &failed.shrunk, &failed.path);
+    let generated = tandem_sim::explore::generate(Topology::MasterSlave, seed, options.duration_ms);
+    assert_eq!(failed.unshrunk, generated);
     assert!(shrunk.timeline.len() <= generated.timeline.len());
     assert!(
         shrunk.timeline.len() <= 2,
@@ -127,6 +135,65 @@ fn rebuilding_from_an_unreachable_active_is_caught() {
     );
     let honest = run(&scenario, &RunOptions::default(), &log).expect("a run");
     assert!(honest.passed(), "{:?}", honest.failure);
+}
+
+/// The shrinker keeps the failure it started from: every shrunk scenario fails with the same
+/// invariant or expectation as the drawn one, the written files (shrunk and drawn) reproduce it,
+/// and a stop never loses its start (nor a pause its resume) on the way. In these seeds the
+/// broken policy also loses writes or stalls the cluster, and removing entries easily leaves a
+/// bare split brain instead: a shrinker content with any failure reports the wrong one.
+#[test]
+fn shrinking_keeps_the_kind_of_failure() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let log = log(&dir);
+    let mut options = options(Topology::MasterSlave, 121..141, dir.path().to_path_buf());
+    options.sabotage = Sabotage::PromoteWithoutFencing;
+    let result = explore_seeds(&options, &log, false).expect("exploration runs");
+    assert!(
+        !result.failures.is_empty(),
+        "the broken policy went unnoticed in 40 seeds"
+    );
+    // As `tandem-sim run` runs them.
+    let sabotaged = RunOptions {
+        sabotage: Sabotage::PromoteWithoutFencing,
+        ..RunOptions::default()
+    };
+    let count = |scenario: &Scenario, action: Action| {
+        scenario
+            .timeline
+            .iter()
+            .filter(|entry| entry.what == What::Action(action.clone()))
+            .count()
+    };
+    let mut kinds = Vec::new();
+    for failed in &result.failures {
+        let seed = failed.seed;
+        assert_eq!(
+            failed.shrunk_failure.what, failed.failure.what,
+            "seed {seed} shrank to another failure"
+        );
+        let shrunk = &failed.shrunk;
+        assert_eq!(count(shrunk, Action::Stop), count(shrunk, Action::Start));
+        assert_eq!(
+            count(shrunk, Action::PauseFailover),
+            count(shrunk, Action::ResumeFailover)
+        );
+        for path in [&failed.path, &failed.unshrunk_path] {
+            let path = path.as_ref().expect("both scenarios were written");
+            let reloaded = load(path).expect("a written scenario parses");
+            let report = run(&reloaded, &sabotaged, &log).expect("a run");
+            let failure = report.failure.expect("a written scenario fails");
+            assert_eq!(failure.what, failed.failure.what, "{}", path.display());
+        }
+        kinds.push(failed.failure.what.clone());
+    }
+    kinds.sort();
+    kinds.dedup();
+    assert!(
+        kinds.len() > 1,
+        "only one kind of failure in these seeds: {kinds:?}"
+    );
+    println!("failures kept while shrinking: {}", kinds.join(", "));
 }
 
 /// Every drawn scenario validates, writes out and reads back the same, and means something: a
