@@ -290,13 +290,17 @@ pub fn reproducible(scenario: &Scenario, report: &RunReport) -> Scenario {
 const FINAL_STATE: &str = "expect.finalState";
 
 /// Whether two failing runs fail the same way: the same invariant or expectation, and for the
-/// final state, under the same rule (writes destroyed by the world or not).
+/// final state, the same kind of state reached under the same rule (writes destroyed by the world
+/// or not). A cluster stuck in `ManualInterventionRequired` and one stuck in `Initializing` fail
+/// the same expectation for different reasons.
 pub fn same_failure(original: &RunReport, candidate: &RunReport) -> bool {
+    let kind = |state: &str| state.split('(').next().unwrap_or_default().to_string();
     match (&original.failure, &candidate.failure) {
         (Some(original_failure), Some(candidate_failure)) => {
             original_failure.what == candidate_failure.what
                 && (original_failure.what != FINAL_STATE
-                    || (original.destroyed_writes > 0) == (candidate.destroyed_writes > 0))
+                    || ((original.destroyed_writes > 0) == (candidate.destroyed_writes > 0)
+                        && kind(&original.final_state) == kind(&candidate.final_state)))
         }
         _ => false,
     }
