@@ -21,6 +21,11 @@ use tandem_sled::EventLog;
 /// The share of a seed's duration in which faults are injected; the rest is the quiet phase.
 const FAULT_PHASE_PERCENT: u64 = 50;
 
+/// The quiet phase also leaves this long, plus two copies, for a correct recovery: detecting a
+/// lost node, waiting out a copy that failed unseen, and copying again take that long when
+/// copies take minutes.
+const RECOVERY_MS: Millis = 20 * 60_000;
+
 /// Shrinking stops after this many candidate runs.
 const MAX_SHRINK_RUNS: usize = 400;
 
@@ -479,13 +484,14 @@ fn explore_spec(topology: Topology) -> Spec {
 }
 
 /// Sets the timeouts that a correct recovery must never reach to what the copy time and the
-/// run allow: `standbyStartTimeout` covers a slow start, a copy and a few polls, and
-/// `initTimeout` outlasts the run (faults during `Initializing` may rightly delay it by a lot;
-/// giving up on it is a choice, not something liveness can judge).
+/// run allow: `standbyStartTimeout` covers a slow start, a copy and a few polls (no more: a
+/// copy that failed unseen is only retried once it runs out), and `initTimeout` outlasts the
+/// run (faults during `Initializing` may rightly delay it by a lot; giving up on it is a
+/// choice, not something liveness can judge).
 fn fit_timeouts(spec: &mut Spec, world: &WorldConfig, duration_ms: Millis) {
     let rebuild_s = u32::try_from(world.rebuild_ms.div_ceil(1000)).unwrap_or(u32::MAX);
-    let slack_s = 180 + 4 * spec.polling_interval_s;
-    spec.standby_start_timeout_s = 300.max(rebuild_s.saturating_mul(3) / 2 + slack_s);
+    let slack_s = 180 + 6 * spec.polling_interval_s;
+    spec.standby_start_timeout_s = 300.max(rebuild_s.saturating_add(slack_s));
     let run_s = u32::try_from(duration_ms / 1000).unwrap_or(u32::MAX);
     spec.init_timeout_s = 600.max(run_s);
 }
@@ -609,7 +615,9 @@ pub fn generate(topology: Topology, seed: u64, duration_ms: Millis) -> Scenario 
     let mut rng = Rng::new(seed.wrapping_mul(0x5851_F42D_4C95_7F2D));
     let world = draw_world(&mut rng, duration_ms);
     let mut spec = draw_spec(&mut rng, topology, &world, duration_ms);
-    let fault_phase = duration_ms * FAULT_PHASE_PERCENT / 100;
+    let fault_phase = (duration_ms * FAULT_PHASE_PERCENT / 100)
+        .min(duration_ms.saturating_sub(2 * world.rebuild_ms + RECOVERY_MS))
+        .max(duration_ms / 6);
     let count = 1 + rng.below(6);
     let mut timeline = Vec::new();
     let mut permanent_loss = false;
