@@ -4,7 +4,7 @@
 
 use crate::catalog::Progress;
 use crate::data::WRITE_BYTES;
-use crate::run::{Rng, RunError, RunOptions, RunReport, Sabotage, run};
+use crate::run::{Failure, Rng, RunError, RunOptions, RunReport, Sabotage, run};
 use crate::scenario::{
     Action, ClusterStateName, Expect, Fault, Millis, Scenario, Target, TimelineEntry, What,
     WorldConfig, format_duration, to_yaml,
@@ -20,6 +20,11 @@ use tandem_sled::EventLog;
 
 /// The share of a seed's duration in which faults are injected; the rest is the quiet phase.
 const FAULT_PHASE_PERCENT: u64 = 50;
+
+/// The quiet phase also leaves this long, plus two copies, for a correct recovery: detecting a
+/// lost node, waiting out a copy that failed unseen, and copying again take that long when
+/// copies take minutes.
+const RECOVERY_MS: Millis = 20 * 60_000;
 
 /// Shrinking stops after this many candidate runs.
 const MAX_SHRINK_RUNS: usize = 400;
@@ -90,13 +95,32 @@ fn parse_duration(text: &str) -> Option<Millis> {
     value.checked_mul(factor)
 }
 
+/// A failing seed.
+#[derive(Clone, Debug)]
+pub struct FailedSeed {
+    /// The seed.
+    pub seed: u64,
+    /// Why the drawn scenario failed.
+    pub failure: Failure,
+    /// The drawn scenario, as written beside the shrunk one.
+    pub unshrunk: Scenario,
+    /// The shrunk scenario: it fails the same way ([`same_failure`]).
+    pub shrunk: Scenario,
+    /// Why the shrunk scenario fails.
+    pub shrunk_failure: Failure,
+    /// Where the shrunk scenario was written.
+    pub path: Option<PathBuf>,
+    /// Where the drawn scenario was written.
+    pub unshrunk_path: Option<PathBuf>,
+}
+
 /// The outcome of an exploration.
 #[derive(Clone, Debug)]
 pub struct Exploration {
     /// Seeds run.
     pub seeds: u64,
-    /// The failing seeds, with the shrunk scenario and where it was written.
-    pub failures: Vec<(u64, Scenario, Option<PathBuf>)>,
+    /// The failing seeds, in seed order.
+    pub failures: Vec<FailedSeed>,
     /// Simulated milliseconds in all.
     pub simulated_ms: u64,
     /// Wall time.
@@ -115,13 +139,20 @@ pub fn explore(options: &ExploreOptions, log: &EventLog) -> anyhow::Result<bool>
         result.seeds as f64 / result.wall_secs.max(1e-9),
         result.simulated_ms as f64 / (result.wall_secs * 1000.0).max(1e-9),
     );
-    for (seed, scenario, path) in &result.failures {
-        let written = path
-            .as_ref()
-            .map_or("not written".to_string(), |p| p.display().to_string());
+    let shown = |path: &Option<PathBuf>| {
+        path.as_ref()
+            .map_or("not written".to_string(), |p| p.display().to_string())
+    };
+    for failed in &result.failures {
         println!(
-            "seed {seed}: shrunk to {} timeline entries: {written}",
-            scenario.timeline.len()
+            "seed {}: {}: {}\n  shrunk to {} of {} timeline entries: {} (drawn: {})",
+            failed.seed,
+            failed.failure.what,
+            failed.failure.detail,
+            failed.shrunk.timeline.len(),
+            failed.unshrunk.timeline.len(),
+            shown(&failed.path),
+            shown(&failed.unshrunk_path),
         );
     }
     Ok(result.failures.is_empty())
@@ -193,10 +224,10 @@ const MAX_WORKERS: usize = 8;
 struct SeedOutcome {
     seed: u64,
     simulated_ms: u64,
-    failure: Option<(u64, Scenario, Option<PathBuf>)>,
+    failure: Option<FailedSeed>,
 }
 
-/// Runs one seed; shrinks and writes it out if it fails.
+/// Runs one seed; shrinks it and writes it out (drawn and shrunk) if it fails.
 fn explore_seed(
     seed: u64,
     options: &ExploreOptions,
@@ -204,20 +235,80 @@ fn explore_seed(
 ) -> anyhow::Result<SeedOutcome> {
     let scenario = generate(options.topology, seed, options.duration_ms);
     let report = run_once(&scenario, options, log)?;
-    let failure = if report.passed() {
-        None
-    } else {
-        let shrunk = shrink(scenario, options, log)?;
-        let name = format!("explore-{}-seed-{seed}.yaml", options.topology.name());
-        let path = options.out.join(name);
-        let written = std::fs::write(&path, to_yaml(&shrunk)).ok().map(|()| path);
-        Some((seed, shrunk, written))
+    let Some(failure) = report.failure.clone() else {
+        return Ok(SeedOutcome {
+            seed,
+            simulated_ms: report.simulated_ms,
+            failure: None,
+        });
     };
+    let (shrunk, shrunk_report) = shrink(scenario.clone(), &report, options, log)?;
+    let shrunk_failure = shrunk_report
+        .failure
+        .clone()
+        .expect("a shrunk scenario fails");
+    let base = format!("explore-{}-seed-{seed}", options.topology.name());
+    let write = |name: String, scenario: &Scenario, report: &RunReport| {
+        let path = options.out.join(name);
+        std::fs::write(&path, to_yaml(&reproducible(scenario, report)))
+            .ok()
+            .map(|()| path)
+    };
+    let path = write(format!("{base}.yaml"), &shrunk, &shrunk_report);
+    let unshrunk_path = write(format!("{base}-unshrunk.yaml"), &scenario, &report);
     Ok(SeedOutcome {
         seed,
         simulated_ms: report.simulated_ms,
-        failure,
+        failure: Some(FailedSeed {
+            seed,
+            failure,
+            unshrunk: scenario,
+            shrunk,
+            shrunk_failure,
+            path,
+            unshrunk_path,
+        }),
     })
+}
+
+/// The scenario as written out: its description says how it fails, and when explore's
+/// judgement differs from the file's (a node lost for good destroyed acknowledged writes, and
+/// the cluster did not end in `ManualInterventionRequired` or `Failed`), its expectation is
+/// rewritten so that `tandem-sim run` fails the same way.
+pub fn reproducible(scenario: &Scenario, report: &RunReport) -> Scenario {
+    let mut scenario = scenario.clone();
+    let Some(failure) = &report.failure else {
+        return scenario;
+    };
+    scenario.description = format!(
+        "{} It fails: {}: {}",
+        scenario.description, failure.what, failure.detail
+    );
+    if failure.what == FINAL_STATE && report.destroyed_writes > 0 {
+        scenario.expect.final_state = Some(ClusterStateName("ManualInterventionRequired".into()));
+        scenario.expect.max_lost_writes = report.acknowledged_writes;
+    }
+    scenario
+}
+
+/// The expectation of the final state, as failures name it.
+const FINAL_STATE: &str = "expect.finalState";
+
+/// Whether two failing runs fail the same way: the same invariant or expectation, and for the
+/// final state, the same kind of state reached under the same rule (writes destroyed by the world
+/// or not). A cluster stuck in `ManualInterventionRequired` and one stuck in `Initializing` fail
+/// the same expectation for different reasons.
+pub fn same_failure(original: &RunReport, candidate: &RunReport) -> bool {
+    let kind = |state: &str| state.split('(').next().unwrap_or_default().to_string();
+    match (&original.failure, &candidate.failure) {
+        (Some(original_failure), Some(candidate_failure)) => {
+            original_failure.what == candidate_failure.what
+                && (original_failure.what != FINAL_STATE
+                    || ((original.destroyed_writes > 0) == (candidate.destroyed_writes > 0)
+                        && kind(&original.final_state) == kind(&candidate.final_state)))
+        }
+        _ => false,
+    }
 }
 
 fn run_once(
@@ -234,6 +325,7 @@ fn run_once(
     let run_options = RunOptions {
         sabotage: options.sabotage,
         stream: Some(stream),
+        intervention_after_destroyed_writes: true,
         ..RunOptions::default()
     };
     run(scenario, &run_options, log)
@@ -245,26 +337,44 @@ fn log_counter() -> u64 {
     COUNTER.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Greedy shrinking: drop timeline entries while the run still fails, then shorten what is
-/// left (fault durations, then the run itself).
+/// Greedy shrinking that keeps the failure ([`same_failure`]): drop timeline entries, then put
+/// drawn configuration back to the explore defaults, then end the run shortly after a failure
+/// seen during it. Returns the shrunk scenario and its failing run.
 pub fn shrink(
     mut scenario: Scenario,
+    original: &RunReport,
     options: &ExploreOptions,
     log: &EventLog,
-) -> anyhow::Result<Scenario> {
+) -> anyhow::Result<(Scenario, RunReport)> {
+    let drawn_entries = scenario.timeline.len();
     let mut runs = 0;
-    let fails = |candidate: &Scenario, runs: &mut usize| -> anyhow::Result<bool> {
-        *runs += 1;
-        Ok(!run_once(candidate, options, log)?.passed())
-    };
+    let mut last = original.clone();
+    let fails =
+        |candidate: &Scenario, last: &mut RunReport, runs: &mut usize| -> anyhow::Result<bool> {
+            *runs += 1;
+            let report = run_once(candidate, options, log)?;
+            let same = same_failure(original, &report);
+            if same {
+                *last = report;
+            }
+            Ok(same)
+        };
     let mut changed = true;
     while changed && runs < MAX_SHRINK_RUNS {
         changed = false;
         let mut index = 0;
-        while index < scenario.timeline.len() && runs < MAX_SHRINK_RUNS {
+        loop {
+            let units = removal_units(&scenario.timeline);
+            if index >= units.len() || runs >= MAX_SHRINK_RUNS {
+                break;
+            }
             let mut candidate = scenario.clone();
-            candidate.timeline.remove(index);
-            if fails(&candidate, &mut runs)? {
+            let unit = &units[index];
+            candidate.timeline = (0..scenario.timeline.len())
+                .filter(|entry| !unit.contains(entry))
+                .map(|entry| scenario.timeline[entry].clone())
+                .collect();
+            if fails(&candidate, &mut last, &mut runs)? {
                 scenario = candidate;
                 changed = true;
             } else {
@@ -272,85 +382,269 @@ pub fn shrink(
             }
         }
     }
-    // The failure must show before the end: cut the run to just after the last entry's effects.
-    let last = scenario
-        .timeline
-        .iter()
-        .map(|entry| entry.at_ms)
-        .max()
-        .unwrap_or(0);
-    let mut candidate = scenario.clone();
-    candidate.duration_ms = (last + 20 * 60_000).min(scenario.duration_ms);
-    if candidate.duration_ms < scenario.duration_ms && fails(&candidate, &mut runs)? {
-        scenario = candidate;
+    for simplify in SIMPLIFICATIONS {
+        if runs >= MAX_SHRINK_RUNS {
+            break;
+        }
+        let mut candidate = scenario.clone();
+        simplify(&mut candidate);
+        // Under async, a simpler configuration may rightly lose more.
+        let budget = loss_budget(&candidate.cluster, &candidate.world, drawn_entries);
+        candidate.expect.max_lost_writes = candidate.expect.max_lost_writes.max(budget);
+        if candidate != scenario
+            && candidate.cluster.validate().is_ok()
+            && fails(&candidate, &mut last, &mut runs)?
+        {
+            scenario = candidate;
+        }
+    }
+    // A failure seen during the run (not a judgement of its end) shows again in a run that ends
+    // shortly after it: everything up to it happens the same way. A judgement of the end keeps
+    // the whole quiet phase, which a slow but correct recovery may need.
+    let failed_at = last.failure.as_ref().map_or(u64::MAX, |f| f.at_ms);
+    if failed_at < scenario.duration_ms {
+        let mut candidate = scenario.clone();
+        candidate.duration_ms = (failed_at / 60_000 + 2) * 60_000;
+        if candidate.duration_ms < scenario.duration_ms && fails(&candidate, &mut last, &mut runs)?
+        {
+            scenario = candidate;
+        }
     }
     scenario.name = format!("{}-shrunk", scenario.name);
     scenario.description = format!(
-        "{} Shrunk to a minimal timeline that still fails.",
+        "{} Shrunk to a minimal timeline that still fails the same way.",
         scenario.description
     );
-    Ok(scenario)
+    Ok((scenario, last))
 }
 
-/// The spec of explored clusters: the defaults, with a node loss noticed within minutes.
-fn explore_spec(topology: Topology, replication: Replication) -> Spec {
+/// What the shrinker removes together: each entry alone, except that a `stop` goes with the
+/// `start` that follows it and a `pause-failover` with its `resume-failover` (a cluster left
+/// stopped or paused rightly never returns to `Normal`); a closing action that nothing opened
+/// goes alone.
+fn removal_units(timeline: &[TimelineEntry]) -> Vec<Vec<usize>> {
+    let mut units: Vec<Vec<usize>> = Vec::new();
+    let mut open: Vec<(Action, usize)> = Vec::new();
+    for (index, entry) in timeline.iter().enumerate() {
+        let closes = match &entry.what {
+            What::Action(Action::Start) => Some(Action::Stop),
+            What::Action(Action::ResumeFailover) => Some(Action::PauseFailover),
+            _ => None,
+        };
+        let opened = match &entry.what {
+            What::Action(action @ (Action::Stop | Action::PauseFailover)) => Some(action.clone()),
+            _ => None,
+        };
+        if let Some(opener) = closes {
+            // The earliest open pair of the same kind.
+            if let Some(position) = open.iter().position(|(action, _)| *action == opener) {
+                let (_, unit) = open.remove(position);
+                units[unit].push(index);
+                continue;
+            }
+        }
+        units.push(vec![index]);
+        if let Some(action) = opened {
+            open.push((action, units.len() - 1));
+        }
+    }
+    units
+}
+
+/// Drawn configuration put back to the explore defaults, one knob at a time, while shrinking.
+/// None of them can make a correct recovery impossible: the timeouts that depend on the copy
+/// time follow it, and an attempt budget is only ever raised.
+const SIMPLIFICATIONS: [fn(&mut Scenario); 4] = [
+    |scenario| {
+        let defaults = Spec::defaults(scenario.topology);
+        scenario.cluster.polling_interval_s = defaults.polling_interval_s;
+        scenario.cluster.unreachable_timeout_s = defaults.unreachable_timeout_s;
+        scenario.cluster.agent_lease_s = defaults.agent_lease_s;
+        fit_timeouts(&mut scenario.cluster, &scenario.world, scenario.duration_ms);
+    },
+    |scenario| {
+        scenario.world.rebuild_ms = WorldConfig::default().rebuild_ms;
+        fit_timeouts(&mut scenario.cluster, &scenario.world, scenario.duration_ms);
+    },
+    |scenario| scenario.cluster.max_lag_on_failover_bytes = 0,
+    |scenario| {
+        let defaults = Spec::defaults(scenario.topology);
+        let spec = &mut scenario.cluster;
+        spec.max_rebuild_attempts = spec.max_rebuild_attempts.max(defaults.max_rebuild_attempts);
+        spec.max_restart_attempts = spec.max_restart_attempts.max(defaults.max_restart_attempts);
+    },
+];
+
+/// The explore defaults: the CRD's, with a node loss noticed within minutes.
+fn explore_spec(topology: Topology) -> Spec {
     let mut spec = Spec::defaults(topology);
-    spec.replication = replication;
     spec.node_lost_timeout_s = 120;
     spec.standby_start_timeout_s = 300;
     spec
 }
 
-/// Draws the scenario of one seed: a fault mix in the first half, quiet in the second.
+/// Sets the timeouts that a correct recovery must never reach to what the copy time and the
+/// run allow: `standbyStartTimeout` covers a slow start, a copy and a few polls (no more: a
+/// copy that failed unseen is only retried once it runs out), and `initTimeout` outlasts the
+/// run (faults during `Initializing` may rightly delay it by a lot; giving up on it is a
+/// choice, not something liveness can judge).
+fn fit_timeouts(spec: &mut Spec, world: &WorldConfig, duration_ms: Millis) {
+    let rebuild_s = u32::try_from(world.rebuild_ms.div_ceil(1000)).unwrap_or(u32::MAX);
+    let slack_s = 180 + 6 * spec.polling_interval_s;
+    spec.standby_start_timeout_s = 300.max(rebuild_s.saturating_add(slack_s));
+    let run_s = u32::try_from(duration_ms / 1000).unwrap_or(u32::MAX);
+    spec.init_timeout_s = 600.max(run_s);
+}
+
+/// The acknowledged writes a run may lose: none under sync; under async, per fault (each may
+/// cost one failover), the lag the engine may promote over, and what a cut-off active
+/// acknowledges between its last contact and the end of its lease.
+fn loss_budget(spec: &Spec, world: &WorldConfig, entries: usize) -> u64 {
+    match (spec.topology, spec.replication) {
+        (Topology::Standalone, _) | (_, Replication::Sync) => 0,
+        (Topology::MasterSlave, Replication::Async) => {
+            let window_ms = world.replication_lag_ms
+                + u64::from(spec.agent_lease_s + spec.polling_interval_s) * 1000;
+            let per_failover = u64::from(world.writes_per_second) * window_ms / 1000
+                + 1
+                + spec.max_lag_on_failover_bytes / WRITE_BYTES;
+            per_failover * (entries as u64 + 1)
+        }
+    }
+}
+
+/// The world of one seed: a copy (a standby's rebuild) takes from 5 s to 10 min, and at most
+/// a sixth of the run.
+fn draw_world(rng: &mut Rng, duration_ms: Millis) -> WorldConfig {
+    let longest_s = (duration_ms / 6_000).clamp(6, 600);
+    let rebuild_s = match rng.below(20) {
+        0..=9 => between(rng, 5, 60),
+        10..=16 => between(rng, 60, 180),
+        _ => between(rng, 180, 600),
+    };
+    WorldConfig {
+        rebuild_ms: rebuild_s.min(longest_s) * 1000,
+        ..WorldConfig::default()
+    }
+}
+
+/// A number in `from..to`.
+fn between(rng: &mut Rng, from: u64, to: u64) -> u64 {
+    from + rng.below(to.saturating_sub(from))
+}
+
+/// One of `choices`.
+fn pick<T: Copy>(rng: &mut Rng, choices: &[T]) -> T {
+    choices[rng.below(choices.len() as u64) as usize]
+}
+
+/// The configuration of one seed: the replication mode, the timing of polls, contact and lease,
+/// how soon a node counts as lost, and the lag async may promote over, drawn until
+/// `Spec::validate` accepts them. A careful operator also keeps the lease above the polling
+/// interval (a lease shorter than the gap between two polls fences a healthy active between
+/// them), so draws that break that are kept out too. The attempt budgets are drawn later, once
+/// the timeline is known.
+fn draw_spec(rng: &mut Rng, topology: Topology, world: &WorldConfig, duration_ms: Millis) -> Spec {
+    let mut spec = explore_spec(topology);
+    if topology == Topology::MasterSlave && rng.below(2) == 1 {
+        spec.replication = Replication::Async;
+        spec.max_lag_on_failover_bytes = pick(rng, &[0, 0, 1_000, 20_000]);
+    }
+    spec.node_lost_timeout_s = pick(rng, &[60, 120, 120, 300]);
+    // The CRD's timing in a third of the seeds; otherwise drawn.
+    if rng.below(3) != 0 {
+        for _ in 0..1_000 {
+            let mut candidate = spec.clone();
+            // Short intervals cost the most events: they are drawn less often.
+            let polling = pick(rng, &[1, 2, 3, 5, 10, 15, 15, 20, 20, 30, 30]);
+            candidate.polling_interval_s = polling;
+            candidate.unreachable_timeout_s =
+                polling * 2 + rng.below(u64::from(polling) * 4 + 20) as u32;
+            candidate.agent_lease_s =
+                polling + 1 + rng.below(u64::from(candidate.unreachable_timeout_s)) as u32;
+            if candidate.validate().is_ok() && candidate.agent_lease_s > polling {
+                spec = candidate;
+                break;
+            }
+        }
+    }
+    fit_timeouts(&mut spec, world, duration_ms);
+    debug_assert_eq!(spec.validate(), Ok(()));
+    spec
+}
+
+/// How many attempts the drawn faults may rightly spend (a standby rebuilt again, a standalone
+/// database restarted) before the cluster is back in `Normal`: one per entry, plus one per
+/// `unreachableTimeout` of its duration.
+fn attempts_spent(spec: &Spec, timeline: &[TimelineEntry]) -> u32 {
+    let unreachable_ms = spec.unreachable_timeout_ms().max(1);
+    let spent: u64 = timeline
+        .iter()
+        .map(|entry| {
+            let lasts = match &entry.what {
+                What::Fault(fault, _) => match *fault {
+                    Fault::HangProcess { for_ms }
+                    | Fault::Partition { for_ms }
+                    | Fault::Isolate { for_ms }
+                    | Fault::ReplicationStall { for_ms }
+                    | Fault::ReplicationBreak { for_ms }
+                    | Fault::DiskFull { for_ms }
+                    | Fault::AgentFlap { for_ms, .. }
+                    | Fault::ApiErrors { for_ms, .. } => for_ms,
+                    Fault::CrashProcess { restart_after_ms } => {
+                        restart_after_ms.unwrap_or(unreachable_ms)
+                    }
+                    Fault::NodeLoss { for_ms } => for_ms.unwrap_or(unreachable_ms),
+                    Fault::OperatorCrash {
+                        restart_after_ms, ..
+                    } => restart_after_ms,
+                    Fault::SlowStart { start_ms } => start_ms,
+                    Fault::DeletePod => 0,
+                },
+                What::Action(_) => 0,
+            };
+            1 + lasts / unreachable_ms
+        })
+        .sum();
+    u32::try_from(spent).unwrap_or(u32::MAX)
+}
+
+/// Draws the scenario of one seed: its configuration and world, then a fault mix in the first
+/// half (from the first second: `Initializing` too), quiet in the second.
 pub fn generate(topology: Topology, seed: u64, duration_ms: Millis) -> Scenario {
     let mut rng = Rng::new(seed.wrapping_mul(0x5851_F42D_4C95_7F2D));
-    let replication = if topology == Topology::MasterSlave && rng.below(2) == 1 {
-        Replication::Async
-    } else {
-        Replication::Sync
-    };
-    let spec = explore_spec(topology, replication);
-    let fault_phase = duration_ms * FAULT_PHASE_PERCENT / 100;
+    let world = draw_world(&mut rng, duration_ms);
+    let mut spec = draw_spec(&mut rng, topology, &world, duration_ms);
+    let fault_phase = (duration_ms * FAULT_PHASE_PERCENT / 100)
+        .min(duration_ms.saturating_sub(2 * world.rebuild_ms + RECOVERY_MS))
+        .max(duration_ms / 6);
     let count = 1 + rng.below(6);
     let mut timeline = Vec::new();
     let mut permanent_loss = false;
     for _ in 0..count {
-        let at_ms = 60_000 + rng.below(fault_phase.saturating_sub(60_000)) / 1000 * 1000;
+        let at_ms = if rng.below(8) == 0 {
+            // Early: while the cluster initializes, to the tenth of a second.
+            rng.below(EARLY_MS / 100) * 100
+        } else {
+            rng.below(fault_phase / 1000) * 1000
+        };
         let entries = draw(
             &mut rng,
-            topology,
-            replication,
+            &spec,
+            world.nodes,
             at_ms,
             fault_phase,
             &mut permanent_loss,
         );
         timeline.extend(entries);
     }
-    if permanent_loss {
-        // A node lost for good, combined with a fault that leaves the other member without a
-        // complete copy, rightly ends in manual intervention (the only copy is gone): such a seed
-        // keeps the loss alone, so that liveness can be required of every seed.
-        timeline.retain(|entry: &TimelineEntry| {
-            matches!(entry.what, What::Fault(Fault::NodeLoss { for_ms: None }, _))
-        });
-    }
     timeline.sort_by_key(|entry: &TimelineEntry| entry.at_ms);
-    // Lag the async rule lets the engine accept, plus what replication trails by.
-    let world = WorldConfig::default();
-    let max_lost_writes = match replication {
-        Replication::Sync => 0,
-        // Async acknowledges alone: what may be lost is the lag the engine accepts, what the
-        // standby trails by, and what a cut-off active acknowledges between its last contact
-        // and the end of its lease (docs/simulator.md).
-        Replication::Async => {
-            let window_ms = world.replication_lag_ms
-                + u64::from(spec.agent_lease_s + spec.polling_interval_s) * 1000;
-            let per_failover = u64::from(world.writes_per_second) * window_ms / 1000 + 1;
-            // Each fault may cost one failover's window.
-            spec.max_lag_on_failover_bytes / WRITE_BYTES
-                + per_failover * (timeline.len() as u64 + 1)
-        }
-    };
+    // Budgets from barely enough for what the faults may spend to a few more.
+    let budget = attempts_spent(&spec, &timeline);
+    spec.max_rebuild_attempts = budget + rng.below(4) as u32;
+    spec.max_restart_attempts = budget + rng.below(4) as u32;
+    debug_assert_eq!(spec.validate(), Ok(()));
+    let max_lost_writes = loss_budget(&spec, &world, timeline.len());
     Scenario {
         name: format!("explore-{}-{seed}", topology.name()),
         description: format!("Drawn by tandem-sim explore from seed {seed}."),
@@ -370,98 +664,141 @@ pub fn generate(topology: Topology, seed: u64, duration_ms: Millis) -> Scenario 
     }
 }
 
+/// Entries drawn in the first this many milliseconds name members and nodes, not roles: there
+/// may be no active yet.
+const EARLY_MS: Millis = 60_000;
+
 fn seconds(rng: &mut Rng, from: u64, to: u64) -> Millis {
-    (from + rng.below(to - from)) * 1000
+    between(rng, from, to) * 1000
 }
 
-/// One fault or action (or a pair: stop/start, pause/resume) at `at_ms`.
+/// One fault or action (or a pair: stop/start, pause/resume) at `at_ms`. Every draw means
+/// something in the world: replication faults hit a standby (an active's own replication
+/// settings do nothing), a full disk hits the active (a standby's writes are replication's),
+/// and a standalone cluster gets neither replication faults nor switchovers.
 fn draw(
     rng: &mut Rng,
-    topology: Topology,
-    replication: Replication,
+    spec: &Spec,
+    nodes: u32,
     at_ms: Millis,
     fault_phase: Millis,
     permanent_loss: &mut bool,
 ) -> Vec<TimelineEntry> {
-    let member_target = |rng: &mut Rng| match (topology, rng.below(4)) {
-        (Topology::Standalone, _) => Target::Active,
-        (_, 0) => Target::Active,
-        (_, 1) => Target::Standby,
-        (_, n) => Target::Member((n - 2) as u8),
-    };
+    let topology = spec.topology;
+    let master_slave = topology == Topology::MasterSlave;
+    let early = at_ms < EARLY_MS;
     let entry = |at_ms, what| TimelineEntry {
         at_ms,
         what,
         line: 0,
     };
-    let target = member_target(rng);
-    let fault = |_: &mut Rng, fault| What::Fault(fault, Some(target));
-    let fault_with =
-        |rng: &mut Rng, make: fn(&mut Rng) -> Fault| What::Fault(make(rng), Some(target));
-    let what = match rng.below(16) {
-        0 => fault_with(rng, |rng| Fault::CrashProcess {
-            restart_after_ms: Some(seconds(rng, 1, 60)),
-        }),
-        1 => fault_with(rng, |rng| Fault::HangProcess {
-            for_ms: seconds(rng, 5, 120),
-        }),
-        2 => fault(rng, Fault::DeletePod),
-        3 => fault_with(rng, |rng| Fault::Partition {
-            for_ms: seconds(rng, 5, 180),
-        }),
-        4 => fault_with(rng, |rng| Fault::Isolate {
-            for_ms: seconds(rng, 5, 180),
-        }),
+    // Roles resolve when the entry fires; early on there may be none yet, so name a member.
+    let member = |rng: &mut Rng| match (master_slave, early, rng.below(4)) {
+        (false, true, _) => Target::Member(0),
+        (false, false, _) => Target::Active,
+        (true, true, n) => Target::Member((n % 2) as u8),
+        (true, false, 0) => Target::Active,
+        (true, false, 1) => Target::Standby,
+        (true, false, n) => Target::Member((n - 2) as u8),
+    };
+    let standby = if early {
+        Target::Member(1)
+    } else {
+        Target::Standby
+    };
+    let active = if early {
+        Target::Member(0)
+    } else {
+        Target::Active
+    };
+    let kinds = if master_slave { 17 } else { 14 };
+    let what = match rng.below(kinds) {
+        0 => {
+            let restart_after_ms = (rng.below(4) != 0).then(|| seconds(rng, 1, 60));
+            What::Fault(Fault::CrashProcess { restart_after_ms }, Some(member(rng)))
+        }
+        1 => What::Fault(
+            Fault::HangProcess {
+                for_ms: seconds(rng, 5, 120),
+            },
+            Some(member(rng)),
+        ),
+        2 => What::Fault(Fault::DeletePod, Some(member(rng))),
+        3 => What::Fault(
+            Fault::Partition {
+                for_ms: seconds(rng, 5, 180),
+            },
+            Some(member(rng)),
+        ),
+        4 => What::Fault(
+            Fault::Isolate {
+                for_ms: seconds(rng, 5, 180),
+            },
+            Some(member(rng)),
+        ),
         5 => {
-            // A standalone cluster's only copy lost for good is a failure by design, not a finding.
+            // At most one node is lost for good: two would leave a pair no node to spare.
+            // Under async, whether a survivor that trails may be promoted is the engine's
+            // lag rule on recorded positions, which the world's truth cannot judge.
             let forever = !*permanent_loss
-                && topology == Topology::MasterSlave
-                && replication == Replication::Sync
+                && (spec.replication == Replication::Sync || !master_slave)
                 && rng.below(3) == 0;
             *permanent_loss |= forever;
             // A reboot shorter than nodeLostTimeout: a longer one rightly counts as a lost node.
-            let for_ms = (!forever).then(|| seconds(rng, 10, 110));
-            let standby_node = topology == Topology::MasterSlave && rng.below(2) == 1;
-            let node = if standby_node {
-                Target::NodeOfStandby
-            } else {
-                Target::NodeOfActive
+            let longest_s = u64::from(spec.node_lost_timeout_s)
+                .saturating_sub(10)
+                .max(11);
+            let for_ms = (!forever).then(|| seconds(rng, 10, longest_s));
+            let node = match (early, master_slave, rng.below(3)) {
+                (true, _, _) | (false, _, 1) => Target::Node(rng.below(nodes.into()) as u32),
+                (false, true, 0) => Target::NodeOfStandby,
+                (false, _, _) => Target::NodeOfActive,
             };
             What::Fault(Fault::NodeLoss { for_ms }, Some(node))
         }
-        6 => fault_with(rng, |rng| Fault::ReplicationStall {
-            for_ms: seconds(rng, 5, 200),
-        }),
-        7 => fault_with(rng, |rng| Fault::ReplicationBreak {
-            for_ms: seconds(rng, 5, 200),
-        }),
-        8 => fault_with(rng, |rng| Fault::DiskFull {
-            for_ms: seconds(rng, 5, 120),
-        }),
-        9 => fault_with(rng, |rng| Fault::SlowStart {
-            start_ms: seconds(rng, 10, 120),
-        }),
-        10 => fault_with(rng, |rng| Fault::AgentFlap {
-            period_ms: seconds(rng, 2, 20),
-            for_ms: seconds(rng, 10, 200),
-        }),
-        11 => What::Fault(
-            Fault::OperatorCrash {
-                restart_after_ms: seconds(rng, 1, 15),
-                lose_log: rng.below(4) == 0,
+        6 => What::Fault(
+            Fault::DiskFull {
+                for_ms: seconds(rng, 5, 120),
             },
-            None,
+            Some(active),
         ),
-        12 => What::Fault(
+        7 => What::Fault(
+            Fault::SlowStart {
+                start_ms: seconds(rng, 10, 120),
+            },
+            Some(member(rng)),
+        ),
+        8 => What::Fault(
+            Fault::AgentFlap {
+                period_ms: seconds(rng, 2, 20),
+                for_ms: seconds(rng, 10, 200),
+            },
+            Some(member(rng)),
+        ),
+        9 => {
+            // Outages within the agents' lease, and outages of minutes, well beyond it.
+            let restart_after_ms = if rng.below(2) == 0 {
+                seconds(rng, 1, 15)
+            } else {
+                seconds(rng, 15, 300)
+            };
+            What::Fault(
+                Fault::OperatorCrash {
+                    restart_after_ms,
+                    lose_log: rng.below(4) == 0,
+                },
+                None,
+            )
+        }
+        10 => What::Fault(
             Fault::ApiErrors {
                 rate: rng.below(6) as f64 / 10.0,
                 for_ms: seconds(rng, 10, 300),
             },
             None,
         ),
-        13 => What::Action(Action::Switchover { to: None }),
-        14 => What::Action(Action::ConfigChange { hash: None }),
-        _ => {
+        11 => What::Action(Action::ConfigChange { hash: None }),
+        12 | 13 => {
             let (first, second) = if rng.below(2) == 0 {
                 (Action::Stop, Action::Start)
             } else {
@@ -472,6 +809,23 @@ fn draw(
                 entry(at_ms, What::Action(first)),
                 entry(back.max(at_ms), What::Action(second)),
             ];
+        }
+        // Master-slave only from here.
+        14 => What::Fault(
+            Fault::ReplicationStall {
+                for_ms: seconds(rng, 5, 200),
+            },
+            Some(standby),
+        ),
+        15 => What::Fault(
+            Fault::ReplicationBreak {
+                for_ms: seconds(rng, 5, 200),
+            },
+            Some(standby),
+        ),
+        _ => {
+            let to = (rng.below(3) == 0).then(|| rng.below(2) as u8);
+            What::Action(Action::Switchover { to })
         }
     };
     vec![entry(at_ms, what)]

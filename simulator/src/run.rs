@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tandem_engine::testing::{Before, Checker};
 use tandem_engine::{
     Action, Effect, EffectError, Engine, Input, MemberId, Outcome, Poll, Record, Role, Seq, Spec,
-    SwitchoverRequest, Timestamp,
+    StateKind, SwitchoverRequest, Timestamp,
 };
 use tandem_sled::EventLog;
 
@@ -48,6 +48,11 @@ pub struct RunOptions {
     pub sabotage: Sabotage,
     /// The log stream's name (default: the scenario's name and seed).
     pub stream: Option<String>,
+    /// Explore's judgement of the end of the run: when a node lost for good took the only copy
+    /// of acknowledged writes ([`RunReport::destroyed_writes`]), no careful operator can bring
+    /// the cluster back without losing them, so the run must end in `ManualInterventionRequired`
+    /// or `Failed` instead of what `expect` says, and `expect.maxLostWrites` does not apply.
+    pub intervention_after_destroyed_writes: bool,
 }
 
 /// Why a run failed.
@@ -88,6 +93,9 @@ pub struct RunReport {
     pub acknowledged_writes: u64,
     /// Acknowledged writes lost.
     pub lost_writes: u64,
+    /// Acknowledged writes that the world itself destroyed: when a node went for good, the
+    /// writes that no surviving complete copy held any more (0 when every loss left one).
+    pub destroyed_writes: u64,
     /// A hash of everything recorded and observed: the same scenario and seed give the same.
     pub trace_hash: u64,
     /// The records the operator wrote.
@@ -205,6 +213,7 @@ struct Sim<'a> {
     last_fault_end: Millis,
     records: u64,
     config_hash: u64,
+    destroyed_writes: u64,
 }
 
 /// What the picture shows at one time: the cluster state (none while the operator is down) and
@@ -301,6 +310,7 @@ pub fn run(
         last_fault_end: 0,
         records: 0,
         config_hash: scenario.cluster.config_hash.0,
+        destroyed_writes: 0,
     };
     if sim.operator.tail != Seq(0) {
         // A stream left by an earlier run of the same name and seed: start a fresh one.
@@ -464,6 +474,8 @@ impl Sim<'_> {
                 self.world.lease_check(member, polled_at, now)
             }
             Later::Restart { member, uid } => self.world.restart(member, &uid, now),
+            // A reboot that a loss for good overtook never ends.
+            Later::NodeBack { node } if self.world.nodes[node].gone_for_good => {}
             Later::NodeBack { node } => self.world.node_back(node, now),
             Later::Boundary => {}
         }
@@ -932,7 +944,22 @@ impl Sim<'_> {
                 );
                 return;
             };
+            if self.world.nodes[node].gone_for_good {
+                // A node gone for good does not come back, with or without its disks.
+                let name = self.world.nodes[node].name.clone();
+                self.mark(
+                    format!("node-loss: {name} is gone for good already"),
+                    None,
+                    MarkKind::Fault,
+                );
+                return;
+            }
+            let lacking_before = self.best_copy_lacks();
             self.world.node_loss(node, now, *for_ms);
+            if for_ms.is_none() {
+                let destroyed = self.best_copy_lacks().saturating_sub(lacking_before);
+                self.destroyed_writes += destroyed;
+            }
             let name = self.world.nodes[node].name.clone();
             self.mark(
                 label("node-loss", &name),
@@ -1081,6 +1108,22 @@ impl Sim<'_> {
         });
     }
 
+    /// How many acknowledged writes the best surviving complete copy lacks (all of them when
+    /// there is none): a copy on a node gone for good, or released, or still being copied does
+    /// not count.
+    fn best_copy_lacks(&self) -> u64 {
+        let world = &self.world;
+        world
+            .volumes
+            .iter()
+            .filter(|volume| {
+                volume.exists && volume.copy_complete && !world.nodes[volume.node].gone_for_good
+            })
+            .map(|volume| world.history.lost_writes(Some(volume.data)))
+            .min()
+            .unwrap_or_else(|| world.history.acknowledged_writes())
+    }
+
     fn final_data(&self) -> Option<Position> {
         let designated = self.operator.engine.state().active().map(|m| m.0);
         let holder = self.world.active().or(designated)?;
@@ -1130,6 +1173,7 @@ impl Sim<'_> {
             wall: started.elapsed(),
             acknowledged_writes: self.world.history.acknowledged_writes(),
             lost_writes,
+            destroyed_writes: self.destroyed_writes,
             trace_hash: self.hash,
             records: self.records,
             trace: self.trace,
@@ -1138,6 +1182,21 @@ impl Sim<'_> {
     }
 
     fn judge(&mut self, final_state: tandem_engine::ClusterState, lost_writes: u64) {
+        if self.options.intervention_after_destroyed_writes && self.destroyed_writes > 0 {
+            let kind = final_state.kind();
+            if !matches!(
+                kind,
+                StateKind::ManualInterventionRequired | StateKind::Failed
+            ) {
+                let detail = format!(
+                    "the cluster ends in {final_state}, not ManualInterventionRequired or Failed, \
+                     although a node lost for good took the only copy of {} acknowledged writes",
+                    self.destroyed_writes
+                );
+                self.fail("expect.finalState", detail);
+            }
+            return;
+        }
         let expect = &self.scenario.expect;
         if lost_writes > expect.max_lost_writes {
             let detail = format!(

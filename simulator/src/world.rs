@@ -707,14 +707,15 @@ impl World {
     }
 
     /// Deletes a member's pod: gracefully (the object stays until the kubelet confirms), or
-    /// forced (the object goes at once).
+    /// forced (the object goes at once). A pod never scheduled on a node has no kubelet to
+    /// confirm anything: it goes at once either way.
     pub fn delete_pod(&mut self, member: u8, now: Millis, force: bool) {
         let node_up = self.node_up(member);
         let state = &mut self.members[usize::from(member)];
         let Some(pod) = state.pod.as_mut() else {
             return;
         };
-        if force {
+        if force || pod.node.is_none() {
             self.remove_pod(member, now);
             return;
         }
