@@ -834,9 +834,19 @@ pub(crate) fn initializing(ctx: &mut Ctx<'_>) {
         ctx.transition(to, reason, detail);
         return;
     }
+    let first = MemberId::FIRST;
+    let other_complete = ctx.spec().topology == Topology::MasterSlave
+        && !lost(ctx, first.peer())
+        && ctx.state.member(first.peer()).report.copy_complete;
+    if lost(ctx, first) && !other_complete {
+        // The first member's data is the only database there is: without it nothing remains to
+        // make a cluster of, and no person can do better.
+        let detail = format!("{first}'s data is lost before any other member held a copy");
+        ctx.transition(ClusterState::Failed, Reason::AllDataLost, detail);
+        return;
+    }
     provision_volumes(ctx);
     set_replicas(ctx, ctx.spec().topology.member_count());
-    let first = MemberId::FIRST;
     for member in ctx.spec().topology.members() {
         // A database its agent reports down is restarted: its pod is replaced (the volume stays).
         let view = ctx.state.member(member);
@@ -1308,14 +1318,6 @@ fn standby_partially_starting(ctx: &mut Ctx<'_>) {
         return;
     }
     let (active, standby) = pair(ctx);
-    if copy_failed(ctx, standby) && ctx.state.attempts >= ctx.spec().max_rebuild_attempts {
-        let detail = format!(
-            "{standby}'s copy failed after {} rebuilds",
-            ctx.state.attempts
-        );
-        ctx.transition(ClusterState::StandbyDown, Reason::StandbyFailed, detail);
-        return;
-    }
     let timeout_s = ctx.spec().standby_start_timeout_s;
     if elapsed_ms(ctx) >= seconds_ms(timeout_s) {
         count_attempt(ctx);
@@ -1372,13 +1374,10 @@ fn start_replication(ctx: &mut Ctx<'_>, active: MemberId, standby: MemberId) {
         return;
     }
     let report = ctx.state.member(standby).report;
-    if copy_failed(ctx, standby) {
-        // A copy that stopped short is issued again at once, and counts as a rebuild.
-        if ctx.may_issue(EffectKey::Rebuild(standby)) {
-            count_attempt(ctx);
-        }
-        rebuild(ctx, standby, active);
-    } else if report.role == Role::None {
+    if copy_failed(ctx, standby) || report.role == Role::None {
+        // A copy that stopped short is issued again at once. It does not count as a rebuild: a
+        // lasting fault (a broken link) would spend the budget in minutes; the state's
+        // standbyStartTimeout bounds how long copies may keep failing.
         rebuild(ctx, standby, active);
     } else if report.role == Role::Standby && report.copy_complete && !report.replication_connected
     {
@@ -1620,11 +1619,16 @@ fn waiting_for_active(ctx: &mut Ctx<'_>, chosen: MemberId) {
     }
 }
 
-/// The member waited for is down and stays down (its container does not restart it, or its
+/// A member waited for is down and stays down (its container does not restart it, or its
 /// agent stays silent): after `unreachableTimeout` in the state, its pod is replaced so that the
 /// StatefulSet recreates it. Replacing a pod keeps its volume, so no data is at stake.
 fn bring_back(ctx: &mut Ctx<'_>, chosen: MemberId) {
-    let down_long = ctx.health(chosen) == Health::Down
+    // A database that is starting makes progress: it is not replaced, however long it takes.
+    let view = ctx.state.member(chosen);
+    let reported_down = view.reachable && view.report.process == Process::Down;
+    let silent = !view.reachable && ctx.state.contact_expired(chosen, ctx.now);
+    let down_long = (reported_down || silent)
+        && ctx.health(chosen) == Health::Down
         && elapsed_ms(ctx) >= ctx.spec().unreachable_timeout_ms();
     if down_long || condemned(ctx, chosen) {
         replace_pod(ctx, chosen);
@@ -1868,6 +1872,12 @@ fn reexamine_without_history(ctx: &mut Ctx<'_>) {
         .collect();
     let all_known = surviving.iter().all(|member| up(ctx, *member));
     if !all_known && elapsed_ms(ctx) < reexamine_patience_ms(ctx) {
+        // A member whose database stays down is brought back, so that it reports its position.
+        for member in surviving {
+            if !up(ctx, member) {
+                bring_back(ctx, member);
+            }
+        }
         return;
     }
     let best = surviving
@@ -1880,13 +1890,15 @@ fn reexamine_without_history(ctx: &mut Ctx<'_>) {
                 std::cmp::Reverse(*member),
             )
         });
-    // A copy that is lost may have held writes the survivors lack; only a complete copy seen in
-    // sync under strict replication is known to hold every acknowledged write.
+    // A copy that is lost may have held writes the survivors lack. Under strict sync it cannot:
+    // the active acknowledges a write only once its standby has it, and a standby that is
+    // copied afresh holds nothing until it is complete, so every complete copy holds every
+    // acknowledged write. Under async only a person can accept what the lost copy may have had.
     let lost_any = members.iter().any(|member| lost(ctx, *member));
     let holds_every_write = |member: MemberId| {
         !lost_any
             || (ctx.spec().replication == crate::types::Replication::Sync
-                && ctx.state.member(member).in_sync)
+                && ctx.state.member(member).report.copy_complete)
     };
     match best {
         Some(member)

@@ -214,6 +214,8 @@ struct Sim<'a> {
     records: u64,
     config_hash: u64,
     destroyed_writes: u64,
+    /// A node lost for good left no complete copy of the database at all.
+    no_copy_left: bool,
 }
 
 /// What the picture shows at one time: the cluster state (none while the operator is down) and
@@ -311,6 +313,7 @@ pub fn run(
         records: 0,
         config_hash: scenario.cluster.config_hash.0,
         destroyed_writes: 0,
+        no_copy_left: false,
     };
     if sim.operator.tail != Seq(0) {
         // A stream left by an earlier run of the same name and seed: start a fresh one.
@@ -959,6 +962,7 @@ impl Sim<'_> {
             if for_ms.is_none() {
                 let destroyed = self.best_copy_lacks().saturating_sub(lacking_before);
                 self.destroyed_writes += destroyed;
+                self.no_copy_left |= !self.complete_copy_survives();
             }
             let name = self.world.nodes[node].name.clone();
             self.mark(
@@ -1113,15 +1117,22 @@ impl Sim<'_> {
     /// not count.
     fn best_copy_lacks(&self) -> u64 {
         let world = &self.world;
-        world
-            .volumes
-            .iter()
-            .filter(|volume| {
-                volume.exists && volume.copy_complete && !world.nodes[volume.node].gone_for_good
-            })
+        self.surviving_complete_copies()
             .map(|volume| world.history.lost_writes(Some(volume.data)))
             .min()
             .unwrap_or_else(|| world.history.acknowledged_writes())
+    }
+
+    /// The complete copies that survive: their PV exists on a node not gone for good.
+    fn surviving_complete_copies(&self) -> impl Iterator<Item = &crate::world::Volume> {
+        let world = &self.world;
+        world.volumes.iter().filter(|volume| {
+            volume.exists && volume.copy_complete && !world.nodes[volume.node].gone_for_good
+        })
+    }
+
+    fn complete_copy_survives(&self) -> bool {
+        self.surviving_complete_copies().next().is_some()
     }
 
     fn final_data(&self) -> Option<Position> {
@@ -1182,7 +1193,8 @@ impl Sim<'_> {
     }
 
     fn judge(&mut self, final_state: tandem_engine::ClusterState, lost_writes: u64) {
-        if self.options.intervention_after_destroyed_writes && self.destroyed_writes > 0 {
+        let destroyed = self.destroyed_writes > 0 || self.no_copy_left;
+        if self.options.intervention_after_destroyed_writes && destroyed {
             let kind = final_state.kind();
             if !matches!(
                 kind,
@@ -1190,8 +1202,9 @@ impl Sim<'_> {
             ) {
                 let detail = format!(
                     "the cluster ends in {final_state}, not ManualInterventionRequired or Failed, \
-                     although a node lost for good took the only copy of {} acknowledged writes",
-                    self.destroyed_writes
+                     although a node lost for good took the only copy of {} acknowledged writes \
+                     (no complete copy left: {})",
+                    self.destroyed_writes, self.no_copy_left
                 );
                 self.fail("expect.finalState", detail);
             }

@@ -146,7 +146,7 @@ fn rebuilding_from_an_unreachable_active_is_caught() {
 fn shrinking_keeps_the_kind_of_failure() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let log = log(&dir);
-    let mut options = options(Topology::MasterSlave, 121..141, dir.path().to_path_buf());
+    let mut options = options(Topology::MasterSlave, 141..181, dir.path().to_path_buf());
     options.sabotage = Sabotage::PromoteWithoutFencing;
     let result = explore_seeds(&options, &log, false).expect("exploration runs");
     assert!(
