@@ -638,6 +638,19 @@ fn pod_node_unavailable(ctx: &Ctx<'_>, member: MemberId) -> bool {
     })
 }
 
+/// Whether the member's pod is scheduled on another node than the one holding (or chosen for)
+/// its volume: after a release and a new volume elsewhere, the old pod stays pinned to the old
+/// node until it is deleted.
+fn misplaced_pod(ctx: &Ctx<'_>, member: MemberId) -> bool {
+    let view = ctx.state.member(member);
+    let pod_node = view.pod.as_ref().and_then(|pod| pod.node.as_ref());
+    match (pod_node, &view.pv, &view.assigned_node) {
+        (Some(pod_node), None, Some(assigned)) => pod_node != assigned,
+        (Some(pod_node), Some((_, pv_node)), _) => pod_node != pv_node,
+        _ => false,
+    }
+}
+
 /// Deletes the member's pod (UID precondition) so that the StatefulSet recreates it.
 ///
 /// The deletion is graceful, so the pod object stays until its kubelet confirms the process is
@@ -1230,6 +1243,12 @@ fn replace_standby(ctx: &mut Ctx<'_>, active: MemberId, standby: MemberId) {
     if !ctx.state.active_confirmed {
         return;
     }
+    if misplaced_pod(ctx, standby) {
+        // The member's volume moved to another node: its pod, pinned to the old one, is
+        // replaced so that the StatefulSet recreates it (and its PVC) where the volume now is.
+        delete_pod(ctx, standby);
+        return;
+    }
     if pod_node_unavailable(ctx, standby) && !ctx.state.member(standby).contacted_this_pod {
         // A pod pending on a node that is not ready cannot start there, and replacing it again
         // changes nothing: wait for the node to come back or to count as lost.
@@ -1800,6 +1819,9 @@ fn reexamine(ctx: &mut Ctx<'_>) {
     let members: Vec<MemberId> = ctx.spec().topology.members().collect();
     let undecided = members.iter().any(|member| undecided(ctx, *member));
     if undecided && elapsed_ms(ctx) < reexamine_patience_ms(ctx) {
+        // The pods run while the engine waits to hear from them: after a lost log the
+        // StatefulSet may still be scaled to zero by a stop that is over.
+        set_replicas(ctx, ctx.spec().topology.member_count());
         return;
     }
     if ctx.state.active.is_none() {

@@ -150,6 +150,9 @@ fn starting(ctx: &mut Ctx<'_>) {
 fn reexamine(ctx: &mut Ctx<'_>) {
     let health = ctx.health(ONLY);
     if undecided(ctx, ONLY) && elapsed_ms(ctx) < reexamine_patience_ms(ctx) {
+        // The pod runs while the engine waits to hear from it (a stop that is over may have
+        // left the StatefulSet at zero).
+        set_replicas(ctx, 1);
         return;
     }
     let detail = describe(ctx, ONLY);

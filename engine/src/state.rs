@@ -572,6 +572,14 @@ impl State {
             Event::Recovered { log_lost, at } => {
                 self.issued.clear();
                 self.observing_since = *at;
+                // Whether a node stayed unavailable while the driver was away is not known: it
+                // may have come back and gone again. Its unavailability counts from now, so a
+                // restart never makes a node lost sooner than nodeLostTimeout of observation.
+                for node in &mut self.nodes {
+                    if node.status == NodeStatus::NotReady {
+                        node.unavailable_since = Some(*at);
+                    }
+                }
                 if *log_lost {
                     self.log_lost = true;
                 }
