@@ -11,3 +11,6 @@ bash tests/control-plane/build.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 cargo test --workspace --all-features --release
+# The engine's own tests once more in a debug build, whose overflow checks turn any arithmetic
+# slip on extreme inputs into a failure.
+cargo test -p tandem-engine --all-features

@@ -117,7 +117,7 @@ impl Engine {
             events, effects, ..
         } = ctx;
         if events.is_empty() {
-            debug_assert!(effects.is_empty(), "a step with effects records events");
+            assert!(effects.is_empty(), "a step with effects records events");
             return Ok(Step {
                 engine: self,
                 record: None,
@@ -243,9 +243,9 @@ fn deadlines(state: &State) -> impl Iterator<Item = Timestamp> + '_ {
                 .max(seconds(spec.node_lost_timeout_s) + spec.unreachable_timeout_ms()),
         ),
         StateKind::Reexamine => Some(2 * spec.unreachable_timeout_ms()),
-        StateKind::StandbyDown => {
-            Some(spec.polling_interval_ms() << state.attempts().min(machine::MAX_BACKOFF_EXPONENT))
-        }
+        StateKind::StandbyDown => Some(
+            spec.polling_interval_ms() << state.attempts().min(crate::limits::MAX_BACKOFF_EXPONENT),
+        ),
         _ => None,
     };
     if let Some(timeout_ms) = state_timeout {
@@ -259,9 +259,9 @@ fn deadlines(state: &State) -> impl Iterator<Item = Timestamp> + '_ {
             let shift = if issued.failed {
                 0
             } else if issued.succeeded {
-                machine::MAX_BACKOFF_EXPONENT
+                crate::limits::MAX_BACKOFF_EXPONENT
             } else {
-                issued.attempts.min(machine::MAX_BACKOFF_EXPONENT)
+                issued.attempts.min(crate::limits::MAX_BACKOFF_EXPONENT)
             };
             out.push(issued.at.plus_ms(spec.polling_interval_ms() << shift));
         }

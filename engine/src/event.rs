@@ -171,6 +171,13 @@ pub enum Event {
         /// When.
         at: Timestamp,
     },
+    /// An input reached a limit of the engine (`crate::limits`) and was refused.
+    InputRefused {
+        /// The kind of input (as [`crate::Input::kind`] names it).
+        input: String,
+        /// Which limit, with the figures.
+        reason: String,
+    },
 }
 
 /// Why the previous active was known to be fenced when a member was promoted.

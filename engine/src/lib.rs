@@ -20,6 +20,8 @@
 //! - [`state`]: the state, its fold ([`State::apply`]) and member health.
 //! - [`transitions`]: the transition table, checked on every transition and drawn as diagrams.
 //! - [`record`]: the log record and snapshot formats.
+//! - [`checker`]: the invariant checker, recomputed from each step's record.
+//! - [`limits`]: every limit, in one place.
 //! - [`engine`](mod@engine): the driving API ([`Engine`], [`Step`]).
 //! - `testing` (feature `testing`): input generators and the invariant checker.
 //!
@@ -27,11 +29,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod checker;
 pub mod config;
 pub mod effect;
 pub mod engine;
 pub mod event;
 pub mod input;
+pub mod limits;
 mod machine;
 pub mod record;
 mod record_v1;
@@ -50,7 +54,8 @@ pub use input::{
     AgentReport, CopyProgress, EffectError, Input, NodeStatus, NotServing, Outcome, PodObservation,
     Poll, Process, VolumeObservation,
 };
-pub use machine::{MAX_TRANSITIONS_PER_STEP, REPORT_EFFECT_ID};
+pub use limits::MAX_TRANSITIONS_PER_STEP;
+pub use machine::REPORT_EFFECT_ID;
 pub use record::{DecodeError, FoldError, Record};
 pub use state::{ClusterState, Health, State, StateKind};
 pub use transitions::Reason;

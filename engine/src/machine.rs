@@ -16,15 +16,9 @@ use crate::state::{ClusterState, Health, State, StateKind};
 use crate::transitions::{self, Reason};
 use crate::types::{EffectId, MemberId, NodeName, Role, Timestamp, Topology};
 
-/// A step takes at most this many transitions; the decision loop stops there.
-pub const MAX_TRANSITIONS_PER_STEP: usize = 8;
-
-/// Retries of the same effect back off up to this power of two of `pollingInterval`.
-pub(crate) const MAX_BACKOFF_EXPONENT: u32 = 5;
-
-/// A promotion whose effect failed this many times in a row while the engine waits for it ends
-/// in manual intervention, carrying the last error: it cannot succeed by being asked again.
-pub const MAX_PROMOTE_ATTEMPTS: u32 = 5;
+pub(crate) use crate::limits::{
+    MAX_BACKOFF_EXPONENT, MAX_NAME_BYTES, MAX_NODES, MAX_PROMOTE_ATTEMPTS, MAX_TRANSITIONS_PER_STEP,
+};
 
 /// Graceful termination granted to a deleted pod.
 const POD_GRACE_PERIOD_S: u32 = 30;
@@ -78,6 +72,7 @@ impl<'a> Ctx<'a> {
 
     pub(crate) fn transition(&mut self, to: ClusterState, reason: Reason, detail: String) {
         let from = self.state.cluster;
+        assert_ne!(from, to, "a transition changes the state ({reason:?})");
         let topology = self.spec().topology;
         assert!(
             transitions::allows(topology, from.kind(), to.kind(), reason),
@@ -110,7 +105,7 @@ impl<'a> Ctx<'a> {
 
     /// Emits a report effect (allowed everywhere).
     fn report(&mut self, action: Action) {
-        debug_assert!(action.is_report());
+        assert!(action.is_report(), "{} is not a report", action.name());
         self.effects.push(Effect {
             id: REPORT_EFFECT_ID,
             action,
@@ -152,6 +147,13 @@ impl<'a> Ctx<'a> {
         assert!(
             !self.destroys_newest(&action),
             "{} would destroy the newest copy of the data",
+            action.name()
+        );
+        assert!(
+            action
+                .member()
+                .is_none_or(|member| member.0 < self.spec().topology.member_count()),
+            "{} names a member outside the topology",
             action.name()
         );
         let id = self.state.next_effect_id();
@@ -281,13 +283,20 @@ pub(crate) fn step(ctx: &mut Ctx<'_>, input: &Input) {
     if ctx.state.spec.is_none() {
         return;
     }
+    let mut settled = false;
     for _ in 0..MAX_TRANSITIONS_PER_STEP {
         let transitions = ctx.state.transitions;
         decide(ctx);
         if ctx.state.transitions == transitions {
+            settled = true;
             break;
         }
     }
+    assert!(
+        settled,
+        "a step still transitions after {MAX_TRANSITIONS_PER_STEP} transitions (now {})",
+        ctx.state.cluster
+    );
     if !ctx.events.is_empty() && before != Some(ctx.status_key()) {
         let status = ctx.status();
         ctx.report(Action::UpdateStatus(Box::new(status)));
@@ -298,7 +307,51 @@ pub(crate) fn step(ctx: &mut Ctx<'_>, input: &Input) {
 // Observe
 // ---------------------------------------------------------------------------------------------
 
+/// Why an input is refused, if it reaches a limit ([`crate::limits`]): names too long to be
+/// Kubernetes names, or one node more than the engine keeps track of.
+fn refusal(state: &State, input: &Input) -> Option<String> {
+    let too_long = |what: &str, name: &str| {
+        (name.len() > MAX_NAME_BYTES)
+            .then(|| format!("{what} of {} bytes, more than {MAX_NAME_BYTES}", name.len()))
+    };
+    match input {
+        Input::Node { node, .. } => too_long("a node name", &node.0).or_else(|| {
+            let new = state.node(node).is_none();
+            (new && state.nodes.len() >= MAX_NODES)
+                .then(|| format!("node {node}: the engine tracks at most {MAX_NODES} nodes"))
+        }),
+        Input::Pod { pod: Some(pod), .. } => too_long("a pod UID", &pod.uid.0).or_else(|| {
+            let node = pod.node.as_ref()?;
+            too_long("a node name", &node.0)
+        }),
+        Input::Volume { volume, .. } => {
+            let pvc = volume
+                .pvc
+                .as_ref()
+                .and_then(|uid| too_long("a PVC UID", &uid.0));
+            let pv = volume.pv.as_ref().and_then(|(name, node)| {
+                too_long("a PV name", &name.0).or_else(|| too_long("a node name", &node.0))
+            });
+            pvc.or(pv)
+        }
+        _ => None,
+    }
+}
+
 fn observe(ctx: &mut Ctx<'_>, input: &Input) {
+    if let Some(reason) = refusal(ctx.state, input) {
+        let kind = input.kind().to_string();
+        ctx.record(Event::InputRefused {
+            input: kind.clone(),
+            reason: reason.clone(),
+        });
+        ctx.report(Action::EmitEvent {
+            warning: true,
+            reason: "InputRefused".into(),
+            message: format!("{kind} refused: {reason}"),
+        });
+        return;
+    }
     match input {
         Input::Spec(spec) => observe_spec(ctx, spec),
         Input::Agent { member, poll } => {
@@ -1001,7 +1054,8 @@ fn normal(ctx: &mut Ctx<'_>) {
 /// Whether the standby is healthy and holds everything the active wrote (lag 0).
 fn caught_up(ctx: &Ctx<'_>, active: MemberId, standby: MemberId) -> bool {
     let view = ctx.state.member(standby);
-    ctx.health(standby) == Health::Healthy && view.report.copy_complete && {
+    // Up too: a standby whose pod is being deleted is no switchover target.
+    ctx.health(standby) == Health::Healthy && up(ctx, standby) && view.report.copy_complete && {
         match ctx.spec().replication {
             crate::types::Replication::Sync => view.in_sync,
             crate::types::Replication::Async => {
@@ -1032,7 +1086,7 @@ fn requested_switchover(ctx: &mut Ctx<'_>, active: MemberId, standby: MemberId) 
         refuse_switchover_token(ctx, &format!("{target} is already the active"));
         return false;
     }
-    if ctx.health(standby) != Health::Healthy {
+    if ctx.health(standby) != Health::Healthy || !up(ctx, standby) {
         refuse_switchover_token(
             ctx,
             &format!("{} (it must be Healthy)", describe(ctx, standby)),

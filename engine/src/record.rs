@@ -113,6 +113,17 @@ pub enum FoldError {
         /// The one found.
         found: Seq,
     },
+    /// A record's transition does not start where the fold of the records before it stands:
+    /// the log does not hold one history.
+    #[error("record {seq}: a transition from {from} while the cluster is {current}")]
+    Inconsistent {
+        /// The record.
+        seq: Seq,
+        /// Where the transition starts.
+        from: crate::state::ClusterState,
+        /// Where the fold stands.
+        current: crate::state::ClusterState,
+    },
 }
 
 impl Record {
@@ -143,10 +154,21 @@ impl State {
                 found: record.seq,
             });
         }
+        let mut folded = self.clone();
         for event in &record.events {
-            self.apply(event);
+            if let crate::event::Event::Transition { from, .. } = event
+                && *from != folded.cluster
+            {
+                return Err(FoldError::Inconsistent {
+                    seq: record.seq,
+                    from: *from,
+                    current: folded.cluster,
+                });
+            }
+            folded.apply(event);
         }
-        self.seq = record.seq;
+        folded.seq = record.seq;
+        *self = folded;
         Ok(())
     }
 

@@ -478,9 +478,16 @@ impl State {
                 lag_bytes,
             } => self.apply_contact(*member, *at, report, *lag_bytes),
             Event::Unreachable { member, .. } => self.members[member.index()].reachable = false,
-            Event::PodObserved { member, pod } => self.apply_pod(*member, pod.as_ref()),
+            Event::PodObserved { member, pod } => {
+                self.apply_pod(*member, pod.as_ref());
+                self.forget_deleted_nodes();
+            }
             Event::VolumeObserved { member, volume } => self.apply_volume(*member, volume),
-            Event::NodeObserved { node, status, at } => self.apply_node(node, *status, *at),
+            Event::NodeObserved { node, status, at } => {
+                self.apply_node(node, *status, *at);
+                self.forget_deleted_nodes();
+            }
+            Event::InputRefused { .. } => {}
             Event::Transition {
                 from,
                 to,
@@ -488,7 +495,10 @@ impl State {
                 detail,
                 at,
             } => {
-                debug_assert_eq!(*from, self.cluster);
+                assert_eq!(
+                    *from, self.cluster,
+                    "a transition starts where the state is"
+                );
                 self.previous = Some(*from);
                 self.cluster = *to;
                 self.since = *at;
@@ -563,6 +573,7 @@ impl State {
                 // The released volume is gone: the member needs a new one.
                 self.forget_data(*member);
                 self.members[member.index()].assigned_node = None;
+                self.forget_deleted_nodes();
             }
             Event::ActiveAdopted { member } => {
                 self.active = Some(*member);
@@ -668,6 +679,29 @@ impl State {
         view.pvc = volume.pvc.clone();
         view.pv = volume.pv.clone();
         view.volume_lost = volume.lost;
+        self.forget_deleted_nodes();
+    }
+
+    /// Deleted nodes are forgotten once no member's pod, PV or assigned volume is on them, so
+    /// the node table stays bounded by the nodes that exist (and those a member still needs
+    /// to know are gone).
+    fn forget_deleted_nodes(&mut self) {
+        let members = &self.members;
+        self.nodes.retain(|node| {
+            node.status != NodeStatus::Deleted
+                || members.iter().any(|view| {
+                    let pod_node = view.pod.as_ref().and_then(|pod| pod.node.as_ref());
+                    let pv_node = view.pv.as_ref().map(|(_, node)| node);
+                    [pod_node, pv_node, view.assigned_node.as_ref()]
+                        .into_iter()
+                        .flatten()
+                        .any(|name| *name == node.name)
+                })
+        });
+        assert!(
+            self.nodes.len() <= crate::limits::MAX_NODES,
+            "too many nodes tracked"
+        );
     }
 
     fn apply_node(&mut self, node: &NodeName, status: NodeStatus, at: Timestamp) {
@@ -694,7 +728,7 @@ impl State {
     }
 
     fn apply_issued(&mut self, id: EffectId, key: EffectKey, at: Timestamp) {
-        self.next_effect = self.next_effect.max(id.0 + 1);
+        self.next_effect = self.next_effect.max(id.0.saturating_add(1));
         match self.issued.iter_mut().find(|issued| issued.key == key) {
             Some(issued) => {
                 issued.id = id;
@@ -713,6 +747,10 @@ impl State {
                 error: None,
             }),
         }
+        assert!(
+            self.issued.len() <= crate::limits::MAX_ISSUED,
+            "more effects tracked than there are effect keys"
+        );
     }
 
     /// The node view of `name`, if known.

@@ -199,10 +199,18 @@ fn failover_v2() -> Record {
     )
 }
 
+/// The state after the creation and failover records. The failover record's transition is
+/// made to start where the creation left the cluster, so that the fold is consistent.
 fn snapshot_state() -> State {
     let mut state = State::new();
     state.apply_record(&creation()).expect("in sequence");
-    state.apply_record(&failover_v2()).expect("in sequence");
+    let mut failover = failover_v2();
+    for event in &mut failover.events {
+        if let Event::Transition { from, .. } = event {
+            *from = state.cluster();
+        }
+    }
+    state.apply_record(&failover).expect("in sequence");
     state
 }
 
@@ -332,4 +340,17 @@ fn folding_checks_the_sequence() {
         error.to_string(),
         "sequence gap: expected record 1, found 2"
     );
+}
+
+#[test]
+fn a_record_that_does_not_follow_the_fold_is_refused() {
+    let mut state = State::new();
+    state.apply_record(&creation()).expect("in sequence");
+    // The failover record's transition starts in Normal; the fold stands in Initializing.
+    let error = state.apply_record(&failover_v2()).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "record 2: a transition from Normal while the cluster is Initializing"
+    );
+    assert_eq!(state.seq(), Seq(1), "a refused record leaves the state as it was");
 }

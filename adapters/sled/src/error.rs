@@ -120,6 +120,17 @@ pub enum LogError {
         /// The key.
         key: Vec<u8>,
     },
+    /// A stored record does not continue the history of the records before it (a transition
+    /// that starts elsewhere than the fold stands): the stream does not hold one history.
+    #[error("stream {stream}: record {seq} does not follow the records before it: {detail}")]
+    Inconsistent {
+        /// The stream.
+        stream: String,
+        /// The record.
+        seq: Seq,
+        /// What the fold found.
+        detail: String,
+    },
     /// Records are missing inside the stream: the stored sequence numbers are not contiguous.
     #[error("stream {stream}: record {expected} is missing (the next stored record is {found})")]
     Gap {

@@ -292,11 +292,17 @@ fn fold_chunks(
 }
 
 fn gap(stream: &str, error: tandem_engine::FoldError) -> LogError {
-    let tandem_engine::FoldError::Gap { expected, found } = error;
-    LogError::Gap {
-        stream: stream.to_string(),
-        expected,
-        found,
+    match error {
+        tandem_engine::FoldError::Gap { expected, found } => LogError::Gap {
+            stream: stream.to_string(),
+            expected,
+            found,
+        },
+        tandem_engine::FoldError::Inconsistent { seq, .. } => LogError::Inconsistent {
+            stream: stream.to_string(),
+            seq,
+            detail: error.to_string(),
+        },
     }
 }
 

@@ -1,0 +1,28 @@
+//! Every limit of the engine, in one place.
+//!
+//! A limit that input can reach is a refusal with a named reason (the input is recorded as
+//! refused and reported as a warning), never a panic. A limit that only a bug can reach is an
+//! assertion, on in release builds.
+
+/// Nodes the engine keeps track of: the largest Kubernetes cluster has 5,000. A node observed
+/// beyond it is refused. Deleted nodes are forgotten once no member refers to them.
+pub const MAX_NODES: usize = 5_000;
+
+/// The longest name or UID the engine accepts in an observation (node, pod UID, PVC UID, PV
+/// name): a Kubernetes object name is at most 253 bytes. A longer one is refused.
+pub const MAX_NAME_BYTES: usize = 253;
+
+/// Effects tracked at once: one per effect key (ten kinds per member of a pair, and scaling).
+/// Only a bug can exceed it: an assertion.
+pub const MAX_ISSUED: usize = 21;
+
+/// Transitions one step may take. Decisions settle in a few (`BothDown -> WaitingForActive` at
+/// once, for example); a step that still transitions after this many is a bug: an assertion.
+pub const MAX_TRANSITIONS_PER_STEP: usize = 8;
+
+/// Retries of the same effect back off up to this power of two of `pollingInterval`.
+pub const MAX_BACKOFF_EXPONENT: u32 = 5;
+
+/// A promotion whose effect failed this many times in a row while the engine waits for it ends
+/// in manual intervention, carrying the last error: it cannot succeed by being asked again.
+pub const MAX_PROMOTE_ATTEMPTS: u32 = 5;
