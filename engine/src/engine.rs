@@ -5,7 +5,7 @@ use crate::effect::Effect;
 use crate::input::Input;
 use crate::machine::{self, Ctx};
 use crate::record::{FoldError, Record};
-use crate::state::{ClusterState, State, StateKind};
+use crate::state::State;
 use crate::types::{Seq, Timestamp};
 
 /// Errors of the driving API.
@@ -153,7 +153,10 @@ impl Engine {
     /// The next time at which the engine wants a [`Input::Timer`], if any: the earliest pending
     /// deadline (a member becoming `Down`, a timeout, a retry) after the latest input.
     pub fn next_deadline(&self) -> Option<Timestamp> {
-        deadlines(&self.state)
+        self.state
+            .timers()
+            .iter()
+            .filter_map(|timer| self.state.deadline(timer))
             .filter(|at| *at > self.last_now)
             .min()
     }
@@ -205,66 +208,4 @@ impl Drop for Step<'_> {
             self.engine.poisoned = None;
         }
     }
-}
-
-/// Every deadline the state implies (some may be past).
-fn deadlines(state: &State) -> impl Iterator<Item = Timestamp> + '_ {
-    let spec = state.spec();
-    let mut out: Vec<Timestamp> = Vec::new();
-    let Some(spec) = spec else {
-        return out.into_iter();
-    };
-    let seconds = |s: u32| u64::from(s) * 1000;
-    for member in spec.topology.members() {
-        let view = state.member(member);
-        if !view.reachable {
-            let baseline = view.last_contact.unwrap_or(state.observing_since);
-            out.push(baseline.plus_ms(spec.unreachable_timeout_ms()));
-        }
-        if let Some(since) = view.lagging_since {
-            out.push(since.plus_ms(seconds(spec.lag_timeout_s)));
-        }
-        out.extend(state.restarting_active_deadline(member));
-    }
-    for node in state.nodes() {
-        if let Some(since) = node.unavailable_since {
-            out.push(since.plus_ms(seconds(spec.node_lost_timeout_s)));
-        }
-    }
-    let since = state.since();
-    let state_timeout = match state.cluster().kind() {
-        StateKind::Initializing => Some(seconds(spec.init_timeout_s)),
-        StateKind::StandbyPartiallyStarting => Some(seconds(spec.standby_start_timeout_s)),
-        StateKind::StandbyPartiallyDown => Some(spec.unreachable_timeout_ms()),
-        StateKind::Switchover => Some(seconds(spec.switchover_timeout_s)),
-        StateKind::WaitingForActive => spec.wait_for_active_timeout_s.map(seconds),
-        StateKind::Reexamine if state.log_lost() => Some(
-            (2 * spec.unreachable_timeout_ms())
-                .max(seconds(spec.node_lost_timeout_s) + spec.unreachable_timeout_ms()),
-        ),
-        StateKind::Reexamine => Some(2 * spec.unreachable_timeout_ms()),
-        StateKind::StandbyDown => Some(
-            spec.polling_interval_ms() << state.attempts().min(crate::limits::MAX_BACKOFF_EXPONENT),
-        ),
-        _ => None,
-    };
-    if let Some(timeout_ms) = state_timeout {
-        out.push(since.plus_ms(timeout_ms));
-    }
-    if !matches!(
-        state.cluster(),
-        ClusterState::ManualInterventionRequired | ClusterState::Failed
-    ) {
-        for issued in state.issued() {
-            let shift = if issued.failed {
-                0
-            } else if issued.succeeded {
-                crate::limits::MAX_BACKOFF_EXPONENT
-            } else {
-                issued.attempts.min(crate::limits::MAX_BACKOFF_EXPONENT)
-            };
-            out.push(issued.at.plus_ms(spec.polling_interval_ms() << shift));
-        }
-    }
-    out.into_iter()
 }

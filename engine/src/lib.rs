@@ -43,6 +43,7 @@ mod standalone;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod timers;
 pub mod transitions;
 pub mod types;
 

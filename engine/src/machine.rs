@@ -13,11 +13,12 @@ use crate::input::{
     AgentReport, CopyProgress, Input, NodeStatus, PodObservation, Poll, Process, VolumeObservation,
 };
 use crate::state::{ClusterState, Health, State, StateKind};
+use crate::timers::Timer;
 use crate::transitions::{self, Reason};
 use crate::types::{EffectId, MemberId, NodeName, Role, Timestamp, Topology};
 
 pub(crate) use crate::limits::{
-    MAX_BACKOFF_EXPONENT, MAX_NAME_BYTES, MAX_NODES, MAX_PROMOTE_ATTEMPTS, MAX_TRANSITIONS_PER_STEP,
+    MAX_NAME_BYTES, MAX_NODES, MAX_PROMOTE_ATTEMPTS, MAX_TRANSITIONS_PER_STEP,
 };
 
 /// Graceful termination granted to a deleted pod.
@@ -112,29 +113,9 @@ impl<'a> Ctx<'a> {
         });
     }
 
-    /// When an effect with `key` may be issued (again).
-    fn due_at(&self, key: EffectKey) -> Option<Timestamp> {
-        let issued = self.state.issued.iter().find(|issued| issued.key == key)?;
-        let polling_ms = self.spec().polling_interval_ms();
-        // A failed effect is retried soon; one without an outcome yet after a backoff; one
-        // carried out only after the longest backoff, as a safety net should the world have
-        // undone it without the engine noticing.
-        if let EffectKey::Rebuild(member) = key {
-            // A copy its agent reports as failed since it was issued is issued again at once.
-            let view = self.state.member(member);
-            let reported_after = view.last_contact.is_some_and(|at| at > issued.at);
-            if view.report.copy == CopyProgress::Failed && reported_after {
-                return Some(issued.at);
-            }
-        }
-        let delay_ms = if issued.failed {
-            polling_ms
-        } else if issued.succeeded {
-            polling_ms << MAX_BACKOFF_EXPONENT
-        } else {
-            polling_ms << issued.attempts.min(MAX_BACKOFF_EXPONENT)
-        };
-        Some(issued.at.plus_ms(delay_ms))
+    /// Whether `timer` of the timer table has expired now.
+    pub(crate) fn expired(&self, timer: &Timer) -> bool {
+        self.state.expired(timer, self.now)
     }
 
     /// Issues `action` under `key`, unless the engine is hands-off or the same key was issued
@@ -165,7 +146,11 @@ impl<'a> Ctx<'a> {
 
     /// Whether an effect under `key` may be issued now: automation runs and the key is due.
     fn may_issue(&self, key: EffectKey) -> bool {
-        !self.hands_off() && self.due_at(key).is_none_or(|due| self.now >= due)
+        !self.hands_off()
+            && self
+                .state
+                .deadline(&Timer::Retry(key))
+                .is_none_or(|due| self.now >= due)
     }
 
     /// Whether the latest effect under `key`, issued in the current state, was carried out.
@@ -884,14 +869,6 @@ pub(crate) fn condemned(ctx: &Ctx<'_>, member: MemberId) -> bool {
     matches!((&view.pod, &view.condemned_pod), (Some(pod), Some(uid)) if pod.uid == *uid)
 }
 
-pub(crate) fn elapsed_ms(ctx: &Ctx<'_>) -> u64 {
-    ctx.now.since_ms(ctx.state.since)
-}
-
-fn seconds_ms(seconds: u32) -> u64 {
-    u64::from(seconds) * 1000
-}
-
 // --- states ----------------------------------------------------------------------------------
 
 pub(crate) fn initializing(ctx: &mut Ctx<'_>) {
@@ -969,7 +946,7 @@ fn init_outcome(ctx: &Ctx<'_>) -> Option<(ClusterState, Reason, String)> {
         let detail = "every member is Healthy".to_string();
         return Some((ClusterState::Normal, Reason::Initialized, detail));
     }
-    if elapsed_ms(ctx) >= seconds_ms(ctx.spec().init_timeout_s) {
+    if ctx.expired(&Timer::StateTimeout) {
         let detail = format!(
             "not Normal within initTimeout ({}s)",
             ctx.spec().init_timeout_s
@@ -1025,11 +1002,7 @@ fn normal(ctx: &mut Ctx<'_>) {
         ctx.transition(to, reason, describe(ctx, standby));
         return;
     }
-    let lag_timeout_ms = seconds_ms(ctx.spec().lag_timeout_s);
-    if let Some(since) = ctx.state.member(standby).lagging_since
-        && hs == Health::CatchingUp
-        && ctx.now.since_ms(since) >= lag_timeout_ms
-    {
+    if hs == Health::CatchingUp && ctx.expired(&Timer::Lagging(standby)) {
         let lag = ctx.state.member(standby).lag_bytes;
         let detail = format!("{standby} is {lag} bytes behind for longer than lagTimeout");
         ctx.transition(
@@ -1276,12 +1249,7 @@ fn standby_down(ctx: &mut Ctx<'_>) {
         );
         return;
     }
-    let backoff_ms = if attempts == 0 {
-        0
-    } else {
-        ctx.spec().polling_interval_ms() << attempts.min(MAX_BACKOFF_EXPONENT)
-    };
-    if elapsed_ms(ctx) < backoff_ms {
+    if !ctx.expired(&Timer::Backoff) {
         return;
     }
     replace_standby(ctx, active, standby);
@@ -1392,7 +1360,7 @@ fn standby_partially_starting(ctx: &mut Ctx<'_>) {
     }
     let (active, standby) = pair(ctx);
     let timeout_s = ctx.spec().standby_start_timeout_s;
-    if elapsed_ms(ctx) >= seconds_ms(timeout_s) {
+    if ctx.expired(&Timer::StateTimeout) {
         count_attempt(ctx);
         replace_pod_record_only(ctx, standby);
         let detail = format!(
@@ -1467,7 +1435,7 @@ fn standby_partially_down(ctx: &mut Ctx<'_>) {
         return;
     }
     let (active, standby) = pair(ctx);
-    if elapsed_ms(ctx) >= ctx.spec().unreachable_timeout_ms() {
+    if ctx.expired(&Timer::StateTimeout) {
         replace_pod_record_only(ctx, standby);
         let detail = format!(
             "{} after unreachableTimeout; rebuilding it",
@@ -1656,9 +1624,7 @@ fn waiting_for_active(ctx: &mut Ctx<'_>, chosen: MemberId) {
     if promotion_exhausted(ctx) {
         return;
     }
-    if let Some(timeout_s) = ctx.spec().wait_for_active_timeout_s
-        && elapsed_ms(ctx) >= seconds_ms(timeout_s)
-    {
+    if ctx.expired(&Timer::StateTimeout) {
         let detail = format!("{chosen} did not come up within waitForActiveTimeout");
         ctx.transition(
             ClusterState::ManualInterventionRequired,
@@ -1702,7 +1668,7 @@ fn bring_back(ctx: &mut Ctx<'_>, chosen: MemberId) {
     let silent = !view.reachable && ctx.state.contact_expired(chosen, ctx.now);
     let down_long = (reported_down || silent)
         && ctx.health(chosen) == Health::Down
-        && elapsed_ms(ctx) >= ctx.spec().unreachable_timeout_ms();
+        && ctx.expired(&Timer::StateGrace);
     if down_long || condemned(ctx, chosen) {
         replace_pod(ctx, chosen);
     }
@@ -1740,7 +1706,7 @@ fn switchover(ctx: &mut Ctx<'_>, target: MemberId) {
         return;
     }
     let timeout_s = ctx.spec().switchover_timeout_s;
-    if elapsed_ms(ctx) >= seconds_ms(timeout_s) {
+    if ctx.expired(&Timer::StateTimeout) {
         let detail = format!("the switchover to {target} did not finish within {timeout_s}s");
         // The old active holds every write: when it can take the role back, that is safe.
         if up(ctx, old) && ctx.state.member(old).report.copy_complete {
@@ -1846,19 +1812,6 @@ fn starting(ctx: &mut Ctx<'_>) {
     }
 }
 
-/// How long `Reexamine` waits for undecided members: twice `unreachableTimeout`; after a recovery
-/// without log, until a lost node would be known as lost, since the engine then compares what
-/// every member reports rather than guess.
-pub(crate) fn reexamine_patience_ms(ctx: &Ctx<'_>) -> u64 {
-    let spec = ctx.spec();
-    let patience = 2 * spec.unreachable_timeout_ms();
-    if ctx.state.log_lost {
-        patience.max(seconds_ms(spec.node_lost_timeout_s) + spec.unreachable_timeout_ms())
-    } else {
-        patience
-    }
-}
-
 /// Whether the member's situation is not known yet: unreachable for less than the timeout, not
 /// observed, or starting without reporting its data.
 pub(crate) fn undecided(ctx: &Ctx<'_>, member: MemberId) -> bool {
@@ -1872,7 +1825,7 @@ pub(crate) fn undecided(ctx: &Ctx<'_>, member: MemberId) -> bool {
 fn reexamine(ctx: &mut Ctx<'_>) {
     let members: Vec<MemberId> = ctx.spec().topology.members().collect();
     let undecided = members.iter().any(|member| undecided(ctx, *member));
-    if undecided && elapsed_ms(ctx) < reexamine_patience_ms(ctx) {
+    if undecided && !ctx.expired(&Timer::StateTimeout) {
         // The pods run while the engine waits to hear from them: after a lost log the
         // StatefulSet may still be scaled to zero by a stop that is over.
         set_replicas(ctx, ctx.spec().topology.member_count());
@@ -1947,7 +1900,7 @@ fn reexamine_without_history(ctx: &mut Ctx<'_>) {
         .filter(|member| !lost(ctx, *member))
         .collect();
     let all_known = surviving.iter().all(|member| up(ctx, *member));
-    if !all_known && elapsed_ms(ctx) < reexamine_patience_ms(ctx) {
+    if !all_known && !ctx.expired(&Timer::StateTimeout) {
         // A member whose database stays down is brought back, so that it reports its position.
         for member in surviving {
             if !up(ctx, member) {

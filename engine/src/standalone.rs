@@ -5,11 +5,11 @@
 use crate::event::{Event, FenceEvidence};
 use crate::input::Process;
 use crate::machine::{
-    Ctx, condemned, count_attempt, describe, elapsed_ms, ensure_promoted, initializing, lost,
-    promote, reexamine_patience_ms, refuse_switchover_token, replace_pod, set_replicas, stopping,
-    undecided, up,
+    Ctx, condemned, count_attempt, describe, ensure_promoted, initializing, lost, promote,
+    refuse_switchover_token, replace_pod, set_replicas, stopping, undecided, up,
 };
 use crate::state::{ClusterState, Health};
+use crate::timers::Timer;
 use crate::transitions::Reason;
 use crate::types::{MemberId, Role};
 
@@ -149,7 +149,7 @@ fn starting(ctx: &mut Ctx<'_>) {
 
 fn reexamine(ctx: &mut Ctx<'_>) {
     let health = ctx.health(ONLY);
-    if undecided(ctx, ONLY) && elapsed_ms(ctx) < reexamine_patience_ms(ctx) {
+    if undecided(ctx, ONLY) && !ctx.expired(&Timer::StateTimeout) {
         // The pod runs while the engine waits to hear from it (a stop that is over may have
         // left the StatefulSet at zero).
         set_replicas(ctx, 1);

@@ -9,6 +9,7 @@ use crate::input::{
     AgentReport, CopyProgress, EffectError, NodeStatus, Outcome, PodObservation, Process,
     VolumeObservation,
 };
+use crate::timers::Timer;
 use crate::transitions::Reason;
 use crate::types::{
     EffectId, MemberId, NodeName, PodUid, PvName, PvcUid, Role, Seq, Timestamp, Topology,
@@ -768,17 +769,8 @@ impl State {
         if view.volume_lost {
             return true;
         }
-        let Some(spec) = &self.spec else { return false };
-        let Some(node) = view.node().and_then(|name| self.node(name)) else {
-            return false;
-        };
-        match (node.status, node.unavailable_since) {
-            (NodeStatus::Deleted, _) => true,
-            (NodeStatus::NotReady, Some(since)) => {
-                now.since_ms(since) >= u64::from(spec.node_lost_timeout_s) * 1000
-            }
-            _ => false,
-        }
+        view.node()
+            .is_some_and(|name| self.expired(&Timer::NodeLost(name.clone()), now))
     }
 
     /// Whether the time since the member's last recorded contact is at least
@@ -786,14 +778,9 @@ impl State {
     /// contact granularity, and validation requires `unreachableTimeout` to exceed the agent's
     /// lease by more than that, this implies the agent's lease truly expired.
     pub fn contact_expired(&self, member: MemberId, now: Timestamp) -> bool {
-        let Some(spec) = &self.spec else { return false };
         // Never contacted since the engine started observing: the agent may have been polled
         // just before (by a previous driver), so the lease runs from then at the latest.
-        let baseline = self
-            .member(member)
-            .last_contact
-            .unwrap_or(self.observing_since);
-        now.since_ms(baseline) >= spec.unreachable_timeout_ms()
+        self.expired(&Timer::Silent(member), now)
     }
 
     /// The member's health at `now` (section 2).
@@ -835,16 +822,7 @@ impl State {
     /// The confirmed active's database restarts for `unreachableTimeout` or longer: it is not
     /// waited on forever, and counts as down.
     fn restarting_active_down(&self, member: MemberId, now: Timestamp) -> bool {
-        self.restarting_active_deadline(member)
-            .is_some_and(|deadline| now >= deadline)
-    }
-
-    /// When the confirmed active, restarting, counts as down.
-    pub(crate) fn restarting_active_deadline(&self, member: MemberId) -> Option<Timestamp> {
-        let spec = self.spec.as_ref()?;
-        let since = self.member(member).starting_since?;
-        (self.active == Some(member) && self.active_confirmed)
-            .then(|| since.plus_ms(spec.unreachable_timeout_ms()))
+        self.expired(&Timer::Restarting(member), now)
     }
 
     fn active_health(&self, member: MemberId, report: &AgentReport) -> Health {

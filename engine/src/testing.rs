@@ -75,6 +75,41 @@ impl Harness {
         Ok(effects)
     }
 
+    /// The timer table is the only source of time: a `Timer` input just before the engine's
+    /// next deadline (on a copy of the engine) records nothing, neither a transition nor an
+    /// effect. Returns a violation naming what it recorded.
+    pub fn check_timer_before_deadline(&self) -> Result<(), Violation> {
+        let now = self.engine.now();
+        let Some(deadline) = self.engine.next_deadline() else {
+            return Ok(());
+        };
+        let just_before = Timestamp(deadline.0 - 1);
+        if just_before <= now {
+            return Ok(());
+        }
+        let mut copy = self.engine.clone();
+        let step = copy
+            .step(just_before, Input::Timer)
+            .map_err(|error| Violation {
+                invariant: "api",
+                at: just_before,
+                seq: 0,
+                detail: error.to_string(),
+            })?;
+        if let Some(record) = step.record() {
+            return Err(Violation {
+                invariant: "timer table",
+                at: just_before,
+                seq: record.seq.0,
+                detail: format!(
+                    "a timer before the next deadline ({deadline}) recorded {:?}",
+                    record.events
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Simulates a driver restart that keeps its log: a fresh engine folded from the log.
     pub fn restart(&mut self, now: Timestamp) -> Result<Vec<Effect>, Violation> {
         let records: Vec<Record> = self
@@ -703,6 +738,7 @@ pub fn run_plan(spec: Spec, plan: &[PlanStep]) -> Result<Vec<Vec<u8>>, Violation
             waited += slice;
             world.polls();
             deliver(&mut world, &mut harness)?;
+            harness.check_timer_before_deadline()?;
             if waited >= wait_ms {
                 break;
             }

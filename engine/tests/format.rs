@@ -352,5 +352,9 @@ fn a_record_that_does_not_follow_the_fold_is_refused() {
         error.to_string(),
         "record 2: a transition from Normal while the cluster is Initializing"
     );
-    assert_eq!(state.seq(), Seq(1), "a refused record leaves the state as it was");
+    assert_eq!(
+        state.seq(),
+        Seq(1),
+        "a refused record leaves the state as it was"
+    );
 }
