@@ -515,7 +515,11 @@ fn decide(ctx: &mut Ctx<'_>) {
         refuse_switchover_token(ctx, "automation is stopped (hands off)");
         return;
     }
-    fence_rogue_actives(ctx);
+    if ctx.state.cluster.kind() != StateKind::Reexamine {
+        // Reexamine decides about a member claiming the active role itself: a person's repair
+        // is adopted there, not fenced.
+        fence_rogue_actives(ctx);
+    }
     match ctx.spec().topology {
         Topology::MasterSlave => decide_master_slave(ctx),
         Topology::Standalone => crate::standalone::decide(ctx),
@@ -1835,6 +1839,10 @@ fn reexamine(ctx: &mut Ctx<'_>) {
         reexamine_without_history(ctx);
         return;
     }
+    if adopt_repair(ctx) {
+        return;
+    }
+    fence_rogue_actives(ctx);
     let (active, standby) = pair(ctx);
     let (ha, hs) = (ctx.health(active), ctx.health(standby));
     let detail = format!("{} and {}", describe(ctx, active), describe(ctx, standby));
@@ -1860,6 +1868,35 @@ fn reexamine(ctx: &mut Ctx<'_>) {
     } else {
         ctx.transition(ClusterState::BothDown, Reason::Reexamined, detail);
     }
+}
+
+/// A person's repair: while automation was stopped, a person promoted the other member by hand.
+/// When exactly one member, up with a complete copy, claims the active role, it is not the
+/// engine's active, and the engine's active is known to be fenced (its pod gone, its agent
+/// saying it is not active, or its lease expired), the engine adopts it instead of fencing it.
+/// Returns whether it did (and looked again from there).
+fn adopt_repair(ctx: &mut Ctx<'_>) -> bool {
+    let Some(active) = ctx.state.active else {
+        return false;
+    };
+    let claiming: Vec<MemberId> = ctx
+        .spec()
+        .topology
+        .members()
+        .filter(|member| {
+            let report = &ctx.state.member(*member).report;
+            up(ctx, *member) && report.role == Role::Active && report.copy_complete
+        })
+        .collect();
+    let [member] = claiming[..] else {
+        return false;
+    };
+    if member == active || fence_evidence(ctx, active).is_none() {
+        return false;
+    }
+    ctx.record(Event::ActiveAdopted { member });
+    reexamine(ctx);
+    true
 }
 
 /// Reexamine with no known active: a cluster that never initialized, or a driver that lost
