@@ -27,7 +27,7 @@ use supervisor::Supervisor;
 
 /// The fake nodes kwok runs pods on.
 pub const NODES: [&str; 3] = ["kwok-node-0", "kwok-node-1", "kwok-node-2"];
-/// The StorageClass of local PVs, as in the design notes: no provisioner, bind on first use.
+/// The StorageClass of local PVs: no provisioner, bind on first use.
 pub const LOCAL_STORAGE_CLASS: &str = "local-storage";
 /// How long each start-up step may take.
 const START_STEP_LIMIT: Duration = Duration::from_secs(120);

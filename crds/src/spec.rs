@@ -160,7 +160,7 @@ pub struct ZenithPodSpec {
     pub volumes: Vec<Volume>,
 }
 
-/// The HA engine's knobs (section 9 of the state machine). Every field has a default, so an
+/// The HA engine's knobs (`docs/state-machine.md`, Configuration). Every field has a default, so an
 /// object without `haSpec` gets the engine's defaults.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]

@@ -24,7 +24,7 @@ pub struct Violation {
     pub detail: String,
 }
 
-/// Checks the invariants of section 10 after every step. It keeps its own fold of the records
+/// Checks the invariants (`docs/state-machine.md`, Invariants) after every step. It keeps its own fold of the records
 /// (invariant 7) and judges each step from the states before and after it.
 #[derive(Clone, Debug, Default)]
 pub struct Checker {

@@ -1,4 +1,4 @@
-//! The configuration the engine reads (section 9 of the specification) and its validation.
+//! The configuration the engine reads and its validation (`docs/state-machine.md`, Configuration).
 //!
 //! Field names follow the `ZenithCluster` CRD, so an error names the field a user wrote. The
 //! messages are identical to the CRD's validation messages: the operator and the simulator refuse

@@ -1083,7 +1083,7 @@ fn requested_switchover(ctx: &mut Ctx<'_>, active: MemberId, standby: MemberId) 
     true
 }
 
-/// Section 7, level-triggered: replace the standby's pod until it runs the desired
+/// The rolling configuration change, level-triggered: replace the standby's pod until it runs the desired
 /// configuration, then switch over to it, then replace the old active's pod.
 fn rolling_change(ctx: &mut Ctx<'_>, active: MemberId, standby: MemberId) {
     let desired = ctx.spec().config_hash;
@@ -1201,7 +1201,7 @@ pub(crate) fn promotion_exhausted(ctx: &mut Ctx<'_>) -> bool {
     true
 }
 
-/// Section 5, "promote only what is caught up". `Ok` carries the lag a person accepted, if the
+/// The rule "promote only what is caught up". `Ok` carries the lag a person accepted, if the
 /// promotion relies on it.
 fn promotable(ctx: &Ctx<'_>, active: MemberId, standby: MemberId) -> Result<Option<u64>, String> {
     let view = ctx.state.member(standby);
@@ -1491,7 +1491,7 @@ enum Newest {
     NoData,
 }
 
-/// Section 5, "who is newest after BothDown".
+/// The rule "who is newest after BothDown".
 fn newest(ctx: &Ctx<'_>) -> Newest {
     let Some(active) = ctx.state.active else {
         return Newest::Unknown("the engine never knew an active".into());

@@ -1,4 +1,4 @@
-//! The standalone topology's decisions (section 4): one member, no standby, so no failover:
+//! The standalone topology's decisions: one member, no standby, so no failover:
 //! a failed member is restarted in place (its local PV pins it to its node), and a lost one
 //! leaves nothing to recover.
 

@@ -17,7 +17,7 @@ use crate::types::{
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The state of a cluster (sections 3 and 4 of the specification).
+/// The state of a cluster (`docs/state-machine.md`, Cluster states).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClusterState {
     /// Creating pods and volumes; member 0 becomes the active.
@@ -148,7 +148,7 @@ impl StateKind {
         StateKind::Failed,
     ];
 
-    /// The state's name as the specification writes it.
+    /// The state's name as the reference writes it.
     pub fn name(self) -> &'static str {
         match self {
             StateKind::Initializing => "Initializing",
@@ -169,13 +169,13 @@ impl StateKind {
         }
     }
 
-    /// Parses a name written as in the specification.
+    /// Parses a name written as in the reference.
     pub fn from_name(name: &str) -> Option<StateKind> {
         StateKind::ALL.into_iter().find(|kind| kind.name() == name)
     }
 }
 
-/// A member's health (section 2), derived at every step.
+/// A member's health (`docs/state-machine.md`, Member health), derived at every step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Health {
     /// Reachable, up, in the expected role, replicating within the lag threshold.
@@ -210,7 +210,7 @@ impl Health {
         matches!(self, Health::Down | Health::Gone | Health::Lost)
     }
 
-    /// The name as the specification writes it.
+    /// The name as the reference writes it.
     pub fn name(self) -> &'static str {
         match self {
             Health::Healthy => "Healthy",
@@ -783,7 +783,7 @@ impl State {
         self.expired(&Timer::Silent(member), now)
     }
 
-    /// The member's health at `now` (section 2).
+    /// The member's health at `now` (`docs/state-machine.md`, Member health).
     pub fn health(&self, member: MemberId, now: Timestamp) -> Health {
         let view = self.member(member);
         if self.data_lost(member, now) {

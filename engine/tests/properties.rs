@@ -1,5 +1,5 @@
 //! Property tests: generated fault plans, mixing a cooperative world with adversarial inputs,
-//! with every invariant of section 10 checked after every step.
+//! with every invariant checked after every step.
 
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;

@@ -1,4 +1,4 @@
-//! The scenario language (the design notes' `scenarios.md`): one YAML file describes a cluster,
+//! The scenario language (`docs/simulator.md`): one YAML file describes a cluster,
 //! a world for it to live in, a timeline of faults and user actions, and what must hold.
 //!
 //! These types are what a parsed scenario is; [`parse()`] and [`load`] build them from YAML with

@@ -34,7 +34,7 @@ const PARAMETER_KEYS: &[&str] = &[
     "hash",
 ];
 
-/// The faults, in the order of the design notes.
+/// The faults, in the order `docs/simulator.md` lists them.
 pub const FAULT_NAMES: &[&str] = &[
     "crash-process",
     "hang-process",

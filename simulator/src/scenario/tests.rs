@@ -1,4 +1,4 @@
-//! The scenario language as a public interface (tested through the public API only): the example of the design notes parses, every
+//! The scenario language as a public interface (tested through the public API only): the catalog's examples parse, every
 //! kind of mistake is refused with its file, line and key, `to_yaml` writes what `parse` reads,
 //! and no input makes the parser panic.
 
