@@ -1212,12 +1212,7 @@ fn promotable(ctx: &Ctx<'_>, active: MemberId, standby: MemberId) -> Result<Opti
     if view.report.role == Role::Active {
         return Err(format!("{standby} claims the active role"));
     }
-    let lag = ctx
-        .state
-        .member(active)
-        .report
-        .lsn
-        .ahead_of(view.report.lsn);
+    let lag = lag_behind(ctx, active, standby);
     let spec = ctx.spec();
     let verdict = match spec.replication {
         crate::types::Replication::Sync if view.in_sync => Ok(None),
@@ -1550,6 +1545,12 @@ fn newest(ctx: &Ctx<'_>) -> Newest {
     }
 }
 
+/// How many bytes `behind`'s recorded position trails `ahead`'s.
+fn lag_behind(ctx: &Ctx<'_>, ahead: MemberId, behind: MemberId) -> u64 {
+    let ahead = ctx.state.member(ahead).report.lsn;
+    ahead.ahead_of(ctx.state.member(behind).report.lsn)
+}
+
 /// Whether the peer of `lost_member`, whose data is lost, is known to hold every acknowledged
 /// write: `lost_member` was the engine's active (or being promoted with the peer in sync), and
 /// the peer holds a complete copy that was in sync under strict replication, or, under async,
@@ -1578,12 +1579,7 @@ fn survivor_holds_every_write(ctx: &Ctx<'_>, lost_member: MemberId) -> Result<St
             "{other} was not in sync at the last contact with the active"
         )),
         crate::types::Replication::Async => {
-            let lag = ctx
-                .state
-                .member(lost_member)
-                .report
-                .lsn
-                .ahead_of(view.report.lsn);
+            let lag = lag_behind(ctx, lost_member, other);
             if view.contacted_this_pod && lag <= spec.max_lag_on_failover_bytes {
                 Ok(format!("{other} lags {lag} bytes"))
             } else {

@@ -129,22 +129,7 @@ fn starting(ctx: &mut Ctx<'_>) {
         );
         return;
     }
-    if up(ctx, ONLY) && ctx.state.member(ONLY).report.role != Role::Active {
-        if !ctx.state.member(ONLY).report.copy_complete {
-            let detail = format!("{ONLY} reports an incomplete copy of the data");
-            ctx.transition(
-                ClusterState::ManualInterventionRequired,
-                Reason::IncompleteData,
-                detail,
-            );
-            return;
-        }
-        if ctx.state.active == Some(ONLY) && !ctx.state.active_confirmed {
-            ensure_promoted(ctx);
-        } else {
-            promote(ctx, ONLY, FenceEvidence::NoPreviousActive, None);
-        }
-    }
+    restart_in_place(ctx);
 }
 
 fn reexamine(ctx: &mut Ctx<'_>) {
