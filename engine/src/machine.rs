@@ -885,6 +885,13 @@ pub(crate) fn initializing(ctx: &mut Ctx<'_>) {
     let other_complete = ctx.spec().topology == Topology::MasterSlave
         && !lost(ctx, first.peer())
         && ctx.state.member(first.peer()).report.copy_complete;
+    if other_complete && ctx.state.active_confirmed && ctx.health(first).failed() {
+        // The first active failed once the standby-to-be held a complete copy: the usual
+        // failover rules apply, before the cluster ever was Normal.
+        let detail = describe(ctx, first);
+        ctx.transition(ClusterState::ActiveDown, Reason::ActiveFailed, detail);
+        return;
+    }
     if lost(ctx, first) && !other_complete {
         // The first member's data is the only database there is: without it nothing remains to
         // make a cluster of, and no person can do better.
@@ -922,6 +929,11 @@ pub(crate) fn initializing(ctx: &mut Ctx<'_>) {
     if ctx.spec().topology == Topology::MasterSlave && lost(ctx, first.peer()) {
         // The standby-to-be holds nothing yet: its volume is released and placed on a spare node.
         release_and_reassign(ctx, first.peer());
+        return;
+    }
+    if ctx.spec().topology == Topology::MasterSlave && misplaced_pod(ctx, first.peer()) {
+        // Its pod is still pinned to the node its volume left: replaced, so that it follows.
+        delete_pod(ctx, first.peer());
         return;
     }
     if ctx.spec().topology == Topology::MasterSlave && copy_source_ready(ctx, first) {
@@ -1932,8 +1944,20 @@ fn reexamine_without_history(ctx: &mut Ctx<'_>) {
         .copied()
         .filter(|member| !lost(ctx, *member))
         .collect();
+    // Under strict sync every complete copy holds every acknowledged write: the active
+    // acknowledges a write only once its standby has it, a standby that is down or copied
+    // afresh receives nothing (so nothing is acknowledged meanwhile), and a copy made afresh
+    // holds nothing until it is complete. Any complete copy that is up will do, so the engine
+    // need not wait for the others. Under async a copy may trail, and a lost or silent one may
+    // have held writes the others lack: positions are compared once every copy that may survive
+    // was reported by a running database, and a person decides when a copy is lost.
+    let strict_sync = ctx.spec().replication == crate::types::Replication::Sync;
     let all_known = surviving.iter().all(|member| up(ctx, *member));
-    if !all_known && !ctx.expired(&Timer::StateTimeout) {
+    let any_complete_up = surviving
+        .iter()
+        .any(|member| up(ctx, *member) && ctx.state.member(*member).report.copy_complete);
+    let decided = all_known || (strict_sync && any_complete_up);
+    if !decided && !ctx.expired(&Timer::StateTimeout) {
         // A member whose database stays down is brought back, so that it reports its position.
         for member in surviving {
             if !up(ctx, member) {
@@ -1946,25 +1970,20 @@ fn reexamine_without_history(ctx: &mut Ctx<'_>) {
         .iter()
         .copied()
         .filter(|member| ctx.state.member(*member).report.copy_complete)
+        .filter(|member| all_known || up(ctx, *member))
         .max_by_key(|member| {
             (
                 ctx.state.member(*member).report.lsn,
                 std::cmp::Reverse(*member),
             )
         });
-    // A copy that is lost may have held writes the survivors lack. Under strict sync it cannot:
-    // the active acknowledges a write only once its standby has it, and a standby that is
-    // copied afresh holds nothing until it is complete, so every complete copy holds every
-    // acknowledged write. Under async only a person can accept what the lost copy may have had.
     let lost_any = members.iter().any(|member| lost(ctx, *member));
     let holds_every_write = |member: MemberId| {
-        !lost_any
-            || (ctx.spec().replication == crate::types::Replication::Sync
-                && ctx.state.member(member).report.copy_complete)
+        !lost_any || (strict_sync && ctx.state.member(member).report.copy_complete)
     };
     match best {
         Some(member)
-            if all_known
+            if decided
                 && holds_every_write(member)
                 && ctx.spec().topology == Topology::MasterSlave =>
         {

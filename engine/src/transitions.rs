@@ -127,6 +127,7 @@ const MASTER_SLAVE: &[(StateKind, StateKind, Reason)] = &[
     (S::Initializing, S::Failed, R::InitError),
     (S::Initializing, S::Reexamine, R::LogLost),
     (S::Initializing, S::Failed, R::AllDataLost),
+    (S::Initializing, S::ActiveDown, R::ActiveFailed),
     (S::Normal, S::ActiveDown, R::ActiveFailed),
     (S::Normal, S::StandbyDown, R::StandbyFailed),
     (S::Normal, S::BothDown, R::BothFailed),
