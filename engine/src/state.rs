@@ -676,6 +676,17 @@ impl State {
     }
 
     fn apply_volume(&mut self, member: MemberId, volume: &VolumeObservation) {
+        let view = &self.members[member.index()];
+        // A lost volume, or another PV under the member, means other data than its last report
+        // described: that report no longer counts.
+        let other_pv = matches!((&view.pv, &volume.pv), (Some(old), Some(new)) if old != new);
+        if volume.lost || other_pv {
+            // Its last known position stays: it is what the lost copy may have held, which the
+            // lag rules compare the other copy with.
+            let view = &mut self.members[member.index()];
+            view.report.copy_complete = false;
+            view.in_sync = false;
+        }
         let view = &mut self.members[member.index()];
         view.pvc = volume.pvc.clone();
         view.pv = volume.pv.clone();
