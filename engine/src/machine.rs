@@ -1522,38 +1522,9 @@ fn newest(ctx: &Ctx<'_>) -> Newest {
              cannot be told"
         ));
     }
-    let view = ctx.state.member(other);
-    let spec = ctx.spec();
-    match spec.replication {
-        crate::types::Replication::Sync if view.in_sync && view.report.copy_complete => {
-            Newest::Member(
-                other,
-                format!("{active}'s data is lost and {other} was in sync"),
-            )
-        }
-        crate::types::Replication::Async
-            if view.report.copy_complete && view.contacted_this_pod =>
-        {
-            let lag = ctx
-                .state
-                .member(active)
-                .report
-                .lsn
-                .ahead_of(view.report.lsn);
-            if lag <= spec.max_lag_on_failover_bytes {
-                Newest::Member(
-                    other,
-                    format!("{active}'s data is lost and {other} lags {lag} bytes"),
-                )
-            } else {
-                Newest::Unknown(format!(
-                    "{active}'s data is lost and {other} lags {lag} bytes"
-                ))
-            }
-        }
-        _ => Newest::Unknown(format!(
-            "{active}'s data is lost and {other} is not known to hold all acknowledged writes"
-        )),
+    match survivor_holds_every_write(ctx, active) {
+        Ok(why) => Newest::Member(other, format!("{active}'s data is lost and {why}")),
+        Err(why) => Newest::Unknown(format!("{active}'s data is lost and {why}")),
     }
 }
 
@@ -1564,40 +1535,36 @@ fn lag_behind(ctx: &Ctx<'_>, ahead: MemberId, behind: MemberId) -> u64 {
 }
 
 /// Whether the peer of `lost_member`, whose data is lost, is known to hold every acknowledged
-/// write: `lost_member` was the engine's active (or being promoted with the peer in sync), and
-/// the peer holds a complete copy that was in sync under strict replication, or, under async,
-/// lags the active's last known position by at most `maxLagOnFailoverBytes`. `Ok` says why,
-/// `Err` why not.
+/// write: `lost_member` is the engine's active, and the peer holds a complete copy that was in
+/// sync under strict replication, or, under async (with the active confirmed in its role), lags
+/// the active's last known position by at most `maxLagOnFailoverBytes`. The one rule both
+/// `BothDown` and `WaitingForActive` apply. `Ok` says why, `Err` why not.
 fn survivor_holds_every_write(ctx: &Ctx<'_>, lost_member: MemberId) -> Result<String, String> {
     let other = lost_member.peer();
-    if ctx.state.active != Some(lost_member) {
-        return Err(format!(
-            "{other} is not known to hold every acknowledged write"
-        ));
-    }
-    if lost(ctx, other) {
-        return Err(format!("{other}'s data is lost too"));
+    let unknown = || format!("{other} is not known to hold all acknowledged writes");
+    if ctx.state.active != Some(lost_member) || lost(ctx, other) {
+        return Err(unknown());
     }
     let view = ctx.state.member(other);
     if !view.report.copy_complete {
-        return Err(format!("{other}'s copy is not complete"));
+        return Err(unknown());
     }
     let spec = ctx.spec();
     match spec.replication {
-        crate::types::Replication::Sync if view.in_sync => {
-            Ok(format!("{other} holds a complete copy that was in sync"))
+        crate::types::Replication::Sync if view.in_sync => Ok(format!("{other} was in sync")),
+        crate::types::Replication::Sync => Err(unknown()),
+        crate::types::Replication::Async
+            if !view.contacted_this_pod || !ctx.state.active_confirmed =>
+        {
+            Err(unknown())
         }
-        crate::types::Replication::Sync => Err(format!(
-            "{other} was not in sync at the last contact with the active"
-        )),
         crate::types::Replication::Async => {
             let lag = lag_behind(ctx, lost_member, other);
-            if view.contacted_this_pod && lag <= spec.max_lag_on_failover_bytes {
-                Ok(format!("{other} lags {lag} bytes"))
+            let why = format!("{other} lags {lag} bytes");
+            if lag <= spec.max_lag_on_failover_bytes {
+                Ok(why)
             } else {
-                Err(format!(
-                    "{other} lags {lag} bytes, more than maxLagOnFailoverBytes, or is not known"
-                ))
+                Err(why)
             }
         }
     }
