@@ -171,7 +171,13 @@ fn check_promotions(
             let lag = after.member(other).report.lsn.ahead_of(view.report.lsn);
             let caught_up = match (accepted_lag_bytes, spec.replication) {
                 (Some(accepted), _) => lag <= *accepted,
-                (None, Replication::Sync) => view.in_sync || lag == 0,
+                // Under strict sync a complete copy holds every acknowledged write (the active
+                // acknowledges only what its standby has; a copy being made receives every
+                // write), so a copy not known in sync may replace one whose data is lost for
+                // good. While the other copy survives, it must have been in sync or level.
+                (None, Replication::Sync) => {
+                    view.in_sync || lag == 0 || after.data_lost(other, now)
+                }
                 (None, Replication::Async) => lag <= spec.max_lag_on_failover_bytes,
             };
             if !caught_up {

@@ -47,7 +47,9 @@ pub enum Input {
         outcome: Outcome,
     },
     /// The driver restarted. `log_lost` is true when it came back without its log and the
-    /// engine must derive where it stands from observation alone.
+    /// engine must derive where it stands from observation alone. The driver then reports what
+    /// its watches list (nodes, volumes, pods) before it gives the spec: the engine decides
+    /// nothing before it has a spec, and once it has one, a pod not reported yet counts as gone.
     Recovered {
         /// Whether the event log was lost.
         log_lost: bool,

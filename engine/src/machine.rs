@@ -1535,8 +1535,8 @@ fn lag_behind(ctx: &Ctx<'_>, ahead: MemberId, behind: MemberId) -> u64 {
 }
 
 /// Whether the peer of `lost_member`, whose data is lost, is known to hold every acknowledged
-/// write: `lost_member` is the engine's active, and the peer holds a complete copy that was in
-/// sync under strict replication, or, under async (with the active confirmed in its role), lags
+/// write: `lost_member` is the engine's active, and the peer holds a complete copy, under strict
+/// replication (every complete copy holds every acknowledged write), or, under async (with the active confirmed in its role), lags
 /// the active's last known position by at most `maxLagOnFailoverBytes`. The one rule both
 /// `BothDown` and `WaitingForActive` apply. `Ok` says why, `Err` why not.
 fn survivor_holds_every_write(ctx: &Ctx<'_>, lost_member: MemberId) -> Result<String, String> {
@@ -1551,8 +1551,13 @@ fn survivor_holds_every_write(ctx: &Ctx<'_>, lost_member: MemberId) -> Result<St
     }
     let spec = ctx.spec();
     match spec.replication {
+        // Strict sync: the active acknowledges a write only once its standby has it, and a copy
+        // made afresh receives every write while it is made, so a complete copy holds every
+        // acknowledged write whether or not it was in sync when last heard from.
         crate::types::Replication::Sync if view.in_sync => Ok(format!("{other} was in sync")),
-        crate::types::Replication::Sync => Err(unknown()),
+        crate::types::Replication::Sync => Ok(format!(
+            "{other} holds a complete copy, which under strict sync holds every acknowledged write"
+        )),
         crate::types::Replication::Async
             if !view.contacted_this_pod || !ctx.state.active_confirmed =>
         {
@@ -1746,9 +1751,12 @@ fn abort_switchover(ctx: &mut Ctx<'_>, old: MemberId, why: &str) {
 
 pub(crate) fn stopping(ctx: &mut Ctx<'_>) {
     let members: Vec<MemberId> = ctx.spec().topology.members().collect();
-    if members
-        .iter()
-        .all(|member| ctx.state.member(*member).pod.is_none())
+    // Stopped rests on the StatefulSet scaled to zero in this state, not on pods merely not seen:
+    // a pod created by an earlier scale-up may not have been observed yet.
+    if ctx.carried_out(EffectKey::Replicas)
+        && members
+            .iter()
+            .all(|member| ctx.state.member(*member).pod.is_none())
     {
         let detail = "no pod runs; volumes and the service are kept".to_string();
         ctx.transition(ClusterState::Stopped, Reason::AllPodsStopped, detail);

@@ -116,6 +116,12 @@ fn restart_in_place(ctx: &mut Ctx<'_>) -> bool {
 
 fn starting(ctx: &mut Ctx<'_>) {
     set_replicas(ctx, 1);
+    if ctx.state.active.is_none() {
+        // No active is known (the log was lost while stopped): what the member holds decides.
+        let detail = "no active is known: deriving the cluster's state from the member".to_string();
+        ctx.transition(ClusterState::Reexamine, Reason::LogLost, detail);
+        return;
+    }
     if lost(ctx, ONLY) {
         let detail = format!("{ONLY}'s data is lost: it was the only copy");
         ctx.transition(ClusterState::Failed, Reason::DataLost, detail);
@@ -129,7 +135,19 @@ fn starting(ctx: &mut Ctx<'_>) {
         );
         return;
     }
-    restart_in_place(ctx);
+    if restart_in_place(ctx) {
+        return;
+    }
+    // Its database failed while starting and its container does not restart it: ActiveDown
+    // replaces the pod, within the restart budget.
+    let view = ctx.state.member(ONLY);
+    let failure_reported = view.reachable
+        && view.contacted_this_pod
+        && matches!(view.report.process, Process::Down | Process::InitFailed);
+    if ctx.health(ONLY) == Health::Down && failure_reported {
+        let detail = format!("{} while starting", describe(ctx, ONLY));
+        ctx.transition(ClusterState::ActiveDown, Reason::ActiveFailed, detail);
+    }
 }
 
 fn reexamine(ctx: &mut Ctx<'_>) {

@@ -266,6 +266,8 @@ const STANDALONE: &[(StateKind, StateKind, Reason)] = &[
     (S::Stopping, S::Starting, R::StartRequested),
     (S::Stopped, S::Starting, R::StartRequested),
     (S::Starting, S::Normal, R::ActiveRecovered),
+    (S::Starting, S::ActiveDown, R::ActiveFailed),
+    (S::Starting, S::Reexamine, R::LogLost),
     (S::Starting, S::Failed, R::DataLost),
     (
         S::Starting,

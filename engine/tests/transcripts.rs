@@ -227,7 +227,11 @@ impl Runner {
 
     fn finished(&mut self, args: &[&str]) -> Outcome_ {
         let name = args.first().ok_or("finished needs an effect name")?;
-        let member = args.get(1).map(|word| Self::member(word)).transpose()?;
+        let member = args
+            .get(1)
+            .filter(|word| **word != "*")
+            .map(|word| Self::member(word))
+            .transpose()?;
         let outcome = match args.get(2).copied() {
             Some("ok") | None => Outcome::Ok,
             Some("conflict") => Outcome::Failed(EffectError::Conflict),

@@ -405,6 +405,9 @@ pub fn shrink(
     if failed_at < scenario.duration_ms {
         let mut candidate = scenario.clone();
         candidate.duration_ms = (failed_at / 60_000 + 2) * 60_000;
+        // Entries past the new end would make the written file invalid.
+        let end = candidate.duration_ms;
+        candidate.timeline.retain(|entry| entry.at_ms <= end);
         if candidate.duration_ms < scenario.duration_ms && fails(&candidate, &mut last, &mut runs)?
         {
             scenario = candidate;

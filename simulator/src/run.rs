@@ -602,11 +602,37 @@ impl Sim<'_> {
         {
             self.fail(violation.invariant, violation.detail);
         }
+        if let Some(record) = &record {
+            self.check_stopped(record);
+        }
         for effect in effects {
             self.dispatch(effect);
         }
         self.schedule_wake();
         Ok(())
+    }
+
+    /// A cluster the engine declares stopped runs no pod: the engine saw every pod gone.
+    fn check_stopped(&mut self, record: &Record) {
+        let stopped = record.events.iter().any(|event| {
+            matches!(
+                event,
+                tandem_engine::Event::Transition {
+                    to: tandem_engine::ClusterState::Stopped,
+                    ..
+                }
+            )
+        });
+        let running: Vec<String> = (0..self.world.members.len() as u8)
+            .filter(|member| self.world.pod_observation(*member).is_some())
+            .map(|member| format!("member-{member}"))
+            .collect();
+        if stopped && !running.is_empty() {
+            self.fail(
+                "a stopped cluster runs no pod",
+                format!("Stopped while the pods of {} exist", running.join(" and ")),
+            );
+        }
     }
 
     fn note_record(&mut self, record: &Record) {
@@ -823,7 +849,6 @@ impl Sim<'_> {
             let (name, status) = self.world.node_observation(node);
             self.operator_input(Input::Node { node: name, status })?;
         }
-        self.operator_input(Input::Spec(self.operator.spec.clone()))?;
         for member in 0..self.world.members.len() as u8 {
             self.operator_input(Input::Volume {
                 member: MemberId(member),
@@ -834,6 +859,9 @@ impl Sim<'_> {
                 pod: self.world.pod_observation(member),
             })?;
         }
+        // The spec last: the engine decides on what the listing showed, not on pods it has not
+        // seen yet (after a lost log, a pod not listed yet would count as gone).
+        self.operator_input(Input::Spec(self.operator.spec.clone()))?;
         self.start_polls();
         Ok(())
     }
@@ -958,11 +986,14 @@ impl Sim<'_> {
                 return;
             }
             let lacking_before = self.best_copy_lacks();
+            let copy_before = self.complete_copy_survives();
             self.world.node_loss(node, now, *for_ms);
             if for_ms.is_none() {
                 let destroyed = self.best_copy_lacks().saturating_sub(lacking_before);
                 self.destroyed_writes += destroyed;
-                self.no_copy_left |= !self.complete_copy_survives();
+                // Only a loss that took the last complete copy counts: before the first copy
+                // is complete there is nothing to lose.
+                self.no_copy_left |= copy_before && !self.complete_copy_survives();
             }
             let name = self.world.nodes[node].name.clone();
             self.mark(
