@@ -219,10 +219,15 @@ fn check_effects(before: &Before, record: &Record, after: &State) -> Result<(), 
             Action::Rebuild { member, .. } | Action::ReleaseVolume { member, .. } => *member,
             _ => continue,
         };
+        // A cluster initializing that never promoted a member accepted no write: no copy is
+        // newer than another.
+        let nothing_written = after.cluster() == ClusterState::Initializing
+            && after.active().is_none()
+            && !after.log_lost();
         let newest = after.active() == Some(target)
             || after.cluster() == ClusterState::WaitingForActive(target)
             || after.topology() == Some(Topology::Standalone);
-        if newest {
+        if newest && !nothing_written {
             return Err((
                 "3 (never destroy the newest copy)",
                 format!("{} of {target}", action.name()),

@@ -173,6 +173,9 @@ impl<'a> Ctx<'a> {
     }
 
     fn is_newest(&self, member: MemberId) -> bool {
+        if nothing_written(self) {
+            return false;
+        }
         match self.state.cluster {
             ClusterState::WaitingForActive(chosen) => chosen == member,
             _ => self.state.active == Some(member) || self.spec().topology == Topology::Standalone,
@@ -254,7 +257,9 @@ pub(crate) fn still_wanted(state: &State, now: Timestamp, action: &Action) -> bo
             let survivor_holds_data = ctx.spec().topology == Topology::MasterSlave
                 && !lost(&ctx, survivor)
                 && ctx.state.active == Some(survivor);
-            lost(&ctx, *member) && survivor_holds_data && !ctx.destroys_newest(action)
+            lost(&ctx, *member)
+                && (survivor_holds_data || nothing_written(&ctx))
+                && !ctx.destroys_newest(action)
         }
         Action::Rebuild { .. } => !ctx.destroys_newest(action),
         _ => true,
@@ -892,6 +897,12 @@ pub(crate) fn initializing(ctx: &mut Ctx<'_>) {
         ctx.transition(ClusterState::ActiveDown, Reason::ActiveFailed, detail);
         return;
     }
+    if lost(ctx, first) && nothing_written(ctx) {
+        // No member was ever promoted, so no write was ever accepted: the first member's volume
+        // is released and placed on another ready node, and initialization starts over there.
+        release_and_reassign(ctx, first);
+        return;
+    }
     if lost(ctx, first) && !other_complete {
         // The first member's data is the only database there is: without it nothing remains to
         // make a cluster of, and no person can do better.
@@ -906,6 +917,11 @@ pub(crate) fn initializing(ctx: &mut Ctx<'_>) {
         let view = ctx.state.member(member);
         if view.reachable && view.report.process == Process::Down {
             replace_pod(ctx, member);
+        }
+        // A pod still pinned to the node its volume left is replaced, so that it follows (with
+        // force once that node is unavailable and the lease ran out).
+        if misplaced_pod(ctx, member) {
+            delete_pod(ctx, member);
         }
     }
     if ctx.state.active.is_none() {
@@ -932,9 +948,7 @@ pub(crate) fn initializing(ctx: &mut Ctx<'_>) {
         return;
     }
     if ctx.spec().topology == Topology::MasterSlave && misplaced_pod(ctx, first.peer()) {
-        // Its pod is still pinned to the node its volume left: replaced, so that it follows.
-        delete_pod(ctx, first.peer());
-        return;
+        return; // its pod is being replaced (above): no copy into it meanwhile
     }
     if ctx.spec().topology == Topology::MasterSlave && copy_source_ready(ctx, first) {
         let standby = first.peer();
@@ -943,6 +957,14 @@ pub(crate) fn initializing(ctx: &mut Ctx<'_>) {
             rebuild(ctx, standby, first);
         }
     }
+}
+
+/// Whether no write can have been accepted yet: the cluster is initializing and, as its log
+/// shows, no member was ever promoted.
+fn nothing_written(ctx: &Ctx<'_>) -> bool {
+    ctx.state.cluster == ClusterState::Initializing
+        && ctx.state.active.is_none()
+        && !ctx.state.log_lost
 }
 
 /// Initialization ends: all healthy, an unrecoverable error, or the timeout.
@@ -1690,7 +1712,10 @@ fn switchover(ctx: &mut Ctx<'_>, target: MemberId) {
         return;
     }
     let timeout_s = ctx.spec().switchover_timeout_s;
-    if ctx.expired(&Timer::StateTimeout) {
+    // An old active that stopped answering is Unknown: that alone changes nothing, and once its
+    // lease runs out it is Down and the failover rules take over (above).
+    let old_silent = !ctx.state.member(old).reachable;
+    if ctx.expired(&Timer::StateTimeout) && !old_silent {
         let detail = format!("the switchover to {target} did not finish within {timeout_s}s");
         // The old active holds every write: when it can take the role back, that is safe.
         if up(ctx, old) && ctx.state.member(old).report.copy_complete {

@@ -986,13 +986,18 @@ impl Sim<'_> {
                 return;
             }
             let lacking_before = self.best_copy_lacks();
-            let copy_before = self.complete_copy_survives();
+            // A database that was made the active may have accepted writes, as far as anyone
+            // outside the world can tell, even if none was acknowledged yet.
+            let served = self.world.history.acknowledged_writes() > 0
+                || (0..self.world.members.len() as u8)
+                    .any(|member| self.world.members[usize::from(member)].role == Role::Active);
+            let copy_before = self.complete_copy_survives() && served;
             self.world.node_loss(node, now, *for_ms);
             if for_ms.is_none() {
                 let destroyed = self.best_copy_lacks().saturating_sub(lacking_before);
                 self.destroyed_writes += destroyed;
-                // Only a loss that took the last complete copy counts: before the first copy
-                // is complete there is nothing to lose.
+                // Only a loss that took the last complete copy of a database that served
+                // counts: before the first promotion there is nothing to lose.
                 self.no_copy_left |= copy_before && !self.complete_copy_survives();
             }
             let name = self.world.nodes[node].name.clone();

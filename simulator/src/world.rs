@@ -762,13 +762,19 @@ impl World {
             .iter()
             .any(|v| v.member == member && v.generation == generation && v.exists);
         if !exists {
+            // Member 0's agent initializes a new database on an empty volume while the cluster
+            // holds none yet (no write was ever acknowledged, and no complete copy exists).
+            let fresh_cluster = self.history.acknowledged_writes() == 0
+                && !self.volumes.iter().any(|volume| {
+                    volume.copy_complete && volume.exists && !self.nodes[volume.node].gone_for_good
+                });
             self.volumes.push(Volume {
                 name: format!("pv-{member}-{generation}"),
                 node,
                 member,
                 generation,
                 data: Position::default(),
-                copy_complete: member == 0 && generation == 1,
+                copy_complete: member == 0 && fresh_cluster,
                 exists: true,
             });
         }
