@@ -214,8 +214,16 @@ struct Sim<'a> {
     records: u64,
     config_hash: u64,
     destroyed_writes: u64,
-    /// A node lost for good left no complete copy of the database at all.
+    /// A node lost for good left no complete copy of a database that served.
     no_copy_left: bool,
+    /// Some member was the active at some point, or the engine asked for a promotion (which,
+    /// for all it can tell, may have taken effect).
+    served: bool,
+    /// A node lost for good left no complete copy, of a database that may not have served yet.
+    unserved_copy_lost: bool,
+    /// An engine without its log faced no complete copy after such a loss: it cannot tell
+    /// whether the lost copy served, so it may not start over on an empty one.
+    unknowable: bool,
 }
 
 /// What the picture shows at one time: the cluster state (none while the operator is down) and
@@ -314,6 +322,9 @@ pub fn run(
         config_hash: scenario.cluster.config_hash.0,
         destroyed_writes: 0,
         no_copy_left: false,
+        served: false,
+        unserved_copy_lost: false,
+        unknowable: false,
     };
     if sim.operator.tail != Seq(0) {
         // A stream left by an earlier run of the same name and seed: start a fresh one.
@@ -412,6 +423,7 @@ impl Sim<'_> {
             self.advance(at);
             self.handle(event)?;
             self.drain_world();
+            self.served |= self.world.active().is_some();
             self.sample();
         }
         if self.failure.is_none() {
@@ -635,6 +647,12 @@ impl Sim<'_> {
         }
     }
 
+    fn note_unknowable(&mut self) {
+        self.unknowable |= self.unserved_copy_lost
+            && !self.complete_copy_survives()
+            && self.operator.engine.state().log_lost();
+    }
+
     fn note_record(&mut self, record: &Record) {
         for event in &record.events {
             if let tandem_engine::Event::Transition {
@@ -668,6 +686,8 @@ impl Sim<'_> {
     }
 
     fn dispatch(&mut self, effect: Effect) {
+        // A promotion asked for may have taken effect, as far as the engine can tell.
+        self.served |= matches!(effect.action, Action::Promote { .. });
         let latency = match effect.action {
             Action::Promote { .. }
             | Action::Demote { .. }
@@ -844,6 +864,7 @@ impl Sim<'_> {
         self.operator.checker = Checker::from_state(self.operator.engine.state().clone());
         self.trace_line("operator", format!("restarted (log lost: {lose_log})"));
         self.operator_input(Input::Recovered { log_lost: lose_log })?;
+        self.note_unknowable();
         // The watches list everything again.
         for node in 0..self.world.nodes.len() {
             let (name, status) = self.world.node_observation(node);
@@ -988,10 +1009,12 @@ impl Sim<'_> {
             let lacking_before = self.best_copy_lacks();
             // A database that was made the active may have accepted writes, as far as anyone
             // outside the world can tell, even if none was acknowledged yet.
-            let served = self.world.history.acknowledged_writes() > 0
+            let served = self.served
+                || self.world.history.acknowledged_writes() > 0
                 || (0..self.world.members.len() as u8)
                     .any(|member| self.world.members[usize::from(member)].role == Role::Active);
-            let copy_before = self.complete_copy_survives() && served;
+            let any_copy_before = self.complete_copy_survives();
+            let copy_before = any_copy_before && served;
             self.world.node_loss(node, now, *for_ms);
             if for_ms.is_none() {
                 let destroyed = self.best_copy_lacks().saturating_sub(lacking_before);
@@ -999,6 +1022,8 @@ impl Sim<'_> {
                 // Only a loss that took the last complete copy of a database that served
                 // counts: before the first promotion there is nothing to lose.
                 self.no_copy_left |= copy_before && !self.complete_copy_survives();
+                self.unserved_copy_lost |= any_copy_before && !self.complete_copy_survives();
+                self.note_unknowable();
             }
             let name = self.world.nodes[node].name.clone();
             self.mark(
@@ -1229,7 +1254,7 @@ impl Sim<'_> {
     }
 
     fn judge(&mut self, final_state: tandem_engine::ClusterState, lost_writes: u64) {
-        let destroyed = self.destroyed_writes > 0 || self.no_copy_left;
+        let destroyed = self.destroyed_writes > 0 || self.no_copy_left || self.unknowable;
         if self.options.intervention_after_destroyed_writes && destroyed {
             let kind = final_state.kind();
             if !matches!(
@@ -1244,6 +1269,16 @@ impl Sim<'_> {
                 );
                 self.fail("expect.finalState", detail);
             }
+            return;
+        }
+        // Without its log, the engine waits a bounded time for members it has not heard from
+        // (a member cut off longer may hold the newest data), then a person decides: explore
+        // cannot tell that apart from a stuck cluster, and accepts it.
+        let gave_up_without_log = self.operator.lost_logs > 0
+            && final_state == tandem_engine::ClusterState::ManualInterventionRequired
+            && self.operator.engine.state().previous()
+                == Some(tandem_engine::ClusterState::Reexamine);
+        if self.options.intervention_after_destroyed_writes && gave_up_without_log {
             return;
         }
         let expect = &self.scenario.expect;
