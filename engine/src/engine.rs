@@ -2,11 +2,12 @@
 //! its effects are released only once its record is persisted.
 
 use crate::effect::Effect;
+use crate::event::Event;
 use crate::input::Input;
 use crate::machine::{self, Ctx};
 use crate::record::{FoldError, Record};
 use crate::state::State;
-use crate::types::{Seq, Timestamp};
+use crate::types::{MemberId, Seq, Timestamp};
 
 /// Errors of the driving API.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -52,6 +53,26 @@ pub struct Engine {
     state: State,
     poisoned: Option<Seq>,
     last_now: Timestamp,
+    /// Per member, how many times this engine (since it was made) replaced or wiped the
+    /// member's data: what a [`PollTicket`] is checked against. Not state: an answer to a poll
+    /// asked of an earlier engine is never delivered to this one.
+    data_epochs: [u64; 2],
+}
+
+/// Taken when a driver asks a member's agent for a report, and checked when the answer comes
+/// ([`Engine::answer_is_current`]): an answer to a poll asked before the engine replaced or
+/// wiped the member's data describes data that is gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PollTicket {
+    member: MemberId,
+    epoch: u64,
+}
+
+impl PollTicket {
+    /// The member polled.
+    pub fn member(&self) -> MemberId {
+        self.member
+    }
 }
 
 impl Engine {
@@ -67,6 +88,7 @@ impl Engine {
             state,
             poisoned: None,
             last_now,
+            data_epochs: [0; 2],
         }
     }
 
@@ -85,6 +107,7 @@ impl Engine {
             state,
             poisoned: None,
             last_now,
+            data_epochs: [0; 2],
         })
     }
 
@@ -96,6 +119,27 @@ impl Engine {
     /// The latest time the engine saw.
     pub fn now(&self) -> Timestamp {
         self.last_now
+    }
+
+    /// A ticket for a poll of `member`'s agent asked now.
+    pub fn poll_ticket(&self, member: MemberId) -> PollTicket {
+        PollTicket {
+            member,
+            epoch: self.data_epochs.get(member.index()).copied().unwrap_or(0),
+        }
+    }
+
+    /// Whether the answer to the poll of `ticket` may be given to the engine: false when, since
+    /// the poll was asked, the engine issued a rebuild of the member or released or assigned its
+    /// volume, or observed its volume lost or another PV under it. Such an answer describes data that is gone (its copy complete, its position, its
+    /// sync), and the driver drops it; the next poll is asked after the change. Dropping it is
+    /// like a missed poll: the member's contact is not renewed.
+    pub fn answer_is_current(&self, ticket: &PollTicket) -> bool {
+        self.data_epochs
+            .get(ticket.member.index())
+            .copied()
+            .unwrap_or(0)
+            == ticket.epoch
     }
 
     /// Decides on one input observed at `now`. The returned step must be committed (its record
@@ -111,6 +155,12 @@ impl Engine {
             });
         }
         self.last_now = now;
+        if let Input::Volume { member, volume } = &input
+            && member.index() < self.data_epochs.len()
+            && self.state.volume_changes_data(*member, volume)
+        {
+            self.data_epochs[member.index()] += 1;
+        }
         let mut ctx = Ctx::new(&mut self.state, now);
         machine::step(&mut ctx, &input);
         let Ctx {
@@ -123,6 +173,9 @@ impl Engine {
                 record: None,
                 committed: true,
             });
+        }
+        for member in events.iter().filter_map(Event::forgets_data_of) {
+            self.data_epochs[member.index()] += 1;
         }
         let seq = self.state.seq.next();
         self.state.seq = seq;

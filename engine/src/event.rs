@@ -180,6 +180,23 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The member whose data the engine's own action replaces or wipes with this event: a
+    /// rebuild issued, a volume released or assigned. From then on its last report no longer
+    /// describes its data, and neither does a report asked for before.
+    pub fn forgets_data_of(&self) -> Option<MemberId> {
+        match self {
+            Event::Issued {
+                key: EffectKey::Rebuild(member),
+                ..
+            }
+            | Event::VolumeAssigned { member, .. }
+            | Event::VolumeReleased { member, .. } => Some(*member),
+            _ => None,
+        }
+    }
+}
+
 /// Why the previous active was known to be fenced when a member was promoted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FenceEvidence {

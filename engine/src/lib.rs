@@ -49,7 +49,7 @@ pub mod types;
 
 pub use config::{ConfigError, Spec, SwitchoverRequest};
 pub use effect::{Action, Effect, MemberStatus, Status};
-pub use engine::{Engine, EngineError, Step};
+pub use engine::{Engine, EngineError, PollTicket, Step};
 pub use event::{EffectKey, Event, FenceEvidence};
 pub use input::{
     AgentReport, CopyProgress, EffectError, Input, NodeStatus, NotServing, Outcome, PodObservation,

@@ -458,6 +458,9 @@ impl State {
 
     /// Folds one event into the state. This is the only mutation of a state.
     pub fn apply(&mut self, event: &Event) {
+        if let Some(member) = event.forgets_data_of() {
+            self.forget_data(member);
+        }
         match event {
             Event::Created { spec, at } => {
                 self.spec = Some(spec.clone());
@@ -533,9 +536,6 @@ impl State {
                 view.lagging_since = None;
             }
             Event::Issued { id, key, at } => {
-                if let EffectKey::Rebuild(member) = key {
-                    self.forget_data(*member);
-                }
                 self.apply_issued(*id, *key, *at);
             }
             Event::Finished { id, outcome } => {
@@ -560,7 +560,6 @@ impl State {
                 node,
                 generation,
             } => {
-                self.forget_data(*member);
                 // A new volume: what was asked for an earlier one does not apply to it.
                 self.issued.retain(|issued| {
                     !matches!(issued.key, EffectKey::Volume(m) | EffectKey::Bind(m) if m == *member)
@@ -572,7 +571,6 @@ impl State {
             }
             Event::VolumeReleased { member, .. } => {
                 // The released volume is gone: the member needs a new one.
-                self.forget_data(*member);
                 self.members[member.index()].assigned_node = None;
                 self.forget_deleted_nodes();
             }
@@ -675,12 +673,18 @@ impl State {
         }
     }
 
-    fn apply_volume(&mut self, member: MemberId, volume: &VolumeObservation) {
+    /// Whether observing `volume` under `member` means other data than its last report
+    /// described: the volume is lost, or another PV is bound.
+    pub fn volume_changes_data(&self, member: MemberId, volume: &VolumeObservation) -> bool {
         let view = &self.members[member.index()];
+        let other_pv = matches!((&view.pv, &volume.pv), (Some(old), Some(new)) if old != new);
+        volume.lost || other_pv
+    }
+
+    fn apply_volume(&mut self, member: MemberId, volume: &VolumeObservation) {
         // A lost volume, or another PV under the member, means other data than its last report
         // described: that report no longer counts.
-        let other_pv = matches!((&view.pv, &volume.pv), (Some(old), Some(new)) if old != new);
-        if volume.lost || other_pv {
+        if self.volume_changes_data(member, volume) {
             // Its last known position stays: it is what the lost copy may have held, which the
             // lag rules compare the other copy with.
             let view = &mut self.members[member.index()];

@@ -8,8 +8,8 @@ use tandem_engine::testing::Harness;
 use tandem_engine::{
     Action, AgentReport, ClusterState, ConfigHash, CopyProgress, Effect, EffectError, Event, Input,
     Lsn, MemberId, NodeName, NodeStatus, NotServing, Outcome, PodObservation, PodUid, Poll,
-    Process, PvName, PvcUid, Record, Replication, Role, Spec, SwitchoverRequest, Timestamp,
-    Topology, VolumeObservation,
+    PollTicket, Process, PvName, PvcUid, Record, Replication, Role, Spec, SwitchoverRequest,
+    Timestamp, Topology, VolumeObservation,
 };
 
 struct Runner {
@@ -22,6 +22,10 @@ struct Runner {
     all_effects: Vec<Effect>,
     last_was_expect: bool,
     lsn: u64,
+    /// Polls asked and not answered yet, per member.
+    asked: [Option<PollTicket>; 2],
+    /// Whether the latest answer was dropped as asked before the member's data changed.
+    dropped: bool,
 }
 
 type Outcome_ = Result<(), String>;
@@ -38,6 +42,8 @@ impl Runner {
             all_effects: Vec::new(),
             last_was_expect: false,
             lsn: 0,
+            asked: [None; 2],
+            dropped: false,
         }
     }
 
@@ -108,6 +114,26 @@ impl Runner {
             "report" => {
                 let member = Self::member(args.first().ok_or("report needs a member")?)?;
                 let report = parse_report(&args[1..])?;
+                self.input(Input::Agent {
+                    member,
+                    poll: Poll::Report(report),
+                })
+            }
+            "ask" => {
+                let member = Self::member(args.first().ok_or("ask needs a member")?)?;
+                self.asked[member.index()] = Some(self.harness.engine.poll_ticket(member));
+                Ok(())
+            }
+            "answer" => {
+                let member = Self::member(args.first().ok_or("answer needs a member")?)?;
+                let ticket = self.asked[member.index()]
+                    .take()
+                    .ok_or(format!("answer {member}: no poll was asked"))?;
+                let report = parse_report(&args[1..])?;
+                self.dropped = !self.harness.engine.answer_is_current(&ticket);
+                if self.dropped {
+                    return Ok(());
+                }
                 self.input(Input::Agent {
                     member,
                     poll: Poll::Report(report),
@@ -322,6 +348,13 @@ impl Runner {
         let (what, rest) = args.split_first().ok_or("expect what?")?;
         let state = self.harness.engine.state();
         match *what {
+            "dropped" => {
+                let want = rest.first().is_none_or(|word| *word != "no");
+                (self.dropped == want).then_some(()).ok_or(format!(
+                    "the latest answer was {}",
+                    if self.dropped { "dropped" } else { "delivered" }
+                ))
+            }
             "state" => {
                 let want = rest.join(" ");
                 let got = state.cluster().to_string();

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 use tandem_engine::testing::{Before, Checker};
 use tandem_engine::{
-    Action, Effect, EffectError, Engine, Input, MemberId, Outcome, Poll, Record, Role, Seq, Spec,
-    StateKind, SwitchoverRequest, Timestamp,
+    Action, Effect, EffectError, Engine, Input, MemberId, Outcome, Poll, PollTicket, Record, Role,
+    Seq, Spec, StateKind, SwitchoverRequest, Timestamp,
 };
 use tandem_sled::EventLog;
 
@@ -136,10 +136,26 @@ enum Ev {
     Boundary,
     Thaw(u8),
     Poll(u8),
-    Deliver { incarnation: u64, input: Input },
-    Wake { incarnation: u64 },
-    Effect { incarnation: u64, effect: Effect },
-    OperatorRestart { lose_log: bool },
+    Deliver {
+        incarnation: u64,
+        input: Input,
+    },
+    /// An agent's answer to a poll.
+    Answer {
+        incarnation: u64,
+        ticket: PollTicket,
+        poll: Poll,
+    },
+    Wake {
+        incarnation: u64,
+    },
+    Effect {
+        incarnation: u64,
+        effect: Effect,
+    },
+    OperatorRestart {
+        lose_log: bool,
+    },
 }
 
 /// SplitMix64: a small, seeded generator.
@@ -463,6 +479,15 @@ impl Sim<'_> {
                     self.operator_input(input)?;
                 }
             }
+            Ev::Answer {
+                incarnation,
+                ticket,
+                poll,
+            } => {
+                if self.operator.up && incarnation == self.operator.incarnation {
+                    self.answer(ticket, poll)?;
+                }
+            }
             Ev::Wake { incarnation } => {
                 if self.operator.up && incarnation == self.operator.incarnation {
                     self.operator.wake_at = None;
@@ -544,13 +569,31 @@ impl Sim<'_> {
                 Sabotage::RebuildFromUnreachableActive => self.sabotage_rebuild(member),
             }
         }
-        let input = Input::Agent {
-            member: MemberId(member),
-            poll,
-        };
-        self.push(self.now + delay, Ev::Deliver { incarnation, input });
+        let ticket = self.operator.engine.poll_ticket(MemberId(member));
+        self.push(
+            self.now + delay,
+            Ev::Answer {
+                incarnation,
+                ticket,
+                poll,
+            },
+        );
         let polling_ms = self.operator.spec.polling_interval_ms();
         self.push(self.now + polling_ms, Ev::Poll(member));
+    }
+
+    /// An agent's answer reaches the operator: given to the engine unless the engine replaced
+    /// or wiped the member's data since the poll was asked (the operator does the same).
+    fn answer(&mut self, ticket: PollTicket, poll: Poll) -> Result<(), RunError> {
+        let member = ticket.member();
+        if !self.operator.engine.answer_is_current(&ticket) {
+            self.trace_line(
+                "operator",
+                format!("dropped {member}'s answer to a poll asked before its data changed"),
+            );
+            return Ok(());
+        }
+        self.operator_input(Input::Agent { member, poll })
     }
 
     /// The broken policy: promote the other member at once, fencing nothing.
