@@ -7,10 +7,10 @@ use crate::timeline::{Mark, MarkKind, MemberSample, Sample, Timeline};
 use crate::world::{Changed, Later, World};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
-use tandem_engine::testing::{Before, Checker};
+use tandem_driver::{Driver, DriverError, Listing, MemberListing, Observed};
 use tandem_engine::{
-    Action, Effect, EffectError, Engine, Input, MemberId, Outcome, Poll, PollTicket, Record, Role,
-    Seq, Spec, StateKind, SwitchoverRequest, Timestamp,
+    Action, Effect, EffectError, Input, MemberId, Outcome, Poll, PollTicket, Record, Role, Seq,
+    Spec, StateKind, SwitchoverRequest, Timestamp,
 };
 use tandem_sled::EventLog;
 
@@ -129,6 +129,15 @@ pub enum RunError {
     Engine(#[from] tandem_engine::EngineError),
 }
 
+impl From<DriverError> for RunError {
+    fn from(error: DriverError) -> RunError {
+        match error {
+            DriverError::Engine(error) => RunError::Engine(error),
+            DriverError::Log(error) => RunError::Log(error),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 enum Ev {
     World(Later),
@@ -139,6 +148,12 @@ enum Ev {
     Deliver {
         incarnation: u64,
         input: Input,
+    },
+    /// An effect's outcome reaches the operator.
+    Finished {
+        incarnation: u64,
+        effect: Effect,
+        outcome: Outcome,
     },
     /// An agent's answer to a poll.
     Answer {
@@ -193,13 +208,12 @@ impl Rng {
 }
 
 /// The operator process: the engine and its log.
-struct Operator {
+struct Operator<'a> {
     up: bool,
     incarnation: u64,
-    engine: Engine,
-    checker: Checker,
+    driver: Driver<'a>,
+    /// The stream the cluster's log started on.
     stream: String,
-    tail: Seq,
     spec: Spec,
     wake_at: Option<Millis>,
     lost_logs: u32,
@@ -210,7 +224,7 @@ struct Sim<'a> {
     options: &'a RunOptions,
     log: &'a EventLog,
     world: World,
-    operator: Operator,
+    operator: Operator<'a>,
     queue: BTreeMap<(Millis, u64), Ev>,
     queued: u64,
     now: Millis,
@@ -297,6 +311,13 @@ pub fn run(
         spec.replication,
         u64::from(spec.agent_lease_s) * 1000,
     );
+    // A stream left by an earlier run of the same name and seed: start a fresh one.
+    let tail = log.tail_seq(&stream)?;
+    let stream = if tail == Seq(0) {
+        stream
+    } else {
+        format!("{stream}-{}", tail.0)
+    };
     let mut sim = Sim {
         scenario,
         options,
@@ -305,9 +326,7 @@ pub fn run(
         operator: Operator {
             up: true,
             incarnation: 0,
-            engine: Engine::new(),
-            checker: Checker::new(),
-            tail: log.tail_seq(&stream)?,
+            driver: Driver::fresh(log, &stream)?,
             stream,
             spec,
             wake_at: None,
@@ -342,11 +361,6 @@ pub fn run(
         unserved_copy_lost: false,
         unknowable: false,
     };
-    if sim.operator.tail != Seq(0) {
-        // A stream left by an earlier run of the same name and seed: start a fresh one.
-        sim.operator.stream = format!("{}-{}", sim.operator.stream, sim.operator.tail.0);
-        sim.operator.tail = sim.log.tail_seq(&sim.operator.stream)?;
-    }
     sim.world.config_hash = sim.config_hash;
     sim.start()?;
     sim.run_loop()?;
@@ -488,6 +502,24 @@ impl Sim<'_> {
                     self.answer(ticket, poll)?;
                 }
             }
+            Ev::Finished {
+                incarnation,
+                effect,
+                outcome,
+            } => {
+                if self.operator.up && incarnation == self.operator.incarnation {
+                    let now = Timestamp(self.now);
+                    if effect.id != tandem_engine::REPORT_EFFECT_ID {
+                        self.note_input(&Input::EffectFinished {
+                            id: effect.id,
+                            outcome,
+                        });
+                    }
+                    if let Some(observed) = self.operator.driver.finished(now, &effect, outcome)? {
+                        self.handle_observed(observed);
+                    }
+                }
+            }
             Ev::Wake { incarnation } => {
                 if self.operator.up && incarnation == self.operator.incarnation {
                     self.operator.wake_at = None;
@@ -569,7 +601,7 @@ impl Sim<'_> {
                 Sabotage::RebuildFromUnreachableActive => self.sabotage_rebuild(member),
             }
         }
-        let ticket = self.operator.engine.poll_ticket(MemberId(member));
+        let ticket = self.operator.driver.ask(MemberId(member));
         self.push(
             self.now + delay,
             Ev::Answer {
@@ -586,14 +618,22 @@ impl Sim<'_> {
     /// or wiped the member's data since the poll was asked (the operator does the same).
     fn answer(&mut self, ticket: PollTicket, poll: Poll) -> Result<(), RunError> {
         let member = ticket.member();
-        if !self.operator.engine.answer_is_current(&ticket) {
-            self.trace_line(
+        self.note_input(&Input::Agent {
+            member,
+            poll: poll.clone(),
+        });
+        match self
+            .operator
+            .driver
+            .answer(Timestamp(self.now), ticket, poll)?
+        {
+            Some(observed) => self.handle_observed(observed),
+            None => self.trace_line(
                 "operator",
                 format!("dropped {member}'s answer to a poll asked before its data changed"),
-            );
-            return Ok(());
+            ),
         }
-        self.operator_input(Input::Agent { member, poll })
+        Ok(())
     }
 
     /// The broken policy: promote the other member at once, fencing nothing.
@@ -613,7 +653,8 @@ impl Sim<'_> {
     /// The broken policy: wipe the other member to copy it from an active that did not answer.
     fn sabotage_rebuild(&mut self, unreachable: u8) {
         let other = MemberId(unreachable).peer().0;
-        let is_active = self.operator.engine.state().active() == Some(MemberId(unreachable));
+        let is_active =
+            self.operator.driver.engine().state().active() == Some(MemberId(unreachable));
         if !is_active || usize::from(other) >= self.world.members.len() {
             return;
         }
@@ -632,39 +673,30 @@ impl Sim<'_> {
     // --- the operator ---------------------------------------------------------------------------
 
     fn operator_input(&mut self, input: Input) -> Result<(), RunError> {
-        let now = self.now;
         self.note_input(&input);
-        let before = Before::of(self.operator.engine.state());
-        let step = self.operator.engine.step(Timestamp(now), input)?;
-        let record = step.record().cloned();
-        let log = self.log;
-        let stream = self.operator.stream.clone();
-        let tail = &mut self.operator.tail;
-        let effects = step.commit(|record: &Record| {
-            *tail = log.append(&stream, *tail, std::slice::from_ref(record))?;
-            Ok::<(), tandem_sled::LogError>(())
-        })?;
-        if let Some(record) = &record {
+        let observed = self.operator.driver.observe(Timestamp(self.now), input)?;
+        self.handle_observed(observed);
+        Ok(())
+    }
+
+    /// What the driver's step produced: traced, checked against the world, and its effects
+    /// sent on their way.
+    fn handle_observed(&mut self, observed: Observed) {
+        if let Some(record) = &observed.record {
             self.records += 1;
             self.hash = fnv(self.hash, &record.encode());
             self.note_record(record);
         }
-        let after = self.operator.engine.state();
-        if let Err(violation) =
-            self.operator
-                .checker
-                .check(&before, record.as_ref(), after, Timestamp(now))
-        {
+        if let Some(violation) = observed.violation {
             self.fail(violation.invariant, violation.detail);
         }
-        if let Some(record) = &record {
+        if let Some(record) = &observed.record {
             self.check_stopped(record);
         }
-        for effect in effects {
+        for effect in observed.effects {
             self.dispatch(effect);
         }
         self.schedule_wake();
-        Ok(())
     }
 
     /// A cluster the engine declares stopped runs no pod: the engine saw every pod gone.
@@ -693,7 +725,7 @@ impl Sim<'_> {
     fn note_unknowable(&mut self) {
         self.unknowable |= self.unserved_copy_lost
             && !self.complete_copy_survives()
-            && self.operator.engine.state().log_lost();
+            && self.operator.driver.engine().state().log_lost();
     }
 
     fn note_record(&mut self, record: &Record) {
@@ -716,7 +748,7 @@ impl Sim<'_> {
     }
 
     fn schedule_wake(&mut self) {
-        let Some(deadline) = self.operator.engine.next_deadline() else {
+        let Some(deadline) = self.operator.driver.next_wake() else {
             return;
         };
         let at = deadline.0;
@@ -754,26 +786,29 @@ impl Sim<'_> {
         let current = self.operator.up && incarnation == self.operator.incarnation;
         // Right before a destructive call, the driver asks the engine whether it still wants it.
         let withdrawn = current
-            && effect.action.is_destructive()
-            && !self.operator.engine.still_wanted(&effect);
-        let outcome = if withdrawn {
+            .then(|| self.operator.driver.before_carrying_out(&effect))
+            .flatten();
+        let outcome = if let Some(outcome) = withdrawn {
             self.trace_line(
                 "withdrawn",
                 format!("{:?}: no longer wanted", effect.action),
             );
-            Outcome::Failed(EffectError::Withdrawn)
+            outcome
         } else {
             self.execute(&effect.action)
         };
-        if effect.id.0 == 0 || !self.operator.up || incarnation != self.operator.incarnation {
+        if !self.operator.up || incarnation != self.operator.incarnation {
             return;
         }
-        let input = Input::EffectFinished {
-            id: effect.id,
-            outcome,
-        };
         let latency = self.world.config.api_latency_ms;
-        self.push(self.now + latency, Ev::Deliver { incarnation, input });
+        self.push(
+            self.now + latency,
+            Ev::Finished {
+                incarnation,
+                effect,
+                outcome,
+            },
+        );
     }
 
     fn api_error(&mut self) -> Option<EffectError> {
@@ -896,36 +931,37 @@ impl Sim<'_> {
         if lose_log {
             self.operator.lost_logs += 1;
             let stream = format!("{}-lost{}", self.operator.stream, self.operator.lost_logs);
-            self.operator.tail = self.log.tail_seq(&stream)?;
-            self.operator.stream = stream;
-            self.operator.engine = Engine::new();
+            self.operator.driver = Driver::fresh(self.log, &stream)?;
         } else {
-            let recovered = self.log.recover(&self.operator.stream)?;
-            self.operator.engine = recovered.engine;
-            self.operator.tail = self.operator.engine.state().seq();
+            let stream = self.operator.driver.stream().to_string();
+            self.operator.driver = Driver::recover(self.log, &stream)?;
         }
-        self.operator.checker = Checker::from_state(self.operator.engine.state().clone());
         self.trace_line("operator", format!("restarted (log lost: {lose_log})"));
-        self.operator_input(Input::Recovered { log_lost: lose_log })?;
-        self.note_unknowable();
-        // The watches list everything again.
-        for node in 0..self.world.nodes.len() {
-            let (name, status) = self.world.node_observation(node);
-            self.operator_input(Input::Node { node: name, status })?;
+        // The watches list everything again; the driver gives it to the engine before the spec.
+        let listing = Listing {
+            nodes: (0..self.world.nodes.len())
+                .map(|node| self.world.node_observation(node))
+                .collect(),
+            members: (0..self.world.members.len() as u8)
+                .map(|member| MemberListing {
+                    member: MemberId(member),
+                    volume: self.world.volume_observation(member),
+                    pod: self.world.pod_observation(member),
+                })
+                .collect(),
+        };
+        let spec = self.operator.spec.clone();
+        let steps = self
+            .operator
+            .driver
+            .relist(Timestamp(self.now), lose_log, listing, spec)?;
+        for (index, (input, observed)) in steps.into_iter().enumerate() {
+            self.note_input(&input);
+            self.handle_observed(observed);
+            if index == 0 {
+                self.note_unknowable();
+            }
         }
-        for member in 0..self.world.members.len() as u8 {
-            self.operator_input(Input::Volume {
-                member: MemberId(member),
-                volume: self.world.volume_observation(member),
-            })?;
-            self.operator_input(Input::Pod {
-                member: MemberId(member),
-                pod: self.world.pod_observation(member),
-            })?;
-        }
-        // The spec last: the engine decides on what the listing showed, not on pods it has not
-        // seen yet (after a lost log, a pod not listed yet would count as gone).
-        self.operator_input(Input::Spec(self.operator.spec.clone()))?;
         self.start_polls();
         Ok(())
     }
@@ -937,7 +973,7 @@ impl Sim<'_> {
             Target::Active => self
                 .world
                 .active()
-                .or_else(|| self.operator.engine.state().active().map(|m| m.0)),
+                .or_else(|| self.operator.driver.engine().state().active().map(|m| m.0)),
             Target::Standby => {
                 let active = self.resolve_member(Target::Active)?;
                 (self.world.members.len() > 1).then(|| MemberId(active).peer().0)
@@ -1187,8 +1223,8 @@ impl Sim<'_> {
         let cluster = self
             .operator
             .up
-            .then(|| self.operator.engine.state().cluster());
-        let engine_state = self.operator.engine.state();
+            .then(|| self.operator.driver.engine().state().cluster());
+        let engine_state = self.operator.driver.engine().state();
         let mut members = [None; 2];
         for (member, slot) in members
             .iter_mut()
@@ -1240,7 +1276,7 @@ impl Sim<'_> {
     }
 
     fn final_data(&self) -> Option<Position> {
-        let designated = self.operator.engine.state().active().map(|m| m.0);
+        let designated = self.operator.driver.engine().state().active().map(|m| m.0);
         let holder = self.world.active().or(designated)?;
         // A copy on a node gone for good holds nothing any more.
         self.world
@@ -1251,7 +1287,7 @@ impl Sim<'_> {
 
     fn finish(mut self, seed: u64, started: Instant) -> RunReport {
         let end = self.scenario.duration_ms;
-        let final_state = self.operator.engine.state().cluster();
+        let final_state = self.operator.driver.engine().state().cluster();
         let lost_writes = self.world.history.lost_writes(self.final_data());
         if self.failure.is_none() {
             self.now = end;
@@ -1276,7 +1312,7 @@ impl Sim<'_> {
             seed,
             failure: self.failure,
             last_steps: merge_steps(self.last_steps, self.recent_inputs),
-            transitions: self.operator.engine.state().transitions(),
+            transitions: self.operator.driver.engine().state().transitions(),
             visited: self
                 .visited
                 .iter()
@@ -1319,7 +1355,7 @@ impl Sim<'_> {
         // cannot tell that apart from a stuck cluster, and accepts it.
         let gave_up_without_log = self.operator.lost_logs > 0
             && final_state == tandem_engine::ClusterState::ManualInterventionRequired
-            && self.operator.engine.state().previous()
+            && self.operator.driver.engine().state().previous()
                 == Some(tandem_engine::ClusterState::Reexamine);
         if self.options.intervention_after_destroyed_writes && gave_up_without_log {
             return;

@@ -1,0 +1,221 @@
+//! The one driver of a cluster's engine. The operator and the simulator both run this code; only
+//! the IO around it differs (a real API server and real agents, or the simulated world).
+//!
+//! The driver owes the engine, and does for it:
+//! - **persist, then act**: every step's record is appended to the cluster's stream in the event
+//!   log before any of its effects is handed out ([`Driver::observe`]);
+//! - **the invariant checker** runs on every step, in production as in tests;
+//! - **poll tickets**: an agent's answer to a poll asked before the engine replaced or wiped the
+//!   member's data is dropped ([`Driver::ask`], [`Driver::answer`]);
+//! - **still wanted**: right before a destructive effect is carried out, the engine is asked
+//!   whether its premise still holds ([`Driver::before_carrying_out`]); this is also where a
+//!   leadership check belongs;
+//! - **outcomes** go back to the engine by effect id; the engine decides about retries, and the
+//!   driver adds no retry policy of its own ([`Driver::finished`]);
+//! - **deadlines**: the engine's next deadline, to wake it with a `Timer` input
+//!   ([`Driver::next_wake`]);
+//! - **recovery**: after a restart, `Recovered`, then what the watches list, then the spec
+//!   ([`Driver::relist`]).
+//!
+//! The driver is synchronous and does no IO other than the log's appends.
+
+use tandem_engine::checker::{Before, Checker, Violation};
+use tandem_engine::{
+    Effect, EffectError, Engine, EngineError, Input, MemberId, NodeName, NodeStatus, Outcome,
+    PodObservation, Poll, PollTicket, Record, Seq, Spec, Timestamp, VolumeObservation,
+};
+use tandem_sled::{EventLog, LogError};
+
+/// Why a step could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// The engine refused the input (time went backwards) or is poisoned.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The log could not persist or recover the stream.
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// What one step produced.
+#[derive(Debug, Default)]
+pub struct Observed {
+    /// The persisted record, when the step recorded anything.
+    pub record: Option<Record>,
+    /// The effects to carry out, now that the record is durable.
+    pub effects: Vec<Effect>,
+    /// An invariant the step broke, as the checker saw it.
+    pub violation: Option<Violation>,
+}
+
+/// What the watches list after a restart, given to the engine before the spec.
+#[derive(Clone, Debug, Default)]
+pub struct Listing {
+    /// Every node.
+    pub nodes: Vec<(NodeName, NodeStatus)>,
+    /// Each member's volume and pod.
+    pub members: Vec<MemberListing>,
+}
+
+/// One member as the watches list it.
+#[derive(Clone, Debug)]
+pub struct MemberListing {
+    /// The member.
+    pub member: MemberId,
+    /// Its PVC and PV.
+    pub volume: VolumeObservation,
+    /// Its pod, `None` when it does not exist.
+    pub pod: Option<PodObservation>,
+}
+
+/// One cluster's driver: its engine and its stream in the event log.
+pub struct Driver<'log> {
+    log: &'log EventLog,
+    stream: String,
+    tail: Seq,
+    engine: Engine,
+    checker: Checker,
+}
+
+impl<'log> Driver<'log> {
+    /// A driver resuming the cluster's stream from the log (a stream that does not exist yet is a
+    /// new cluster).
+    pub fn recover(log: &'log EventLog, stream: &str) -> Result<Driver<'log>, DriverError> {
+        let engine = log.recover(stream)?.engine;
+        let tail = engine.state().seq();
+        Ok(Driver::with_engine(log, stream, tail, engine))
+    }
+
+    /// A driver with a fresh engine on `stream`: a new cluster, or one whose log was lost (then on
+    /// a stream of its own, since the engine's records start again from 1).
+    pub fn fresh(log: &'log EventLog, stream: &str) -> Result<Driver<'log>, DriverError> {
+        let tail = log.tail_seq(stream)?;
+        Ok(Driver::with_engine(log, stream, tail, Engine::new()))
+    }
+
+    fn with_engine(log: &'log EventLog, stream: &str, tail: Seq, engine: Engine) -> Driver<'log> {
+        let checker = Checker::from_state(engine.state().clone());
+        Driver {
+            log,
+            stream: stream.to_string(),
+            tail,
+            engine,
+            checker,
+        }
+    }
+
+    /// The engine, to read its state.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The stream the driver appends to.
+    pub fn stream(&self) -> &str {
+        &self.stream
+    }
+
+    /// Gives one input observed at `now` to the engine, persists the step, checks it, and hands
+    /// out its effects.
+    pub fn observe(&mut self, now: Timestamp, input: Input) -> Result<Observed, DriverError> {
+        let before = Before::of(self.engine.state());
+        let step = self.engine.step(now, input)?;
+        let record = step.record().cloned();
+        let (log, stream, tail) = (self.log, self.stream.as_str(), &mut self.tail);
+        let effects = step.commit(|record: &Record| {
+            *tail = log.append(stream, *tail, std::slice::from_ref(record))?;
+            Ok::<(), LogError>(())
+        })?;
+        let violation = self
+            .checker
+            .check(&before, record.as_ref(), self.engine.state(), now)
+            .err();
+        Ok(Observed {
+            record,
+            effects,
+            violation,
+        })
+    }
+
+    /// The first steps after a restart, in the order the engine's contract asks: `Recovered`,
+    /// then every node, volume and pod the watches list, then the spec. Returns each input with
+    /// what its step produced, in order.
+    pub fn relist(
+        &mut self,
+        now: Timestamp,
+        log_lost: bool,
+        listing: Listing,
+        spec: Spec,
+    ) -> Result<Vec<(Input, Observed)>, DriverError> {
+        let mut inputs = vec![Input::Recovered { log_lost }];
+        inputs.extend(
+            listing
+                .nodes
+                .into_iter()
+                .map(|(node, status)| Input::Node { node, status }),
+        );
+        for MemberListing {
+            member,
+            volume,
+            pod,
+        } in listing.members
+        {
+            inputs.push(Input::Volume { member, volume });
+            inputs.push(Input::Pod { member, pod });
+        }
+        inputs.push(Input::Spec(spec));
+        inputs
+            .into_iter()
+            .map(|input| Ok((input.clone(), self.observe(now, input)?)))
+            .collect()
+    }
+
+    /// A ticket for a poll of `member`'s agent asked now.
+    pub fn ask(&self, member: MemberId) -> PollTicket {
+        self.engine.poll_ticket(member)
+    }
+
+    /// An agent's answer, given to the engine unless the engine replaced or wiped the member's
+    /// data since the poll was asked (then `None`: it is dropped, like a missed poll).
+    pub fn answer(
+        &mut self,
+        now: Timestamp,
+        ticket: PollTicket,
+        poll: Poll,
+    ) -> Result<Option<Observed>, DriverError> {
+        if !self.engine.answer_is_current(&ticket) {
+            return Ok(None);
+        }
+        let member = ticket.member();
+        self.observe(now, Input::Agent { member, poll }).map(Some)
+    }
+
+    /// Asked right before an effect is carried out: `Some(outcome)` when it must not be (a
+    /// destructive effect whose premise no longer holds is withdrawn), `None` to go ahead.
+    pub fn before_carrying_out(&self, effect: &Effect) -> Option<Outcome> {
+        (effect.action.is_destructive() && !self.engine.still_wanted(effect))
+            .then_some(Outcome::Failed(EffectError::Withdrawn))
+    }
+
+    /// An effect's outcome, given back to the engine (reports, which the engine does not track,
+    /// give nothing back).
+    pub fn finished(
+        &mut self,
+        now: Timestamp,
+        effect: &Effect,
+        outcome: Outcome,
+    ) -> Result<Option<Observed>, DriverError> {
+        if effect.id == tandem_engine::REPORT_EFFECT_ID {
+            return Ok(None);
+        }
+        let input = Input::EffectFinished {
+            id: effect.id,
+            outcome,
+        };
+        self.observe(now, input).map(Some)
+    }
+
+    /// When the engine wants a `Timer` input next, if ever.
+    pub fn next_wake(&self) -> Option<Timestamp> {
+        self.engine.next_deadline()
+    }
+}

@@ -1,0 +1,170 @@
+//! The driver's contract, on a real event log.
+
+use tandem_driver::{Driver, Listing, MemberListing};
+use tandem_engine::{
+    Action, AgentReport, EffectError, Input, Lsn, MemberId, NodeName, NodeStatus, Outcome,
+    PodObservation, PodUid, Poll, Process, PvName, PvcUid, Role, Seq, Spec, Timestamp, Topology,
+    VolumeObservation,
+};
+use tandem_sled::{EventLog, LogConfig};
+
+fn log() -> (tempfile::TempDir, EventLog) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let log = EventLog::open(dir.path().join("log"), LogConfig::default()).expect("a new log");
+    (dir, log)
+}
+
+fn node(name: &str) -> NodeName {
+    NodeName(name.to_string())
+}
+
+fn volume(member: u8, node_name: &str) -> VolumeObservation {
+    VolumeObservation {
+        pvc: Some(PvcUid(format!("pvc-{member}"))),
+        pv: Some((PvName(format!("pv-{member}")), node(node_name))),
+        lost: false,
+    }
+}
+
+fn pod(member: u8, node_name: &str) -> PodObservation {
+    PodObservation {
+        uid: PodUid(format!("pod-{member}")),
+        node: Some(node(node_name)),
+        running: true,
+        deleting: false,
+    }
+}
+
+fn listing() -> Listing {
+    Listing {
+        nodes: ["node-0", "node-1", "node-2"]
+            .into_iter()
+            .map(|name| (node(name), NodeStatus::Ready))
+            .collect(),
+        members: (0..2u8)
+            .map(|member| MemberListing {
+                member: MemberId(member),
+                volume: volume(member, &format!("node-{member}")),
+                pod: Some(pod(member, &format!("node-{member}"))),
+            })
+            .collect(),
+    }
+}
+
+fn running(role: Role, lsn: u64) -> AgentReport {
+    AgentReport {
+        process: Process::Running,
+        role,
+        lsn: Lsn(lsn),
+        copy_complete: true,
+        ..AgentReport::default()
+    }
+}
+
+#[test]
+fn every_step_is_in_the_log_before_its_effects_are_handed_out() {
+    let (_dir, log) = log();
+    let mut driver = Driver::fresh(&log, "c").expect("a driver");
+    let spec = Spec::defaults(Topology::MasterSlave);
+    let steps = driver
+        .relist(Timestamp(0), false, listing(), spec)
+        .expect("relisted");
+    for (_, observed) in &steps {
+        assert!(observed.violation.is_none(), "{:?}", observed.violation);
+        if let Some(record) = &observed.record {
+            // The record handed out is the one the log holds.
+            let stored = log
+                .read_range("c", record.seq, record.seq)
+                .expect("readable");
+            assert_eq!(stored, vec![record.clone()]);
+        } else {
+            assert!(observed.effects.is_empty(), "effects without a record");
+        }
+    }
+    // The spec comes last, after what the watches listed.
+    let kinds: Vec<&str> = steps.iter().map(|(input, _)| input.kind()).collect();
+    assert_eq!(kinds.first(), Some(&"recovered"));
+    assert_eq!(kinds.last(), Some(&"spec"));
+    // A driver that recovers from the log holds the same state.
+    let recovered = Driver::recover(&log, "c").expect("recovered");
+    assert_eq!(recovered.engine().state(), driver.engine().state());
+    assert_ne!(recovered.engine().state().seq(), Seq(0));
+}
+
+#[test]
+fn an_answer_asked_before_a_volume_change_is_dropped() {
+    let (_dir, log) = log();
+    let mut driver = Driver::fresh(&log, "c").expect("a driver");
+    let spec = Spec::defaults(Topology::MasterSlave);
+    driver
+        .relist(Timestamp(0), false, listing(), spec)
+        .expect("relisted");
+    let ticket = driver.ask(MemberId(1));
+    let lost = VolumeObservation {
+        lost: true,
+        ..volume(1, "node-1")
+    };
+    driver
+        .observe(
+            Timestamp(1_000),
+            Input::Volume {
+                member: MemberId(1),
+                volume: lost,
+            },
+        )
+        .expect("observed");
+    let stale = Poll::Report(running(Role::Standby, 100));
+    let answered = driver
+        .answer(Timestamp(1_100), ticket, stale)
+        .expect("no error");
+    assert!(
+        answered.is_none(),
+        "the stale answer was given to the engine"
+    );
+    // A poll asked now is answered as usual.
+    let ticket = driver.ask(MemberId(1));
+    let fresh = Poll::Report(running(Role::None, 0));
+    let answered = driver
+        .answer(Timestamp(1_200), ticket, fresh)
+        .expect("no error");
+    assert!(answered.is_some());
+}
+
+#[test]
+fn a_destructive_effect_whose_premise_is_gone_is_withdrawn() {
+    let (_dir, log) = log();
+    let mut driver = Driver::fresh(&log, "c").expect("a driver");
+    let spec = Spec::defaults(Topology::MasterSlave);
+    driver
+        .relist(Timestamp(0), false, listing(), spec)
+        .expect("relisted");
+    // A deletion of a pod that is no longer the member's pod is not carried out.
+    let effect = tandem_engine::Effect {
+        id: tandem_engine::EffectId(99),
+        action: Action::DeletePod {
+            member: MemberId(1),
+            uid: PodUid("an-older-pod".into()),
+            grace_period_s: 30,
+        },
+    };
+    assert_eq!(
+        driver.before_carrying_out(&effect),
+        Some(Outcome::Failed(EffectError::Withdrawn))
+    );
+    // Status reports always go ahead, and give nothing back to the engine.
+    let report = driver.engine().state().seq();
+    let status = tandem_engine::Effect {
+        id: tandem_engine::REPORT_EFFECT_ID,
+        action: Action::EmitEvent {
+            warning: false,
+            reason: "Test".into(),
+            message: "test".into(),
+        },
+    };
+    assert_eq!(driver.before_carrying_out(&status), None);
+    let finished = driver
+        .finished(Timestamp(2_000), &status, Outcome::Ok)
+        .expect("no error");
+    assert!(finished.is_none());
+    assert_eq!(driver.engine().state().seq(), report);
+}
