@@ -7,8 +7,10 @@
 //! - [`validation`]: the rules the API server enforces through the schema, enforced again in
 //!   Rust with the same messages ([`messages`]), so the operator and the simulator refuse what
 //!   the API server refuses.
+//! - `ZenithClusterSpec::to_engine`: the one conversion to the engine's configuration.
 //! - [`generate`]: the CRD manifest that the `crdgen` binary writes to `crds/yaml/`.
 
+mod engine_spec;
 pub mod generate;
 pub mod messages;
 pub mod quantity;

@@ -177,7 +177,7 @@ pub struct HaSpec {
     #[serde(default)]
     pub replication: Replication,
     /// The most bytes of log a standby may lag and still be promoted on failover.
-    #[serde(default)]
+    #[serde(default = "defaults::max_lag_on_failover_bytes")]
     pub max_lag_on_failover_bytes: u64,
     /// Lag in bytes above which the standby counts as lagging.
     #[serde(default = "defaults::lag_threshold_bytes")]
@@ -199,11 +199,11 @@ pub struct HaSpec {
     #[x_kube(validation = Rule::new("self >= 1").message(messages::SWITCHOVER_TIMEOUT))]
     pub switchover_timeout: i64,
     /// How many times a member's volume is rebuilt before the cluster is declared failed.
-    #[serde(default = "defaults::max_attempts")]
+    #[serde(default = "defaults::max_rebuild_attempts")]
     #[x_kube(validation = Rule::new("self >= 1").message(messages::MAX_REBUILD_ATTEMPTS))]
     pub max_rebuild_attempts: i64,
     /// How many times a member is restarted before it is rebuilt.
-    #[serde(default = "defaults::max_attempts")]
+    #[serde(default = "defaults::max_restart_attempts")]
     #[x_kube(validation = Rule::new("self >= 1").message(messages::MAX_RESTART_ATTEMPTS))]
     pub max_restart_attempts: i64,
     /// Seconds to wait for the member holding the newest data to come back before a person is
@@ -234,16 +234,16 @@ impl Default for HaSpec {
             agent_lease_seconds: defaults::agent_lease_seconds(),
             node_lost_timeout: defaults::node_lost_timeout(),
             replication: Replication::default(),
-            max_lag_on_failover_bytes: 0,
+            max_lag_on_failover_bytes: defaults::max_lag_on_failover_bytes(),
             lag_threshold_bytes: defaults::lag_threshold_bytes(),
             lag_timeout: defaults::lag_timeout(),
             init_timeout: defaults::init_timeout(),
             standby_start_timeout: defaults::standby_start_timeout(),
             switchover_timeout: defaults::switchover_timeout(),
-            max_rebuild_attempts: defaults::max_attempts(),
-            max_restart_attempts: defaults::max_attempts(),
+            max_rebuild_attempts: defaults::max_rebuild_attempts(),
+            max_restart_attempts: defaults::max_restart_attempts(),
             wait_for_active_timeout: defaults::wait_for_active_timeout(),
-            auto_failover: true,
+            auto_failover: defaults::enabled(),
             stopped: false,
             reexamine: String::new(),
             switchover: None,
@@ -275,54 +275,69 @@ pub struct Switchover {
     pub to: Option<i64>,
 }
 
-/// The defaults of the engine's knobs, as the engine documents them.
+/// The defaults of the engine's knobs: the engine's own (`tandem_engine::Spec::defaults`), so
+/// that they are written in one place.
 pub mod defaults {
+    use tandem_engine::{Spec, Topology};
+
+    fn engine() -> Spec {
+        Spec::defaults(Topology::MasterSlave)
+    }
+
     /// `zenithSpec.pollingInterval`.
     pub fn polling_interval() -> i64 {
-        10
+        i64::from(engine().polling_interval_s)
     }
     /// `zenithSpec.unreachableTimeout`.
     pub fn unreachable_timeout() -> i64 {
-        30
+        i64::from(engine().unreachable_timeout_s)
     }
     /// `haSpec.agentLeaseSeconds`.
     pub fn agent_lease_seconds() -> i64 {
-        22
+        i64::from(engine().agent_lease_s)
     }
     /// `haSpec.nodeLostTimeout`.
     pub fn node_lost_timeout() -> i64 {
-        300
+        i64::from(engine().node_lost_timeout_s)
     }
-    /// `haSpec.lagThresholdBytes`: 16 MiB.
+    /// `haSpec.maxLagOnFailoverBytes`.
+    pub fn max_lag_on_failover_bytes() -> u64 {
+        engine().max_lag_on_failover_bytes
+    }
+    /// `haSpec.lagThresholdBytes`.
     pub fn lag_threshold_bytes() -> u64 {
-        16 * 1024 * 1024
+        engine().lag_threshold_bytes
     }
-    /// `haSpec.waitForActiveTimeout`: one hour.
+    /// `haSpec.waitForActiveTimeout`.
     pub fn wait_for_active_timeout() -> Option<i64> {
-        Some(3600)
+        engine().wait_for_active_timeout_s.map(i64::from)
     }
     /// `haSpec.lagTimeout`.
     pub fn lag_timeout() -> i64 {
-        120
+        i64::from(engine().lag_timeout_s)
     }
     /// `haSpec.initTimeout`.
     pub fn init_timeout() -> i64 {
-        600
+        i64::from(engine().init_timeout_s)
     }
     /// `haSpec.standbyStartTimeout`.
     pub fn standby_start_timeout() -> i64 {
-        600
+        i64::from(engine().standby_start_timeout_s)
     }
     /// `haSpec.switchoverTimeout`.
     pub fn switchover_timeout() -> i64 {
-        120
+        i64::from(engine().switchover_timeout_s)
     }
-    /// `haSpec.maxRebuildAttempts` and `haSpec.maxRestartAttempts`.
-    pub fn max_attempts() -> i64 {
-        5
+    /// `haSpec.maxRebuildAttempts`.
+    pub fn max_rebuild_attempts() -> i64 {
+        i64::from(engine().max_rebuild_attempts)
+    }
+    /// `haSpec.maxRestartAttempts`.
+    pub fn max_restart_attempts() -> i64 {
+        i64::from(engine().max_restart_attempts)
     }
     /// `haSpec.autoFailover`.
     pub fn enabled() -> bool {
-        true
+        engine().auto_failover
     }
 }

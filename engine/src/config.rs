@@ -124,55 +124,61 @@ impl Spec {
         if self.polling_interval_s < 1 {
             errors.push(ConfigError::new(
                 "pollingInterval",
-                "pollingInterval must be at least 1 second",
+                messages::POLLING_INTERVAL,
             ));
         }
         if u64::from(self.unreachable_timeout_s) < 2 * u64::from(self.polling_interval_s) {
             errors.push(ConfigError::new(
                 "unreachableTimeout",
-                "unreachableTimeout must be at least twice pollingInterval",
+                messages::UNREACHABLE_TIMEOUT_POLLING,
             ));
         }
         if self.agent_lease_s < 1 {
             errors.push(ConfigError::new(
                 "agentLeaseSeconds",
-                "agentLeaseSeconds must be at least 1 second",
+                messages::AGENT_LEASE_SECONDS,
             ));
         }
         if u64::from(self.unreachable_timeout_s) * 3 <= u64::from(self.agent_lease_s) * 4 {
             errors.push(ConfigError::new("unreachableTimeout", LEASE_MESSAGE));
         }
-        let seconds: [(&'static str, u32); 5] = [
-            ("nodeLostTimeout", self.node_lost_timeout_s),
-            ("lagTimeout", self.lag_timeout_s),
-            ("initTimeout", self.init_timeout_s),
-            ("standbyStartTimeout", self.standby_start_timeout_s),
-            ("switchoverTimeout", self.switchover_timeout_s),
-        ];
-        for (field, value) in seconds {
-            if value < 1 {
-                errors.push(ConfigError::new(
-                    field,
-                    format!("{field} must be at least 1 second"),
-                ));
-            }
-        }
-        if self.wait_for_active_timeout_s == Some(0) {
-            errors.push(ConfigError::new(
+        let at_least_one: [(&'static str, u32, &'static str); 8] = [
+            (
+                "nodeLostTimeout",
+                self.node_lost_timeout_s,
+                messages::NODE_LOST_TIMEOUT,
+            ),
+            ("lagTimeout", self.lag_timeout_s, messages::LAG_TIMEOUT),
+            ("initTimeout", self.init_timeout_s, messages::INIT_TIMEOUT),
+            (
+                "standbyStartTimeout",
+                self.standby_start_timeout_s,
+                messages::STANDBY_START_TIMEOUT,
+            ),
+            (
+                "switchoverTimeout",
+                self.switchover_timeout_s,
+                messages::SWITCHOVER_TIMEOUT,
+            ),
+            (
                 "waitForActiveTimeout",
-                "waitForActiveTimeout must be at least 1 second",
-            ));
-        }
-        let counts: [(&'static str, u32); 2] = [
-            ("maxRebuildAttempts", self.max_rebuild_attempts),
-            ("maxRestartAttempts", self.max_restart_attempts),
+                self.wait_for_active_timeout_s.unwrap_or(1),
+                messages::WAIT_FOR_ACTIVE_TIMEOUT,
+            ),
+            (
+                "maxRebuildAttempts",
+                self.max_rebuild_attempts,
+                messages::MAX_REBUILD_ATTEMPTS,
+            ),
+            (
+                "maxRestartAttempts",
+                self.max_restart_attempts,
+                messages::MAX_RESTART_ATTEMPTS,
+            ),
         ];
-        for (field, value) in counts {
+        for (field, value, message) in at_least_one {
             if value < 1 {
-                errors.push(ConfigError::new(
-                    field,
-                    format!("{field} must be at least 1"),
-                ));
+                errors.push(ConfigError::new(field, message));
             }
         }
         if let Some(SwitchoverRequest {
@@ -180,10 +186,7 @@ impl Spec {
         }) = &self.switchover
             && member.0 >= self.topology.member_count()
         {
-            errors.push(ConfigError::new(
-                "switchover",
-                "switchover.to must name a member of the cluster (0 or 1)",
-            ));
+            errors.push(ConfigError::new("switchover", messages::SWITCHOVER_TO));
         }
         errors
     }
@@ -192,10 +195,7 @@ impl Spec {
     /// immutability.
     pub fn validate_change(&self, previous: &Spec) -> Result<(), ConfigError> {
         if self.topology != previous.topology {
-            return Err(ConfigError::new(
-                "replicas",
-                "replicas is immutable after creation (it decides the topology)",
-            ));
+            return Err(ConfigError::new("replicas", messages::REPLICAS_IMMUTABLE));
         }
         self.validate()
     }
@@ -220,18 +220,59 @@ impl Spec {
 }
 
 /// The message of the rule that ties `unreachableTimeout` to `agentLeaseSeconds`.
-pub const LEASE_MESSAGE: &str = "unreachableTimeout must exceed agentLeaseSeconds plus a quarter of \
-unreachableTimeout (the contact-time granularity): unreachableTimeout * 3 > agentLeaseSeconds * 4";
+pub const LEASE_MESSAGE: &str = messages::UNREACHABLE_TIMEOUT_LEASE;
+
+/// The messages of the validation rules, word for word those of the `ZenithCluster` schema's CEL
+/// rules (the CRD takes them from here): the API server, the operator and the simulator refuse an
+/// object with the same sentence, and each sentence names the field it is about.
+pub mod messages {
+    /// `zenithSpec.replicas` is neither 1 nor 2.
+    pub const REPLICAS: &str = "replicas must be 1 (standalone) or 2 (master-slave)";
+    /// `zenithSpec.replicas` changed after creation.
+    pub const REPLICAS_IMMUTABLE: &str =
+        "replicas is immutable after creation (it decides the topology)";
+    /// `zenithSpec.storageClassName` changed after creation.
+    pub const STORAGE_CLASS_IMMUTABLE: &str = "storageClassName is immutable after creation";
+    /// `zenithSpec.storageSize` is not a Kubernetes quantity.
+    pub const STORAGE_SIZE: &str = "storageSize must be a quantity, for example 5Gi";
+    /// `zenithSpec.pollingInterval` is below 1.
+    pub const POLLING_INTERVAL: &str = "pollingInterval must be at least 1 second";
+    /// `zenithSpec.unreachableTimeout` is below twice `pollingInterval`.
+    pub const UNREACHABLE_TIMEOUT_POLLING: &str =
+        "unreachableTimeout must be at least twice pollingInterval";
+    /// `zenithSpec.unreachableTimeout` does not exceed `haSpec.agentLeaseSeconds` by more than the
+    /// engine's contact-time granularity (a quarter of `unreachableTimeout`).
+    pub const UNREACHABLE_TIMEOUT_LEASE: &str = "unreachableTimeout must exceed agentLeaseSeconds plus \
+    a quarter of unreachableTimeout (the contact-time granularity): unreachableTimeout * 3 > \
+    agentLeaseSeconds * 4";
+    /// `haSpec.agentLeaseSeconds` is below 1.
+    pub const AGENT_LEASE_SECONDS: &str = "agentLeaseSeconds must be at least 1 second";
+    /// `haSpec.nodeLostTimeout` is below 1.
+    pub const NODE_LOST_TIMEOUT: &str = "nodeLostTimeout must be at least 1 second";
+    /// `haSpec.lagTimeout` is below 1.
+    pub const LAG_TIMEOUT: &str = "lagTimeout must be at least 1 second";
+    /// `haSpec.initTimeout` is below 1.
+    pub const INIT_TIMEOUT: &str = "initTimeout must be at least 1 second";
+    /// `haSpec.standbyStartTimeout` is below 1.
+    pub const STANDBY_START_TIMEOUT: &str = "standbyStartTimeout must be at least 1 second";
+    /// `haSpec.switchoverTimeout` is below 1.
+    pub const SWITCHOVER_TIMEOUT: &str = "switchoverTimeout must be at least 1 second";
+    /// `haSpec.waitForActiveTimeout` is set and below 1.
+    pub const WAIT_FOR_ACTIVE_TIMEOUT: &str = "waitForActiveTimeout must be at least 1 second";
+    /// `haSpec.maxRebuildAttempts` is below 1.
+    pub const MAX_REBUILD_ATTEMPTS: &str = "maxRebuildAttempts must be at least 1";
+    /// `haSpec.maxRestartAttempts` is below 1.
+    pub const MAX_RESTART_ATTEMPTS: &str = "maxRestartAttempts must be at least 1";
+    /// `haSpec.switchover.to` is not the ordinal of a member of the cluster.
+    pub const SWITCHOVER_TO: &str = "switchover.to must name a member of the cluster (0 or 1)";
+}
 
 /// Maps the CRD's `replicas` to a topology.
 pub fn topology_from_replicas(replicas: i64) -> Result<Topology, ConfigError> {
     match replicas {
         1 => Ok(Topology::Standalone),
         2 => Ok(Topology::MasterSlave),
-        _ => Err(ConfigError::new(
-            "replicas",
-            "replicas must be 1 (standalone) or 2 (master-slave)",
-        )),
+        _ => Err(ConfigError::new("replicas", messages::REPLICAS)),
     }
 }
 

@@ -1,0 +1,214 @@
+//! The one conversion from a `ZenithCluster`'s spec to the engine's configuration: the operator
+//! gives the engine what this returns, and the defaults and messages on both sides are the
+//! engine's own.
+
+use crate::spec::{Replication, ZenithClusterSpec};
+use crate::validation::ValidationError;
+use tandem_engine::config::topology_from_replicas;
+use tandem_engine::{ConfigHash, MemberId, Spec, SwitchoverRequest};
+
+impl ZenithClusterSpec {
+    /// The engine's configuration for this spec, which must pass the schema's rules first
+    /// (`previous`: the spec before an update, `None` on creation). `config_hash` is the hash of
+    /// the instance and database configuration. A value the schema accepts but the engine cannot
+    /// hold (seconds beyond `u32`) is refused with its field named.
+    pub fn to_engine(
+        &self,
+        previous: Option<&Self>,
+        config_hash: ConfigHash,
+    ) -> Result<Spec, Vec<ValidationError>> {
+        self.validate(previous)?;
+        let mut errors = Vec::new();
+        let zenith = &self.zenith_spec;
+        let ha = &self.ha_spec;
+        let mut fit = |field: &str, value: i64| -> u32 {
+            u32::try_from(value).unwrap_or_else(|_| {
+                errors.push(ValidationError {
+                    field: field.to_owned(),
+                    message: format!(
+                        "{} must be at most {}",
+                        field.rsplit('.').next().unwrap_or(field),
+                        u32::MAX
+                    ),
+                });
+                0
+            })
+        };
+        let topology = topology_from_replicas(zenith.replicas).map_err(|error| {
+            vec![ValidationError {
+                field: "spec.zenithSpec.replicas".into(),
+                message: error.message,
+            }]
+        })?;
+        let spec = Spec {
+            topology,
+            polling_interval_s: fit("spec.zenithSpec.pollingInterval", zenith.polling_interval),
+            unreachable_timeout_s: fit(
+                "spec.zenithSpec.unreachableTimeout",
+                zenith.unreachable_timeout,
+            ),
+            agent_lease_s: fit("spec.haSpec.agentLeaseSeconds", ha.agent_lease_seconds),
+            node_lost_timeout_s: fit("spec.haSpec.nodeLostTimeout", ha.node_lost_timeout),
+            replication: match ha.replication {
+                Replication::Sync => tandem_engine::Replication::Sync,
+                Replication::Async => tandem_engine::Replication::Async,
+            },
+            max_lag_on_failover_bytes: ha.max_lag_on_failover_bytes,
+            lag_threshold_bytes: ha.lag_threshold_bytes,
+            lag_timeout_s: fit("spec.haSpec.lagTimeout", ha.lag_timeout),
+            init_timeout_s: fit("spec.haSpec.initTimeout", ha.init_timeout),
+            standby_start_timeout_s: fit(
+                "spec.haSpec.standbyStartTimeout",
+                ha.standby_start_timeout,
+            ),
+            switchover_timeout_s: fit("spec.haSpec.switchoverTimeout", ha.switchover_timeout),
+            max_rebuild_attempts: fit("spec.haSpec.maxRebuildAttempts", ha.max_rebuild_attempts),
+            max_restart_attempts: fit("spec.haSpec.maxRestartAttempts", ha.max_restart_attempts),
+            wait_for_active_timeout_s: ha
+                .wait_for_active_timeout
+                .map(|seconds| fit("spec.haSpec.waitForActiveTimeout", seconds)),
+            auto_failover: ha.auto_failover,
+            stopped: ha.stopped,
+            reexamine: ha.reexamine.clone(),
+            switchover: ha.switchover.as_ref().map(|switchover| SwitchoverRequest {
+                token: switchover.token.clone(),
+                // Validation checked that the target is a member's ordinal.
+                to: switchover
+                    .to
+                    .and_then(|to| u8::try_from(to).ok())
+                    .map(MemberId),
+            }),
+            config_hash,
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        // The schema's rules are the engine's; a disagreement is a bug on one side.
+        if let Err(error) = spec.validate() {
+            return Err(vec![ValidationError {
+                field: format!("spec.{}", error.field),
+                message: error.message,
+            }]);
+        }
+        Ok(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{HaSpec, ZenithCluster};
+    use tandem_engine::Topology;
+
+    fn example() -> ZenithClusterSpec {
+        let text = include_str!("../examples/master-slave.yaml");
+        let cluster: ZenithCluster = serde_saphyr::from_str(text).expect("the example parses");
+        cluster.spec
+    }
+
+    #[test]
+    fn knobs_left_out_are_the_engine_defaults() {
+        let mut spec = example();
+        spec.ha_spec = HaSpec::default();
+        spec.zenith_spec.polling_interval = crate::spec::defaults::polling_interval();
+        spec.zenith_spec.unreachable_timeout = crate::spec::defaults::unreachable_timeout();
+        let engine = spec.to_engine(None, ConfigHash(7)).expect("valid");
+        let mut expected = Spec::defaults(Topology::MasterSlave);
+        expected.config_hash = ConfigHash(7);
+        assert_eq!(engine, expected);
+        // And an object that leaves `haSpec` out entirely reads the same defaults.
+        let mut json = serde_json::to_value(example()).expect("serializes");
+        json.as_object_mut().expect("an object").remove("haSpec");
+        let parsed: ZenithClusterSpec = serde_json::from_value(json).expect("parses");
+        assert_eq!(parsed.ha_spec, HaSpec::default());
+    }
+
+    /// Each knob the engine checks is refused with the same field and the same message on both
+    /// sides, whichever side sees it first.
+    #[test]
+    fn the_schema_and_the_engine_refuse_alike() {
+        type Break = fn(&mut ZenithClusterSpec, &mut Spec);
+        let cases: [(&str, Break); 10] = [
+            ("pollingInterval", |c, e| {
+                c.zenith_spec.polling_interval = 0;
+                e.polling_interval_s = 0;
+            }),
+            ("agentLeaseSeconds", |c, e| {
+                c.ha_spec.agent_lease_seconds = 0;
+                e.agent_lease_s = 0;
+            }),
+            ("nodeLostTimeout", |c, e| {
+                c.ha_spec.node_lost_timeout = 0;
+                e.node_lost_timeout_s = 0;
+            }),
+            ("lagTimeout", |c, e| {
+                c.ha_spec.lag_timeout = 0;
+                e.lag_timeout_s = 0;
+            }),
+            ("initTimeout", |c, e| {
+                c.ha_spec.init_timeout = 0;
+                e.init_timeout_s = 0;
+            }),
+            ("standbyStartTimeout", |c, e| {
+                c.ha_spec.standby_start_timeout = 0;
+                e.standby_start_timeout_s = 0;
+            }),
+            ("switchoverTimeout", |c, e| {
+                c.ha_spec.switchover_timeout = 0;
+                e.switchover_timeout_s = 0;
+            }),
+            ("waitForActiveTimeout", |c, e| {
+                c.ha_spec.wait_for_active_timeout = Some(0);
+                e.wait_for_active_timeout_s = Some(0);
+            }),
+            ("maxRebuildAttempts", |c, e| {
+                c.ha_spec.max_rebuild_attempts = 0;
+                e.max_rebuild_attempts = 0;
+            }),
+            ("maxRestartAttempts", |c, e| {
+                c.ha_spec.max_restart_attempts = 0;
+                e.max_restart_attempts = 0;
+            }),
+        ];
+        for (field, break_both) in cases {
+            let mut crd = example();
+            let mut engine = crd.to_engine(None, ConfigHash(0)).expect("valid");
+            break_both(&mut crd, &mut engine);
+            let crd_errors = crd.to_engine(None, ConfigHash(0)).expect_err("refused");
+            let engine_error = engine.validate().expect_err("refused");
+            assert_eq!(engine_error.field, field);
+            assert!(
+                crd_errors
+                    .iter()
+                    .any(|e| e.field.ends_with(field) && e.message == engine_error.message),
+                "{field}: the schema says {crd_errors:?}, the engine {engine_error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn seconds_beyond_what_the_engine_holds_are_refused_with_the_field() {
+        let mut spec = example();
+        spec.ha_spec.init_timeout = i64::from(u32::MAX) + 1;
+        let errors = spec.to_engine(None, ConfigHash(0)).expect_err("refused");
+        assert_eq!(errors[0].field, "spec.haSpec.initTimeout");
+        assert_eq!(errors[0].message, "initTimeout must be at most 4294967295");
+    }
+
+    #[test]
+    fn a_switchover_names_its_target() {
+        let mut spec = example();
+        spec.ha_spec.switchover = Some(crate::spec::Switchover {
+            token: "t1".into(),
+            to: Some(1),
+        });
+        let engine = spec.to_engine(None, ConfigHash(0)).expect("valid");
+        assert_eq!(
+            engine.switchover,
+            Some(SwitchoverRequest {
+                token: "t1".into(),
+                to: Some(MemberId(1)),
+            })
+        );
+    }
+}
