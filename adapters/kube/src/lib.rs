@@ -1,1 +1,10 @@
-//! tandem-kube.
+//! tandem-kube: what carries the engine's decisions out on a real cluster.
+//!
+//! - [`agent`]: the agent protocol (`docs/agent-protocol.md`): its messages, the client the
+//!   operator polls and commands each member's agent with, and the resolver from members to
+//!   agents.
+//! - [`agent_double`]: a small agent that speaks the real protocol and stands in for the
+//!   database in tests, where no database can run; every Kubernetes interaction stays real.
+
+pub mod agent;
+pub mod agent_double;

@@ -1,0 +1,277 @@
+//! An agent double: a small agent on loopback that speaks the real protocol and holds a
+//! member's role, position and history. It stands in for the database only (no database can run
+//! under kwok); the calls it answers are the real ones, authentication included.
+
+use crate::agent::{
+    CommandMessage, CommandResult, CommandState, CopyMessage, NotServingMessage, PROTOCOL_VERSION,
+    ProcessMessage, RoleMessage, StatusMessage, TimelineMessage,
+};
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+
+/// The largest request body the double reads.
+const MAX_REQUEST_BYTES: usize = 16 * 1024;
+
+/// What the double holds: the member's database, as far as the protocol shows it.
+#[derive(Clone, Debug)]
+pub struct DoubleState {
+    /// The status it answers with (lease expiry applied).
+    pub status: StatusMessage,
+    /// Commands carried out, by id, with their results.
+    pub commands: BTreeMap<u64, (CommandMessage, CommandResult)>,
+    /// Until when the active may accept writes without a renewal.
+    pub lease_until: Option<Instant>,
+    /// Calls refused for want of the token.
+    pub refused: u64,
+}
+
+impl DoubleState {
+    /// A database that runs with a complete, empty copy and no role.
+    pub fn new() -> DoubleState {
+        DoubleState {
+            status: StatusMessage {
+                process: ProcessMessage::Running,
+                role: RoleMessage::None,
+                lsn: 0,
+                replication_connected: false,
+                in_sync: false,
+                copy_complete: true,
+                copy: CopyMessage::Idle,
+                config_hash: 0,
+                not_serving: Some(NotServingMessage::Starting),
+                history: vec![TimelineMessage {
+                    timeline: 1,
+                    start_lsn: 0,
+                }],
+                version: "double-1".into(),
+            },
+            commands: BTreeMap::new(),
+            lease_until: None,
+            refused: 0,
+        }
+    }
+
+    /// An active whose lease ran out stops accepting writes by itself.
+    fn expire_lease(&mut self, now: Instant) {
+        let expired = self.lease_until.is_some_and(|until| now >= until);
+        if expired && self.status.role == RoleMessage::Active {
+            self.status.role = RoleMessage::None;
+            self.status.not_serving = Some(NotServingMessage::LeaseExpired);
+        }
+    }
+
+    fn carry_out(&mut self, command: &CommandMessage) -> Result<(), String> {
+        let status = &mut self.status;
+        if status.process != ProcessMessage::Running {
+            return Err("the database is not running".into());
+        }
+        match command {
+            CommandMessage::Promote => {
+                if !status.copy_complete {
+                    return Err("the copy is not complete".into());
+                }
+                if status.role != RoleMessage::Active {
+                    let timeline = status.history.last().map_or(1, |last| last.timeline + 1);
+                    status.history.push(TimelineMessage {
+                        timeline,
+                        start_lsn: status.lsn,
+                    });
+                }
+                status.role = RoleMessage::Active;
+                status.not_serving = None;
+            }
+            CommandMessage::Demote => {
+                status.role = RoleMessage::Standby;
+                status.not_serving = Some(NotServingMessage::Demoted);
+            }
+            CommandMessage::Fence => {
+                status.role = RoleMessage::None;
+                status.not_serving = Some(NotServingMessage::Fenced);
+            }
+            CommandMessage::Rebuild { .. } => {
+                status.role = RoleMessage::Standby;
+                status.lsn = 0;
+                status.copy_complete = false;
+                status.copy = CopyMessage::Copying { percent: 0 };
+                status.replication_connected = false;
+                status.in_sync = false;
+            }
+            CommandMessage::RestartReplication { .. } => {
+                status.role = RoleMessage::Standby;
+                status.replication_connected = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Default for DoubleState {
+    fn default() -> DoubleState {
+        DoubleState::new()
+    }
+}
+
+/// A running agent double; it stops when dropped.
+pub struct AgentDouble {
+    address: SocketAddr,
+    state: Arc<Mutex<DoubleState>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl AgentDouble {
+    /// Starts a double on a loopback port that accepts calls carrying `token`.
+    pub async fn start(token: &str) -> std::io::Result<AgentDouble> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let state = Arc::new(Mutex::new(DoubleState::new()));
+        let shared = Arc::clone(&state);
+        let token: Arc<str> = Arc::from(token);
+        let server = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let state = Arc::clone(&shared);
+                let token = Arc::clone(&token);
+                tokio::spawn(async move {
+                    let service = service_fn(move |request| {
+                        let state = Arc::clone(&state);
+                        let token = Arc::clone(&token);
+                        async move { Ok::<_, hyper::Error>(answer(request, &state, &token).await) }
+                    });
+                    // A connection that breaks is the caller's concern, not the double's.
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ok(AgentDouble {
+            address,
+            state,
+            server,
+        })
+    }
+
+    /// Where it listens.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Its state, to read or to change (the database's position grows, its process crashes).
+    pub fn state(&self) -> MutexGuard<'_, DoubleState> {
+        lock(&self.state)
+    }
+}
+
+impl Drop for AgentDouble {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+fn lock(state: &Mutex<DoubleState>) -> MutexGuard<'_, DoubleState> {
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Full<Bytes>> {
+    let body = serde_json::to_vec(value).expect("a protocol message serializes");
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .expect("a valid response")
+}
+
+fn text(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .body(Full::new(Bytes::from(message.to_owned())))
+        .expect("a valid response")
+}
+
+async fn answer(
+    request: Request<Incoming>,
+    state: &Mutex<DoubleState>,
+    token: &str,
+) -> Response<Full<Bytes>> {
+    let authorized = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .is_some_and(|given| given == token);
+    if !authorized {
+        lock(state).refused += 1;
+        return text(StatusCode::UNAUTHORIZED, "a bearer token is required");
+    }
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    let prefix = format!("/v{PROTOCOL_VERSION}/");
+    let Some(route) = path.strip_prefix(&prefix) else {
+        return text(StatusCode::NOT_FOUND, "unknown protocol version");
+    };
+    let now = Instant::now();
+    match (method, route) {
+        (Method::GET, "status") => {
+            let lease = query
+                .split('&')
+                .find_map(|pair| pair.strip_prefix("leaseSeconds="))
+                .and_then(|seconds| seconds.parse::<u64>().ok());
+            let mut state = lock(state);
+            state.expire_lease(now);
+            if let Some(seconds) = lease {
+                state.lease_until = Some(now + std::time::Duration::from_secs(seconds));
+            }
+            json(StatusCode::OK, &state.status)
+        }
+        (Method::POST, route) if route.starts_with("commands/") => {
+            let Ok(id) = route["commands/".len()..].parse::<u64>() else {
+                return text(StatusCode::BAD_REQUEST, "a command id is a number");
+            };
+            let body = match http_body_util::Limited::new(request.into_body(), MAX_REQUEST_BYTES)
+                .collect()
+                .await
+            {
+                Ok(body) => body.to_bytes(),
+                Err(error) => return text(StatusCode::BAD_REQUEST, &error.to_string()),
+            };
+            let command: CommandMessage = match serde_json::from_slice(&body) {
+                Ok(command) => command,
+                Err(error) => return text(StatusCode::BAD_REQUEST, &error.to_string()),
+            };
+            let mut state = lock(state);
+            if let Some((first, result)) = state.commands.get(&id) {
+                if *first != command {
+                    return text(
+                        StatusCode::CONFLICT,
+                        "another command was sent with this id",
+                    );
+                }
+                return json(StatusCode::OK, result);
+            }
+            state.expire_lease(now);
+            let outcome = state.carry_out(&command);
+            let result = CommandResult {
+                id,
+                state: match outcome {
+                    Ok(()) => CommandState::Done,
+                    Err(_) => CommandState::Failed,
+                },
+                error: outcome.err(),
+            };
+            state.commands.insert(id, (command, result.clone()));
+            json(StatusCode::OK, &result)
+        }
+        _ => text(StatusCode::NOT_FOUND, "no such call"),
+    }
+}

@@ -1,0 +1,178 @@
+//! The agent protocol, between the operator's client and an agent double, over real HTTP.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+use tandem_engine::{
+    Action, AgentReport, EffectError, EffectId, MemberId, NotServing, Process, Role,
+};
+use tandem_kube::agent::{
+    AgentClient, AgentError, AgentResolver, CommandMessage, NotServingMessage, PeerMessage,
+    RoleMessage, Timeouts, command_for,
+};
+use tandem_kube::agent_double::AgentDouble;
+
+const TOKEN: &str = "operator-token";
+
+fn client(token: &str) -> AgentClient {
+    AgentClient::new(
+        token,
+        Timeouts {
+            status: Duration::from_millis(500),
+            command: Duration::from_millis(500),
+        },
+    )
+}
+
+#[tokio::test]
+async fn a_status_reads_as_the_engine_reads_a_report() {
+    let agent = AgentDouble::start(TOKEN).await.expect("started");
+    agent.state().status.lsn = 4096;
+    let status = client(TOKEN)
+        .status(agent.address(), 22)
+        .await
+        .expect("answered");
+    let report = AgentReport::from(&status);
+    assert_eq!(report.process, Process::Running);
+    assert_eq!(report.role, Role::None);
+    assert_eq!(report.lsn.0, 4096);
+    assert!(report.copy_complete);
+    assert_eq!(report.not_serving, Some(NotServing::Starting));
+}
+
+#[tokio::test]
+async fn a_command_is_carried_out_once_per_effect_id() {
+    let agent = AgentDouble::start(TOKEN).await.expect("started");
+    let client = client(TOKEN);
+    for _ in 0..3 {
+        client
+            .command(agent.address(), EffectId(5), &CommandMessage::Promote)
+            .await
+            .expect("promoted");
+    }
+    {
+        let state = agent.state();
+        assert_eq!(state.status.role, RoleMessage::Active);
+        assert_eq!(
+            state.status.history.len(),
+            2,
+            "one promotion, one new timeline"
+        );
+        assert_eq!(state.commands.len(), 1);
+    }
+    // The same id for another command is a conflict, not a second command.
+    let error = client
+        .command(agent.address(), EffectId(5), &CommandMessage::Fence)
+        .await
+        .expect_err("refused");
+    assert_eq!(error.effect_error(), EffectError::Conflict);
+    assert_eq!(agent.state().status.role, RoleMessage::Active);
+}
+
+#[tokio::test]
+async fn an_unauthenticated_promote_is_refused() {
+    let agent = AgentDouble::start(TOKEN).await.expect("started");
+    let error = client("not-the-token")
+        .command(agent.address(), EffectId(1), &CommandMessage::Promote)
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(error, AgentError::Unauthorized { .. }),
+        "{error:?}"
+    );
+    assert_eq!(error.effect_error(), EffectError::Rejected);
+    let state = agent.state();
+    assert_eq!(state.status.role, RoleMessage::None, "nothing was promoted");
+    assert_eq!(state.refused, 1);
+    assert!(state.commands.is_empty());
+}
+
+#[tokio::test]
+async fn an_active_whose_lease_runs_out_fences_itself() {
+    let agent = AgentDouble::start(TOKEN).await.expect("started");
+    let client = client(TOKEN);
+    client
+        .command(agent.address(), EffectId(1), &CommandMessage::Promote)
+        .await
+        .expect("promoted");
+    // A poll that grants no time: the lease has run out by the next call.
+    client.status(agent.address(), 0).await.expect("answered");
+    let status = client.status(agent.address(), 22).await.expect("answered");
+    assert_eq!(status.role, RoleMessage::None);
+    assert_eq!(status.not_serving, Some(NotServingMessage::LeaseExpired));
+}
+
+#[tokio::test]
+async fn a_command_the_database_cannot_carry_out_fails_with_its_reason() {
+    let agent = AgentDouble::start(TOKEN).await.expect("started");
+    agent.state().status.copy_complete = false;
+    let error = client(TOKEN)
+        .command(agent.address(), EffectId(2), &CommandMessage::Promote)
+        .await
+        .expect_err("failed");
+    assert!(matches!(&error, AgentError::Failed(reason) if reason.contains("copy")));
+    assert_eq!(error.effect_error(), EffectError::Rejected);
+}
+
+#[tokio::test]
+async fn an_agent_that_does_not_answer_times_out() {
+    // Accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bound");
+    let address = listener.local_addr().expect("an address");
+    let _silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let error = client(TOKEN)
+        .status(address, 22)
+        .await
+        .expect_err("timed out");
+    assert!(matches!(error, AgentError::Timeout(_)), "{error:?}");
+    assert_eq!(error.effect_error(), EffectError::Timeout);
+}
+
+struct Loopback(Vec<SocketAddr>);
+
+impl AgentResolver for Loopback {
+    fn agent(&self, member: MemberId) -> Option<SocketAddr> {
+        self.0.get(member.index()).copied()
+    }
+    fn replication_address(&self, member: MemberId) -> Option<String> {
+        self.agent(member).map(|address| address.to_string())
+    }
+}
+
+#[test]
+fn agent_effects_become_commands_and_others_do_not() {
+    let resolver = Loopback(vec!["127.0.0.1:7000".parse().expect("an address")]);
+    let rebuild = Action::Rebuild {
+        member: MemberId(1),
+        from: MemberId(0),
+    };
+    let (member, command) = command_for(&rebuild, &resolver)
+        .expect("an agent command")
+        .expect("resolved");
+    assert_eq!(member, MemberId(1));
+    assert_eq!(
+        command,
+        CommandMessage::Rebuild {
+            from: PeerMessage {
+                member: 0,
+                address: "127.0.0.1:7000".into(),
+            }
+        }
+    );
+    // A source with no address yet cannot be named.
+    let unresolved = Action::RestartReplication {
+        member: MemberId(0),
+        from: MemberId(1),
+    };
+    assert!(matches!(
+        command_for(&unresolved, &resolver),
+        Some(Err(AgentError::NoAddress(MemberId(1))))
+    ));
+    assert!(command_for(&Action::SetReplicas { replicas: 2 }, &resolver).is_none());
+}
