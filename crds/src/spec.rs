@@ -1,5 +1,6 @@
-//! The spec of a `ZenithCluster`: the seed's fields and names (`zenithSpec`, `agentSpec`,
-//! `template`, `volumeClaimTemplates`), plus the HA engine's knobs in `haSpec`.
+//! The spec of a `ZenithCluster`: the database's fields and names as Zenith deployments write them
+//! (`zenithSpec`, `agentSpec`, `template`, `volumeClaimTemplates`), plus the HA engine's knobs in
+//! `haSpec`.
 //!
 //! Each validation rule lives next to its field as a CEL rule whose message is the one in
 //! [`crate::messages`]; [`ZenithClusterSpec::validate`] checks the same rules in Rust.
@@ -68,7 +69,7 @@ pub struct ZenithClusterSpec {
     pub volume_claim_templates: Vec<PersistentVolumeClaim>,
 }
 
-/// The database of the cluster (the seed's `zenithSpec`).
+/// The database of the cluster (`zenithSpec`).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[x_kube(validation = Rule::new("self.unreachableTimeout >= 2 * self.pollingInterval")
     .message(messages::UNREACHABLE_TIMEOUT_POLLING)
@@ -118,7 +119,7 @@ pub struct ZenithSpec {
     pub db_specs: Option<BTreeMap<String, serde_json::Value>>,
 }
 
-/// The agent beside each member (the seed's `agentSpec`).
+/// The agent beside each member (`agentSpec`).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentSpec {
@@ -133,7 +134,7 @@ pub struct AgentSpec {
     pub agent_config: Vec<String>,
 }
 
-/// The pod template of the members (the seed's `template`).
+/// The pod template of the members (`template`).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ZenithTemplate {

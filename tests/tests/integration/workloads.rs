@@ -1,4 +1,4 @@
-//! The seed's StatefulSet on local PVs: proof that the controller-manager (StatefulSet, PV
+//! A Zenith StatefulSet on local PVs: proof that the controller-manager (StatefulSet, PV
 //! binder, PV protection), the scheduler (volume binding, node affinity) and kwok (pods Running
 //! on fake nodes) are really at work.
 
@@ -41,7 +41,7 @@ fn from_json<T: DeserializeOwned>(value: Value) -> T {
 }
 
 /// A StorageClass of the test's own (so that its PVs bind to its claims only), shaped like the
-/// seed's `local-storage`: no provisioner, binding waits for the first consumer.
+/// usual `local-storage` class of local PVs: no provisioner, binding waits for the first consumer.
 async fn storage_class(client: &Client, namespace: &str) -> String {
     let name = format!("{namespace}-local");
     let class: StorageClass = from_json(json!({
@@ -142,7 +142,7 @@ async fn statefulset_on_local_pvs_runs_on_the_pvs_nodes(cp: Arc<ControlPlane>) {
         .create(&PostParams::default(), &service)
         .await
         .expect("the headless service");
-    // The seed's StatefulSet, with the test's storage class and ReadWriteOnce claims.
+    // A Zenith StatefulSet, with the test's storage class and ReadWriteOnce claims.
     let statefulset: StatefulSet = from_json(json!({
         "metadata": {"name": "local-test"},
         "spec": {
@@ -216,7 +216,7 @@ async fn statefulset_on_local_pvs_runs_on_the_pvs_nodes(cp: Arc<ControlPlane>) {
     );
 }
 
-/// The seed's clean-up problem: a PV in use is not deleted while its finalizer stands; clearing
+/// The clean-up problem of local PVs: a PV in use is not deleted while its finalizer stands; clearing
 /// the finalizers releases it.
 async fn pv_finalizer_blocks_deletion_until_cleared(cp: Arc<ControlPlane>) {
     let client = cp.client();
