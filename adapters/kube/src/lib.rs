@@ -3,8 +3,11 @@
 //! - [`agent`]: the agent protocol (`docs/agent-protocol.md`): its messages, the client the
 //!   operator polls and commands each member's agent with, and the resolver from members to
 //!   agents.
+//! - [`effects`]: the engine's effects on the Kubernetes API (pods, the StatefulSet, local PVs
+//!   and their claims).
 //! - [`agent_double`]: a small agent that speaks the real protocol and stands in for the
 //!   database in tests, where no database can run; every Kubernetes interaction stays real.
 
 pub mod agent;
 pub mod agent_double;
+pub mod effects;

@@ -9,6 +9,8 @@ use tandem_tests::runner;
 #[cfg(feature = "control-plane")]
 mod crd;
 #[cfg(feature = "control-plane")]
+mod effects;
+#[cfg(feature = "control-plane")]
 mod faults;
 mod offline;
 #[cfg(feature = "control-plane")]
@@ -25,6 +27,7 @@ fn main() -> ExitCode {
         .chain(crd::tests())
         .chain(workloads::tests())
         .chain(faults::tests())
+        .chain(effects::tests())
         .chain(selftest::tests());
     #[cfg(not(feature = "control-plane"))]
     let tests = offline;

@@ -1,0 +1,291 @@
+//! The engine's effects on the Kubernetes API: pod deletions with a UID precondition, the
+//! StatefulSet's replicas, local-PV provisioning and PVC pre-binding, and the release of a lost
+//! member's volume. Each call's failure becomes the engine's [`EffectError`]; the engine decides
+//! whether and when to issue the effect again.
+//!
+//! Names follow the members: member `N` of cluster `C` has pod `C-N` and PVC `data-C-N`; its
+//! local PV of volume generation `G` is `<namespace>-C-N-g<G>` (PVs are cluster-scoped).
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
+use kube::Client;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use serde_json::json;
+use tandem_engine::{Action, EffectError, MemberId, NodeName, Outcome, PodUid, PvcUid};
+
+/// The field manager of every write.
+pub const FIELD_MANAGER: &str = "tandem";
+
+/// One cluster's place in the API: where its objects live and how its volumes are made.
+#[derive(Clone, Debug)]
+pub struct ClusterObjects {
+    /// The namespace of the `ZenithCluster`.
+    pub namespace: String,
+    /// Its name (also the StatefulSet's).
+    pub cluster: String,
+    /// The storage class of its local PVs.
+    pub storage_class: String,
+    /// The size of each member's volume, a Kubernetes quantity.
+    pub storage_size: String,
+    /// The directory on each node under which local PVs live.
+    pub local_root: String,
+}
+
+impl ClusterObjects {
+    /// The member's pod.
+    pub fn pod(&self, member: MemberId) -> String {
+        format!("{}-{}", self.cluster, member.0)
+    }
+
+    /// The member's data PVC.
+    pub fn pvc(&self, member: MemberId) -> String {
+        format!("data-{}-{}", self.cluster, member.0)
+    }
+
+    /// The member's local PV of volume generation `generation`.
+    pub fn pv(&self, member: MemberId, generation: u32) -> String {
+        format!(
+            "{}-{}-{}-g{generation}",
+            self.namespace, self.cluster, member.0
+        )
+    }
+}
+
+/// Carries out the engine's Kubernetes effects.
+#[derive(Clone)]
+pub struct KubeEffects {
+    client: Client,
+    objects: ClusterObjects,
+}
+
+impl KubeEffects {
+    /// An executor for one cluster.
+    pub fn new(client: Client, objects: ClusterObjects) -> KubeEffects {
+        KubeEffects { client, objects }
+    }
+
+    /// Carries out `action` if it is a Kubernetes effect; `None` for the others (agent commands,
+    /// status and events, which have their own executors).
+    pub async fn carry_out(&self, action: &Action) -> Option<Outcome> {
+        let result = match action {
+            Action::DeletePod {
+                member,
+                uid,
+                grace_period_s,
+            } => self.delete_pod(*member, uid, *grace_period_s).await,
+            Action::SetReplicas { replicas } => self.set_replicas(*replicas).await,
+            Action::ProvisionLocalPv {
+                member,
+                node,
+                generation,
+            } => self.provision(*member, node, *generation).await,
+            Action::BindPvc { member, generation } => self.bind(*member, *generation).await,
+            Action::ReleaseVolume {
+                member,
+                pvc,
+                generation,
+            } => self.release(*member, pvc.as_ref(), *generation).await,
+            _ => return None,
+        };
+        Some(match result {
+            Ok(()) => Outcome::Ok,
+            Err(error) => Outcome::Failed(error),
+        })
+    }
+
+    fn pods(&self) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), &self.objects.namespace)
+    }
+
+    fn claims(&self) -> Api<PersistentVolumeClaim> {
+        Api::namespaced(self.client.clone(), &self.objects.namespace)
+    }
+
+    fn volumes(&self) -> Api<PersistentVolume> {
+        Api::all(self.client.clone())
+    }
+
+    /// Deletes the member's pod if it is still the pod `uid` (a precondition the API server
+    /// checks), with the given grace period (0: with force).
+    async fn delete_pod(
+        &self,
+        member: MemberId,
+        uid: &PodUid,
+        grace_period_s: u32,
+    ) -> Result<(), EffectError> {
+        let params = DeleteParams {
+            grace_period_seconds: Some(grace_period_s),
+            preconditions: Some(Preconditions {
+                uid: Some(uid.0.clone()),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        self.pods()
+            .delete(&self.objects.pod(member), &params)
+            .await
+            .map(|_| ())
+            .map_err(effect_error)
+    }
+
+    async fn set_replicas(&self, replicas: u8) -> Result<(), EffectError> {
+        let statefulsets: Api<StatefulSet> =
+            Api::namespaced(self.client.clone(), &self.objects.namespace);
+        let patch = json!({"spec": {"replicas": replicas}});
+        statefulsets
+            .patch(
+                &self.objects.cluster,
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .map(|_| ())
+            .map_err(effect_error)
+    }
+
+    /// Creates the member's local PV on `node`, pre-bound to its PVC (`claimRef`), so that no
+    /// other claim can take it. An existing PV of the same name is the same effect carried out
+    /// before.
+    async fn provision(
+        &self,
+        member: MemberId,
+        node: &NodeName,
+        generation: u32,
+    ) -> Result<(), EffectError> {
+        let name = self.objects.pv(member, generation);
+        let volume: PersistentVolume = serde_json::from_value(json!({
+            "metadata": {
+                "name": name,
+                "labels": {
+                    "tandem.io/cluster": self.objects.cluster,
+                    "tandem.io/namespace": self.objects.namespace,
+                    "tandem.io/member": member.0.to_string(),
+                },
+            },
+            "spec": {
+                "capacity": {"storage": self.objects.storage_size},
+                "volumeMode": "Filesystem",
+                "accessModes": ["ReadWriteOnce"],
+                "persistentVolumeReclaimPolicy": "Retain",
+                "storageClassName": self.objects.storage_class,
+                "local": {"path": format!("{}/{name}", self.objects.local_root)},
+                "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                    {"key": "kubernetes.io/hostname", "operator": "In", "values": [node.0]}
+                ]}]}},
+                "claimRef": {
+                    "namespace": self.objects.namespace,
+                    "name": self.objects.pvc(member),
+                },
+            },
+        }))
+        .expect("a well-formed PV");
+        match self.volumes().create(&post(), &volume).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+            Err(error) => Err(effect_error(error)),
+        }
+    }
+
+    /// Creates the member's PVC naming its PV (`volumeName`): the PV binder binds the two at
+    /// once. A PVC that exists already bound to another PV is a conflict: its volume must be
+    /// released first.
+    async fn bind(&self, member: MemberId, generation: u32) -> Result<(), EffectError> {
+        let volume_name = self.objects.pv(member, generation);
+        let claim: PersistentVolumeClaim = serde_json::from_value(json!({
+            "metadata": {
+                "name": self.objects.pvc(member),
+                "labels": {"tandem.io/cluster": self.objects.cluster},
+            },
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": self.objects.storage_class,
+                "resources": {"requests": {"storage": self.objects.storage_size}},
+                "volumeName": volume_name,
+            },
+        }))
+        .expect("a well-formed PVC");
+        match self.claims().create(&post(), &claim).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                let existing = self
+                    .claims()
+                    .get(&self.objects.pvc(member))
+                    .await
+                    .map_err(effect_error)?;
+                let bound_to = existing.spec.and_then(|spec| spec.volume_name);
+                if bound_to.as_deref() == Some(volume_name.as_str()) {
+                    Ok(())
+                } else {
+                    Err(EffectError::Conflict)
+                }
+            }
+            Err(error) => Err(effect_error(error)),
+        }
+    }
+
+    /// Releases a lost member's volume: its PVC (if it is still the PVC `pvc`), then its PV of
+    /// `generation`, whose finalizers are cleared first (a PV on a node that is gone is never
+    /// released by its protection controller).
+    async fn release(
+        &self,
+        member: MemberId,
+        pvc: Option<&PvcUid>,
+        generation: u32,
+    ) -> Result<(), EffectError> {
+        if let Some(uid) = pvc {
+            let params = DeleteParams {
+                preconditions: Some(Preconditions {
+                    uid: Some(uid.0.clone()),
+                    resource_version: None,
+                }),
+                ..DeleteParams::default()
+            };
+            match self
+                .claims()
+                .delete(&self.objects.pvc(member), &params)
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(error) => return Err(effect_error(error)),
+            }
+        }
+        let name = self.objects.pv(member, generation);
+        let clear = json!({"metadata": {"finalizers": null}});
+        match self
+            .volumes()
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&clear))
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
+            Err(error) => return Err(effect_error(error)),
+        }
+        match self.volumes().delete(&name, &DeleteParams::default()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(error) => Err(effect_error(error)),
+        }
+    }
+}
+
+fn post() -> PostParams {
+    PostParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..PostParams::default()
+    }
+}
+
+/// The engine's view of a failed API call.
+pub fn effect_error(error: kube::Error) -> EffectError {
+    match error {
+        kube::Error::Api(status) => match status.code {
+            404 => EffectError::NotFound,
+            409 => EffectError::Conflict,
+            408 | 504 => EffectError::Timeout,
+            code if code >= 500 => EffectError::ServerError,
+            _ => EffectError::Rejected,
+        },
+        _ => EffectError::Timeout,
+    }
+}

@@ -1,0 +1,235 @@
+//! The engine's Kubernetes effects, carried out by `tandem_kube::effects` against the real API
+//! server: local-PV provisioning and PVC pre-binding, pod deletion under a UID precondition,
+//! the release of a lost member's volume, and the StatefulSet's replicas.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
+use kube::api::{Api, PostParams};
+use serde_json::json;
+use tandem_engine::{Action, EffectError, MemberId, NodeName, Outcome, PodUid, PvcUid};
+use tandem_kube::effects::{ClusterObjects, KubeEffects};
+use tandem_tests::cluster::{ControlPlane, LOCAL_STORAGE_CLASS, NODES};
+use tandem_tests::runner::{Body, Test};
+
+use crate::support::wait_for;
+
+pub fn tests() -> Vec<Test> {
+    vec![
+        Test {
+            name: "effects::volumes_are_provisioned_bound_and_released",
+            body: Body::ControlPlane(|cp| Box::pin(volumes_are_provisioned_bound_and_released(cp))),
+        },
+        Test {
+            name: "effects::replicas_follow_the_engine",
+            body: Body::ControlPlane(|cp| Box::pin(replicas_follow_the_engine(cp))),
+        },
+    ]
+}
+
+fn objects(namespace: &str) -> ClusterObjects {
+    ClusterObjects {
+        namespace: namespace.to_string(),
+        cluster: "zc".into(),
+        storage_class: LOCAL_STORAGE_CLASS.into(),
+        storage_size: "1Gi".into(),
+        local_root: "/mnt/tandem".into(),
+    }
+}
+
+async fn run(effects: &KubeEffects, action: Action) -> Outcome {
+    effects
+        .carry_out(&action)
+        .await
+        .expect("a Kubernetes effect")
+}
+
+async fn volumes_are_provisioned_bound_and_released(cp: Arc<ControlPlane>) {
+    let client = cp.client();
+    let namespace = cp.namespace("effects-volumes").await.expect("a namespace");
+    let objects = objects(&namespace);
+    let effects = KubeEffects::new(client.clone(), objects.clone());
+    let member = MemberId(0);
+    let node = NodeName(NODES[1].to_string());
+
+    // Provisioning is idempotent: the second call finds the PV made by the first.
+    for _ in 0..2 {
+        let provision = Action::ProvisionLocalPv {
+            member,
+            node: node.clone(),
+            generation: 1,
+        };
+        assert_eq!(run(&effects, provision).await, Outcome::Ok);
+    }
+    assert_eq!(
+        run(
+            &effects,
+            Action::BindPvc {
+                member,
+                generation: 1
+            }
+        )
+        .await,
+        Outcome::Ok
+    );
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &namespace);
+    let claim = wait_for("the PVC to be Bound to its PV", || async {
+        let claim = claims.get(&objects.pvc(member)).await.ok()?;
+        let phase = claim.status.as_ref()?.phase.as_deref()?;
+        (phase == "Bound").then_some(claim)
+    })
+    .await;
+    assert_eq!(
+        claim
+            .spec
+            .as_ref()
+            .and_then(|spec| spec.volume_name.clone()),
+        Some(objects.pv(member, 1))
+    );
+    // Binding the claim to another generation's PV is a conflict while it holds this one.
+    assert_eq!(
+        run(
+            &effects,
+            Action::BindPvc {
+                member,
+                generation: 2
+            }
+        )
+        .await,
+        Outcome::Failed(EffectError::Conflict)
+    );
+
+    // The member's pod, on its claim, as the StatefulSet would make it; kwok runs it.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": objects.pod(member)},
+        "spec": {
+            "containers": [{"name": "zenith", "image": "zenith:test",
+                            "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+            "volumes": [{"name": "data",
+                         "persistentVolumeClaim": {"claimName": objects.pvc(member)}}],
+        },
+    }))
+    .expect("a well-formed pod");
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .expect("the pod");
+    let running = wait_for("the pod to run on the PV's node", || async {
+        let pod = pods.get(&objects.pod(member)).await.ok()?;
+        let phase = pod.status.as_ref()?.phase.as_deref()?;
+        (phase == "Running").then_some(pod)
+    })
+    .await;
+    assert_eq!(
+        running
+            .spec
+            .as_ref()
+            .and_then(|spec| spec.node_name.as_deref()),
+        Some(node.0.as_str()),
+        "the local PV pins the pod to its node"
+    );
+    let uid = running.metadata.uid.clone().expect("a UID");
+
+    // A deletion under another pod's UID is refused by the API server and deletes nothing.
+    let stale = Action::DeletePod {
+        member,
+        uid: PodUid("not-this-pod".into()),
+        grace_period_s: 0,
+    };
+    assert_eq!(
+        run(&effects, stale).await,
+        Outcome::Failed(EffectError::Conflict)
+    );
+    assert!(
+        pods.get(&objects.pod(member)).await.is_ok(),
+        "the pod is still there"
+    );
+    let delete = Action::DeletePod {
+        member,
+        uid: PodUid(uid),
+        grace_period_s: 0,
+    };
+    assert_eq!(run(&effects, delete.clone()).await, Outcome::Ok);
+    wait_for("the pod to be gone", || async {
+        pods.get_opt(&objects.pod(member))
+            .await
+            .ok()
+            .and_then(|pod| pod.is_none().then_some(()))
+    })
+    .await;
+    // Deleting it again finds nothing.
+    assert_eq!(
+        run(&effects, delete).await,
+        Outcome::Failed(EffectError::NotFound)
+    );
+
+    // The member's volume is released: its claim under a UID precondition, then its PV with
+    // its finalizers cleared.
+    let pvc_uid = claim.metadata.uid.clone().expect("a UID");
+    let wrong = Action::ReleaseVolume {
+        member,
+        pvc: Some(PvcUid("not-this-claim".into())),
+        generation: 1,
+    };
+    assert_eq!(
+        run(&effects, wrong).await,
+        Outcome::Failed(EffectError::Conflict)
+    );
+    let release = Action::ReleaseVolume {
+        member,
+        pvc: Some(PvcUid(pvc_uid)),
+        generation: 1,
+    };
+    assert_eq!(run(&effects, release.clone()).await, Outcome::Ok);
+    let volumes: Api<PersistentVolume> = Api::all(client.clone());
+    wait_for("the PVC and the PV to be gone", || async {
+        let claim = claims.get_opt(&objects.pvc(member)).await.ok()?;
+        let volume = volumes.get_opt(&objects.pv(member, 1)).await.ok()?;
+        (claim.is_none() && volume.is_none()).then_some(())
+    })
+    .await;
+    // Releasing what is gone already is done.
+    assert_eq!(run(&effects, release).await, Outcome::Ok);
+}
+
+async fn replicas_follow_the_engine(cp: Arc<ControlPlane>) {
+    let client = cp.client();
+    let namespace = cp.namespace("effects-replicas").await.expect("a namespace");
+    let objects = objects(&namespace);
+    let effects = KubeEffects::new(client.clone(), objects.clone());
+    // Without its StatefulSet, the effect fails as not found.
+    assert_eq!(
+        run(&effects, Action::SetReplicas { replicas: 0 }).await,
+        Outcome::Failed(EffectError::NotFound)
+    );
+    let statefulset: StatefulSet = serde_json::from_value(json!({
+        "metadata": {"name": objects.cluster},
+        "spec": {
+            "serviceName": objects.cluster,
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "zc"}},
+            "template": {
+                "metadata": {"labels": {"app": "zc"}},
+                "spec": {"containers": [{"name": "zenith", "image": "zenith:test"}]},
+            },
+        },
+    }))
+    .expect("a well-formed StatefulSet");
+    let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), &namespace);
+    statefulsets
+        .create(&PostParams::default(), &statefulset)
+        .await
+        .expect("the StatefulSet");
+    assert_eq!(
+        run(&effects, Action::SetReplicas { replicas: 0 }).await,
+        Outcome::Ok
+    );
+    let replicas = statefulsets
+        .get(&objects.cluster)
+        .await
+        .expect("the StatefulSet")
+        .spec
+        .replicas;
+    assert_eq!(replicas, Some(0));
+}
