@@ -5,9 +5,11 @@
 //!   agents.
 //! - [`effects`]: the engine's effects on the Kubernetes API (pods, the StatefulSet, local PVs
 //!   and their claims).
+//! - [`report`]: the engine's reports as the `ZenithCluster`'s status and Kubernetes Events.
 //! - [`agent_double`]: a small agent that speaks the real protocol and stands in for the
 //!   database in tests, where no database can run; every Kubernetes interaction stays real.
 
 pub mod agent;
 pub mod agent_double;
 pub mod effects;
+pub mod report;

@@ -1,19 +1,28 @@
 //! The engine's Kubernetes effects, carried out by `tandem_kube::effects` against the real API
 //! server: local-PV provisioning and PVC pre-binding, pod deletion under a UID precondition,
-//! the release of a lost member's volume, and the StatefulSet's replicas.
+//! the release of a lost member's volume, and the StatefulSet's replicas; and the engine's
+//! reports, carried out by `tandem_kube::report`: the status subresource and Events.
 
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
+use kube::api::ListParams;
 use kube::api::{Api, PostParams};
 use serde_json::json;
-use tandem_engine::{Action, EffectError, MemberId, NodeName, Outcome, PodUid, PvcUid};
+use tandem_crds::ZenithCluster;
+use tandem_engine::{
+    Action, ClusterState, ConfigHash, EffectError, Health, Lsn, MemberId, MemberStatus, NodeName,
+    Outcome, PodUid, PvcUid, Role, Seq, Status, Timestamp,
+};
 use tandem_kube::effects::{ClusterObjects, KubeEffects};
+use tandem_kube::report::Reporter;
 use tandem_tests::cluster::{ControlPlane, LOCAL_STORAGE_CLASS, NODES};
+use tandem_tests::examples::Example;
 use tandem_tests::runner::{Body, Test};
 
-use crate::support::wait_for;
+use crate::support::{install_crd, wait_for};
 
 pub fn tests() -> Vec<Test> {
     vec![
@@ -24,6 +33,10 @@ pub fn tests() -> Vec<Test> {
         Test {
             name: "effects::replicas_follow_the_engine",
             body: Body::ControlPlane(|cp| Box::pin(replicas_follow_the_engine(cp))),
+        },
+        Test {
+            name: "effects::status_and_events_are_written",
+            body: Body::ControlPlane(|cp| Box::pin(status_and_events_are_written(cp))),
         },
     ]
 }
@@ -232,4 +245,111 @@ async fn replicas_follow_the_engine(cp: Arc<ControlPlane>) {
         .spec
         .replicas;
     assert_eq!(replicas, Some(0));
+}
+
+fn engine_status(state: ClusterState, previous: Option<ClusterState>, at_ms: u64) -> Status {
+    let member = |number: u8, role: Role| MemberStatus {
+        member: MemberId(number),
+        role,
+        health: Health::Healthy,
+        node: Some(NodeName(NODES[usize::from(number)].to_string())),
+        lsn: Lsn(4096),
+        config_hash: ConfigHash(7),
+    };
+    Status {
+        state,
+        previous_state: previous,
+        since: Timestamp(at_ms),
+        reason: "every member is Healthy".into(),
+        active: Some(MemberId(0)),
+        members: vec![member(0, Role::Active), member(1, Role::Standby)],
+        seq: Seq(12),
+    }
+}
+
+async fn status_and_events_are_written(cp: Arc<ControlPlane>) {
+    let client = cp.client();
+    install_crd(&client).await;
+    let namespace = cp.namespace("effects-status").await.expect("a namespace");
+    let mut object: ZenithCluster =
+        serde_json::from_value(Example::MasterSlave.json()).expect("the example");
+    object.metadata.name = Some("zc".into());
+    object.metadata.namespace = None;
+    let clusters: Api<ZenithCluster> = Api::namespaced(client.clone(), &namespace);
+    clusters
+        .create(&PostParams::default(), &object)
+        .await
+        .expect("the ZenithCluster");
+    let reporter = Reporter::new(client.clone(), objects(&namespace));
+    let created = 1_780_000_000_000;
+    for (state, previous, at) in [
+        (ClusterState::Initializing, None, created),
+        (
+            ClusterState::Normal,
+            Some(ClusterState::Initializing),
+            created + 90_000,
+        ),
+    ] {
+        let update = Action::UpdateStatus(Box::new(engine_status(state, previous, at)));
+        assert_eq!(reporter.carry_out(&update).await, Some(Outcome::Ok));
+    }
+    let status = clusters
+        .get_status("zc")
+        .await
+        .expect("the object")
+        .status
+        .expect("a status");
+    assert_eq!(status.state.as_deref(), Some("Normal"));
+    assert_eq!(status.previous_state.as_deref(), Some("Initializing"));
+    assert_eq!(status.active_member.as_deref(), Some("zc-0"));
+    assert_eq!(status.last_sequence, Some(12));
+    let members: Vec<(String, Option<String>)> = status
+        .members
+        .iter()
+        .map(|member| (member.name.clone(), member.role.clone()))
+        .collect();
+    assert_eq!(
+        members,
+        vec![
+            ("zc-0".to_string(), Some("Active".to_string())),
+            ("zc-1".to_string(), Some("Standby".to_string())),
+        ]
+    );
+    let ready = status
+        .conditions
+        .iter()
+        .find(|condition| condition.type_ == "Ready")
+        .expect("a Ready condition");
+    assert_eq!(ready.status, "True");
+    assert_eq!(status.transitions.len(), 1);
+    assert_eq!(status.transitions[0].from, "Initializing");
+    assert_eq!(status.transitions[0].to, "Normal");
+
+    let event = Action::EmitEvent {
+        warning: false,
+        reason: "Initialized".into(),
+        message: "Initializing -> Normal: every member is Healthy".into(),
+    };
+    assert_eq!(reporter.carry_out(&event).await, Some(Outcome::Ok));
+    let events: Api<Event> = Api::namespaced(client.clone(), &namespace);
+    let listed = events
+        .list(&ListParams::default().fields("involvedObject.name=zc"))
+        .await
+        .expect("the events");
+    let found = listed
+        .items
+        .iter()
+        .find(|event| event.reason.as_deref() == Some("Initialized"))
+        .expect("the Initialized event");
+    assert_eq!(found.type_.as_deref(), Some("Normal"));
+    assert_eq!(found.involved_object.kind.as_deref(), Some("ZenithCluster"));
+    // A report about a cluster that does not exist fails as not found.
+    let mut gone = objects(&namespace);
+    gone.cluster = "not-there".into();
+    let reporter = Reporter::new(client, gone);
+    let update = Action::UpdateStatus(Box::new(engine_status(ClusterState::Normal, None, created)));
+    assert_eq!(
+        reporter.carry_out(&update).await,
+        Some(Outcome::Failed(EffectError::NotFound))
+    );
 }

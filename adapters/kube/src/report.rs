@@ -1,0 +1,212 @@
+//! What the engine reports, written where people look: the `ZenithCluster`'s status subresource
+//! and Kubernetes Events on it.
+
+use crate::effects::{ClusterObjects, FIELD_MANAGER, effect_error};
+use k8s_openapi::api::core::v1::{Event, ObjectReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff;
+use kube::Client;
+use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+use tandem_crds::{MemberStatus, Transition, ZenithCluster, ZenithClusterStatus};
+use tandem_engine::{
+    Action, ClusterState, EffectError, Outcome, Role, StateKind, Status, Timestamp,
+};
+
+/// The time of an engine timestamp (milliseconds since the Unix epoch, as the operator feeds
+/// them).
+pub fn time(at: Timestamp) -> Time {
+    let millis = i64::try_from(at.0).unwrap_or(i64::MAX);
+    Time(jiff::Timestamp::from_millisecond(millis).unwrap_or(jiff::Timestamp::MAX))
+}
+
+/// The status subresource for the engine's `status`, given the status written before
+/// (`previous`, whose transitions it continues) and the spec's generation.
+pub fn cluster_status(
+    status: &Status,
+    objects: &ClusterObjects,
+    previous: Option<&ZenithClusterStatus>,
+    generation: Option<i64>,
+) -> ZenithClusterStatus {
+    let state = status.state.to_string();
+    let since = time(status.since);
+    let mut transitions = previous
+        .map(|previous| previous.transitions.clone())
+        .unwrap_or_default();
+    let previous_state = previous.and_then(|previous| previous.state.clone());
+    if let Some(from) = status.previous_state
+        && previous_state.as_deref() != Some(state.as_str())
+    {
+        transitions.push(Transition {
+            time: since.clone(),
+            from: from.to_string(),
+            to: state.clone(),
+            reason: status.reason.clone(),
+        });
+    }
+    let excess = transitions
+        .len()
+        .saturating_sub(tandem_crds::status::TRANSITIONS_KEPT);
+    transitions.drain(..excess);
+    let condition = |type_: &str, on: bool, why: &str| Condition {
+        type_: type_.into(),
+        status: if on { "True" } else { "False" }.into(),
+        reason: why.into(),
+        message: status.reason.clone(),
+        last_transition_time: since.clone(),
+        observed_generation: generation,
+    };
+    let kind = status.state.kind();
+    let reason = kind.name();
+    let degraded = !matches!(
+        kind,
+        StateKind::Normal
+            | StateKind::Initializing
+            | StateKind::Stopping
+            | StateKind::Stopped
+            | StateKind::Starting
+    );
+    let progressing = matches!(
+        kind,
+        StateKind::Initializing
+            | StateKind::Switchover
+            | StateKind::Starting
+            | StateKind::Stopping
+            | StateKind::StandbyPartiallyStarting
+    );
+    ZenithClusterStatus {
+        state: Some(state),
+        previous_state: status.previous_state.map(|state| state.to_string()),
+        last_transition_time: Some(since.clone()),
+        reason: Some(status.reason.clone()),
+        active_member: status.active.map(|member| objects.pod(member)),
+        members: status
+            .members
+            .iter()
+            .map(|member| MemberStatus {
+                name: objects.pod(member.member),
+                role: match member.role {
+                    Role::Active => Some("Active".into()),
+                    Role::Standby => Some("Standby".into()),
+                    Role::None => None,
+                },
+                health: Some(member.health.name().into()),
+                node: member.node.as_ref().map(|node| node.0.clone()),
+                pvc: Some(objects.pvc(member.member)),
+                lsn: Some(member.lsn.0),
+                config_hash: Some(format!("{:016x}", member.config_hash.0)),
+            })
+            .collect(),
+        conditions: vec![
+            condition("Ready", status.state == ClusterState::Normal, reason),
+            condition("Degraded", degraded, reason),
+            condition("Progressing", progressing, reason),
+        ],
+        observed_generation: generation,
+        last_sequence: Some(status.seq.0),
+        transitions,
+    }
+}
+
+/// Writes the engine's reports: status updates and Events.
+#[derive(Clone)]
+pub struct Reporter {
+    client: Client,
+    objects: ClusterObjects,
+}
+
+impl Reporter {
+    /// A reporter for one cluster.
+    pub fn new(client: Client, objects: ClusterObjects) -> Reporter {
+        Reporter { client, objects }
+    }
+
+    /// Carries out `action` if it is a report; `None` for other effects.
+    pub async fn carry_out(&self, action: &Action) -> Option<Outcome> {
+        let result = match action {
+            Action::UpdateStatus(status) => self.update_status(status).await,
+            Action::EmitEvent {
+                warning,
+                reason,
+                message,
+            } => self.emit(*warning, reason, message).await,
+            _ => return None,
+        };
+        Some(match result {
+            Ok(()) => Outcome::Ok,
+            Err(error) => Outcome::Failed(error),
+        })
+    }
+
+    fn clusters(&self) -> Api<ZenithCluster> {
+        Api::namespaced(self.client.clone(), &self.objects.namespace)
+    }
+
+    async fn update_status(&self, status: &Status) -> Result<(), EffectError> {
+        let cluster = self
+            .clusters()
+            .get(&self.objects.cluster)
+            .await
+            .map_err(effect_error)?;
+        let written = cluster_status(
+            status,
+            &self.objects,
+            cluster.status.as_ref(),
+            cluster.metadata.generation,
+        );
+        let patch = json!({"status": written});
+        self.clusters()
+            .patch_status(
+                &self.objects.cluster,
+                &PatchParams::apply(FIELD_MANAGER),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .map(|_| ())
+            .map_err(effect_error)
+    }
+
+    async fn emit(&self, warning: bool, reason: &str, message: &str) -> Result<(), EffectError> {
+        let cluster = self
+            .clusters()
+            .get(&self.objects.cluster)
+            .await
+            .map_err(effect_error)?;
+        let now = Time(jiff::Timestamp::now());
+        let event = Event {
+            metadata: ObjectMeta {
+                generate_name: Some(format!("{}.", self.objects.cluster)),
+                namespace: Some(self.objects.namespace.clone()),
+                ..ObjectMeta::default()
+            },
+            involved_object: ObjectReference {
+                api_version: Some(ZenithCluster::api_version(&()).into_owned()),
+                kind: Some(ZenithCluster::kind(&()).into_owned()),
+                name: Some(cluster.name_any()),
+                namespace: Some(self.objects.namespace.clone()),
+                uid: cluster.metadata.uid.clone(),
+                ..ObjectReference::default()
+            },
+            reason: Some(reason.to_owned()),
+            message: Some(message.to_owned()),
+            type_: Some(if warning { "Warning" } else { "Normal" }.into()),
+            first_timestamp: Some(now.clone()),
+            last_timestamp: Some(now),
+            count: Some(1),
+            reporting_component: Some(FIELD_MANAGER.into()),
+            reporting_instance: Some(FIELD_MANAGER.into()),
+            source: Some(k8s_openapi::api::core::v1::EventSource {
+                component: Some(FIELD_MANAGER.into()),
+                host: None,
+            }),
+            ..Event::default()
+        };
+        let events: Api<Event> = Api::namespaced(self.client.clone(), &self.objects.namespace);
+        events
+            .create(&PostParams::default(), &event)
+            .await
+            .map(|_| ())
+            .map_err(effect_error)
+    }
+}
