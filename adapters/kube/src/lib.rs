@@ -5,6 +5,8 @@
 //!   agents.
 //! - [`effects`]: the engine's effects on the Kubernetes API (pods, the StatefulSet, local PVs
 //!   and their claims).
+//! - [`resources`]: the objects the operator owns for each cluster (the StatefulSet, the
+//!   headless Service, the `-rw` and `-ro` Services), applied server-side.
 //! - [`report`]: the engine's reports as the `ZenithCluster`'s status and Kubernetes Events.
 //! - [`agent_double`]: a small agent that speaks the real protocol and stands in for the
 //!   database in tests, where no database can run; every Kubernetes interaction stays real.
@@ -13,3 +15,4 @@ pub mod agent;
 pub mod agent_double;
 pub mod effects;
 pub mod report;
+pub mod resources;

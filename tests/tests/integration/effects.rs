@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Event;
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
 use kube::api::ListParams;
 use kube::api::{Api, PostParams};
@@ -18,6 +19,7 @@ use tandem_engine::{
 };
 use tandem_kube::effects::{ClusterObjects, KubeEffects};
 use tandem_kube::report::Reporter;
+use tandem_kube::resources;
 use tandem_tests::cluster::{ControlPlane, LOCAL_STORAGE_CLASS, NODES};
 use tandem_tests::examples::Example;
 use tandem_tests::runner::{Body, Test};
@@ -33,6 +35,10 @@ pub fn tests() -> Vec<Test> {
         Test {
             name: "effects::replicas_follow_the_engine",
             body: Body::ControlPlane(|cp| Box::pin(replicas_follow_the_engine(cp))),
+        },
+        Test {
+            name: "effects::owned_resources_are_applied",
+            body: Body::ControlPlane(|cp| Box::pin(owned_resources_are_applied(cp))),
         },
         Test {
             name: "effects::status_and_events_are_written",
@@ -352,4 +358,108 @@ async fn status_and_events_are_written(cp: Arc<ControlPlane>) {
         reporter.carry_out(&update).await,
         Some(Outcome::Failed(EffectError::NotFound))
     );
+}
+
+async fn owned_resources_are_applied(cp: Arc<ControlPlane>) {
+    let client = cp.client();
+    install_crd(&client).await;
+    let namespace = cp.namespace("effects-owned").await.expect("a namespace");
+    let mut object: ZenithCluster =
+        serde_json::from_value(Example::MasterSlave.json()).expect("the example");
+    object.metadata.name = Some("zc".into());
+    object.metadata.namespace = None;
+    let clusters: Api<ZenithCluster> = Api::namespaced(client.clone(), &namespace);
+    let cluster = clusters
+        .create(&PostParams::default(), &object)
+        .await
+        .expect("the ZenithCluster");
+    let objects = ClusterObjects {
+        storage_class: cluster.spec.zenith_spec.storage_class_name.clone(),
+        storage_size: cluster.spec.zenith_spec.storage_size.clone(),
+        ..objects(&namespace)
+    };
+    for _ in 0..2 {
+        resources::apply(&client, &cluster, &objects)
+            .await
+            .expect("applied");
+    }
+    let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), &namespace);
+    let statefulset = statefulsets.get("zc").await.expect("the StatefulSet");
+    let owner = statefulset
+        .metadata
+        .owner_references
+        .as_ref()
+        .and_then(|owners| owners.first())
+        .expect("an owner");
+    assert_eq!(Some(&owner.uid), cluster.metadata.uid.as_ref());
+    assert_eq!(owner.controller, Some(true));
+    let spec = &statefulset.spec;
+    assert_eq!(
+        spec.update_strategy
+            .as_ref()
+            .and_then(|s| s.type_.as_deref()),
+        Some("OnDelete"),
+        "the engine replaces pods itself"
+    );
+    assert_eq!(spec.pod_management_policy.as_deref(), Some("Parallel"));
+    let claims: Vec<String> = spec
+        .volume_claim_templates
+        .iter()
+        .flatten()
+        .filter_map(|claim| claim.metadata.name.clone())
+        .collect();
+    assert_eq!(claims, vec!["data".to_string(), "zenith-log".to_string()]);
+    let pod = spec.template.spec.as_ref().expect("a pod spec");
+    let projected = pod
+        .volumes
+        .iter()
+        .flatten()
+        .find(|volume| volume.name == resources::CONFIG_VOLUME)
+        .and_then(|volume| volume.projected.as_ref())
+        .expect("the projected configuration");
+    assert_eq!(projected.sources.as_ref().map(Vec::len), Some(4));
+    let first = &pod.containers[0];
+    let probe = first
+        .readiness_probe
+        .as_ref()
+        .and_then(|probe| probe.tcp_socket.as_ref())
+        .expect("a readiness probe");
+    assert_eq!(
+        probe.port,
+        k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(32080)
+    );
+    // The engine owns the replicas: an apply after SetReplicas leaves them alone.
+    let effects = KubeEffects::new(client.clone(), objects.clone());
+    assert_eq!(
+        run(&effects, Action::SetReplicas { replicas: 2 }).await,
+        Outcome::Ok
+    );
+    resources::apply(&client, &cluster, &objects)
+        .await
+        .expect("applied");
+    let replicas = statefulsets
+        .get("zc")
+        .await
+        .expect("the StatefulSet")
+        .spec
+        .replicas;
+    assert_eq!(replicas, Some(2));
+    // The client Services select the member by role.
+    let services: Api<Service> = Api::namespaced(client.clone(), &namespace);
+    let headless = services.get("zc").await.expect("the headless Service");
+    assert_eq!(
+        headless.spec.as_ref().and_then(|s| s.cluster_ip.as_deref()),
+        Some("None")
+    );
+    for (name, role) in [("zc-rw", "active"), ("zc-ro", "standby")] {
+        let service = services.get(name).await.expect("a client Service");
+        let selector = service
+            .spec
+            .and_then(|spec| spec.selector)
+            .unwrap_or_default();
+        assert_eq!(
+            selector.get(resources::ROLE_LABEL).map(String::as_str),
+            Some(role)
+        );
+    }
 }
