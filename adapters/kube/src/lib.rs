@@ -5,6 +5,7 @@
 //!   agents.
 //! - [`effects`]: the engine's effects on the Kubernetes API (pods, the StatefulSet, local PVs
 //!   and their claims).
+//! - [`observe`]: what the watches see (pods, claims, PVs, nodes) as the engine's observations.
 //! - [`resources`]: the objects the operator owns for each cluster (the StatefulSet, the
 //!   headless Service, the `-rw` and `-ro` Services), applied server-side.
 //! - [`report`]: the engine's reports as the `ZenithCluster`'s status and Kubernetes Events.
@@ -14,5 +15,6 @@
 pub mod agent;
 pub mod agent_double;
 pub mod effects;
+pub mod observe;
 pub mod report;
 pub mod resources;

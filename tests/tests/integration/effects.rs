@@ -106,6 +106,15 @@ async fn volumes_are_provisioned_bound_and_released(cp: Arc<ControlPlane>) {
             .and_then(|spec| spec.volume_name.clone()),
         Some(objects.pv(member, 1))
     );
+    // The watches' view of it, as the engine gets it.
+    let bound_volume = Api::<PersistentVolume>::all(client.clone())
+        .get(&objects.pv(member, 1))
+        .await
+        .expect("the PV");
+    let seen = tandem_kube::observe::volume(Some(&claim), Some(&bound_volume));
+    assert_eq!(seen.pvc, claim.metadata.uid.clone().map(PvcUid));
+    assert_eq!(seen.pv.map(|(_, node)| node), Some(node.clone()));
+    assert!(!seen.lost);
     // Binding the claim to another generation's PV is a conflict while it holds this one.
     assert_eq!(
         run(
@@ -149,6 +158,9 @@ async fn volumes_are_provisioned_bound_and_released(cp: Arc<ControlPlane>) {
         "the local PV pins the pod to its node"
     );
     let uid = running.metadata.uid.clone().expect("a UID");
+    let seen = tandem_kube::observe::pod(&running).expect("observed");
+    assert!(seen.running && !seen.deleting);
+    assert_eq!(seen.node, Some(node.clone()));
 
     // A deletion under another pod's UID is refused by the API server and deletes nothing.
     let stale = Action::DeletePod {
