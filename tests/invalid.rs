@@ -224,6 +224,16 @@ pub fn cases() -> Vec<InvalidCase> {
             expected: &[(REPLICAS, Some(messages::REPLICAS_IMMUTABLE))],
         },
         InvalidCase {
+            name: "replication-changed",
+            example: Example::MasterSlave,
+            update: true,
+            change: |o| ha(o, "replication", json!("async")),
+            expected: &[(
+                "spec.haSpec.replication",
+                Some(messages::REPLICATION_IMMUTABLE),
+            )],
+        },
+        InvalidCase {
             name: "storage-class-changed",
             example: Example::Standalone,
             update: true,

@@ -196,6 +196,24 @@ mod tests {
     }
 
     #[test]
+    fn replication_is_immutable_on_both_sides() {
+        let before = example();
+        let mut after = before.clone();
+        after.ha_spec.replication = Replication::Async;
+        let errors = after
+            .to_engine(Some(&before), ConfigHash(0))
+            .expect_err("refused");
+        assert_eq!(errors[0].field, "spec.haSpec.replication");
+        let engine_before = before.to_engine(None, ConfigHash(0)).expect("valid");
+        let engine_after = after.to_engine(None, ConfigHash(0)).expect("valid alone");
+        let error = engine_after
+            .validate_change(&engine_before)
+            .expect_err("refused");
+        assert_eq!(error.field, "replication");
+        assert_eq!(error.message, errors[0].message);
+    }
+
+    #[test]
     fn a_switchover_names_its_target() {
         let mut spec = example();
         spec.ha_spec.switchover = Some(crate::spec::Switchover {

@@ -174,8 +174,10 @@ pub struct HaSpec {
     #[serde(default = "defaults::node_lost_timeout")]
     #[x_kube(validation = Rule::new("self >= 1").message(messages::NODE_LOST_TIMEOUT))]
     pub node_lost_timeout: i64,
-    /// Whether a commit waits for the standby (`sync`) or not (`async`).
+    /// Whether a commit waits for the standby (`sync`) or not (`async`). Immutable: the engine
+    /// relies on every complete copy holding every acknowledged write under `sync`.
     #[serde(default)]
+    #[x_kube(validation = Rule::new("self == oldSelf").message(messages::REPLICATION_IMMUTABLE))]
     pub replication: Replication,
     /// The most bytes of log a standby may lag and still be promoted on failover.
     #[serde(default = "defaults::max_lag_on_failover_bytes")]

@@ -52,6 +52,12 @@ impl ZenithClusterSpec {
         check_across(self, &mut errors);
         if let Some(previous) = previous {
             check_change(&self.zenith_spec, &previous.zenith_spec, &mut errors);
+            if self.ha_spec.replication != previous.ha_spec.replication {
+                errors.push(ValidationError::new(
+                    "spec.haSpec.replication",
+                    messages::REPLICATION_IMMUTABLE,
+                ));
+            }
         }
         if errors.is_empty() {
             Ok(())

@@ -197,6 +197,15 @@ impl Spec {
         if self.topology != previous.topology {
             return Err(ConfigError::new("replicas", messages::REPLICAS_IMMUTABLE));
         }
+        // Under strict sync every complete copy holds every acknowledged write, a rule the
+        // engine relies on when the active's data is lost; a copy made under async does not,
+        // and when a switch to sync takes effect in the database cannot be observed.
+        if self.replication != previous.replication {
+            return Err(ConfigError::new(
+                "replication",
+                messages::REPLICATION_IMMUTABLE,
+            ));
+        }
         self.validate()
     }
 
@@ -231,6 +240,8 @@ pub mod messages {
     /// `zenithSpec.replicas` changed after creation.
     pub const REPLICAS_IMMUTABLE: &str =
         "replicas is immutable after creation (it decides the topology)";
+    /// `haSpec.replication` changed after creation.
+    pub const REPLICATION_IMMUTABLE: &str = "replication is immutable after creation";
     /// `zenithSpec.storageClassName` changed after creation.
     pub const STORAGE_CLASS_IMMUTABLE: &str = "storageClassName is immutable after creation";
     /// `zenithSpec.storageSize` is not a Kubernetes quantity.

@@ -1160,12 +1160,26 @@ fn active_down(ctx: &mut Ctx<'_>) {
         },
         Err(why) => {
             if lost(ctx, active) {
-                let detail = format!("{why}, and {active}'s data is lost");
-                ctx.transition(
-                    ClusterState::ManualInterventionRequired,
-                    Reason::NoSafeCandidate,
-                    detail,
-                );
+                // The active's data is lost: the standby's copy may still hold every
+                // acknowledged write (the rule WaitingForActive and BothDown apply too).
+                match survivor_holds_every_write(ctx, active) {
+                    Ok(holds) => {
+                        let detail = format!("{active}'s data is lost and {holds}");
+                        ctx.transition(
+                            ClusterState::WaitingForActive(standby),
+                            Reason::NewestChosen,
+                            detail,
+                        );
+                    }
+                    Err(_) => {
+                        let detail = format!("{why}, and {active}'s data is lost");
+                        ctx.transition(
+                            ClusterState::ManualInterventionRequired,
+                            Reason::NoSafeCandidate,
+                            detail,
+                        );
+                    }
+                }
             } else {
                 let detail = format!("{why}: waiting for {active}, which holds the newest data");
                 ctx.transition(

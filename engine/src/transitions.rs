@@ -179,6 +179,7 @@ const MASTER_SLAVE: &[(StateKind, StateKind, Reason)] = &[
     (S::StandbyPartiallyDown, S::ActiveDown, R::ActiveFailed),
     (S::StandbyPartiallyDown, S::BothDown, R::BothFailed),
     (S::BothDown, S::WaitingForActive, R::NewestChosen),
+    (S::ActiveDown, S::WaitingForActive, R::NewestChosen),
     (S::BothDown, S::ManualInterventionRequired, R::NewestUnknown),
     (S::BothDown, S::Failed, R::AllDataLost),
     (S::WaitingForActive, S::StandbyDown, R::ActiveRestored),
