@@ -6,7 +6,8 @@
 //!   log before any of its effects is handed out ([`Driver::observe`]);
 //! - **the invariant checker** runs on every step, in production as in tests;
 //! - **poll tickets**: an agent's answer to a poll asked before the engine replaced or wiped the
-//!   member's data is dropped ([`Driver::ask`], [`Driver::answer`]);
+//!   member's data, or before a rebuild of it landed, is dropped ([`Driver::ask`],
+//!   [`Driver::answer`]);
 //! - **still wanted**: right before a destructive effect is carried out, the engine is asked
 //!   whether its premise still holds ([`Driver::before_carrying_out`]); this is also where a
 //!   leadership check belongs;
@@ -21,8 +22,8 @@
 
 use tandem_engine::checker::{Before, Checker, Violation};
 use tandem_engine::{
-    Effect, EffectError, Engine, EngineError, Input, MemberId, NodeName, NodeStatus, Outcome,
-    PodObservation, Poll, PollTicket, Record, Seq, Spec, Timestamp, VolumeObservation,
+    Action, Effect, EffectError, Engine, EngineError, Input, MemberId, NodeName, NodeStatus,
+    Outcome, PodObservation, Poll, PollTicket, Record, Seq, Spec, Timestamp, VolumeObservation,
 };
 use tandem_sled::{EventLog, LogError};
 
@@ -75,6 +76,24 @@ pub struct Driver<'log> {
     tail: Seq,
     engine: Engine,
     checker: Checker,
+    /// Per member, the rebuilds being carried out now (let through, outcome not back yet).
+    rebuilding: [u32; 2],
+    /// Per member, how many rebuilds were carried out by this driver.
+    rebuilt: [u64; 2],
+}
+
+/// A poll asked of a member's agent: checked when its answer comes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AskTicket {
+    ticket: PollTicket,
+    rebuilt: u64,
+}
+
+impl AskTicket {
+    /// The member asked.
+    pub fn member(&self) -> MemberId {
+        self.ticket.member()
+    }
 }
 
 impl<'log> Driver<'log> {
@@ -101,6 +120,8 @@ impl<'log> Driver<'log> {
             tail,
             engine,
             checker,
+            rebuilding: [0; 2],
+            rebuilt: [0; 2],
         }
     }
 
@@ -170,30 +191,46 @@ impl<'log> Driver<'log> {
     }
 
     /// A ticket for a poll of `member`'s agent asked now.
-    pub fn ask(&self, member: MemberId) -> PollTicket {
-        self.engine.poll_ticket(member)
+    pub fn ask(&self, member: MemberId) -> AskTicket {
+        AskTicket {
+            ticket: self.engine.poll_ticket(member),
+            rebuilt: self.rebuilt.get(member.index()).copied().unwrap_or(0),
+        }
     }
 
-    /// An agent's answer, given to the engine unless the engine replaced or wiped the member's
-    /// data since the poll was asked (then `None`: it is dropped, like a missed poll).
+    /// An agent's answer, given to the engine unless it may describe data that is gone (then
+    /// `None`: it is dropped, like a missed poll): the engine replaced or wiped the member's data
+    /// since the poll was asked, a rebuild of the member is being carried out, or one was carried
+    /// out since (a poll asked after the rebuild was issued but answered before it landed).
     pub fn answer(
         &mut self,
         now: Timestamp,
-        ticket: PollTicket,
+        ticket: AskTicket,
         poll: Poll,
     ) -> Result<Option<Observed>, DriverError> {
-        if !self.engine.answer_is_current(&ticket) {
+        let member = ticket.member();
+        let index = member.index();
+        let rebuilding = self.rebuilding.get(index).is_some_and(|count| *count > 0);
+        let rebuilt_since = self.rebuilt.get(index).copied().unwrap_or(0) != ticket.rebuilt;
+        if !self.engine.answer_is_current(&ticket.ticket) || rebuilding || rebuilt_since {
             return Ok(None);
         }
-        let member = ticket.member();
         self.observe(now, Input::Agent { member, poll }).map(Some)
     }
 
     /// Asked right before an effect is carried out: `Some(outcome)` when it must not be (a
-    /// destructive effect whose premise no longer holds is withdrawn), `None` to go ahead.
-    pub fn before_carrying_out(&self, effect: &Effect) -> Option<Outcome> {
-        (effect.action.is_destructive() && !self.engine.still_wanted(effect))
-            .then_some(Outcome::Failed(EffectError::Withdrawn))
+    /// destructive effect whose premise no longer holds is withdrawn), `None` to go ahead. The
+    /// caller reports the outcome of every effect let through ([`Driver::finished`]).
+    pub fn before_carrying_out(&mut self, effect: &Effect) -> Option<Outcome> {
+        if effect.action.is_destructive() && !self.engine.still_wanted(effect) {
+            return Some(Outcome::Failed(EffectError::Withdrawn));
+        }
+        if let Action::Rebuild { member, .. } = effect.action
+            && let Some(count) = self.rebuilding.get_mut(member.index())
+        {
+            *count += 1;
+        }
+        None
     }
 
     /// An effect's outcome, given back to the engine (reports, which the engine does not track,
@@ -204,6 +241,16 @@ impl<'log> Driver<'log> {
         effect: &Effect,
         outcome: Outcome,
     ) -> Result<Option<Observed>, DriverError> {
+        if let Action::Rebuild { member, .. } = effect.action
+            && outcome != Outcome::Failed(EffectError::Withdrawn)
+            && let (Some(count), Some(done)) = (
+                self.rebuilding.get_mut(member.index()),
+                self.rebuilt.get_mut(member.index()),
+            )
+        {
+            *count = count.saturating_sub(1);
+            *done += 1;
+        }
         if effect.id == tandem_engine::REPORT_EFFECT_ID {
             return Ok(None);
         }

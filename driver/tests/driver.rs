@@ -168,3 +168,75 @@ fn a_destructive_effect_whose_premise_is_gone_is_withdrawn() {
     assert!(finished.is_none());
     assert_eq!(driver.engine().state().seq(), report);
 }
+
+#[test]
+fn an_answer_asked_before_a_rebuild_landed_is_dropped() {
+    let (_dir, log) = log();
+    let mut driver = Driver::fresh(&log, "c").expect("a driver");
+    let spec = Spec::defaults(Topology::MasterSlave);
+    let mut effects = Vec::new();
+    for (_, observed) in driver
+        .relist(Timestamp(0), false, listing(), spec)
+        .expect("relisted")
+    {
+        effects.extend(observed.effects);
+    }
+    let mut now = 1_000;
+    let mut step = |driver: &mut Driver<'_>, member: u8, report: AgentReport| {
+        now += 1_000;
+        let ticket = driver.ask(MemberId(member));
+        driver
+            .answer(Timestamp(now), ticket, Poll::Report(report))
+            .expect("no error")
+            .map(|observed| observed.effects)
+            .unwrap_or_default()
+    };
+    // Member 0 runs with the only data and is promoted; member 1 runs empty, with no role.
+    effects.extend(step(&mut driver, 0, running(Role::None, 100)));
+    let promote = effects
+        .iter()
+        .find(|effect| matches!(effect.action, Action::Promote { .. }))
+        .cloned()
+        .expect("member 0 is promoted");
+    driver
+        .finished(Timestamp(3_000), &promote, Outcome::Ok)
+        .expect("no error");
+    effects.extend(step(&mut driver, 0, running(Role::Active, 100)));
+    let empty = AgentReport {
+        copy_complete: false,
+        ..running(Role::None, 0)
+    };
+    effects.extend(step(&mut driver, 1, empty));
+    let rebuild = effects
+        .iter()
+        .find(|effect| matches!(effect.action, Action::Rebuild { .. }))
+        .cloned()
+        .expect("member 1 is rebuilt from member 0");
+    // A poll asked after the rebuild was issued, answered while it is being carried out, and one
+    // answered after it landed: both describe the data before the copy.
+    let asked = driver.ask(MemberId(1));
+    assert_eq!(driver.before_carrying_out(&rebuild), None, "still wanted");
+    let stale = Poll::Report(running(Role::Standby, 100));
+    let during = driver
+        .answer(Timestamp(9_000), asked, stale.clone())
+        .expect("no error");
+    assert!(during.is_none(), "answered while the rebuild runs");
+    driver
+        .finished(Timestamp(9_100), &rebuild, Outcome::Ok)
+        .expect("no error");
+    let after = driver
+        .answer(Timestamp(9_200), asked, stale)
+        .expect("no error");
+    assert!(after.is_none(), "asked before the rebuild landed");
+    let fresh = driver.ask(MemberId(1));
+    let copying = AgentReport {
+        copy_complete: false,
+        ..running(Role::Standby, 0)
+    };
+    assert!(
+        driver
+            .answer(Timestamp(9_300), fresh, Poll::Report(copying))
+            .expect("no error")
+            .is_some()
+    );
+}

@@ -7,10 +7,10 @@ use crate::timeline::{Mark, MarkKind, MemberSample, Sample, Timeline};
 use crate::world::{Changed, Later, World};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
-use tandem_driver::{Driver, DriverError, Listing, MemberListing, Observed};
+use tandem_driver::{AskTicket, Driver, DriverError, Listing, MemberListing, Observed};
 use tandem_engine::{
-    Action, Effect, EffectError, Input, MemberId, Outcome, Poll, PollTicket, Record, Role, Seq,
-    Spec, StateKind, SwitchoverRequest, Timestamp,
+    Action, Effect, EffectError, Input, MemberId, Outcome, Poll, Record, Role, Seq, Spec,
+    StateKind, SwitchoverRequest, Timestamp,
 };
 use tandem_sled::EventLog;
 
@@ -158,7 +158,7 @@ enum Ev {
     /// An agent's answer to a poll.
     Answer {
         incarnation: u64,
-        ticket: PollTicket,
+        ticket: AskTicket,
         poll: Poll,
     },
     Wake {
@@ -616,7 +616,7 @@ impl Sim<'_> {
 
     /// An agent's answer reaches the operator: given to the engine unless the engine replaced
     /// or wiped the member's data since the poll was asked (the operator does the same).
-    fn answer(&mut self, ticket: PollTicket, poll: Poll) -> Result<(), RunError> {
+    fn answer(&mut self, ticket: AskTicket, poll: Poll) -> Result<(), RunError> {
         let member = ticket.member();
         self.note_input(&Input::Agent {
             member,
