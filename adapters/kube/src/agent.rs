@@ -2,8 +2,9 @@
 //! and the agent beside each member.
 //!
 //! The operator asks for the member's status ([`AgentClient::status`]), which also renews the
-//! agent's lease, and sends commands ([`AgentClient::command`]), each named by the engine's
-//! effect id so that a repeated command is carried out once. Every call carries the operator's
+//! agent's lease, and sends commands ([`AgentClient::command`]), each named by the cluster's log
+//! stream and the engine's effect id ([`CommandId`]) so that a repeated command is carried out
+//! once. Every call carries the operator's
 //! bearer token; an agent refuses a call without it.
 
 use bytes::Bytes;
@@ -155,12 +156,41 @@ pub struct PeerMessage {
     pub address: String,
 }
 
+/// A command's id: the cluster's log stream and the engine's effect id (`<stream>.<id>`). Effect
+/// ids start again at 1 on a new stream (after a lost log); the stream keeps an agent from
+/// taking a new command for a repeat of an old one.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CommandId(String);
+
+impl CommandId {
+    /// The id of effect `id` of the stream `stream`; characters other than letters, digits,
+    /// `.`, `_` and `-` become `_`, so that the id is one path segment.
+    pub fn new(stream: &str, id: EffectId) -> CommandId {
+        let stream: String = stream
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        CommandId(format!("{stream}.{}", id.0))
+    }
+
+    /// The id as the path and the result carry it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// What a command came to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CommandResult {
-    /// The command's id (the engine's effect id).
-    pub id: u64,
+    /// The command's id.
+    pub id: String,
     /// `done` or `failed`.
     pub state: CommandState,
     /// Why it failed.
@@ -333,15 +363,15 @@ impl AgentClient {
         serde_json::from_slice(&body).map_err(|error| AgentError::Protocol(error.to_string()))
     }
 
-    /// Sends the command `id` (the engine's effect id) to the agent at `address`. Repeating an
-    /// id returns the first result and does nothing more.
+    /// Sends the command `id` to the agent at `address`. Repeating an id returns the first
+    /// result and does nothing more.
     pub async fn command(
         &self,
         address: SocketAddr,
-        id: EffectId,
+        id: &CommandId,
         command: &CommandMessage,
     ) -> Result<(), AgentError> {
-        let path = format!("/v{PROTOCOL_VERSION}/commands/{}", id.0);
+        let path = format!("/v{PROTOCOL_VERSION}/commands/{}", id.as_str());
         let body = serde_json::to_vec(command).expect("a command serializes");
         let answer = self
             .call(

@@ -27,7 +27,7 @@ pub struct DoubleState {
     /// The status it answers with (lease expiry applied).
     pub status: StatusMessage,
     /// Commands carried out, by id, with their results.
-    pub commands: BTreeMap<u64, (CommandMessage, CommandResult)>,
+    pub commands: BTreeMap<String, (CommandMessage, CommandResult)>,
     /// Until when the active may accept writes without a renewal.
     pub lease_until: Option<Instant>,
     /// Calls refused for want of the token.
@@ -235,9 +235,10 @@ async fn answer(
             json(StatusCode::OK, &state.status)
         }
         (Method::POST, route) if route.starts_with("commands/") => {
-            let Ok(id) = route["commands/".len()..].parse::<u64>() else {
-                return text(StatusCode::BAD_REQUEST, "a command id is a number");
-            };
+            let id = route["commands/".len()..].to_owned();
+            if id.is_empty() || id.contains('/') {
+                return text(StatusCode::BAD_REQUEST, "a command id is one path segment");
+            }
             let body = match http_body_util::Limited::new(request.into_body(), MAX_REQUEST_BYTES)
                 .collect()
                 .await
@@ -262,7 +263,7 @@ async fn answer(
             state.expire_lease(now);
             let outcome = state.carry_out(&command);
             let result = CommandResult {
-                id,
+                id: id.clone(),
                 state: match outcome {
                     Ok(()) => CommandState::Done,
                     Err(_) => CommandState::Failed,

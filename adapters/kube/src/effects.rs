@@ -250,18 +250,20 @@ impl KubeEffects {
                 Err(error) => return Err(effect_error(error)),
             }
         }
+        // The PV is deleted first, then its finalizers cleared: the protection controller puts
+        // its finalizer back on a PV that is not being deleted.
         let name = self.objects.pv(member, generation);
+        match self.volumes().delete(&name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
+            Err(error) => return Err(effect_error(error)),
+        }
         let clear = json!({"metadata": {"finalizers": null}});
         match self
             .volumes()
             .patch(&name, &PatchParams::default(), &Patch::Merge(&clear))
             .await
         {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
-            Err(error) => return Err(effect_error(error)),
-        }
-        match self.volumes().delete(&name, &DeleteParams::default()).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
             Err(error) => Err(effect_error(error)),
@@ -282,7 +284,7 @@ pub fn effect_error(error: kube::Error) -> EffectError {
         kube::Error::Api(status) => match status.code {
             404 => EffectError::NotFound,
             409 => EffectError::Conflict,
-            408 | 504 => EffectError::Timeout,
+            408 | 429 | 504 => EffectError::Timeout,
             code if code >= 500 => EffectError::ServerError,
             _ => EffectError::Rejected,
         },

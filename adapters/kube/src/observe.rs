@@ -8,14 +8,27 @@ use tandem_engine::{
     VolumeObservation,
 };
 
-/// The member whose pod or claim this is, by name (`<cluster>-N`, `data-<cluster>-N`), if it is
-/// one of the topology's members.
-pub fn member_of(objects: &ClusterObjects, topology: Topology, name: &str) -> Option<MemberId> {
-    let ordinal = name
-        .strip_prefix("data-")
-        .unwrap_or(name)
-        .strip_prefix(objects.cluster.as_str())?
-        .strip_prefix('-')?;
+/// The member whose pod this is, by name (`<cluster>-N`), if it is one of the topology's
+/// members.
+pub fn member_of_pod(objects: &ClusterObjects, topology: Topology, name: &str) -> Option<MemberId> {
+    ordinal(name.strip_prefix(objects.cluster.as_str())?, topology)
+}
+
+/// The member whose data claim this is, by name (`data-<cluster>-N`), if it is one of the
+/// topology's members.
+pub fn member_of_claim(
+    objects: &ClusterObjects,
+    topology: Topology,
+    name: &str,
+) -> Option<MemberId> {
+    let rest = name
+        .strip_prefix("data-")?
+        .strip_prefix(objects.cluster.as_str())?;
+    ordinal(rest, topology)
+}
+
+fn ordinal(rest: &str, topology: Topology) -> Option<MemberId> {
+    let ordinal = rest.strip_prefix('-')?;
     // Only a plain decimal ordinal: `zc-01` or `zc-+1` name no member.
     let plain = !ordinal.is_empty()
         && ordinal.bytes().all(|byte| byte.is_ascii_digit())
@@ -136,15 +149,30 @@ mod tests {
     fn members_are_named_by_plain_ordinals() {
         let objects = objects();
         let ms = Topology::MasterSlave;
-        assert_eq!(member_of(&objects, ms, "zc-0"), Some(MemberId(0)));
-        assert_eq!(member_of(&objects, ms, "data-zc-1"), Some(MemberId(1)));
+        assert_eq!(member_of_pod(&objects, ms, "zc-0"), Some(MemberId(0)));
+        assert_eq!(
+            member_of_claim(&objects, ms, "data-zc-1"),
+            Some(MemberId(1))
+        );
+        assert_eq!(member_of_pod(&objects, ms, "data-zc-1"), None);
+        assert_eq!(member_of_claim(&objects, ms, "zc-1"), None);
         for other in [
             "zc-2", "zc-01", "zc-+1", "zc-", "zc", "zcx-0", "other-0", "zc-1-x",
         ] {
-            assert_eq!(member_of(&objects, ms, other), None, "{other}");
+            assert_eq!(member_of_pod(&objects, ms, other), None, "{other}");
         }
-        assert_eq!(member_of(&objects, Topology::Standalone, "zc-1"), None);
-        assert_eq!(member_of(&objects, ms, "zc-999999999999"), None);
+        assert_eq!(member_of_pod(&objects, Topology::Standalone, "zc-1"), None);
+        assert_eq!(member_of_pod(&objects, ms, "zc-999999999999"), None);
+        // A cluster named like a claim still knows its own pods.
+        let data = ClusterObjects {
+            cluster: "data-x".into(),
+            ..objects.clone()
+        };
+        assert_eq!(member_of_pod(&data, ms, "data-x-0"), Some(MemberId(0)));
+        assert_eq!(
+            member_of_claim(&data, ms, "data-data-x-1"),
+            Some(MemberId(1))
+        );
     }
 
     #[test]

@@ -155,7 +155,15 @@ impl Reporter {
             cluster.status.as_ref(),
             cluster.metadata.generation,
         );
-        let patch = json!({"status": written});
+        // A merge patch leaves out what serializes to nothing: what no longer holds is cleared
+        // explicitly.
+        let mut body = serde_json::to_value(&written).expect("a status serializes");
+        for field in ["activeMember", "previousState"] {
+            if body.get(field).is_none() {
+                body[field] = serde_json::Value::Null;
+            }
+        }
+        let patch = json!({"status": body});
         self.clusters()
             .patch_status(
                 &self.objects.cluster,

@@ -6,8 +6,8 @@ use tandem_engine::{
     Action, AgentReport, EffectError, EffectId, MemberId, NotServing, Process, Role,
 };
 use tandem_kube::agent::{
-    AgentClient, AgentError, AgentResolver, CommandMessage, NotServingMessage, PeerMessage,
-    RoleMessage, Timeouts, command_for,
+    AgentClient, AgentError, AgentResolver, CommandId, CommandMessage, NotServingMessage,
+    PeerMessage, RoleMessage, Timeouts, command_for,
 };
 use tandem_kube::agent_double::AgentDouble;
 
@@ -45,7 +45,11 @@ async fn a_command_is_carried_out_once_per_effect_id() {
     let client = client(TOKEN);
     for _ in 0..3 {
         client
-            .command(agent.address(), EffectId(5), &CommandMessage::Promote)
+            .command(
+                agent.address(),
+                &CommandId::new("ns.zc", EffectId(5)),
+                &CommandMessage::Promote,
+            )
             .await
             .expect("promoted");
     }
@@ -61,7 +65,11 @@ async fn a_command_is_carried_out_once_per_effect_id() {
     }
     // The same id for another command is a conflict, not a second command.
     let error = client
-        .command(agent.address(), EffectId(5), &CommandMessage::Fence)
+        .command(
+            agent.address(),
+            &CommandId::new("ns.zc", EffectId(5)),
+            &CommandMessage::Fence,
+        )
         .await
         .expect_err("refused");
     assert_eq!(error.effect_error(), EffectError::Conflict);
@@ -69,10 +77,43 @@ async fn a_command_is_carried_out_once_per_effect_id() {
 }
 
 #[tokio::test]
+async fn an_effect_id_of_a_new_stream_is_a_new_command() {
+    let agent = AgentDouble::start(TOKEN).await.expect("started");
+    let client = client(TOKEN);
+    client
+        .command(
+            agent.address(),
+            &CommandId::new("ns.zc", EffectId(3)),
+            &CommandMessage::Promote,
+        )
+        .await
+        .expect("promoted");
+    // After a lost log, effect ids start again on another stream: id 3 is another command.
+    client
+        .command(
+            agent.address(),
+            &CommandId::new("ns.zc-lost1", EffectId(3)),
+            &CommandMessage::Fence,
+        )
+        .await
+        .expect("fenced");
+    assert_eq!(agent.state().status.role, RoleMessage::None);
+    assert_eq!(agent.state().commands.len(), 2);
+    assert_eq!(
+        CommandId::new("ns/zc lost", EffectId(7)).as_str(),
+        "ns_zc_lost.7"
+    );
+}
+
+#[tokio::test]
 async fn an_unauthenticated_promote_is_refused() {
     let agent = AgentDouble::start(TOKEN).await.expect("started");
     let error = client("not-the-token")
-        .command(agent.address(), EffectId(1), &CommandMessage::Promote)
+        .command(
+            agent.address(),
+            &CommandId::new("ns.zc", EffectId(1)),
+            &CommandMessage::Promote,
+        )
         .await
         .expect_err("refused");
     assert!(
@@ -91,7 +132,11 @@ async fn an_active_whose_lease_runs_out_fences_itself() {
     let agent = AgentDouble::start(TOKEN).await.expect("started");
     let client = client(TOKEN);
     client
-        .command(agent.address(), EffectId(1), &CommandMessage::Promote)
+        .command(
+            agent.address(),
+            &CommandId::new("ns.zc", EffectId(1)),
+            &CommandMessage::Promote,
+        )
         .await
         .expect("promoted");
     // A poll that grants no time: the lease has run out by the next call.
@@ -106,7 +151,11 @@ async fn a_command_the_database_cannot_carry_out_fails_with_its_reason() {
     let agent = AgentDouble::start(TOKEN).await.expect("started");
     agent.state().status.copy_complete = false;
     let error = client(TOKEN)
-        .command(agent.address(), EffectId(2), &CommandMessage::Promote)
+        .command(
+            agent.address(),
+            &CommandId::new("ns.zc", EffectId(2)),
+            &CommandMessage::Promote,
+        )
         .await
         .expect_err("failed");
     assert!(matches!(&error, AgentError::Failed(reason) if reason.contains("copy")));
