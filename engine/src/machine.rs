@@ -903,6 +903,17 @@ pub(crate) fn initializing(ctx: &mut Ctx<'_>) {
         release_and_reassign(ctx, first);
         return;
     }
+    // The other member was copying and has not been heard from since: its copy may have
+    // completed. Unknown alone changes nothing: it is waited for (within initTimeout).
+    let peer = first.peer();
+    let peer_view = ctx.state.member(peer);
+    let peer_may_hold_a_copy = ctx.spec().topology == Topology::MasterSlave
+        && !lost(ctx, peer)
+        && !peer_view.reachable
+        && matches!(peer_view.report.copy, CopyProgress::Copying { .. });
+    if lost(ctx, first) && !other_complete && peer_may_hold_a_copy {
+        return;
+    }
     if lost(ctx, first) && !other_complete {
         // The first member's data is the only database there is: without it nothing remains to
         // make a cluster of, and no person can do better.
