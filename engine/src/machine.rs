@@ -1173,24 +1173,8 @@ fn active_down(ctx: &mut Ctx<'_>) {
             if lost(ctx, active) {
                 // The active's data is lost: the standby's copy may still hold every
                 // acknowledged write (the rule WaitingForActive and BothDown apply too).
-                match survivor_holds_every_write(ctx, active) {
-                    Ok(holds) => {
-                        let detail = format!("{active}'s data is lost and {holds}");
-                        ctx.transition(
-                            ClusterState::WaitingForActive(standby),
-                            Reason::NewestChosen,
-                            detail,
-                        );
-                    }
-                    Err(_) => {
-                        let detail = format!("{why}, and {active}'s data is lost");
-                        ctx.transition(
-                            ClusterState::ManualInterventionRequired,
-                            Reason::NoSafeCandidate,
-                            detail,
-                        );
-                    }
-                }
+                let refused = format!("{why}, and {active}'s data is lost");
+                choose_survivor(ctx, active, Reason::NoSafeCandidate, |_| refused);
             } else {
                 let detail = format!("{why}: waiting for {active}, which holds the newest data");
                 ctx.transition(
@@ -1622,6 +1606,30 @@ fn survivor_holds_every_write(ctx: &Ctx<'_>, lost_member: MemberId) -> Result<St
     }
 }
 
+/// With `lost_member`'s data lost: waits for its peer when the peer holds every acknowledged
+/// write, and otherwise asks a person (`refused`, with the reason's detail made from why not).
+fn choose_survivor(
+    ctx: &mut Ctx<'_>,
+    lost_member: MemberId,
+    refused: Reason,
+    detail: impl FnOnce(String) -> String,
+) {
+    match survivor_holds_every_write(ctx, lost_member) {
+        Ok(holds) => {
+            let detail = format!("{lost_member}'s data is lost and {holds}");
+            ctx.transition(
+                ClusterState::WaitingForActive(lost_member.peer()),
+                Reason::NewestChosen,
+                detail,
+            );
+        }
+        Err(why) => {
+            let detail = detail(why);
+            ctx.transition(ClusterState::ManualInterventionRequired, refused, detail);
+        }
+    }
+}
+
 fn waiting_for_active(ctx: &mut Ctx<'_>, chosen: MemberId) {
     if lost(ctx, chosen) && lost(ctx, chosen.peer()) {
         let detail = "both members' data is lost".to_string();
@@ -1631,25 +1639,9 @@ fn waiting_for_active(ctx: &mut Ctx<'_>, chosen: MemberId) {
     if lost(ctx, chosen) {
         // Before giving up, every surviving copy is reconsidered: one that holds every
         // acknowledged write is waited for instead.
-        let other = chosen.peer();
-        match survivor_holds_every_write(ctx, chosen) {
-            Ok(why) => {
-                let detail = format!("{chosen}'s data is lost and {why}");
-                ctx.transition(
-                    ClusterState::WaitingForActive(other),
-                    Reason::NewestChosen,
-                    detail,
-                );
-            }
-            Err(why) => {
-                let detail = format!("{chosen}'s data is lost and {why}");
-                ctx.transition(
-                    ClusterState::ManualInterventionRequired,
-                    Reason::ChosenLost,
-                    detail,
-                );
-            }
-        }
+        choose_survivor(ctx, chosen, Reason::ChosenLost, |why| {
+            format!("{chosen}'s data is lost and {why}")
+        });
         return;
     }
     if promotion_exhausted(ctx) {

@@ -78,26 +78,6 @@ async fn local_pv(client: &Client, name: &str, class: &str, node: &str) {
         .expect("local PV");
 }
 
-fn pv_node(volume: &PersistentVolume) -> Option<String> {
-    let terms = &volume
-        .spec
-        .as_ref()?
-        .node_affinity
-        .as_ref()?
-        .required
-        .as_ref()?
-        .node_selector_terms;
-    terms
-        .first()?
-        .match_expressions
-        .as_ref()?
-        .first()?
-        .values
-        .as_ref()?
-        .first()
-        .cloned()
-}
-
 fn is_running(pod: &Pod) -> bool {
     pod.status
         .as_ref()
@@ -185,7 +165,9 @@ async fn statefulset_on_local_pvs_runs_on_the_pvs_nodes(cp: Arc<ControlPlane>) {
             .expect("the claim is bound");
         let volume = volumes.get(&volume_name).await.expect("the bound PV");
         assert_eq!(
-            pv_node(&volume).as_deref(),
+            tandem_kube::observe::pv_node(&volume)
+                .map(|node| node.0)
+                .as_deref(),
             Some(node.as_str()),
             "{pod} runs off its PV's node"
         );
