@@ -219,10 +219,11 @@ impl<'log> Driver<'log> {
     }
 
     /// Asked right before an effect is carried out: `Some(outcome)` when it must not be (a
-    /// destructive effect whose premise no longer holds is withdrawn), `None` to go ahead. The
+    /// destructive effect, or the active label, whose premise no longer holds is withdrawn),
+    /// `None` to go ahead. The
     /// caller reports the outcome of every effect let through ([`Driver::finished`]).
     pub fn before_carrying_out(&mut self, effect: &Effect) -> Option<Outcome> {
-        if effect.action.is_destructive() && !self.engine.still_wanted(effect) {
+        if effect.action.checks_premise() && !self.engine.still_wanted(effect) {
             return Some(Outcome::Failed(EffectError::Withdrawn));
         }
         if let Action::Rebuild { member, .. } = effect.action

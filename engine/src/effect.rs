@@ -20,6 +20,8 @@ pub struct Effect {
 }
 
 /// The things the engine can ask for.
+///
+/// The log encodes a variant by its position: a new variant is appended, never inserted.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Action {
     /// Delete a member's pod, only if its UID is still `uid`. The StatefulSet recreates it.
@@ -104,6 +106,18 @@ pub enum Action {
         /// A sentence for people.
         message: String,
     },
+    /// Set the role label of the member's pod, only if its UID is still `uid`: `Active` routes
+    /// the `-rw` Service to it, `Standby` the `-ro` Service, `None` removes the label. The
+    /// engine sets `Active` on a pod only once no other pod is known to carry it (the fencing
+    /// rule: the old active's label is removed first).
+    LabelPod {
+        /// The member.
+        member: MemberId,
+        /// The UID precondition.
+        uid: PodUid,
+        /// The role the label names (`None`: no label).
+        role: Role,
+    },
 }
 
 impl Action {
@@ -122,6 +136,20 @@ impl Action {
         )
     }
 
+    /// Whether the driver asks [`crate::Engine::still_wanted`] right before carrying the action
+    /// out: the destructive actions, and routing clients to a new active (a label that named
+    /// the active after it changed would route writes to two databases).
+    pub fn checks_premise(&self) -> bool {
+        self.is_destructive()
+            || matches!(
+                self,
+                Action::LabelPod {
+                    role: Role::Active,
+                    ..
+                }
+            )
+    }
+
     /// The member the action is about, if any.
     pub fn member(&self) -> Option<MemberId> {
         match self {
@@ -133,7 +161,8 @@ impl Action {
             | Action::RestartReplication { member, .. }
             | Action::ProvisionLocalPv { member, .. }
             | Action::BindPvc { member, .. }
-            | Action::ReleaseVolume { member, .. } => Some(*member),
+            | Action::ReleaseVolume { member, .. }
+            | Action::LabelPod { member, .. } => Some(*member),
             Action::SetReplicas { .. } | Action::UpdateStatus(_) | Action::EmitEvent { .. } => None,
         }
     }
@@ -150,6 +179,7 @@ impl Action {
             Action::ProvisionLocalPv { .. } => "provision-local-pv",
             Action::BindPvc { .. } => "bind-pvc",
             Action::ReleaseVolume { .. } => "release-volume",
+            Action::LabelPod { .. } => "label-pod",
             Action::SetReplicas { .. } => "set-replicas",
             Action::UpdateStatus(_) => "update-status",
             Action::EmitEvent { .. } => "emit-event",

@@ -5,7 +5,7 @@ use crate::config::Spec;
 use crate::input::{AgentReport, NodeStatus, Outcome, PodObservation, VolumeObservation};
 use crate::state::ClusterState;
 use crate::transitions::Reason;
-use crate::types::{EffectId, MemberId, NodeName, PodUid, Timestamp};
+use crate::types::{EffectId, MemberId, NodeName, PodUid, Role, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// One recorded fact.
@@ -212,6 +212,8 @@ pub enum FenceEvidence {
 }
 
 /// What an issued effect was about: effects with the same key are retries of each other.
+///
+/// The log encodes a variant by its position: a new variant is appended, never inserted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum EffectKey {
     /// Deleting the member's pod.
@@ -236,6 +238,8 @@ pub enum EffectKey {
     Bind(MemberId),
     /// Deleting the member's pod with force, on a node that is not ready or deleted.
     ForceDeletePod(MemberId),
+    /// Labelling the member's pod with a role (`None`: removing the label).
+    Label(MemberId, Role),
 }
 
 impl EffectKey {
@@ -249,7 +253,8 @@ impl EffectKey {
             | EffectKey::Demote(_)
             | EffectKey::Fence(_)
             | EffectKey::Rebuild(_)
-            | EffectKey::RestartReplication(_) => true,
+            | EffectKey::RestartReplication(_)
+            | EffectKey::Label(..) => true,
             EffectKey::Volume(_)
             | EffectKey::Bind(_)
             | EffectKey::Release(_)
@@ -269,7 +274,8 @@ impl EffectKey {
             | EffectKey::Volume(member)
             | EffectKey::Release(member)
             | EffectKey::Bind(member)
-            | EffectKey::ForceDeletePod(member) => Some(member),
+            | EffectKey::ForceDeletePod(member)
+            | EffectKey::Label(member, _) => Some(member),
             EffectKey::Replicas => None,
         }
     }

@@ -38,7 +38,7 @@ pub mod input;
 pub mod limits;
 mod machine;
 pub mod record;
-mod record_v1;
+mod record_old;
 mod standalone;
 pub mod state;
 #[cfg(feature = "testing")]

@@ -12,9 +12,9 @@ pub const MAX_NODES: usize = 5_000;
 /// name): a Kubernetes object name is at most 253 bytes. A longer one is refused.
 pub const MAX_NAME_BYTES: usize = 253;
 
-/// Effects tracked at once: one per effect key (ten kinds per member of a pair, and scaling).
-/// Only a bug can exceed it: an assertion.
-pub const MAX_ISSUED: usize = 21;
+/// Effects tracked at once: one per effect key (thirteen kinds per member of a pair, three of
+/// them role labels, and scaling). Only a bug can exceed it: an assertion.
+pub const MAX_ISSUED: usize = 27;
 
 /// Transitions one step may take. Decisions settle in a few (`BothDown -> WaitingForActive` at
 /// once, for example); a step that still transitions after this many is a bug: an assertion.

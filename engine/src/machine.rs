@@ -130,6 +130,17 @@ impl<'a> Ctx<'a> {
             "{} would destroy the newest copy of the data",
             action.name()
         );
+        if let Action::LabelPod {
+            member,
+            role: Role::Active,
+            ..
+        } = action
+        {
+            assert!(
+                peer_unlabelled(self, member),
+                "{member} labelled active while its peer's pod may carry the label"
+            );
+        }
         assert!(
             action
                 .member()
@@ -234,7 +245,7 @@ pub(crate) fn still_wanted(state: &State, now: Timestamp, action: &Action) -> bo
     let mut scratch = state.clone();
     let ctx = Ctx::new(&mut scratch, now);
     if ctx.state.spec.is_none() || ctx.hands_off() {
-        return !action.is_destructive();
+        return !action.checks_premise();
     }
     match action {
         Action::DeletePod {
@@ -262,6 +273,21 @@ pub(crate) fn still_wanted(state: &State, now: Timestamp, action: &Action) -> bo
                 && !ctx.destroys_newest(action)
         }
         Action::Rebuild { .. } => !ctx.destroys_newest(action),
+        Action::LabelPod {
+            member,
+            uid,
+            role: Role::Active,
+        } => {
+            let same_pod = ctx
+                .state
+                .member(*member)
+                .pod
+                .as_ref()
+                .is_some_and(|pod| pod.uid == *uid);
+            same_pod
+                && wanted_label(&ctx, *member) == Some(Role::Active)
+                && peer_unlabelled(&ctx, *member)
+        }
         _ => true,
     }
 }
@@ -287,10 +313,60 @@ pub(crate) fn step(ctx: &mut Ctx<'_>, input: &Input) {
         "a step still transitions after {MAX_TRANSITIONS_PER_STEP} transitions (now {})",
         ctx.state.cluster
     );
+    if !ctx.hands_off() {
+        route_clients(ctx);
+    }
     if !ctx.events.is_empty() && before != Some(ctx.status_key()) {
         let status = ctx.status();
         ctx.report(Action::UpdateStatus(Box::new(status)));
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client routing
+// ---------------------------------------------------------------------------------------------
+
+/// Labels each pod with the role clients reach it by: the `-rw` Service selects the pod labelled
+/// active, the `-ro` Service the one labelled standby. The fencing rule holds for labels too:
+/// a pod is labelled active only once its peer's pod is known not to carry that label (it was
+/// removed, or the pod is gone), so no client is ever routed to two actives.
+fn route_clients(ctx: &mut Ctx<'_>) {
+    for member in ctx.spec().topology.members() {
+        let view = ctx.state.member(member);
+        let Some(pod) = view.pod.as_ref() else {
+            continue;
+        };
+        let Some(role) = wanted_label(ctx, member) else {
+            continue;
+        };
+        if view.label == Some(role) || (role == Role::Active && !peer_unlabelled(ctx, member)) {
+            continue;
+        }
+        let uid = pod.uid.clone();
+        ctx.issue(
+            EffectKey::Label(member, role),
+            Action::LabelPod { member, uid, role },
+        );
+    }
+}
+
+/// The role label the member's pod should carry: active for the engine's active once it
+/// confirmed its role, standby for a standby with a complete copy, none otherwise; `None` (no
+/// opinion, the label stays) for an active whose promotion is not confirmed yet.
+fn wanted_label(ctx: &Ctx<'_>, member: MemberId) -> Option<Role> {
+    if ctx.state.active == Some(member) {
+        return ctx.state.active_confirmed.then_some(Role::Active);
+    }
+    let report = &ctx.state.member(member).report;
+    let standby = report.role == Role::Standby && report.copy_complete;
+    Some(if standby { Role::Standby } else { Role::None })
+}
+
+/// Whether no pod but the member's may carry the active label: its peer has no pod, or the
+/// peer's pod is known to carry another label.
+fn peer_unlabelled(ctx: &Ctx<'_>, member: MemberId) -> bool {
+    let peer = ctx.state.member(member.peer());
+    peer.pod.is_none() || peer.label.is_some_and(|role| role != Role::Active)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 //! ```text
 //! offset  size  field
 //! 0       2     magic "TR" (record) or "TS" (snapshot)
-//! 2       2     format version, big-endian (currently 2; version 1 is still read)
+//! 2       2     format version, big-endian (currently 3; versions 1 and 2 are still read)
 //! 4       4     payload length, big-endian
 //! 8       4     CRC-32 (IEEE) of bytes 2..8 followed by the payload, big-endian
 //! 12      n     payload: the postcard encoding of the record (or snapshot)
@@ -21,18 +21,19 @@ use crate::types::{Seq, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// The record format version written by this build. Version 2 added the agent report's copy
-/// progress and the reason a database is not serving; version 1 records keep decoding.
-pub const FORMAT_VERSION: u16 = 2;
+/// progress and the reason a database is not serving; version 3 the role label effect. Older
+/// records keep decoding.
+pub const FORMAT_VERSION: u16 = 3;
 
 /// The record format versions this build reads.
-pub const READ_FORMAT_VERSIONS: [u16; 2] = [1, 2];
+pub const READ_FORMAT_VERSIONS: [u16; 3] = [1, 2, 3];
 
 /// The snapshot format version written by this build. Snapshots of a version this build does
 /// not read are not decoded: a reader folds the stream from its start instead.
-pub const SNAPSHOT_VERSION: u16 = 2;
+pub const SNAPSHOT_VERSION: u16 = 3;
 
 /// The snapshot format versions this build reads.
-pub const READ_SNAPSHOT_VERSIONS: [u16; 2] = [1, 2];
+pub const READ_SNAPSHOT_VERSIONS: [u16; 3] = [1, 2, 3];
 
 const RECORD_MAGIC: [u8; 2] = *b"TR";
 const SNAPSHOT_MAGIC: [u8; 2] = *b"TS";
@@ -137,9 +138,10 @@ impl Record {
         let (version, payload) = unframe(RECORD_MAGIC, &READ_FORMAT_VERSIONS, "record", bytes)?;
         let malformed = |error: postcard::Error| DecodeError::Malformed(error.to_string());
         if version == 1 {
-            let v1: crate::record_v1::Record = postcard::from_bytes(payload).map_err(malformed)?;
+            let v1: crate::record_old::Record = postcard::from_bytes(payload).map_err(malformed)?;
             return Ok(v1.into());
         }
+        // Version 3 only appended enum variants: a version 2 payload is a version 3 one.
         postcard::from_bytes(payload).map_err(malformed)
     }
 }
@@ -183,8 +185,14 @@ impl State {
             unframe(SNAPSHOT_MAGIC, &READ_SNAPSHOT_VERSIONS, "snapshot", bytes)?;
         let malformed = |error: postcard::Error| DecodeError::Malformed(error.to_string());
         if version == 1 {
-            let v1: crate::record_v1::State = postcard::from_bytes(payload).map_err(malformed)?;
+            let v1: crate::record_old::StateV1 =
+                postcard::from_bytes(payload).map_err(malformed)?;
             return Ok(v1.into());
+        }
+        if version == 2 {
+            let v2: crate::record_old::StateV2 =
+                postcard::from_bytes(payload).map_err(malformed)?;
+            return Ok(v2.into());
         }
         postcard::from_bytes(payload).map_err(malformed)
     }

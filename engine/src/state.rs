@@ -259,6 +259,9 @@ pub struct MemberView {
     pub assigned_node: Option<NodeName>,
     /// Since when the member's agent reports its database starting, while it does.
     pub starting_since: Option<Timestamp>,
+    /// The role label the member's current pod is known to carry (`Some(Role::None)`: none);
+    /// `None` while unknown (a new pod, or one seen only after a recovery without log).
+    pub label: Option<Role>,
 }
 
 impl MemberView {
@@ -539,6 +542,12 @@ impl State {
                 self.apply_issued(*id, *key, *at);
             }
             Event::Finished { id, outcome } => {
+                if let Some(issued) = self.issued.iter().find(|issued| issued.id == *id)
+                    && let EffectKey::Label(member, role) = issued.key
+                    && *outcome == Outcome::Ok
+                {
+                    self.members[member.index()].label = Some(role);
+                }
                 if let Some(issued) = self.issued.iter_mut().find(|issued| issued.id == *id) {
                     issued.failed = matches!(outcome, Outcome::Failed(_));
                     issued.succeeded = *outcome == Outcome::Ok;
@@ -581,6 +590,10 @@ impl State {
             }
             Event::Recovered { log_lost, at } => {
                 self.issued.clear();
+                // A person may have changed a label while the driver was away.
+                for view in &mut self.members {
+                    view.label = None;
+                }
                 self.observing_since = *at;
                 // Whether a node stayed unavailable while the driver was away is not known: it
                 // may have come back and gone again. Its unavailability counts from now, so a
@@ -657,6 +670,7 @@ impl State {
             // the previous pod does not apply to this one.
             view.contacted_this_pod = false;
             view.reachable = false;
+            view.label = None;
             self.issued.retain(|issued| {
                 issued.key.member() != Some(member) || !issued.key.concerns_the_pod()
             });

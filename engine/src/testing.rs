@@ -167,6 +167,8 @@ pub struct MiniMember {
     pub node: usize,
     /// The configuration hash it runs with.
     pub hash: u64,
+    /// The role label on its pod (`Role::None`: none).
+    pub label: Role,
 }
 
 /// A small deterministic world that answers the engine's effects, for generated tests.
@@ -372,6 +374,27 @@ impl MiniWorld {
                 }
                 true
             }
+            Action::LabelPod { member, uid, role } => {
+                let index = member.index();
+                let matches = self.members[index]
+                    .pod
+                    .as_ref()
+                    .is_some_and(|pod| pod.uid == *uid);
+                if matches {
+                    self.members[index].label = *role;
+                    let labelled_active = self
+                        .members
+                        .iter()
+                        .filter(|m| m.label == Role::Active)
+                        .count();
+                    assert!(
+                        labelled_active <= 1,
+                        "two pods carry the active label at {} ms",
+                        self.now
+                    );
+                }
+                matches
+            }
             Action::BindPvc { .. } | Action::UpdateStatus(_) | Action::EmitEvent { .. } => true,
         }
     }
@@ -380,6 +403,7 @@ impl MiniWorld {
         let now = self.now;
         let db = &mut self.members[index];
         db.pod = None;
+        db.label = Role::None;
         db.process = Process::Down;
         db.role = Role::None;
         db.connected = false;

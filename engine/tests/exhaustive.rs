@@ -49,6 +49,8 @@ struct Db {
     /// The node holding its volume.
     node: usize,
     volume: bool,
+    /// The role label on its pod.
+    label: Role,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
@@ -129,6 +131,7 @@ impl Sim {
                     last_polled: 5_000,
                     node: m,
                     volume: true,
+                    label: Role::None,
                 }),
                 ready: [true; 3],
                 deleted: [false; 3],
@@ -313,6 +316,7 @@ impl Sim {
                     let db = &mut self.world.dbs[m];
                     db.pod = 0;
                     db.up = false;
+                    db.label = Role::None;
                     db.role = Role::None;
                     db.connected = false;
                     self.finish(effect, Outcome::Ok)?;
@@ -417,6 +421,18 @@ impl Sim {
                 db.complete = false;
                 self.finish(effect, Outcome::Ok)?;
                 return self.volume_input(m, false);
+            }
+            Action::LabelPod { member, uid, role } => {
+                let m = member.index();
+                let same =
+                    self.world.dbs[m].pod != 0 && Sim::pod_uid(self.world.dbs[m].pod) == *uid;
+                if same {
+                    if *role == Role::Active && self.world.dbs[1 - m].label == Role::Active {
+                        return Err(format!("{member} labelled active while its peer is"));
+                    }
+                    self.world.dbs[m].label = *role;
+                }
+                same
             }
             Action::BindPvc { .. } | Action::SetReplicas { .. } => true,
             Action::UpdateStatus(_) | Action::EmitEvent { .. } => true,
@@ -552,6 +568,7 @@ impl Sim {
                 }
                 self.world.dbs[m].pod = 0;
                 let db = &mut self.world.dbs[m];
+                db.label = Role::None;
                 db.up = false;
                 db.role = Role::None;
                 db.connected = false;

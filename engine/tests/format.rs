@@ -201,10 +201,9 @@ fn failover_v2() -> Record {
 
 /// The state after the creation and failover records. The failover record's transition is
 /// made to start where the creation left the cluster, so that the fold is consistent.
-fn snapshot_state() -> State {
+fn snapshot_state(mut failover: Record) -> State {
     let mut state = State::new();
     state.apply_record(&creation()).expect("in sequence");
-    let mut failover = failover_v2();
     for event in &mut failover.events {
         if let Event::Transition { from, .. } = event {
             *from = state.cluster();
@@ -244,23 +243,70 @@ fn version_2_records_keep_decoding() {
         ("record-v2-creation.bin", creation()),
         ("record-v2-failover.bin", failover_v2()),
     ] {
+        let golden = std::fs::read(fixture(name)).expect("the fixture");
+        assert_eq!(peek_version(&golden), Some(2), "{name}");
+        assert_eq!(Record::decode(&golden).as_ref(), Ok(&record), "{name}");
+    }
+}
+
+/// The failover record as version 3 writes it: the new active's pod labelled, the label's
+/// outcome back.
+fn failover_v3() -> Record {
+    let mut record = failover_v2();
+    record.events.push(Event::Issued {
+        id: EffectId(6),
+        key: EffectKey::Label(MemberId(1), Role::Active),
+        at: Timestamp(20_000),
+    });
+    record.events.push(Event::Finished {
+        id: EffectId(6),
+        outcome: Outcome::Ok,
+    });
+    record.effects.push(Effect {
+        id: EffectId(6),
+        action: Action::LabelPod {
+            member: MemberId(1),
+            uid: PodUid("b1".into()),
+            role: Role::Active,
+        },
+    });
+    record
+}
+
+#[test]
+fn version_3_records_keep_decoding() {
+    for (name, record) in [
+        ("record-v3-creation.bin", creation()),
+        ("record-v3-failover.bin", failover_v3()),
+    ] {
         check_golden(name, &record.encode());
         let golden = std::fs::read(fixture(name)).expect("the fixture");
         assert_eq!(Record::decode(&golden).as_ref(), Ok(&record), "{name}");
     }
     assert_eq!(
-        FORMAT_VERSION, 2,
+        FORMAT_VERSION, 3,
         "a new format version needs new fixtures beside these"
     );
 }
 
 #[test]
 fn version_2_snapshots_keep_decoding() {
-    let state = snapshot_state();
-    check_golden("snapshot-v2.bin", &state.encode_snapshot());
     let golden = std::fs::read(fixture("snapshot-v2.bin")).expect("the fixture");
+    assert_eq!(peek_version(&golden), Some(2));
+    let state = State::decode_snapshot(&golden).expect("a version 2 snapshot decodes");
+    assert_eq!(state, snapshot_state(failover_v2()));
+    // A version 2 state knew no labels.
+    assert_eq!(state.member(MemberId(1)).label, None);
+}
+
+#[test]
+fn version_3_snapshots_keep_decoding() {
+    let state = snapshot_state(failover_v3());
+    assert_eq!(state.member(MemberId(1)).label, Some(Role::Active));
+    check_golden("snapshot-v3.bin", &state.encode_snapshot());
+    let golden = std::fs::read(fixture("snapshot-v3.bin")).expect("the fixture");
     assert_eq!(State::decode_snapshot(&golden).as_ref(), Ok(&state));
-    assert_eq!(SNAPSHOT_VERSION, 2);
+    assert_eq!(SNAPSHOT_VERSION, 3);
 }
 
 #[test]
@@ -281,7 +327,7 @@ fn version_1_snapshots_keep_decoding() {
     assert_eq!(old.report.not_serving, None);
     assert_eq!(old.starting_since, None);
     assert_eq!(state.next_effect_id(), EffectId(5));
-    // Encoded again, it is a version 2 snapshot of the same state.
+    // Encoded again, it is a current snapshot of the same state.
     let again = State::decode_snapshot(&state.encode_snapshot()).expect("it decodes");
     assert_eq!(again, state);
 }
@@ -306,7 +352,7 @@ fn corruption_is_detected() {
         Record::decode(&wrong_version),
         Err(DecodeError::UnknownVersion {
             version: 9,
-            supported: 2
+            supported: 3
         })
     ));
     for cut in [0, 5, 12, bytes.len() - 1] {

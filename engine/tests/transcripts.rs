@@ -26,6 +26,9 @@ struct Runner {
     asked: [Option<PollTicket>; 2],
     /// Whether the latest answer was dropped as asked before the member's data changed.
     dropped: bool,
+    /// Whether label effects are left for `finished` lines (`labels manual`) rather than
+    /// carried out at once.
+    manual_labels: bool,
 }
 
 type Outcome_ = Result<(), String>;
@@ -44,6 +47,7 @@ impl Runner {
             lsn: 0,
             asked: [None; 2],
             dropped: false,
+            manual_labels: false,
         }
     }
 
@@ -64,7 +68,17 @@ impl Runner {
                 .push(Record::decode(bytes).map_err(|e| e.to_string())?);
         }
         self.window_effects.extend(effects.iter().cloned());
-        self.all_effects.extend(effects);
+        self.all_effects.extend(effects.iter().cloned());
+        if !self.manual_labels {
+            for effect in &effects {
+                if matches!(effect.action, Action::LabelPod { .. }) {
+                    self.input(Input::EffectFinished {
+                        id: effect.id,
+                        outcome: Outcome::Ok,
+                    })?;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -178,6 +192,14 @@ impl Runner {
                 Ok(())
             }
             "finished" => self.finished(args),
+            "labels" => {
+                self.manual_labels = match args.first().copied() {
+                    Some("manual") => true,
+                    Some("auto") => false,
+                    other => return Err(format!("labels manual|auto, not {other:?}")),
+                };
+                Ok(())
+            }
             "repeat" => {
                 let count: usize = args
                     .first()
@@ -508,6 +530,9 @@ fn effect_detail_matches(action: &Action, detail: &str) -> bool {
         Action::SetReplicas { replicas } => detail == replicas.to_string(),
         Action::Rebuild { from, .. } | Action::RestartReplication { from, .. } => {
             detail == format!("from={}", from.0)
+        }
+        Action::LabelPod { uid, role, .. } => {
+            detail == format!("uid={}", uid.0) || detail == format!("{role:?}").to_lowercase()
         }
         _ => format!("{action:?}").contains(detail),
     }

@@ -20,6 +20,10 @@ pub const LAST_STEPS: usize = 24;
 /// A poll that gets no answer times out after this long.
 const POLL_TIMEOUT_MS: Millis = 1_000;
 
+/// How long a cluster is `Normal` before its labels must route clients to its active: enough
+/// for a failed label patch to be retried.
+const ROUTING_SETTLE_MS: Millis = 60_000;
+
 /// Every run stops after this many events, whatever its duration: a bound on runaway loops.
 pub const MAX_EVENTS: u64 = 20_000_000;
 
@@ -909,6 +913,17 @@ impl Sim<'_> {
                 self.world.set_replicas(*replicas, now);
                 true
             }
+            Action::LabelPod { member, uid, role } => {
+                let labelled = self.world.label_pod(member.0, &uid.0, *role);
+                let active = self.world.labelled_active();
+                if active.len() > 1 {
+                    self.fail(
+                        "one address for the active",
+                        format!("the pods of members {active:?} both carry the active label"),
+                    );
+                }
+                labelled
+            }
             Action::UpdateStatus(_) | Action::EmitEvent { .. } => true,
         }
     }
@@ -1332,6 +1347,25 @@ impl Sim<'_> {
         }
     }
 
+    /// A cluster that has been `Normal` for [`ROUTING_SETTLE_MS`] at the end routes clients to
+    /// its active: the active's pod, and no other, carries the active label.
+    fn misrouted(&self, final_state: tandem_engine::ClusterState) -> Option<String> {
+        let state = self.operator.driver.engine().state();
+        let settled = self.now.saturating_sub(state.since().0) >= ROUTING_SETTLE_MS;
+        if final_state != tandem_engine::ClusterState::Normal || !self.operator.up || !settled {
+            return None;
+        }
+        let wanted: Vec<u8> = state.active().map(|member| member.0).into_iter().collect();
+        let labelled = self.world.labelled_active();
+        (labelled != wanted).then(|| {
+            format!(
+                "Normal since {} ms with active {wanted:?}, but the pods of {labelled:?} carry the \
+                 active label",
+                state.since().0
+            )
+        })
+    }
+
     fn judge(&mut self, final_state: tandem_engine::ClusterState, lost_writes: u64) {
         let destroyed = self.destroyed_writes > 0 || self.no_copy_left || self.unknowable;
         if self.options.intervention_after_destroyed_writes && destroyed {
@@ -1376,6 +1410,10 @@ impl Sim<'_> {
                 "expect.finalState",
                 format!("the cluster ends in {final_state}, not {}", wanted.0),
             );
+            return;
+        }
+        if let Some(detail) = self.misrouted(final_state) {
+            self.fail("clients reach the active", detail);
             return;
         }
         let visited: Vec<String> = self.visited.iter().map(|(_, s)| s.clone()).collect();

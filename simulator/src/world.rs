@@ -65,6 +65,8 @@ pub struct Pod {
     pub node: Option<usize>,
     /// Whether a deletion is pending.
     pub deleting: bool,
+    /// Its role label (`Role::None`: none), which routes the `-rw` and `-ro` Services.
+    pub label: Role,
 }
 
 /// A database process.
@@ -624,6 +626,7 @@ impl World {
             uid,
             node: None,
             deleting: false,
+            label: Role::None,
         });
         self.members[usize::from(member)].process = Proc::Down;
         self.schedule_pending(member, now);
@@ -704,6 +707,30 @@ impl World {
             state.crashed = false;
             self.changed.push(Changed::Pod(member));
         }
+    }
+
+    /// Sets the role label of the member's pod if it is still the pod `uid` (the patch's UID
+    /// precondition).
+    pub fn label_pod(&mut self, member: u8, uid: &str, role: Role) -> bool {
+        match self.members[usize::from(member)].pod.as_mut() {
+            Some(pod) if pod.uid == uid => {
+                pod.label = role;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The members whose pods carry the active label.
+    pub fn labelled_active(&self) -> Vec<u8> {
+        (0..self.members.len() as u8)
+            .filter(|member| {
+                self.members[usize::from(*member)]
+                    .pod
+                    .as_ref()
+                    .is_some_and(|pod| pod.label == Role::Active)
+            })
+            .collect()
     }
 
     /// Deletes a member's pod: gracefully (the object stays until the kubelet confirms), or

@@ -1,5 +1,5 @@
-//! The engine's effects on the Kubernetes API: pod deletions with a UID precondition, the
-//! StatefulSet's replicas, local-PV provisioning and PVC pre-binding, and the release of a lost
+//! The engine's effects on the Kubernetes API: pod deletions with a UID precondition, the pods'
+//! role labels (which route the `-rw` and `-ro` Services), the StatefulSet's replicas, local-PV provisioning and PVC pre-binding, and the release of a lost
 //! member's volume. Each call's failure becomes the engine's [`EffectError`]; the engine decides
 //! whether and when to issue the effect again.
 //!
@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
 use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use serde_json::json;
-use tandem_engine::{Action, EffectError, MemberId, NodeName, Outcome, PodUid, PvcUid};
+use tandem_engine::{Action, EffectError, MemberId, NodeName, Outcome, PodUid, PvcUid, Role};
 
 /// The field manager of every write.
 pub const FIELD_MANAGER: &str = "tandem";
@@ -74,6 +74,7 @@ impl KubeEffects {
                 grace_period_s,
             } => self.delete_pod(*member, uid, *grace_period_s).await,
             Action::SetReplicas { replicas } => self.set_replicas(*replicas).await,
+            Action::LabelPod { member, uid, role } => self.label(*member, uid, *role).await,
             Action::ProvisionLocalPv {
                 member,
                 node,
@@ -126,6 +127,36 @@ impl KubeEffects {
             .await
             .map(|_| ())
             .map_err(effect_error)
+    }
+
+    /// Sets (or removes) the role label of the member's pod if it is still the pod `uid`: the
+    /// patch names the UID, which the API server refuses to change (422 on `metadata.uid` when
+    /// it differs: another pod under the same name, a conflict).
+    async fn label(&self, member: MemberId, uid: &PodUid, role: Role) -> Result<(), EffectError> {
+        let value = match role {
+            Role::Active => Some(crate::resources::ROLE_ACTIVE),
+            Role::Standby => Some(crate::resources::ROLE_STANDBY),
+            Role::None => None,
+        };
+        let patch = json!({"metadata": {
+            "uid": uid.0,
+            "labels": {crate::resources::ROLE_LABEL: value},
+        }});
+        self.pods()
+            .patch(
+                &self.objects.pod(member),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|error| match error {
+                // The patch's UID differs from the pod's: another pod under the same name.
+                kube::Error::Api(status) if status.code == 422 && names_the_uid(&status) => {
+                    EffectError::Conflict
+                }
+                error => effect_error(error),
+            })
     }
 
     async fn set_replicas(&self, replicas: u8) -> Result<(), EffectError> {
@@ -269,6 +300,16 @@ impl KubeEffects {
             Err(error) => Err(effect_error(error)),
         }
     }
+}
+
+/// Whether the API server refused a write for its `metadata.uid`.
+fn names_the_uid(status: &kube::core::Status) -> bool {
+    status.details.as_ref().is_some_and(|details| {
+        details
+            .causes
+            .iter()
+            .any(|cause| cause.field == "metadata.uid")
+    })
 }
 
 fn post() -> PostParams {

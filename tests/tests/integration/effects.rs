@@ -37,6 +37,10 @@ pub fn tests() -> Vec<Test> {
             body: Body::ControlPlane(|cp| Box::pin(replicas_follow_the_engine(cp))),
         },
         Test {
+            name: "effects::pods_are_labelled_by_role",
+            body: Body::ControlPlane(|cp| Box::pin(pods_are_labelled_by_role(cp))),
+        },
+        Test {
             name: "effects::owned_resources_are_applied",
             body: Body::ControlPlane(|cp| Box::pin(owned_resources_are_applied(cp))),
         },
@@ -263,6 +267,67 @@ async fn replicas_follow_the_engine(cp: Arc<ControlPlane>) {
         .spec
         .replicas;
     assert_eq!(replicas, Some(0));
+}
+
+async fn pods_are_labelled_by_role(cp: Arc<ControlPlane>) {
+    let client = cp.client();
+    let namespace = cp.namespace("effects-labels").await.expect("a namespace");
+    let objects = objects(&namespace);
+    let effects = KubeEffects::new(client.clone(), objects.clone());
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "zc-0", "labels": {"app": "zc"}},
+        "spec": {"containers": [{"name": "zenith", "image": "zenith:test"}]},
+    }))
+    .expect("a well-formed pod");
+    let pod = pods
+        .create(&PostParams::default(), &pod)
+        .await
+        .expect("the pod");
+    let uid = PodUid(pod.metadata.uid.clone().expect("a UID"));
+    let label = |role: Role, uid: PodUid| Action::LabelPod {
+        member: MemberId(0),
+        uid,
+        role,
+    };
+    let role_label = || async {
+        let pod = pods.get("zc-0").await.expect("the pod");
+        let labels = pod.metadata.labels.unwrap_or_default();
+        assert_eq!(
+            labels.get("app").map(String::as_str),
+            Some("zc"),
+            "other labels stay"
+        );
+        labels.get(resources::ROLE_LABEL).cloned()
+    };
+    assert_eq!(
+        run(&effects, label(Role::Active, uid.clone())).await,
+        Outcome::Ok
+    );
+    assert_eq!(role_label().await.as_deref(), Some(resources::ROLE_ACTIVE));
+    // Another pod under the same name is not labelled: the UID is a precondition.
+    assert_eq!(
+        run(&effects, label(Role::Standby, PodUid("another-pod".into()))).await,
+        Outcome::Failed(EffectError::Conflict)
+    );
+    assert_eq!(role_label().await.as_deref(), Some(resources::ROLE_ACTIVE));
+    assert_eq!(
+        run(&effects, label(Role::Standby, uid.clone())).await,
+        Outcome::Ok
+    );
+    assert_eq!(role_label().await.as_deref(), Some(resources::ROLE_STANDBY));
+    assert_eq!(run(&effects, label(Role::None, uid)).await, Outcome::Ok);
+    assert_eq!(role_label().await, None);
+    // A pod that is gone cannot be labelled.
+    let gone = Action::LabelPod {
+        member: MemberId(1),
+        uid: PodUid("u".into()),
+        role: Role::None,
+    };
+    assert_eq!(
+        run(&effects, gone).await,
+        Outcome::Failed(EffectError::NotFound)
+    );
 }
 
 fn engine_status(state: ClusterState, previous: Option<ClusterState>, at_ms: u64) -> Status {

@@ -1,7 +1,12 @@
-//! The payloads of format version 1, frozen: version 1 records and snapshots keep decoding after
-//! the format moved on. Version 2 added the agent report's copy progress and the reason a
-//! database is not serving, a member's `starting_since` and an issued effect's last error; a
-//! version 1 report decodes with neither known (`CopyProgress::Idle`, no reason).
+//! The payloads of earlier format versions, frozen: their records and snapshots keep decoding
+//! after the format moved on.
+//!
+//! - Version 2 added the agent report's copy progress and the reason a database is not serving,
+//!   a member's `starting_since` and an issued effect's last error; a version 1 report decodes
+//!   with neither known (`CopyProgress::Idle`, no reason).
+//! - Version 3 added the role label effect (`Action::LabelPod`, `EffectKey::Label`), appended
+//!   to their enums, so a version 2 record decodes as a version 3 one; a member's view gained
+//!   its pod's known `label`, so a version 2 snapshot decodes with the label unknown.
 //!
 //! Only the types whose encoding changed are mirrored here; every other type is shared with the
 //! current format. The variants must stay in their version 1 order.
@@ -285,10 +290,11 @@ impl From<Record> for Current {
     }
 }
 
-/// A version 1 snapshot: the state before the agent report gained its version 2 fields and a
-/// member's view gained `starting_since`.
+/// A version 1 snapshot (`State<MemberView, Issued>`): the state before the agent report gained
+/// its version 2 fields and a member's view gained `starting_since`; or a version 2 snapshot
+/// (`State<MemberViewV2, state::Issued>`), before a member's view gained its pod's `label`.
 #[derive(Deserialize)]
-pub(crate) struct State {
+pub(crate) struct State<M, I> {
     seq: Seq,
     spec: Option<Spec>,
     cluster: ClusterState,
@@ -299,9 +305,9 @@ pub(crate) struct State {
     active: Option<MemberId>,
     active_confirmed: bool,
     accepted_lag_bytes: Option<u64>,
-    members: [MemberView; 2],
+    members: [M; 2],
     nodes: Vec<state::NodeView>,
-    issued: Vec<Issued>,
+    issued: Vec<I>,
     next_effect: u64,
     attempts: u32,
     reexamine_token: String,
@@ -313,7 +319,7 @@ pub(crate) struct State {
 }
 
 #[derive(Deserialize)]
-struct Issued {
+pub(crate) struct Issued {
     id: EffectId,
     key: EffectKey,
     at: Timestamp,
@@ -337,7 +343,7 @@ impl From<Issued> for state::Issued {
 }
 
 #[derive(Deserialize)]
-struct MemberView {
+pub(crate) struct MemberView {
     last_contact: Option<Timestamp>,
     reachable: bool,
     contacted_this_pod: bool,
@@ -375,12 +381,62 @@ impl From<MemberView> for state::MemberView {
             volume_generation: v1.volume_generation,
             assigned_node: v1.assigned_node,
             starting_since: v1.last_contact.filter(|_| starting),
+            label: None,
         }
     }
 }
 
-impl From<State> for state::State {
-    fn from(v1: State) -> state::State {
+/// A version 2 member view: the current one but the pod's `label`.
+#[derive(Deserialize)]
+pub(crate) struct MemberViewV2 {
+    last_contact: Option<Timestamp>,
+    reachable: bool,
+    contacted_this_pod: bool,
+    report: input::AgentReport,
+    lag_bytes: u64,
+    lagging_since: Option<Timestamp>,
+    in_sync: bool,
+    pod: Option<PodObservation>,
+    condemned_pod: Option<PodUid>,
+    pvc: Option<PvcUid>,
+    pv: Option<(PvName, NodeName)>,
+    volume_lost: bool,
+    volume_generation: u32,
+    assigned_node: Option<NodeName>,
+    starting_since: Option<Timestamp>,
+}
+
+impl From<MemberViewV2> for state::MemberView {
+    fn from(v2: MemberViewV2) -> state::MemberView {
+        state::MemberView {
+            last_contact: v2.last_contact,
+            reachable: v2.reachable,
+            contacted_this_pod: v2.contacted_this_pod,
+            report: v2.report,
+            lag_bytes: v2.lag_bytes,
+            lagging_since: v2.lagging_since,
+            in_sync: v2.in_sync,
+            pod: v2.pod,
+            condemned_pod: v2.condemned_pod,
+            pvc: v2.pvc,
+            pv: v2.pv,
+            volume_lost: v2.volume_lost,
+            volume_generation: v2.volume_generation,
+            assigned_node: v2.assigned_node,
+            starting_since: v2.starting_since,
+            label: None,
+        }
+    }
+}
+
+/// A version 1 snapshot.
+pub(crate) type StateV1 = State<MemberView, Issued>;
+
+/// A version 2 snapshot.
+pub(crate) type StateV2 = State<MemberViewV2, state::Issued>;
+
+impl<M: Into<state::MemberView>, I: Into<state::Issued>> From<State<M, I>> for state::State {
+    fn from(v1: State<M, I>) -> state::State {
         let [first, second] = v1.members;
         state::State {
             seq: v1.seq,
