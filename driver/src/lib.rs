@@ -9,8 +9,8 @@
 //!   member's data, or before a rebuild of it landed, is dropped ([`Driver::ask`],
 //!   [`Driver::answer`]);
 //! - **still wanted**: right before a destructive effect is carried out, the engine is asked
-//!   whether its premise still holds ([`Driver::before_carrying_out`]); this is also where a
-//!   leadership check belongs;
+//!   whether its premise still holds ([`Driver::before_carrying_out`]); a leadership check runs
+//!   there too ([`Driver::set_leadership`]);
 //! - **outcomes** go back to the engine by effect id; the engine decides about retries, and the
 //!   driver adds no retry policy of its own ([`Driver::finished`]);
 //! - **deadlines**: the engine's next deadline, to wake it with a `Timer` input
@@ -20,6 +20,7 @@
 //!
 //! The driver is synchronous and does no IO other than the log's appends.
 
+use std::ops::Deref;
 use tandem_engine::checker::{Before, Checker, Violation};
 use tandem_engine::{
     Action, Effect, EffectError, Engine, EngineError, Input, MemberId, NodeName, NodeStatus,
@@ -69,9 +70,11 @@ pub struct MemberListing {
     pub pod: Option<PodObservation>,
 }
 
-/// One cluster's driver: its engine and its stream in the event log.
-pub struct Driver<'log> {
-    log: &'log EventLog,
+/// One cluster's driver: its engine and its stream in the event log. `L` is how the driver holds
+/// the log: a borrow (`&EventLog`) in the simulator, an `Arc<EventLog>` in the operator, whose
+/// cluster tasks outlive any borrow.
+pub struct Driver<L: Deref<Target = EventLog>> {
+    log: L,
     stream: String,
     tail: Seq,
     engine: Engine,
@@ -80,7 +83,12 @@ pub struct Driver<'log> {
     rebuilding: [u32; 2],
     /// Per member, how many rebuilds were carried out by this driver.
     rebuilt: [u64; 2],
+    /// Whether this process may act on the cluster now, asked before every effect.
+    leadership: Option<Leadership>,
 }
+
+/// A check that this process still leads: an operator that lost its lease must not act.
+pub type Leadership = Box<dyn Fn() -> bool + Send + Sync>;
 
 /// A poll asked of a member's agent: checked when its answer comes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,10 +104,10 @@ impl AskTicket {
     }
 }
 
-impl<'log> Driver<'log> {
+impl<L: Deref<Target = EventLog>> Driver<L> {
     /// A driver resuming the cluster's stream from the log (a stream that does not exist yet is a
     /// new cluster).
-    pub fn recover(log: &'log EventLog, stream: &str) -> Result<Driver<'log>, DriverError> {
+    pub fn recover(log: L, stream: &str) -> Result<Driver<L>, DriverError> {
         let engine = log.recover(stream)?.engine;
         let tail = engine.state().seq();
         Ok(Driver::with_engine(log, stream, tail, engine))
@@ -107,12 +115,12 @@ impl<'log> Driver<'log> {
 
     /// A driver with a fresh engine on `stream`: a new cluster, or one whose log was lost (then on
     /// a stream of its own, since the engine's records start again from 1).
-    pub fn fresh(log: &'log EventLog, stream: &str) -> Result<Driver<'log>, DriverError> {
+    pub fn fresh(log: L, stream: &str) -> Result<Driver<L>, DriverError> {
         let tail = log.tail_seq(stream)?;
         Ok(Driver::with_engine(log, stream, tail, Engine::new()))
     }
 
-    fn with_engine(log: &'log EventLog, stream: &str, tail: Seq, engine: Engine) -> Driver<'log> {
+    fn with_engine(log: L, stream: &str, tail: Seq, engine: Engine) -> Driver<L> {
         let checker = Checker::from_state(engine.state().clone());
         Driver {
             log,
@@ -122,7 +130,15 @@ impl<'log> Driver<'log> {
             checker,
             rebuilding: [0; 2],
             rebuilt: [0; 2],
+            leadership: None,
         }
+    }
+
+    /// Installs the leadership check, asked right before each effect other than a report is
+    /// carried out: while it says no, effects are withdrawn (`EffectError::Withdrawn`) and the
+    /// engine issues them again later. Without one, this process always leads.
+    pub fn set_leadership(&mut self, leadership: Leadership) {
+        self.leadership = Some(leadership);
     }
 
     /// The engine, to read its state.
@@ -141,7 +157,7 @@ impl<'log> Driver<'log> {
         let before = Before::of(self.engine.state());
         let step = self.engine.step(now, input)?;
         let record = step.record().cloned();
-        let (log, stream, tail) = (self.log, self.stream.as_str(), &mut self.tail);
+        let (log, stream, tail) = (&*self.log, self.stream.as_str(), &mut self.tail);
         let effects = step.commit(|record: &Record| {
             *tail = log.append(stream, *tail, std::slice::from_ref(record))?;
             Ok::<(), LogError>(())
@@ -223,6 +239,10 @@ impl<'log> Driver<'log> {
     /// `None` to go ahead. The
     /// caller reports the outcome of every effect let through ([`Driver::finished`]).
     pub fn before_carrying_out(&mut self, effect: &Effect) -> Option<Outcome> {
+        let leads = self.leadership.as_ref().is_none_or(|leads| leads());
+        if !effect.action.is_report() && !leads {
+            return Some(Outcome::Failed(EffectError::Withdrawn));
+        }
         if effect.action.checks_premise() && !self.engine.still_wanted(effect) {
             return Some(Outcome::Failed(EffectError::Withdrawn));
         }

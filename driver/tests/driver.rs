@@ -182,7 +182,7 @@ fn an_answer_asked_before_a_rebuild_landed_is_dropped() {
         effects.extend(observed.effects);
     }
     let mut now = 1_000;
-    let mut step = |driver: &mut Driver<'_>, member: u8, report: AgentReport| {
+    let mut step = |driver: &mut Driver<&EventLog>, member: u8, report: AgentReport| {
         now += 1_000;
         let ticket = driver.ask(MemberId(member));
         driver
@@ -238,5 +238,45 @@ fn an_answer_asked_before_a_rebuild_landed_is_dropped() {
             .answer(Timestamp(9_300), fresh, Poll::Report(copying))
             .expect("no error")
             .is_some()
+    );
+}
+
+#[test]
+fn a_process_that_does_not_lead_carries_nothing_out() {
+    let (_dir, log) = log();
+    // The operator holds the log in an `Arc`, its cluster tasks outliving any borrow.
+    let log = std::sync::Arc::new(log);
+    let mut driver = Driver::fresh(std::sync::Arc::clone(&log), "c").expect("a driver");
+    let leads = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let check = std::sync::Arc::clone(&leads);
+    driver.set_leadership(Box::new(move || {
+        check.load(std::sync::atomic::Ordering::SeqCst)
+    }));
+    let spec = Spec::defaults(Topology::MasterSlave);
+    let effects: Vec<_> = driver
+        .relist(Timestamp(0), false, listing(), spec)
+        .expect("relisted")
+        .into_iter()
+        .flat_map(|(_, observed)| observed.effects)
+        .collect();
+    let acting = effects
+        .iter()
+        .find(|effect| !effect.action.is_report())
+        .expect("the engine acts on a new cluster");
+    let report = effects
+        .iter()
+        .find(|effect| effect.action.is_report())
+        .expect("and reports");
+    assert_eq!(
+        driver.before_carrying_out(acting),
+        Some(Outcome::Failed(EffectError::Withdrawn)),
+        "withdrawn while another process leads"
+    );
+    assert_eq!(driver.before_carrying_out(report), None, "reports go out");
+    leads.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        driver.before_carrying_out(acting),
+        None,
+        "carried out once leading"
     );
 }

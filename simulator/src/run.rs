@@ -215,7 +215,7 @@ impl Rng {
 struct Operator<'a> {
     up: bool,
     incarnation: u64,
-    driver: Driver<'a>,
+    driver: Driver<&'a tandem_sled::EventLog>,
     /// The stream the cluster's log started on.
     stream: String,
     spec: Spec,
