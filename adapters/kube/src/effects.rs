@@ -159,16 +159,24 @@ impl KubeEffects {
             })
     }
 
+    /// Sets the StatefulSet's replicas under the engine's own field manager, so that applying
+    /// the owned objects never resets them.
     async fn set_replicas(&self, replicas: u8) -> Result<(), EffectError> {
         let statefulsets: Api<StatefulSet> =
             Api::namespaced(self.client.clone(), &self.objects.namespace);
-        let patch = json!({"spec": {"replicas": replicas}});
+        // An apply would create a missing StatefulSet (and fail on the missing fields).
+        if statefulsets
+            .get_opt(&self.objects.cluster)
+            .await
+            .map_err(effect_error)?
+            .is_none()
+        {
+            return Err(EffectError::NotFound);
+        }
+        let params = PatchParams::apply(crate::resources::REPLICAS_MANAGER).force();
+        let patch = crate::resources::replicas(&self.objects, replicas);
         statefulsets
-            .patch(
-                &self.objects.cluster,
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
+            .patch(&self.objects.cluster, &params, &Patch::Apply(patch))
             .await
             .map(|_| ())
             .map_err(effect_error)
@@ -218,7 +226,8 @@ impl KubeEffects {
     }
 
     /// Creates the member's PVC naming its PV (`volumeName`): the PV binder binds the two at
-    /// once. A PVC that exists already bound to another PV is a conflict: its volume must be
+    /// once. A PVC that exists unbound (the StatefulSet made it from its template) is bound to
+    /// the PV by the PV's `claimRef`; one bound to another PV is a conflict: its volume must be
     /// released first.
     async fn bind(&self, member: MemberId, generation: u32) -> Result<(), EffectError> {
         let volume_name = self.objects.pv(member, generation);
@@ -243,11 +252,13 @@ impl KubeEffects {
                     .get(&self.objects.pvc(member))
                     .await
                     .map_err(effect_error)?;
+                // The StatefulSet may have made the claim from its template first: unbound, it
+                // is bound to the PV by the PV's `claimRef`, which names it.
                 let bound_to = existing.spec.and_then(|spec| spec.volume_name);
-                if bound_to.as_deref() == Some(volume_name.as_str()) {
-                    Ok(())
-                } else {
-                    Err(EffectError::Conflict)
+                match bound_to {
+                    None => Ok(()),
+                    Some(bound) if bound == volume_name => Ok(()),
+                    Some(_) => Err(EffectError::Conflict),
                 }
             }
             Err(error) => Err(effect_error(error)),

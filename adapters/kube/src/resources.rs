@@ -201,7 +201,24 @@ pub fn services(cluster: &ZenithCluster, objects: &ClusterObjects) -> Vec<Value>
     ]
 }
 
-/// Applies every owned object (server-side apply, forced: tandem owns these fields).
+/// The field manager of the StatefulSet's `replicas`, which the engine sets
+/// (`Action::SetReplicas`); every other owned field is [`FIELD_MANAGER`]'s.
+pub const REPLICAS_MANAGER: &str = "tandem-replicas";
+
+/// The StatefulSet's `replicas` alone, as [`REPLICAS_MANAGER`] applies it.
+pub fn replicas(objects: &ClusterObjects, replicas: u8) -> Value {
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": objects.cluster, "namespace": objects.namespace},
+        "spec": {"replicas": replicas},
+    })
+}
+
+/// Applies every owned object (server-side apply, forced: tandem owns these fields). The
+/// StatefulSet is created with no pod, and its `replicas` are handed to the engine's field
+/// manager at once: the applies that follow never name them, so they never reset the number of
+/// pods the engine set (nor default it to one).
 pub async fn apply(
     client: &Client,
     cluster: &ZenithCluster,
@@ -209,12 +226,20 @@ pub async fn apply(
 ) -> Result<(), kube::Error> {
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), &objects.namespace);
+    let object = statefulset(cluster, objects);
+    if statefulsets.get_opt(&objects.cluster).await?.is_none() {
+        let mut first = object.clone();
+        first["spec"]["replicas"] = json!(0);
+        statefulsets
+            .patch(&objects.cluster, &params, &Patch::Apply(first))
+            .await?;
+        let engine = PatchParams::apply(REPLICAS_MANAGER).force();
+        statefulsets
+            .patch(&objects.cluster, &engine, &Patch::Apply(replicas(objects, 0)))
+            .await?;
+    }
     statefulsets
-        .patch(
-            &objects.cluster,
-            &params,
-            &Patch::Apply(statefulset(cluster, objects)),
-        )
+        .patch(&objects.cluster, &params, &Patch::Apply(object))
         .await?;
     let api: Api<Service> = Api::namespaced(client.clone(), &objects.namespace);
     for service in services(cluster, objects) {
