@@ -32,7 +32,17 @@ pub struct DoubleState {
     pub lease_until: Option<Instant>,
     /// Calls refused for want of the token.
     pub refused: u64,
+    /// The member it replicates from (set by a rebuild or a replication restart), found in the
+    /// doubles' [`DoubleWorld`].
+    pub source: Option<u8>,
+    /// No pod runs the agent: every call is answered `503 Service Unavailable`, as a load
+    /// balancer would (the operator sees an unreachable agent).
+    pub offline: bool,
 }
+
+/// The doubles of one cluster's members, by member ordinal: a standby copies and replicates
+/// from the double of its source.
+pub type DoubleWorld = Arc<Mutex<BTreeMap<u8, Arc<Mutex<DoubleState>>>>>;
 
 impl DoubleState {
     /// A database that runs with a complete, empty copy and no role.
@@ -57,6 +67,77 @@ impl DoubleState {
             commands: BTreeMap::new(),
             lease_until: None,
             refused: 0,
+            source: None,
+            offline: false,
+        }
+    }
+
+    /// The member's pod is gone: its database stops and its agent is unreachable.
+    pub fn go_offline(&mut self) {
+        self.stop();
+        self.offline = true;
+    }
+
+    /// The database restarts in a new pod: running, with no role, its data kept.
+    pub fn restart(&mut self, config_hash: u64) {
+        self.offline = false;
+        let status = &mut self.status;
+        status.process = ProcessMessage::Running;
+        status.role = RoleMessage::None;
+        status.not_serving = Some(NotServingMessage::Restarted);
+        status.replication_connected = false;
+        status.in_sync = false;
+        status.config_hash = config_hash;
+        if matches!(status.copy, CopyMessage::Copying { .. }) {
+            status.copy = CopyMessage::Failed;
+        }
+        self.source = None;
+        self.lease_until = None;
+    }
+
+    /// The database process stops (its pod is gone, or it crashed).
+    pub fn stop(&mut self) {
+        self.status.process = ProcessMessage::Down;
+        self.status.role = RoleMessage::None;
+        self.status.replication_connected = false;
+        self.status.in_sync = false;
+        self.source = None;
+    }
+
+    /// The active acknowledges `bytes` more of writes.
+    pub fn write(&mut self, bytes: u64) {
+        if self.status.role == RoleMessage::Active && self.status.process == ProcessMessage::Running
+        {
+            self.status.lsn += bytes;
+        }
+    }
+
+    /// A standby catches up with its source, as the source is now: a copy in progress
+    /// completes, a connected replica reaches the source's position.
+    fn replicate(&mut self, source: Option<(RoleMessage, ProcessMessage, u64)>) {
+        let Some((role, process, lsn)) = source else {
+            return;
+        };
+        let serving = role == RoleMessage::Active && process == ProcessMessage::Running;
+        let status = &mut self.status;
+        if status.role != RoleMessage::Standby || status.process != ProcessMessage::Running {
+            status.in_sync = false;
+            return;
+        }
+        if !serving {
+            // The link to a source that stopped serving breaks.
+            status.replication_connected = false;
+            status.in_sync = false;
+            return;
+        }
+        if matches!(status.copy, CopyMessage::Copying { .. }) {
+            status.copy = CopyMessage::Idle;
+            status.copy_complete = true;
+            status.replication_connected = true;
+        }
+        if status.replication_connected && status.copy_complete {
+            status.lsn = lsn;
+            status.in_sync = true;
         }
     }
 
@@ -97,16 +178,20 @@ impl DoubleState {
                 status.role = RoleMessage::None;
                 status.not_serving = Some(NotServingMessage::Fenced);
             }
-            CommandMessage::Rebuild { .. } => {
+            CommandMessage::Rebuild { from } => {
+                self.source = Some(from.member);
                 status.role = RoleMessage::Standby;
+                status.not_serving = None;
                 status.lsn = 0;
                 status.copy_complete = false;
                 status.copy = CopyMessage::Copying { percent: 0 };
                 status.replication_connected = false;
                 status.in_sync = false;
             }
-            CommandMessage::RestartReplication { .. } => {
+            CommandMessage::RestartReplication { from } => {
+                self.source = Some(from.member);
                 status.role = RoleMessage::Standby;
+                status.not_serving = None;
                 status.replication_connected = true;
             }
         }
@@ -130,6 +215,28 @@ pub struct AgentDouble {
 impl AgentDouble {
     /// Starts a double on a loopback port that accepts calls carrying `token`.
     pub async fn start(token: &str) -> std::io::Result<AgentDouble> {
+        AgentDouble::start_in(token, None, None).await
+    }
+
+    /// Starts the double of `member` in `world`, where it finds the doubles it replicates from.
+    pub async fn start_member(
+        token: &str,
+        world: &DoubleWorld,
+        member: u8,
+    ) -> std::io::Result<AgentDouble> {
+        let double = AgentDouble::start_in(token, Some(Arc::clone(world)), Some(member)).await?;
+        world
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(member, Arc::clone(&double.state));
+        Ok(double)
+    }
+
+    async fn start_in(
+        token: &str,
+        world: Option<DoubleWorld>,
+        member: Option<u8>,
+    ) -> std::io::Result<AgentDouble> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let state = Arc::new(Mutex::new(DoubleState::new()));
@@ -139,11 +246,17 @@ impl AgentDouble {
             while let Ok((stream, _)) = listener.accept().await {
                 let state = Arc::clone(&shared);
                 let token = Arc::clone(&token);
+                let world = world.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request| {
                         let state = Arc::clone(&state);
                         let token = Arc::clone(&token);
-                        async move { Ok::<_, hyper::Error>(answer(request, &state, &token).await) }
+                        let world = world.clone();
+                        async move {
+                            Ok::<_, hyper::Error>(
+                                answer(request, &state, world.as_ref(), member, &token).await,
+                            )
+                        }
                     });
                     // A connection that breaks is the caller's concern, not the double's.
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -201,6 +314,8 @@ fn text(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
 async fn answer(
     request: Request<Incoming>,
     state: &Mutex<DoubleState>,
+    world: Option<&DoubleWorld>,
+    member: Option<u8>,
     token: &str,
 ) -> Response<Full<Bytes>> {
     let authorized = request
@@ -209,6 +324,9 @@ async fn answer(
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
         .is_some_and(|given| given == token);
+    if lock(state).offline {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "no pod runs this agent");
+    }
     if !authorized {
         lock(state).refused += 1;
         return text(StatusCode::UNAUTHORIZED, "a bearer token is required");
@@ -227,8 +345,47 @@ async fn answer(
                 .split('&')
                 .find_map(|pair| pair.strip_prefix("leaseSeconds="))
                 .and_then(|seconds| seconds.parse::<u64>().ok());
+            // The source is read before this double is locked: two doubles never hold each
+            // other's lock.
+            let source_member = lock(state).source;
+            let source = source_member
+                .and_then(|member| {
+                    let world = world?
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    world.get(&member).cloned()
+                })
+                .map(|source| {
+                    let mut source = lock(&source);
+                    source.expire_lease(now);
+                    (source.status.role, source.status.process, source.status.lsn)
+                });
+            // An active sees its standby connected when a double replicates from it.
+            let replicas = match (member, world) {
+                (Some(me), Some(world)) => {
+                    let others: Vec<_> = world
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .iter()
+                        .filter(|(member, _)| **member != me)
+                        .map(|(_, other)| Arc::clone(other))
+                        .collect();
+                    others.iter().any(|other| {
+                        let other = lock(other);
+                        other.source == Some(me)
+                            && other.status.replication_connected
+                            && other.status.role == RoleMessage::Standby
+                            && other.status.process == ProcessMessage::Running
+                    })
+                }
+                _ => false,
+            };
             let mut state = lock(state);
             state.expire_lease(now);
+            state.replicate(source);
+            if state.status.role == RoleMessage::Active {
+                state.status.replication_connected = replicas;
+            }
             if let Some(seconds) = lease {
                 state.lease_until = Some(now + std::time::Duration::from_secs(seconds));
             }

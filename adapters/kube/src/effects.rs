@@ -234,7 +234,10 @@ impl KubeEffects {
         let claim: PersistentVolumeClaim = serde_json::from_value(json!({
             "metadata": {
                 "name": self.objects.pvc(member),
-                "labels": {"tandem.io/cluster": self.objects.cluster},
+                "labels": {
+                    "tandem.io/cluster": self.objects.cluster,
+                    "app.kubernetes.io/instance": self.objects.cluster,
+                },
             },
             "spec": {
                 "accessModes": ["ReadWriteOnce"],

@@ -1,5 +1,7 @@
 //! tandem-kube: what carries the engine's decisions out on a real cluster.
 //!
+//! - [`controller`]: the operator: one task per `ZenithCluster` around the one driver, its
+//!   watches, polls, timers and effects; the binary `tandem-operator` runs it.
 //! - [`agent`]: the agent protocol (`docs/agent-protocol.md`): its messages, the client the
 //!   operator polls and commands each member's agent with, and the resolver from members to
 //!   agents.
@@ -14,6 +16,7 @@
 
 pub mod agent;
 pub mod agent_double;
+pub mod controller;
 pub mod effects;
 pub mod observe;
 pub mod report;

@@ -2,7 +2,7 @@
 //! PV, a node. Pure functions: the watches call them on every change.
 
 use crate::effects::ClusterObjects;
-use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{Affinity, Node, PersistentVolume, PersistentVolumeClaim, Pod};
 use tandem_engine::{
     MemberId, NodeName, NodeStatus, PodObservation, PodUid, PvName, PvcUid, Topology,
     VolumeObservation,
@@ -103,6 +103,51 @@ pub fn volume(
         pv,
         lost: claim_lost || pv_failed,
     }
+}
+
+/// Whether the members may run on `node`: the pod template's required node affinity, if any,
+/// selects it (`In`, `NotIn`, `Exists`, `DoesNotExist`, `Gt`, `Lt` on its labels; the terms
+/// are alternatives, the expressions of a term all hold). The engine is told only of the nodes
+/// the members may run on, and places volumes among them.
+pub fn node_fits(affinity: Option<&Affinity>, node: &Node) -> bool {
+    let Some(required) = affinity
+        .and_then(|affinity| affinity.node_affinity.as_ref())
+        .and_then(|node_affinity| {
+            node_affinity
+                .required_during_scheduling_ignored_during_execution
+                .as_ref()
+        })
+    else {
+        return true;
+    };
+    let labels = node.metadata.labels.clone().unwrap_or_default();
+    required.node_selector_terms.iter().any(|term| {
+        term.match_expressions.iter().flatten().all(|expression| {
+            let value = labels.get(&expression.key);
+            let values = expression.values.clone().unwrap_or_default();
+            let number = |text: &str| text.parse::<i64>().ok();
+            match expression.operator.as_str() {
+                "In" => value.is_some_and(|value| values.contains(value)),
+                "NotIn" => value.is_none_or(|value| !values.contains(value)),
+                "Exists" => value.is_some(),
+                "DoesNotExist" => value.is_none(),
+                "Gt" | "Lt" => {
+                    let (Some(have), Some(bound)) = (
+                        value.and_then(|value| number(value)),
+                        values.first().and_then(|value| number(value)),
+                    ) else {
+                        return false;
+                    };
+                    if expression.operator == "Gt" {
+                        have > bound
+                    } else {
+                        have < bound
+                    }
+                }
+                _ => false,
+            }
+        })
+    })
 }
 
 /// A node's status: `Ready` when its `Ready` condition is `True`, else `NotReady`. (A deleted

@@ -65,6 +65,34 @@ fn ports(containers: &[Container]) -> Vec<Value> {
         .collect()
 }
 
+/// The annotation on each member's pod that names its configuration hash: the agent reports it,
+/// and the engine replaces, one member at a time, a pod that runs another configuration.
+pub const CONFIG_HASH_ANNOTATION: &str = "tandem.io/config-hash";
+
+/// The hash of what a member runs: the pod template, the package and version of the database
+/// and of the agent, and the names of their ConfigMaps and Secrets (FNV-1a over their JSON).
+pub fn config_hash(cluster: &ZenithCluster) -> tandem_engine::ConfigHash {
+    let spec = &cluster.spec;
+    let zenith = &spec.zenith_spec;
+    let runs = json!({
+        "template": spec.template,
+        "version": zenith.version,
+        "packageName": zenith.package_name,
+        "packageType": zenith.package_type,
+        "replicationSslMandatory": zenith.replication_ssl_mandatory,
+        "instanceConfigMap": zenith.instance_config_map,
+        "dbConfigMap": zenith.db_config_map,
+        "dbSecrets": zenith.db_secrets,
+        "dbSpecs": zenith.db_specs,
+        "agent": spec.agent_spec,
+    });
+    let bytes = serde_json::to_vec(&runs).expect("JSON serializes");
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    tandem_engine::ConfigHash(hash)
+}
+
 /// The StatefulSet of the members, as applied.
 pub fn statefulset(cluster: &ZenithCluster, objects: &ClusterObjects) -> Value {
     let spec = &cluster.spec;
@@ -147,7 +175,12 @@ pub fn statefulset(cluster: &ZenithCluster, objects: &ClusterObjects) -> Value {
             "updateStrategy": {"type": "OnDelete"},
             "selector": {"matchLabels": labels(name)},
             "template": {
-                "metadata": {"labels": labels(name)},
+                "metadata": {
+                    "labels": labels(name),
+                    "annotations": {
+                        CONFIG_HASH_ANNOTATION: format!("{:016x}", config_hash(cluster).0),
+                    },
+                },
                 "spec": {
                     "affinity": template.affinity,
                     "initContainers": pod.init_containers,
@@ -235,7 +268,11 @@ pub async fn apply(
             .await?;
         let engine = PatchParams::apply(REPLICAS_MANAGER).force();
         statefulsets
-            .patch(&objects.cluster, &engine, &Patch::Apply(replicas(objects, 0)))
+            .patch(
+                &objects.cluster,
+                &engine,
+                &Patch::Apply(replicas(objects, 0)),
+            )
             .await?;
     }
     statefulsets

@@ -463,7 +463,7 @@ async fn owned_resources_are_applied(cp: Arc<ControlPlane>) {
     let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), &namespace);
     let statefulset = statefulsets.get("zc").await.expect("the StatefulSet");
     assert_eq!(
-        statefulset.spec.as_ref().and_then(|spec| spec.replicas),
+        statefulset.spec.replicas,
         Some(0),
         "no pod runs before the engine asks for one"
     );

@@ -14,6 +14,8 @@ mod effects;
 mod faults;
 mod offline;
 #[cfg(feature = "control-plane")]
+mod operator;
+#[cfg(feature = "control-plane")]
 mod selftest;
 #[cfg(feature = "control-plane")]
 mod support;
@@ -28,6 +30,7 @@ fn main() -> ExitCode {
         .chain(workloads::tests())
         .chain(faults::tests())
         .chain(effects::tests())
+        .chain(operator::tests())
         .chain(selftest::tests());
     #[cfg(not(feature = "control-plane"))]
     let tests = offline;

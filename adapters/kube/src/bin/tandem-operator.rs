@@ -1,0 +1,78 @@
+//! `tandem-operator`: runs the operator against the cluster of the current kubeconfig (or the
+//! in-cluster service account), with its event log in `--log-dir`.
+
+use anyhow::Context;
+use clap::Parser;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tandem_kube::agent::Timeouts;
+use tandem_kube::controller::{Agents, OperatorConfig};
+use tandem_sled::{EventLog, LogConfig};
+
+/// The tandem operator for ZenithClusters.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// The directory of the event log (the Deployment mounts a volume there).
+    #[arg(long, env = "TANDEM_LOG_DIR")]
+    log_dir: PathBuf,
+    /// The file holding the token agents accept (a projected Secret).
+    #[arg(long, env = "TANDEM_AGENT_TOKEN_FILE")]
+    agent_token_file: PathBuf,
+    /// The port each member's agent listens on, at its pod's IP.
+    #[arg(long, env = "TANDEM_AGENT_PORT", default_value_t = 8008)]
+    agent_port: u16,
+    /// The directory on each node under which local PVs are made.
+    #[arg(long, env = "TANDEM_LOCAL_ROOT", default_value = "/mnt/tandem")]
+    local_root: String,
+    /// Watch this namespace only (all namespaces by default).
+    #[arg(long, env = "TANDEM_NAMESPACE")]
+    namespace: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let token = std::fs::read_to_string(&args.agent_token_file)
+        .with_context(|| {
+            format!(
+                "reading the agent token {}",
+                args.agent_token_file.display()
+            )
+        })?
+        .trim()
+        .to_string();
+    anyhow::ensure!(
+        !token.is_empty(),
+        "the agent token file {} is empty",
+        args.agent_token_file.display()
+    );
+    let log = EventLog::open(&args.log_dir, LogConfig::default())
+        .with_context(|| format!("opening the event log in {}", args.log_dir.display()))?;
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API (kubeconfig or in-cluster)")?;
+    let config = OperatorConfig {
+        agent_token: token,
+        agents: Agents::PodIp {
+            port: args.agent_port,
+        },
+        timeouts: Timeouts::default(),
+        local_root: args.local_root,
+        namespace: args.namespace,
+    };
+    tracing::info!(log = %args.log_dir.display(), "tandem-operator started");
+    tokio::select! {
+        result = tandem_kube::controller::run(client, Arc::new(log), config) => {
+            result.context("the operator stopped")?;
+        }
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: stopping"),
+    }
+    Ok(())
+}

@@ -1,0 +1,972 @@
+//! The operator: it watches `ZenithCluster`s and runs one task per cluster around the one
+//! driver ([`tandem_driver::Driver`]). A cluster's task:
+//!
+//! - applies the objects the cluster owns (the StatefulSet and the Services) on creation and on
+//!   every change of its spec;
+//! - watches the cluster's pods, claims and local PVs, and the nodes, and gives the engine what
+//!   changed (`Input::Pod`, `Input::Volume`, `Input::Node`); the spec goes through the one
+//!   conversion, `ZenithClusterSpec::to_engine`;
+//! - polls each member's agent every `pollingInterval` (the poll renews the agent's lease);
+//! - wakes the engine at its next deadline (`Input::Timer`);
+//! - carries out the effects of every step once the step is in the log: Kubernetes effects
+//!   through [`KubeEffects`], agent commands through [`AgentClient`], reports in order through
+//!   one [`Reporter`] queue; each outcome goes back to the engine.
+//!
+//! Every step is appended to the cluster's stream in the event log before any of its effects
+//! runs (the driver does that). After a restart, a cluster whose stream exists resumes from it;
+//! one whose stream is gone but whose status shows it ran before starts a new stream and tells
+//! the engine its log was lost (`Recovered { log_lost: true }`), which then reexamines what every
+//! member reports rather than trust any memory.
+//!
+//! A cluster carries the finalizer [`FINALIZER`]: when it is deleted, its task stops, and its
+//! StatefulSet, claims and local PVs are deleted (PVs are cluster-scoped, so no owner reference
+//! can take them away), then the finalizer is removed.
+
+use crate::agent::{AgentClient, AgentError, AgentResolver, CommandId, Timeouts, command_for};
+use crate::effects::{ClusterObjects, KubeEffects};
+use crate::observe;
+use crate::report::Reporter;
+use crate::resources;
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tandem_crds::{ZenithCluster, ZenithClusterSpec};
+use tandem_driver::{Driver, Listing, MemberListing, Observed};
+use tandem_engine::{
+    Action, AgentReport, Effect, EffectError, Input, MemberId, NodeName, NodeStatus, Outcome,
+    PodObservation, Poll, Spec, Timestamp, Topology, VolumeObservation,
+};
+use tandem_sled::EventLog;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// The finalizer the operator puts on every `ZenithCluster`, to delete its local PVs.
+pub const FINALIZER: &str = "tandem.io/cleanup";
+
+/// How a member's agent is reached.
+#[derive(Clone)]
+pub enum Agents {
+    /// At the pod's IP, on this port (in a cluster).
+    PodIp {
+        /// The agent's port.
+        port: u16,
+    },
+    /// At an address a function gives (tests: agent doubles on loopback ports).
+    Fixed(AgentAddress),
+}
+
+/// Where a member's agent listens, by cluster and member.
+pub type AgentAddress = Arc<dyn Fn(&ClusterObjects, MemberId) -> Option<SocketAddr> + Send + Sync>;
+
+/// What the operator is configured with.
+#[derive(Clone)]
+pub struct OperatorConfig {
+    /// The token every agent call carries.
+    pub agent_token: String,
+    /// How agents are reached.
+    pub agents: Agents,
+    /// The timeouts of agent calls.
+    pub timeouts: Timeouts,
+    /// The directory on each node under which local PVs are made.
+    pub local_root: String,
+    /// The namespace to watch, all of them when `None`.
+    pub namespace: Option<String>,
+}
+
+/// Why the operator stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    /// The watch of `ZenithCluster`s ended.
+    #[error("the watch of ZenithClusters ended")]
+    WatchEnded,
+}
+
+/// Runs the operator until its watch of `ZenithCluster`s ends.
+pub async fn run(
+    client: Client,
+    log: Arc<EventLog>,
+    config: OperatorConfig,
+) -> Result<(), OperatorError> {
+    let api: Api<ZenithCluster> = match &config.namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    };
+    let mut tasks: BTreeMap<String, ClusterHandle> = BTreeMap::new();
+    let mut events = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    while let Some(event) = events.next().await {
+        let cluster = match event {
+            Ok(watcher::Event::Apply(cluster) | watcher::Event::InitApply(cluster)) => cluster,
+            Ok(watcher::Event::Delete(cluster)) => {
+                if let Some(uid) = cluster.uid() {
+                    tasks.remove(&uid);
+                }
+                continue;
+            }
+            Ok(watcher::Event::Init | watcher::Event::InitDone) => continue,
+            Err(error) => {
+                tracing::warn!(%error, "watching ZenithClusters");
+                continue;
+            }
+        };
+        let Some(uid) = cluster.uid() else {
+            continue;
+        };
+        tasks.retain(|_, handle| !handle.task.is_finished());
+        if cluster.metadata.deletion_timestamp.is_some() {
+            tasks.remove(&uid);
+            let client = client.clone();
+            tokio::spawn(async move {
+                if let Err(error) = clean_up(&client, &cluster).await {
+                    tracing::warn!(%error, cluster = %cluster.name_any(), "cleaning up");
+                }
+            });
+            continue;
+        }
+        if !cluster.finalizers().iter().any(|f| f == FINALIZER) {
+            if let Err(error) = add_finalizer(&client, &cluster).await {
+                tracing::warn!(%error, cluster = %cluster.name_any(), "adding the finalizer");
+            }
+            // The change comes back through the watch.
+            continue;
+        }
+        match tasks.get(&uid) {
+            Some(handle) => {
+                let _ = handle.sender.send(Msg::Cluster(Box::new(cluster)));
+            }
+            None => {
+                let (sender, receiver) = mpsc::unbounded_channel();
+                let task = tokio::spawn(run_cluster(
+                    client.clone(),
+                    Arc::clone(&log),
+                    config.clone(),
+                    cluster,
+                    sender.clone(),
+                    receiver,
+                ));
+                tasks.insert(uid, ClusterHandle { sender, task });
+            }
+        }
+    }
+    Err(OperatorError::WatchEnded)
+}
+
+/// A running cluster task; dropping it stops the task.
+struct ClusterHandle {
+    sender: mpsc::UnboundedSender<Msg>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for ClusterHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What reaches a cluster's task.
+enum Msg {
+    /// The `ZenithCluster` changed.
+    Cluster(Box<ZenithCluster>),
+    /// A watched pod, claim, PV or node changed.
+    Changed,
+    /// An agent answered a poll (or did not).
+    Answer(tandem_driver::AskTicket, Poll),
+    /// An effect was carried out.
+    Done(Effect, Outcome),
+}
+
+/// The stream of a cluster in the event log: a cluster deleted and created again under the
+/// same name is another cluster.
+pub fn stream_name(cluster: &ZenithCluster) -> String {
+    format!(
+        "{}/{}/{}",
+        cluster.namespace().unwrap_or_default(),
+        cluster.name_any(),
+        cluster.uid().unwrap_or_default()
+    )
+}
+
+async fn add_finalizer(client: &Client, cluster: &ZenithCluster) -> Result<(), kube::Error> {
+    let api: Api<ZenithCluster> =
+        Api::namespaced(client.clone(), &cluster.namespace().unwrap_or_default());
+    let mut finalizers = cluster.finalizers().to_vec();
+    finalizers.push(FINALIZER.to_string());
+    // The resource version makes this a compare-and-swap of the list.
+    let patch = json!({"metadata": {
+        "finalizers": finalizers,
+        "resourceVersion": cluster.resource_version(),
+    }});
+    api.patch(
+        &cluster.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Deletes what a deleted cluster leaves behind: its StatefulSet (its pods go with it), its
+/// claims and its local PVs; then removes the finalizer.
+pub async fn clean_up(client: &Client, cluster: &ZenithCluster) -> Result<(), kube::Error> {
+    if !cluster.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(());
+    }
+    let namespace = cluster.namespace().unwrap_or_default();
+    let name = cluster.name_any();
+    let ignore_missing = |result: Result<(), kube::Error>| match result {
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        other => other,
+    };
+    let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), &namespace);
+    ignore_missing(
+        statefulsets
+            .delete(&name, &DeleteParams::background())
+            .await
+            .map(|_| ()),
+    )?;
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &namespace);
+    for selector in [
+        format!("app.kubernetes.io/instance={name}"),
+        format!("tandem.io/cluster={name}"),
+    ] {
+        for claim in claims
+            .list(&ListParams::default().labels(&selector))
+            .await?
+        {
+            ignore_missing(
+                claims
+                    .delete(&claim.name_any(), &DeleteParams::default())
+                    .await
+                    .map(|_| ()),
+            )?;
+        }
+    }
+    let volumes: Api<PersistentVolume> = Api::all(client.clone());
+    let selector = format!("tandem.io/cluster={name},tandem.io/namespace={namespace}");
+    for volume in volumes
+        .list(&ListParams::default().labels(&selector))
+        .await?
+    {
+        let pv = volume.name_any();
+        ignore_missing(
+            volumes
+                .delete(&pv, &DeleteParams::default())
+                .await
+                .map(|_| ()),
+        )?;
+        let clear = json!({"metadata": {"finalizers": null}});
+        ignore_missing(
+            volumes
+                .patch(&pv, &PatchParams::default(), &Patch::Merge(&clear))
+                .await
+                .map(|_| ()),
+        )?;
+    }
+    let api: Api<ZenithCluster> = Api::namespaced(client.clone(), &namespace);
+    let finalizers: Vec<String> = cluster
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    let patch = json!({"metadata": {
+        "finalizers": finalizers,
+        "resourceVersion": cluster.resource_version(),
+    }});
+    ignore_missing(
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map(|_| ()),
+    )
+}
+
+/// The watched objects of one cluster, as reflector stores.
+struct Watched {
+    pods: Store<Pod>,
+    claims: Store<PersistentVolumeClaim>,
+    volumes: Store<PersistentVolume>,
+    nodes: Store<Node>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+fn watch<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    sender: mpsc::UnboundedSender<Msg>,
+) -> (Store<K>, JoinHandle<()>)
+where
+    K: kube::Resource
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Default,
+{
+    let (reader, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher(api, config).default_backoff());
+    let task = tokio::spawn(async move {
+        let mut stream = stream.boxed();
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
+                Ok(_) => {
+                    if sender.send(Msg::Changed).is_err() {
+                        return;
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "watching"),
+            }
+        }
+    });
+    (reader, task)
+}
+
+impl Watched {
+    fn start(
+        client: &Client,
+        objects: &ClusterObjects,
+        sender: &mpsc::UnboundedSender<Msg>,
+    ) -> Self {
+        let namespace = &objects.namespace;
+        let cluster = &objects.cluster;
+        let (pods, pods_task) = watch(
+            Api::<Pod>::namespaced(client.clone(), namespace),
+            watcher::Config::default().labels(&format!("app.kubernetes.io/instance={cluster}")),
+            sender.clone(),
+        );
+        let (claims, claims_task) = watch(
+            Api::<PersistentVolumeClaim>::namespaced(client.clone(), namespace),
+            watcher::Config::default(),
+            sender.clone(),
+        );
+        let (volumes, volumes_task) = watch(
+            Api::<PersistentVolume>::all(client.clone()),
+            watcher::Config::default().labels(&format!(
+                "tandem.io/cluster={cluster},tandem.io/namespace={namespace}"
+            )),
+            sender.clone(),
+        );
+        let (nodes, nodes_task) = watch(
+            Api::<Node>::all(client.clone()),
+            watcher::Config::default(),
+            sender.clone(),
+        );
+        Watched {
+            pods,
+            claims,
+            volumes,
+            nodes,
+            tasks: vec![pods_task, claims_task, volumes_task, nodes_task],
+        }
+    }
+
+    async fn ready(&self) {
+        let _ = self.pods.wait_until_ready().await;
+        let _ = self.claims.wait_until_ready().await;
+        let _ = self.volumes.wait_until_ready().await;
+        let _ = self.nodes.wait_until_ready().await;
+    }
+}
+
+/// Where the members' agents are, from the pods the watch sees.
+struct Resolver {
+    agents: Agents,
+    objects: ClusterObjects,
+    pod_ips: [Option<IpAddr>; 2],
+    replication_port: u16,
+}
+
+impl AgentResolver for Resolver {
+    fn agent(&self, member: MemberId) -> Option<SocketAddr> {
+        match &self.agents {
+            Agents::PodIp { port } => {
+                let ip = (*self.pod_ips.get(member.index())?)?;
+                Some(SocketAddr::new(ip, *port))
+            }
+            Agents::Fixed(address) => address(&self.objects, member),
+        }
+    }
+
+    fn replication_address(&self, member: MemberId) -> Option<String> {
+        Some(format!(
+            "{}.{}.{}.svc:{}",
+            self.objects.pod(member),
+            self.objects.cluster,
+            self.objects.namespace,
+            self.replication_port
+        ))
+    }
+}
+
+/// The port the databases replicate on: the first container's port named `repl-port`, else its
+/// second port.
+fn replication_port(cluster: &ZenithCluster) -> u16 {
+    let ports = cluster
+        .spec
+        .template
+        .as_ref()
+        .and_then(|template| template.spec.as_ref())
+        .and_then(|pod| pod.containers.first())
+        .and_then(|container| container.ports.clone())
+        .unwrap_or_default();
+    ports
+        .iter()
+        .find(|port| port.name.as_deref() == Some("repl-port"))
+        .or_else(|| ports.get(1))
+        .and_then(|port| u16::try_from(port.container_port).ok())
+        .unwrap_or(0)
+}
+
+/// What the task last gave the engine, so that only changes are given again.
+#[derive(Default)]
+struct Given {
+    nodes: BTreeMap<NodeName, NodeStatus>,
+    pods: [Option<Option<PodObservation>>; 2],
+    volumes: [Option<VolumeObservation>; 2],
+    spec: Option<Spec>,
+    generation: Option<i64>,
+}
+
+/// One cluster's task.
+struct ClusterTask {
+    client: Client,
+    objects: ClusterObjects,
+    driver: Driver<Arc<EventLog>>,
+    effects: KubeEffects,
+    agents: AgentClient,
+    resolver: Resolver,
+    reports: mpsc::UnboundedSender<Action>,
+    sender: mpsc::UnboundedSender<Msg>,
+    cluster: ZenithCluster,
+    accepted: Option<ZenithClusterSpec>,
+    refused: Option<ZenithClusterSpec>,
+    given: Given,
+    last_ms: u64,
+    _watched: Watched,
+}
+
+fn objects_of(cluster: &ZenithCluster, config: &OperatorConfig) -> ClusterObjects {
+    ClusterObjects {
+        namespace: cluster.namespace().unwrap_or_default(),
+        cluster: cluster.name_any(),
+        storage_class: cluster.spec.zenith_spec.storage_class_name.clone(),
+        storage_size: cluster.spec.zenith_spec.storage_size.clone(),
+        local_root: config.local_root.clone(),
+    }
+}
+
+async fn run_cluster(
+    client: Client,
+    log: Arc<EventLog>,
+    config: OperatorConfig,
+    cluster: ZenithCluster,
+    sender: mpsc::UnboundedSender<Msg>,
+    mut receiver: mpsc::UnboundedReceiver<Msg>,
+) {
+    let name = format!(
+        "{}/{}",
+        cluster.namespace().unwrap_or_default(),
+        cluster.name_any()
+    );
+    match ClusterTask::start(client, log, config, cluster, sender).await {
+        Ok(mut task) => {
+            if let Err(error) = task.run(&mut receiver).await {
+                tracing::error!(cluster = %name, %error, "the cluster's driver stopped");
+            }
+        }
+        Err(error) => {
+            tracing::error!(cluster = %name, %error, "the cluster's driver did not start")
+        }
+    }
+}
+
+/// Why a cluster's task stopped.
+#[derive(Debug, thiserror::Error)]
+enum TaskError {
+    #[error(transparent)]
+    Driver(#[from] tandem_driver::DriverError),
+    #[error(transparent)]
+    Log(#[from] tandem_sled::LogError),
+}
+
+impl ClusterTask {
+    async fn start(
+        client: Client,
+        log: Arc<EventLog>,
+        config: OperatorConfig,
+        cluster: ZenithCluster,
+        sender: mpsc::UnboundedSender<Msg>,
+    ) -> Result<ClusterTask, TaskError> {
+        let objects = objects_of(&cluster, &config);
+        let stream = stream_name(&cluster);
+        let logged = log.tail_seq(&stream)?.0 > 0;
+        let ran_before = cluster
+            .status
+            .as_ref()
+            .is_some_and(|status| status.state.is_some());
+        let driver = if logged {
+            Driver::recover(Arc::clone(&log), &stream)?
+        } else {
+            Driver::fresh(Arc::clone(&log), &stream)?
+        };
+        let watched = Watched::start(&client, &objects, &sender);
+        watched.ready().await;
+        let (reports, queue) = mpsc::unbounded_channel();
+        tokio::spawn(report_in_order(
+            Reporter::new(client.clone(), objects.clone()),
+            queue,
+        ));
+        let mut task = ClusterTask {
+            effects: KubeEffects::new(client.clone(), objects.clone()),
+            agents: AgentClient::new(config.agent_token.clone(), config.timeouts),
+            resolver: Resolver {
+                agents: config.agents.clone(),
+                objects: objects.clone(),
+                pod_ips: [None, None],
+                replication_port: replication_port(&cluster),
+            },
+            client,
+            objects,
+            driver,
+            reports,
+            sender,
+            cluster,
+            accepted: None,
+            refused: None,
+            given: Given::default(),
+            last_ms: 0,
+            _watched: watched,
+        };
+        task.apply_resources().await;
+        let now = task.now();
+        let Some(spec) = task.spec() else {
+            // The engine waits for a spec it can take; the message is out.
+            return Ok(task);
+        };
+        let listing = task.listing();
+        if logged || ran_before {
+            // A restart: from the log, or without it when the status shows the cluster ran.
+            let log_lost = !logged;
+            if log_lost {
+                tracing::warn!(stream = %task.driver.stream(), "no log for a cluster that ran: recovering from observation");
+            }
+            for (_, observed) in task
+                .driver
+                .relist(now, log_lost, listing.clone(), spec.clone())?
+            {
+                task.handle(observed)?;
+            }
+        } else {
+            // A new cluster: what the watches list, then the spec.
+            let mut inputs: Vec<Input> = listing
+                .nodes
+                .iter()
+                .map(|(node, status)| Input::Node {
+                    node: node.clone(),
+                    status: *status,
+                })
+                .collect();
+            for member in &listing.members {
+                inputs.push(Input::Volume {
+                    member: member.member,
+                    volume: member.volume.clone(),
+                });
+                inputs.push(Input::Pod {
+                    member: member.member,
+                    pod: member.pod.clone(),
+                });
+            }
+            inputs.push(Input::Spec(spec.clone()));
+            for input in inputs {
+                let observed = task.driver.observe(now, input)?;
+                task.handle(observed)?;
+            }
+        }
+        task.given.spec = Some(spec);
+        for (node, status) in listing.nodes {
+            task.given.nodes.insert(node, status);
+        }
+        for member in listing.members {
+            task.given.volumes[member.member.index()] = Some(member.volume);
+            task.given.pods[member.member.index()] = Some(member.pod);
+        }
+        Ok(task)
+    }
+
+    /// Milliseconds since the epoch, never going backwards.
+    fn now(&mut self) -> Timestamp {
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| {
+                u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+            });
+        self.last_ms = self.last_ms.max(wall);
+        Timestamp(self.last_ms)
+    }
+
+    fn topology(&self) -> Topology {
+        self.driver
+            .engine()
+            .state()
+            .topology()
+            .or_else(|| {
+                tandem_engine::config::topology_from_replicas(
+                    self.cluster.spec.zenith_spec.replicas,
+                )
+                .ok()
+            })
+            .unwrap_or(Topology::MasterSlave)
+    }
+
+    /// The engine's spec for the cluster now, or `None` with a warning Event when the spec
+    /// cannot be taken (the previous one stays in force).
+    fn spec(&mut self) -> Option<Spec> {
+        let hash = resources::config_hash(&self.cluster);
+        match self.cluster.spec.to_engine(self.accepted.as_ref(), hash) {
+            Ok(spec) => {
+                self.accepted = Some(self.cluster.spec.clone());
+                self.refused = None;
+                Some(spec)
+            }
+            Err(errors) => {
+                self.refused = Some(self.cluster.spec.clone());
+                let message = errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let _ = self.reports.send(Action::EmitEvent {
+                    warning: true,
+                    reason: "SpecRejected".into(),
+                    message: format!(
+                        "the spec change is refused, the previous spec stays: {message}"
+                    ),
+                });
+                None
+            }
+        }
+    }
+
+    async fn apply_resources(&mut self) {
+        let generation = self.cluster.metadata.generation;
+        if self.given.generation == generation && generation.is_some() {
+            return;
+        }
+        match resources::apply(&self.client, &self.cluster, &self.objects).await {
+            Ok(()) => self.given.generation = generation,
+            Err(error) => {
+                tracing::warn!(%error, cluster = %self.objects.cluster, "applying the owned objects");
+            }
+        }
+    }
+
+    /// What the watches see now: the nodes the members may run on, each member's volume and pod.
+    fn listing(&mut self) -> Listing {
+        let watched = &self._watched;
+        let affinity = self
+            .cluster
+            .spec
+            .template
+            .as_ref()
+            .and_then(|template| template.affinity.clone());
+        let nodes = watched
+            .nodes
+            .state()
+            .iter()
+            .filter(|node| observe::node_fits(affinity.as_ref(), node))
+            .filter_map(|node| observe::node(node))
+            .collect();
+        let mut members = Vec::new();
+        for member in self.topology().members() {
+            let pod_ref = ObjectRef::new(&self.objects.pod(member)).within(&self.objects.namespace);
+            let pod = watched.pods.get(&pod_ref);
+            self.resolver.pod_ips[member.index()] = pod
+                .as_ref()
+                .and_then(|pod| pod.status.as_ref()?.pod_ip.as_ref()?.parse().ok());
+            let claim_ref =
+                ObjectRef::new(&self.objects.pvc(member)).within(&self.objects.namespace);
+            let claim = watched.claims.get(&claim_ref);
+            let bound = claim
+                .as_ref()
+                .and_then(|claim| claim.spec.as_ref()?.volume_name.clone())
+                .and_then(|name| watched.volumes.get(&ObjectRef::new(&name)));
+            members.push(MemberListing {
+                member,
+                volume: observe::volume(claim.as_deref(), bound.as_deref()),
+                pod: pod.as_deref().and_then(observe::pod),
+            });
+        }
+        Listing { nodes, members }
+    }
+
+    async fn run(&mut self, receiver: &mut mpsc::UnboundedReceiver<Msg>) -> Result<(), TaskError> {
+        let mut next_poll = tokio::time::Instant::now();
+        loop {
+            let wake = self.driver.next_wake().map(|at| {
+                let wait = at.0.saturating_sub(self.now().0);
+                tokio::time::Instant::now() + Duration::from_millis(wait)
+            });
+            let timer = async {
+                match wake {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                message = receiver.recv() => match message {
+                    None => return Ok(()),
+                    Some(message) => self.on_message(message).await?,
+                },
+                () = tokio::time::sleep_until(next_poll) => {
+                    self.poll();
+                    let interval = self
+                        .given
+                        .spec
+                        .as_ref()
+                        .map_or(5, |spec| spec.polling_interval_s.max(1));
+                    next_poll = tokio::time::Instant::now() + Duration::from_secs(u64::from(interval));
+                }
+                () = timer => {
+                    let now = self.now();
+                    let observed = self.driver.observe(now, Input::Timer)?;
+                    self.handle(observed)?;
+                }
+            }
+        }
+    }
+
+    async fn on_message(&mut self, message: Msg) -> Result<(), TaskError> {
+        match message {
+            Msg::Cluster(cluster) => {
+                self.cluster = *cluster;
+                let same = [&self.accepted, &self.refused]
+                    .iter()
+                    .any(|known| known.as_ref() == Some(&self.cluster.spec));
+                if same {
+                    return Ok(());
+                }
+                // A spec refused by the conversion or by the engine changes nothing that runs:
+                // the owned objects are applied only once the engine took it.
+                let previous = self.accepted.clone();
+                let Some(spec) = self.spec() else {
+                    return Ok(());
+                };
+                if self.given.spec.as_ref() != Some(&spec) {
+                    let now = self.now();
+                    let observed = self.driver.observe(now, Input::Spec(spec.clone()))?;
+                    let refused = observed.record.as_ref().is_some_and(|record| {
+                        record
+                            .events
+                            .iter()
+                            .any(|event| matches!(event, tandem_engine::Event::SpecRejected { .. }))
+                    });
+                    self.handle(observed)?;
+                    if refused {
+                        self.refused = std::mem::replace(&mut self.accepted, previous);
+                        return Ok(());
+                    }
+                    self.given.spec = Some(spec);
+                }
+                self.apply_resources().await;
+            }
+            Msg::Changed => self.observe_changes()?,
+            Msg::Answer(ticket, poll) => {
+                let now = self.now();
+                if let Some(observed) = self.driver.answer(now, ticket, poll)? {
+                    self.handle(observed)?;
+                }
+            }
+            Msg::Done(effect, outcome) => {
+                let now = self.now();
+                if let Some(observed) = self.driver.finished(now, &effect, outcome)? {
+                    self.handle(observed)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives the engine what changed among the nodes, volumes and pods.
+    fn observe_changes(&mut self) -> Result<(), TaskError> {
+        let listing = self.listing();
+        let mut inputs = Vec::new();
+        let seen: BTreeMap<NodeName, NodeStatus> = listing.nodes.into_iter().collect();
+        for (node, status) in &seen {
+            if self.given.nodes.get(node) != Some(status) {
+                inputs.push(Input::Node {
+                    node: node.clone(),
+                    status: *status,
+                });
+            }
+        }
+        for (node, status) in &self.given.nodes {
+            if !seen.contains_key(node) && *status != NodeStatus::Deleted {
+                inputs.push(Input::Node {
+                    node: node.clone(),
+                    status: NodeStatus::Deleted,
+                });
+            }
+        }
+        for member in listing.members {
+            let index = member.member.index();
+            if self.given.volumes[index].as_ref() != Some(&member.volume) {
+                inputs.push(Input::Volume {
+                    member: member.member,
+                    volume: member.volume.clone(),
+                });
+                self.given.volumes[index] = Some(member.volume);
+            }
+            if self.given.pods[index].as_ref() != Some(&member.pod) {
+                inputs.push(Input::Pod {
+                    member: member.member,
+                    pod: member.pod.clone(),
+                });
+                self.given.pods[index] = Some(member.pod);
+            }
+        }
+        for input in inputs {
+            if let Input::Node { node, status } = &input {
+                self.given.nodes.insert(node.clone(), *status);
+            }
+            let now = self.now();
+            let observed = self.driver.observe(now, input)?;
+            self.handle(observed)?;
+        }
+        Ok(())
+    }
+
+    /// Asks every member's agent for its status; the answers come back as messages.
+    fn poll(&mut self) {
+        let lease_s = self
+            .given
+            .spec
+            .as_ref()
+            .map_or(0, |spec| spec.agent_lease_s);
+        for member in self.topology().members() {
+            let ticket = self.driver.ask(member);
+            let address = self.resolver.agent(member);
+            let agents = self.agents.clone();
+            let sender = self.sender.clone();
+            tokio::spawn(async move {
+                let poll = match address {
+                    Some(address) => match agents.status(address, lease_s).await {
+                        Ok(status) => Poll::Report(AgentReport::from(&status)),
+                        Err(error) => {
+                            tracing::debug!(%error, member = %member, "poll");
+                            Poll::Unreachable
+                        }
+                    },
+                    None => Poll::Unreachable,
+                };
+                let _ = sender.send(Msg::Answer(ticket, poll));
+            });
+        }
+    }
+
+    /// A persisted step: its violation is reported, its effects carried out.
+    fn handle(&mut self, observed: Observed) -> Result<(), TaskError> {
+        if let Some(record) = &observed.record {
+            tracing::debug!(
+                stream = %self.driver.stream(),
+                seq = %record.seq,
+                input = record.input.kind(),
+                events = record.events.len(),
+                effects = record.effects.len(),
+                "step"
+            );
+            for event in &record.events {
+                if let tandem_engine::Event::Transition {
+                    from, to, detail, ..
+                } = event
+                {
+                    tracing::info!(stream = %self.driver.stream(), "{from} -> {to}: {detail}");
+                }
+            }
+        }
+        if let Some(violation) = &observed.violation {
+            tracing::error!(%violation, stream = %self.driver.stream(), "an invariant is broken");
+        }
+        for effect in observed.effects {
+            self.dispatch(effect)?;
+        }
+        Ok(())
+    }
+
+    fn dispatch(&mut self, effect: Effect) -> Result<(), TaskError> {
+        if effect.action.is_report() {
+            let _ = self.reports.send(effect.action);
+            return Ok(());
+        }
+        if let Some(outcome) = self.driver.before_carrying_out(&effect) {
+            let now = self.now();
+            if let Some(observed) = self.driver.finished(now, &effect, outcome)? {
+                self.handle(observed)?;
+            }
+            return Ok(());
+        }
+        let command = command_for(&effect.action, &self.resolver).map(|command| {
+            command.and_then(|(member, message)| {
+                let address = self
+                    .resolver
+                    .agent(member)
+                    .ok_or(AgentError::NoAddress(member))?;
+                Ok((address, message))
+            })
+        });
+        let id = CommandId::new(self.driver.stream(), effect.id);
+        let effects = self.effects.clone();
+        let agents = self.agents.clone();
+        let sender = self.sender.clone();
+        tokio::spawn(async move {
+            tracing::debug!(id = %effect.id.0, action = ?effect.action, "carrying out");
+            let outcome = match command {
+                Some(Ok((address, message))) => {
+                    match agents.command(address, &id, &message).await {
+                        Ok(()) => Outcome::Ok,
+                        Err(error) => {
+                            tracing::warn!(%error, action = effect.action.name(), "agent command");
+                            Outcome::Failed(error.effect_error())
+                        }
+                    }
+                }
+                Some(Err(error)) => Outcome::Failed(error.effect_error()),
+                None => effects
+                    .carry_out(&effect.action)
+                    .await
+                    .unwrap_or(Outcome::Failed(EffectError::Rejected)),
+            };
+            tracing::debug!(id = %effect.id.0, action = effect.action.name(), ?outcome, "carried out");
+            let _ = sender.send(Msg::Done(effect, outcome));
+        });
+        Ok(())
+    }
+}
+
+/// Writes reports one after the other, so that a newer status is never overwritten by an older.
+async fn report_in_order(reporter: Reporter, mut queue: mpsc::UnboundedReceiver<Action>) {
+    while let Some(action) = queue.recv().await {
+        if let Some(Outcome::Failed(error)) = reporter.carry_out(&action).await {
+            tracing::warn!(?error, action = action.name(), "report");
+        }
+    }
+}
