@@ -91,7 +91,7 @@ impl<'a> Ctx<'a> {
             to.kind(),
             StateKind::ManualInterventionRequired | StateKind::Failed
         );
-        let message = format!("{from} -> {to}: {detail}");
+        let message = format!("was {from}, now {to}: {detail}");
         self.report(Action::EmitEvent {
             warning,
             reason: reason.name(),

@@ -411,7 +411,7 @@ async fn status_and_events_are_written(cp: Arc<ControlPlane>) {
     let event = Action::EmitEvent {
         warning: false,
         reason: "Initialized".into(),
-        message: "Initializing -> Normal: every member is Healthy".into(),
+        message: "was Initializing, now Normal: every member is Healthy".into(),
     };
     assert_eq!(reporter.carry_out(&event).await, Some(Outcome::Ok));
     let events: Api<Event> = Api::namespaced(client.clone(), &namespace);

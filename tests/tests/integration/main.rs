@@ -9,6 +9,8 @@ use tandem_tests::runner;
 #[cfg(feature = "control-plane")]
 mod crd;
 #[cfg(feature = "control-plane")]
+mod deploy;
+#[cfg(feature = "control-plane")]
 mod effects;
 #[cfg(feature = "control-plane")]
 mod faults;
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
         .chain(workloads::tests())
         .chain(faults::tests())
         .chain(effects::tests())
+        .chain(deploy::tests())
         .chain(operator::tests())
         .chain(selftest::tests());
     #[cfg(not(feature = "control-plane"))]
