@@ -11,7 +11,7 @@ use tandem_sled::{EventLog, LogConfig};
 
 /// The tandem operator for ZenithClusters.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// The directory of the event log (the Deployment mounts a volume there).
     #[arg(long, env = "TANDEM_LOG_DIR")]
