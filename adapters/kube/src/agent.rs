@@ -15,6 +15,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tandem_engine::{
     Action, AgentReport, ConfigHash, CopyProgress, EffectError, EffectId, Lsn, MemberId,
@@ -329,24 +330,90 @@ impl Default for Timeouts {
     }
 }
 
+/// TLS for the agent protocol: the operator checks each agent's certificate against `roots`,
+/// for the name `server_name`, which every agent's certificate carries (agents are reached by
+/// pod IP, so the name is not the address).
+#[derive(Clone, Debug)]
+pub struct AgentTls {
+    /// The certificate authorities agents' certificates are issued by.
+    pub roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// The name every agent's certificate carries.
+    pub server_name: String,
+}
+
 /// The operator's client of the agents.
 #[derive(Clone)]
 pub struct AgentClient {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    scheme: &'static str,
     token: String,
     timeouts: Timeouts,
 }
 
 impl AgentClient {
-    /// A client that authenticates with `token`.
+    /// A client that authenticates with `token`, over plain HTTP.
     pub fn new(token: impl Into<String>, timeouts: Timeouts) -> AgentClient {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(timeouts.status));
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(Self::http(timeouts));
         AgentClient {
             client: Client::builder(TokioExecutor::new()).build(connector),
+            scheme: "http",
             token: token.into(),
             timeouts,
         }
+    }
+
+    /// A client that authenticates with `token`, over TLS: only an agent whose certificate
+    /// `tls` trusts is answered.
+    pub fn with_tls(
+        token: impl Into<String>,
+        timeouts: Timeouts,
+        tls: &AgentTls,
+    ) -> Result<AgentClient, AgentError> {
+        let mut roots = rustls::RootCertStore::empty();
+        for root in &tls.roots {
+            roots
+                .add(root.clone())
+                .map_err(|error| AgentError::Protocol(format!("a CA certificate: {error}")))?;
+        }
+        let name = rustls::pki_types::ServerName::try_from(tls.server_name.clone())
+            .map_err(|error| AgentError::Protocol(format!("the agents' TLS name: {error}")))?;
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_only()
+            .with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+            .enable_http1()
+            .wrap_connector(Self::http(timeouts));
+        Ok(AgentClient {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            scheme: "https",
+            token: token.into(),
+            timeouts,
+        })
+    }
+
+    fn http(timeouts: Timeouts) -> HttpConnector {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(timeouts.status));
+        connector.enforce_http(false);
+        connector
     }
 
     /// Polls the agent at `address`: its status, and a renewal of its lease for
@@ -400,7 +467,7 @@ impl AgentClient {
     ) -> Result<Bytes, AgentError> {
         let request = Request::builder()
             .method(method)
-            .uri(format!("http://{address}{path}"))
+            .uri(format!("{}://{address}{path}", self.scheme))
             .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
             .header(header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body.unwrap_or_default())))

@@ -232,11 +232,29 @@ impl AgentDouble {
         Ok(double)
     }
 
+    /// Starts a double that speaks TLS with `tls` (its certificate and key), on a loopback port.
+    pub async fn start_tls(
+        token: &str,
+        tls: Arc<rustls::ServerConfig>,
+    ) -> std::io::Result<AgentDouble> {
+        AgentDouble::start_with(token, None, None, Some(tls)).await
+    }
+
     async fn start_in(
         token: &str,
         world: Option<DoubleWorld>,
         member: Option<u8>,
     ) -> std::io::Result<AgentDouble> {
+        AgentDouble::start_with(token, world, member, None).await
+    }
+
+    async fn start_with(
+        token: &str,
+        world: Option<DoubleWorld>,
+        member: Option<u8>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> std::io::Result<AgentDouble> {
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let state = Arc::new(Mutex::new(DoubleState::new()));
@@ -247,6 +265,7 @@ impl AgentDouble {
                 let state = Arc::clone(&shared);
                 let token = Arc::clone(&token);
                 let world = world.clone();
+                let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request| {
                         let state = Arc::clone(&state);
@@ -258,10 +277,19 @@ impl AgentDouble {
                             )
                         }
                     });
-                    // A connection that breaks is the caller's concern, not the double's.
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    // A connection that breaks (or a handshake that fails) is the caller's
+                    // concern, not the double's.
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match acceptor {
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                            }
+                        }
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                    }
                 });
             }
         });

@@ -22,7 +22,9 @@
 //! StatefulSet, claims and local PVs are deleted (PVs are cluster-scoped, so no owner reference
 //! can take them away), then the finalizer is removed.
 
-use crate::agent::{AgentClient, AgentError, AgentResolver, CommandId, Timeouts, command_for};
+use crate::agent::{
+    AgentClient, AgentError, AgentResolver, AgentTls, CommandId, Timeouts, command_for,
+};
 use crate::effects::{ClusterObjects, KubeEffects};
 use crate::observe;
 use crate::report::Reporter;
@@ -72,6 +74,8 @@ pub type AgentAddress = Arc<dyn Fn(&ClusterObjects, MemberId) -> Option<SocketAd
 pub struct OperatorConfig {
     /// The token every agent call carries.
     pub agent_token: String,
+    /// TLS for the agent calls, plain HTTP when `None`.
+    pub agent_tls: Option<AgentTls>,
     /// How agents are reached.
     pub agents: Agents,
     /// The timeouts of agent calls.
@@ -507,6 +511,8 @@ enum TaskError {
     Driver(#[from] tandem_driver::DriverError),
     #[error(transparent)]
     Log(#[from] tandem_sled::LogError),
+    #[error("the agents' TLS configuration: {0}")]
+    Agents(String),
 }
 
 impl ClusterTask {
@@ -536,9 +542,14 @@ impl ClusterTask {
             Reporter::new(client.clone(), objects.clone()),
             queue,
         ));
+        let agents = match &config.agent_tls {
+            Some(tls) => AgentClient::with_tls(config.agent_token.clone(), config.timeouts, tls)
+                .map_err(|error| TaskError::Agents(error.to_string()))?,
+            None => AgentClient::new(config.agent_token.clone(), config.timeouts),
+        };
         let mut task = ClusterTask {
             effects: KubeEffects::new(client.clone(), objects.clone()),
-            agents: AgentClient::new(config.agent_token.clone(), config.timeouts),
+            agents,
             resolver: Resolver {
                 agents: config.agents.clone(),
                 objects: objects.clone(),

@@ -6,7 +6,7 @@ use tandem_engine::{
     Action, AgentReport, EffectError, EffectId, MemberId, NotServing, Process, Role,
 };
 use tandem_kube::agent::{
-    AgentClient, AgentError, AgentResolver, CommandId, CommandMessage, NotServingMessage,
+    AgentClient, AgentError, AgentResolver, AgentTls, CommandId, CommandMessage, NotServingMessage,
     PeerMessage, RoleMessage, Timeouts, command_for,
 };
 use tandem_kube::agent_double::AgentDouble;
@@ -224,4 +224,93 @@ fn agent_effects_become_commands_and_others_do_not() {
         Some(Err(AgentError::NoAddress(MemberId(1))))
     ));
     assert!(command_for(&Action::SetReplicas { replicas: 2 }, &resolver).is_none());
+}
+
+/// A CA, and an agent certificate it issued for `name`, with the agent's TLS configuration.
+fn pki(
+    name: &str,
+) -> (
+    rustls::pki_types::CertificateDer<'static>,
+    std::sync::Arc<rustls::ServerConfig>,
+) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("a CA key");
+    let mut ca_params = CertificateParams::default();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_certificate = ca_params.self_signed(&ca_key).expect("the CA");
+    let ca = Issuer::new(ca_params, ca_key);
+    let agent_key = KeyPair::generate().expect("an agent key");
+    let agent = CertificateParams::new(vec![name.to_owned()])
+        .expect("agent parameters")
+        .signed_by(&agent_key, &ca)
+        .expect("the agent's certificate");
+    let key = rustls::pki_types::PrivateKeyDer::try_from(agent_key.serialize_der())
+        .expect("a private key");
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocol versions")
+    .with_no_client_auth()
+    .with_single_cert(vec![agent.der().clone()], key)
+    .expect("a server configuration");
+    (ca_certificate.der().clone(), std::sync::Arc::new(config))
+}
+
+fn tls_client(roots: Vec<rustls::pki_types::CertificateDer<'static>>, name: &str) -> AgentClient {
+    let tls = AgentTls {
+        roots,
+        server_name: name.to_owned(),
+    };
+    AgentClient::with_tls(
+        TOKEN,
+        Timeouts {
+            status: Duration::from_millis(500),
+            command: Duration::from_millis(500),
+        },
+        &tls,
+    )
+    .expect("a TLS client")
+}
+
+#[tokio::test]
+async fn over_tls_only_an_agent_the_operator_trusts_is_answered() {
+    let (ca, config) = pki("agent.tandem");
+    let agent = AgentDouble::start_tls(TOKEN, config)
+        .await
+        .expect("started");
+    agent.state().status.lsn = 7;
+    let status = tls_client(vec![ca.clone()], "agent.tandem")
+        .status(agent.address(), 22)
+        .await
+        .expect("answered over TLS");
+    assert_eq!(status.lsn, 7);
+    // A command goes over TLS too, authenticated by the token.
+    tls_client(vec![ca.clone()], "agent.tandem")
+        .command(
+            agent.address(),
+            &CommandId::new("c", EffectId(1)),
+            &CommandMessage::Fence,
+        )
+        .await
+        .expect("carried out");
+    // Another CA, or another name, is not trusted: the handshake fails, nothing is carried out.
+    let (other_ca, _) = pki("agent.tandem");
+    for client in [
+        tls_client(vec![other_ca], "agent.tandem"),
+        tls_client(vec![ca], "someone.else"),
+    ] {
+        let error = client
+            .command(
+                agent.address(),
+                &CommandId::new("c", EffectId(2)),
+                &CommandMessage::Promote,
+            )
+            .await
+            .expect_err("an untrusted agent");
+        assert!(matches!(error, AgentError::Connection(_)), "{error}");
+    }
+    assert_eq!(agent.state().commands.len(), 1, "only the fence");
+    // A plain HTTP client gets no answer from a TLS agent.
+    assert!(client(TOKEN).status(agent.address(), 22).await.is_err());
 }

@@ -112,6 +112,7 @@ impl Rig {
         let addresses: Vec<_> = doubles.iter().map(AgentDouble::address).collect();
         let config = OperatorConfig {
             agent_token: TOKEN.into(),
+            agent_tls: None,
             agents: Agents::Fixed(Arc::new(move |_, member| {
                 addresses.get(member.index()).copied()
             })),

@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::Parser;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tandem_kube::agent::Timeouts;
+use tandem_kube::agent::{AgentTls, Timeouts};
 use tandem_kube::controller::{Agents, OperatorConfig};
 use tandem_sled::{EventLog, LogConfig};
 
@@ -25,6 +25,13 @@ struct Args {
     /// The directory on each node under which local PVs are made.
     #[arg(long, env = "TANDEM_LOCAL_ROOT", default_value = "/mnt/tandem")]
     local_root: String,
+    /// The PEM file of the CA that issued the agents' certificates: agent calls then go over
+    /// TLS (plain HTTP without it).
+    #[arg(long, env = "TANDEM_AGENT_CA_FILE")]
+    agent_ca_file: Option<PathBuf>,
+    /// The name every agent's certificate carries (agents are reached by pod IP).
+    #[arg(long, env = "TANDEM_AGENT_TLS_NAME", default_value = "agent.tandem")]
+    agent_tls_name: String,
     /// Watch this namespace only (all namespaces by default).
     #[arg(long, env = "TANDEM_NAMESPACE")]
     namespace: Option<String>,
@@ -53,6 +60,26 @@ async fn main() -> anyhow::Result<()> {
         "the agent token file {} is empty",
         args.agent_token_file.display()
     );
+    let agent_tls = match &args.agent_ca_file {
+        Some(path) => {
+            use rustls::pki_types::pem::PemObject;
+            let roots = rustls::pki_types::CertificateDer::pem_file_iter(path)
+                .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
+                .map_err(|error| {
+                    anyhow::anyhow!("reading the agents' CA {}: {error}", path.display())
+                })?;
+            anyhow::ensure!(
+                !roots.is_empty(),
+                "the agents' CA file {} holds no certificate",
+                path.display()
+            );
+            Some(AgentTls {
+                roots,
+                server_name: args.agent_tls_name.clone(),
+            })
+        }
+        None => None,
+    };
     let log = EventLog::open(&args.log_dir, LogConfig::default())
         .with_context(|| format!("opening the event log in {}", args.log_dir.display()))?;
     let client = kube::Client::try_default()
@@ -60,6 +87,7 @@ async fn main() -> anyhow::Result<()> {
         .context("connecting to the Kubernetes API (kubeconfig or in-cluster)")?;
     let config = OperatorConfig {
         agent_token: token,
+        agent_tls,
         agents: Agents::PodIp {
             port: args.agent_port,
         },
