@@ -9,8 +9,9 @@
 //! - polls each member's agent every `pollingInterval` (the poll renews the agent's lease);
 //! - wakes the engine at its next deadline (`Input::Timer`);
 //! - carries out the effects of every step once the step is in the log: Kubernetes effects
-//!   through [`KubeEffects`], agent commands through [`AgentClient`], reports in order through
-//!   one [`Reporter`] queue; each outcome goes back to the engine.
+//!   through [`KubeEffects`], agent commands through [`AgentClient`], in the order they were
+//!   issued for each member (a lane per member and kind), reports in order through one
+//!   [`Reporter`] queue; each outcome goes back to the engine.
 //!
 //! Every step is appended to the cluster's stream in the event log before any of its effects
 //! runs (the driver does that). After a restart, a cluster whose stream exists resumes from it;
@@ -461,6 +462,7 @@ struct ClusterTask {
     resolver: Resolver,
     reports: mpsc::UnboundedSender<Action>,
     sender: mpsc::UnboundedSender<Msg>,
+    lanes: BTreeMap<(Option<u8>, bool), mpsc::UnboundedSender<Job>>,
     cluster: ZenithCluster,
     accepted: Option<ZenithClusterSpec>,
     refused: Option<ZenithClusterSpec>,
@@ -561,6 +563,7 @@ impl ClusterTask {
             driver,
             reports,
             sender,
+            lanes: BTreeMap::new(),
             cluster,
             accepted: None,
             refused: None,
@@ -945,31 +948,81 @@ impl ClusterTask {
             })
         });
         let id = CommandId::new(self.driver.stream(), effect.id);
-        let effects = self.effects.clone();
-        let agents = self.agents.clone();
-        let sender = self.sender.clone();
-        tokio::spawn(async move {
-            tracing::debug!(id = %effect.id.0, action = ?effect.action, "carrying out");
-            let outcome = match command {
-                Some(Ok((address, message))) => {
-                    match agents.command(address, &id, &message).await {
-                        Ok(()) => Outcome::Ok,
-                        Err(error) => {
-                            tracing::warn!(%error, action = effect.action.name(), "agent command");
-                            Outcome::Failed(error.effect_error())
-                        }
-                    }
-                }
-                Some(Err(error)) => Outcome::Failed(error.effect_error()),
-                None => effects
-                    .carry_out(&effect.action)
-                    .await
-                    .unwrap_or(Outcome::Failed(EffectError::Rejected)),
-            };
-            tracing::debug!(id = %effect.id.0, action = effect.action.name(), ?outcome, "carried out");
-            let _ = sender.send(Msg::Done(effect, outcome));
+        // Effects on one member reach the world in the order the engine issued them: a label
+        // patch issued later never lands before an earlier one (two actives labelled), a command
+        // never overtakes the one before it. One lane per member and kind (agent commands apart
+        // from API calls, so that a silent agent does not hold up a pod deletion).
+        let lane = (
+            effect.action.member().map(|member| member.0),
+            command.is_some(),
+        );
+        let sender = match self.lanes.get(&lane) {
+            Some(sender) if !sender.is_closed() => sender.clone(),
+            _ => {
+                let (sender, queue) = mpsc::unbounded_channel();
+                tokio::spawn(carry_out_in_order(
+                    self.effects.clone(),
+                    self.agents.clone(),
+                    self.sender.clone(),
+                    queue,
+                ));
+                self.lanes.insert(lane, sender.clone());
+                sender
+            }
+        };
+        let _ = sender.send(Job {
+            effect,
+            command,
+            id,
         });
         Ok(())
+    }
+}
+
+/// An effect on its way to a lane.
+struct Job {
+    effect: Effect,
+    command: Option<Result<(SocketAddr, crate::agent::CommandMessage), AgentError>>,
+    id: CommandId,
+}
+
+/// Carries out the effects of one lane one after the other; each outcome goes back to the
+/// cluster's task.
+async fn carry_out_in_order(
+    effects: KubeEffects,
+    agents: AgentClient,
+    sender: mpsc::UnboundedSender<Msg>,
+    mut queue: mpsc::UnboundedReceiver<Job>,
+) {
+    while let Some(Job {
+        effect,
+        command,
+        id,
+    }) = queue.recv().await
+    {
+        // The cluster's task is gone (the operator stopped it): what it queued is abandoned.
+        if sender.is_closed() {
+            return;
+        }
+        tracing::debug!(id = %effect.id.0, action = ?effect.action, "carrying out");
+        let outcome = match command {
+            Some(Ok((address, message))) => match agents.command(address, &id, &message).await {
+                Ok(()) => Outcome::Ok,
+                Err(error) => {
+                    tracing::warn!(%error, action = effect.action.name(), "agent command");
+                    Outcome::Failed(error.effect_error())
+                }
+            },
+            Some(Err(error)) => Outcome::Failed(error.effect_error()),
+            None => effects
+                .carry_out(&effect.action)
+                .await
+                .unwrap_or(Outcome::Failed(EffectError::Rejected)),
+        };
+        tracing::debug!(id = %effect.id.0, action = effect.action.name(), ?outcome, "carried out");
+        if sender.send(Msg::Done(effect, outcome)).is_err() {
+            return;
+        }
     }
 }
 
