@@ -186,6 +186,57 @@ mod tests {
         }
     }
 
+    /// The engine's table of spec fields (scenario `cluster:` keys, transcript `set`) names
+    /// the resource's fields: each is a property of its section in the schema, and setting it in
+    /// a `ZenithCluster` converts to what setting it through the table gives.
+    #[test]
+    fn the_engine_table_of_spec_fields_is_the_resource_s() {
+        use tandem_engine::config::{FieldKind, FieldValue, SPEC_FIELDS};
+        let schema = serde_json::to_value(crate::crd()).expect("the CRD serializes");
+        let spec_schema = &schema["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+            ["spec"]["properties"];
+        for field in SPEC_FIELDS {
+            assert!(
+                spec_schema[field.section]["properties"][field.name].is_object(),
+                "{}.{} is not in the schema",
+                field.section,
+                field.name
+            );
+            let base = example();
+            let engine = base.to_engine(None, ConfigHash(0)).expect("valid");
+            // A value other than the example's, valid on both sides.
+            let value = match (field.kind, field.get(&engine)) {
+                (FieldKind::Flag, Some(FieldValue::Flag(flag))) => FieldValue::Flag(!flag),
+                (FieldKind::Replication, _) => {
+                    FieldValue::Replication(tandem_engine::Replication::Async)
+                }
+                (_, Some(FieldValue::Number(number))) => FieldValue::Number(number + 1),
+                (_, _) => FieldValue::Number(1000),
+            };
+            let mut json = serde_json::to_value(&base).expect("serializes");
+            json[field.section][field.name] = match value {
+                FieldValue::Number(number) => serde_json::json!(number),
+                FieldValue::Flag(flag) => serde_json::json!(flag),
+                FieldValue::Replication(mode) => serde_json::json!(mode.name()),
+            };
+            let changed: ZenithClusterSpec = serde_json::from_value(json).expect("parses");
+            let mut expected = engine.clone();
+            field.set(&mut expected, value).expect("in range");
+            // Growing unreachableTimeout or pollingInterval may break a rule about the other:
+            // both sides must then refuse alike, else agree.
+            match (changed.to_engine(None, ConfigHash(0)), expected.validate()) {
+                (Ok(converted), Ok(())) => assert_eq!(converted, expected, "{}", field.name),
+                (Err(_), Err(_)) => {}
+                (converted, verdict) => {
+                    panic!(
+                        "{}: the resource gives {converted:?}, the table {verdict:?}",
+                        field.name
+                    )
+                }
+            }
+        }
+    }
+
     #[test]
     fn seconds_beyond_what_the_engine_holds_are_refused_with_the_field() {
         let mut spec = example();

@@ -36,6 +36,196 @@ pub struct SwitchoverRequest {
     pub to: Option<MemberId>,
 }
 
+/// How a file writes the value of a spec field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldKind {
+    /// A whole number that fits in 32 bits (seconds, attempts).
+    Number32,
+    /// A whole number of bytes.
+    Bytes,
+    /// `true` or `false`.
+    Flag,
+    /// `sync` or `async`.
+    Replication,
+}
+
+/// The value of a spec field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldValue {
+    /// A whole number (`Number32` or `Bytes`).
+    Number(u64),
+    /// A flag.
+    Flag(bool),
+    /// A replication mode.
+    Replication(Replication),
+}
+
+impl std::fmt::Display for FieldValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FieldValue::Number(number) => write!(f, "{number}"),
+            FieldValue::Flag(flag) => write!(f, "{flag}"),
+            FieldValue::Replication(mode) => f.write_str(mode.name()),
+        }
+    }
+}
+
+/// One field of the spec that a file sets by its CRD name (a simulator scenario's `cluster:`, a
+/// transcript's `set`): [`SPEC_FIELDS`] is the one table of those names, and the CRD's
+/// conversion is tested against it.
+pub struct SpecField {
+    /// The CRD name (camelCase).
+    pub name: &'static str,
+    /// The section of the `ZenithCluster` spec that holds it: `zenithSpec` or `haSpec`.
+    pub section: &'static str,
+    /// How its value is written.
+    pub kind: FieldKind,
+    get: fn(&Spec) -> Option<FieldValue>,
+    set: fn(&mut Spec, FieldValue) -> Option<()>,
+}
+
+impl SpecField {
+    /// The field's value in `spec` (`None`: an optional field that is absent).
+    pub fn get(&self, spec: &Spec) -> Option<FieldValue> {
+        (self.get)(spec)
+    }
+
+    /// Sets the field in `spec`; refuses a value of another kind or out of its range.
+    pub fn set(&self, spec: &mut Spec, value: FieldValue) -> Result<(), String> {
+        (self.set)(spec, value).ok_or_else(|| match self.kind {
+            FieldKind::Number32 => format!("{} must be at most {}", self.name, u32::MAX),
+            FieldKind::Bytes => format!("{} must be a whole number of bytes", self.name),
+            FieldKind::Flag => format!("{} must be true or false", self.name),
+            FieldKind::Replication => format!("{} must be sync or async", self.name),
+        })
+    }
+
+    /// Parses `text` as a value of this field.
+    pub fn parse(&self, text: &str) -> Result<FieldValue, String> {
+        let refused = || format!("{}: {text:?} is not a {:?} value", self.name, self.kind);
+        match self.kind {
+            FieldKind::Number32 | FieldKind::Bytes => {
+                text.parse().map(FieldValue::Number).map_err(|_| refused())
+            }
+            FieldKind::Flag => text.parse().map(FieldValue::Flag).map_err(|_| refused()),
+            FieldKind::Replication => match text {
+                "sync" => Ok(FieldValue::Replication(Replication::Sync)),
+                "async" => Ok(FieldValue::Replication(Replication::Async)),
+                _ => Err(refused()),
+            },
+        }
+    }
+}
+
+fn number32(value: FieldValue) -> Option<u32> {
+    match value {
+        FieldValue::Number(number) => u32::try_from(number).ok(),
+        _ => None,
+    }
+}
+
+fn bytes(value: FieldValue) -> Option<u64> {
+    match value {
+        FieldValue::Number(number) => Some(number),
+        _ => None,
+    }
+}
+
+fn flag(value: FieldValue) -> Option<bool> {
+    match value {
+        FieldValue::Flag(flag) => Some(flag),
+        _ => None,
+    }
+}
+
+macro_rules! number32_field {
+    ($name:literal, $section:literal, $field:ident) => {
+        SpecField {
+            name: $name,
+            section: $section,
+            kind: FieldKind::Number32,
+            get: |spec| Some(FieldValue::Number(spec.$field.into())),
+            set: |spec, value| {
+                spec.$field = number32(value)?;
+                Some(())
+            },
+        }
+    };
+}
+
+macro_rules! bytes_field {
+    ($name:literal, $field:ident) => {
+        SpecField {
+            name: $name,
+            section: "haSpec",
+            kind: FieldKind::Bytes,
+            get: |spec| Some(FieldValue::Number(spec.$field)),
+            set: |spec, value| {
+                spec.$field = bytes(value)?;
+                Some(())
+            },
+        }
+    };
+}
+
+/// The spec fields a file sets by name, in the order error messages list them. `stopped`,
+/// `reexamine` and `switchover` are not among them: they change during a run.
+pub const SPEC_FIELDS: &[SpecField] = &[
+    number32_field!("pollingInterval", "zenithSpec", polling_interval_s),
+    number32_field!("unreachableTimeout", "zenithSpec", unreachable_timeout_s),
+    number32_field!("agentLeaseSeconds", "haSpec", agent_lease_s),
+    number32_field!("nodeLostTimeout", "haSpec", node_lost_timeout_s),
+    SpecField {
+        name: "replication",
+        section: "haSpec",
+        kind: FieldKind::Replication,
+        get: |spec| Some(FieldValue::Replication(spec.replication)),
+        set: |spec, value| match value {
+            FieldValue::Replication(mode) => {
+                spec.replication = mode;
+                Some(())
+            }
+            _ => None,
+        },
+    },
+    bytes_field!("maxLagOnFailoverBytes", max_lag_on_failover_bytes),
+    bytes_field!("lagThresholdBytes", lag_threshold_bytes),
+    number32_field!("lagTimeout", "haSpec", lag_timeout_s),
+    number32_field!("initTimeout", "haSpec", init_timeout_s),
+    number32_field!("standbyStartTimeout", "haSpec", standby_start_timeout_s),
+    number32_field!("switchoverTimeout", "haSpec", switchover_timeout_s),
+    number32_field!("maxRebuildAttempts", "haSpec", max_rebuild_attempts),
+    number32_field!("maxRestartAttempts", "haSpec", max_restart_attempts),
+    SpecField {
+        name: "waitForActiveTimeout",
+        section: "haSpec",
+        kind: FieldKind::Number32,
+        get: |spec| {
+            spec.wait_for_active_timeout_s
+                .map(|seconds| FieldValue::Number(seconds.into()))
+        },
+        set: |spec, value| {
+            spec.wait_for_active_timeout_s = Some(number32(value)?);
+            Some(())
+        },
+    },
+    SpecField {
+        name: "autoFailover",
+        section: "haSpec",
+        kind: FieldKind::Flag,
+        get: |spec| Some(FieldValue::Flag(spec.auto_failover)),
+        set: |spec, value| {
+            spec.auto_failover = flag(value)?;
+            Some(())
+        },
+    },
+];
+
+/// The spec field named `name`, if a file may set it.
+pub fn spec_field(name: &str) -> Option<&'static SpecField> {
+    SPEC_FIELDS.iter().find(|field| field.name == name)
+}
+
 /// The desired state of one cluster, as the user wrote it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Spec {

@@ -8,8 +8,8 @@ use tandem_engine::testing::Harness;
 use tandem_engine::{
     Action, AgentReport, ClusterState, ConfigHash, CopyProgress, Effect, EffectError, Event, Input,
     Lsn, MemberId, NodeName, NodeStatus, NotServing, Outcome, PodObservation, PodUid, Poll,
-    PollTicket, Process, PvName, PvcUid, Record, Replication, Role, Spec, SwitchoverRequest,
-    Timestamp, Topology, VolumeObservation,
+    PollTicket, Process, PvName, PvcUid, Record, Role, Spec, SwitchoverRequest, Timestamp,
+    Topology, VolumeObservation,
 };
 
 struct Runner {
@@ -610,22 +610,12 @@ fn set_field(spec: &mut Spec, arg: &str) -> Outcome_ {
             .parse::<u32>()
             .map_err(|_| format!("{key}: not a number: {value:?}"))
     };
+    if let Some(field) = tandem_engine::config::spec_field(key) {
+        let value = field.parse(value)?;
+        return field.set(spec, value);
+    }
     match key {
-        "pollingInterval" => spec.polling_interval_s = number()?,
-        "unreachableTimeout" => spec.unreachable_timeout_s = number()?,
-        "agentLeaseSeconds" => spec.agent_lease_s = number()?,
-        "nodeLostTimeout" => spec.node_lost_timeout_s = number()?,
-        "lagTimeout" => spec.lag_timeout_s = number()?,
-        "initTimeout" => spec.init_timeout_s = number()?,
-        "standbyStartTimeout" => spec.standby_start_timeout_s = number()?,
-        "switchoverTimeout" => spec.switchover_timeout_s = number()?,
-        "maxRebuildAttempts" => spec.max_rebuild_attempts = number()?,
-        "maxRestartAttempts" => spec.max_restart_attempts = number()?,
-        "waitForActiveTimeout" => spec.wait_for_active_timeout_s = Some(number()?),
-        "maxLagOnFailoverBytes" => spec.max_lag_on_failover_bytes = u64::from(number()?),
-        "lagThresholdBytes" => spec.lag_threshold_bytes = u64::from(number()?),
         "configHash" => spec.config_hash = ConfigHash(u64::from(number()?)),
-        "autoFailover" => spec.auto_failover = value == "true",
         "stopped" => spec.stopped = value == "true",
         "reexamine" => spec.reexamine = value.to_string(),
         "replicas" => {
@@ -633,13 +623,6 @@ fn set_field(spec: &mut Spec, arg: &str) -> Outcome_ {
                 Topology::Standalone
             } else {
                 Topology::MasterSlave
-            }
-        }
-        "replication" => {
-            spec.replication = match value {
-                "sync" => Replication::Sync,
-                "async" => Replication::Async,
-                _ => return Err(format!("replication: {value:?}")),
             }
         }
         "switchover" => {

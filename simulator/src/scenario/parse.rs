@@ -7,6 +7,7 @@ use super::field::{Field, Map, member_ordinal};
 use super::yaml;
 use super::{ClusterStateName, Expect, Millis, Scenario, WorldConfig};
 use std::path::Path;
+use tandem_engine::config::{FieldKind, FieldValue, SPEC_FIELDS, spec_field};
 use tandem_engine::{Replication, Spec, StateKind, Topology};
 
 /// The keys of the document.
@@ -20,25 +21,6 @@ const TOP_KEYS: &[&str] = &[
     "world",
     "timeline",
     "expect",
-];
-
-/// The keys of `cluster:`: the CRD's names.
-const CLUSTER_KEYS: &[&str] = &[
-    "pollingInterval",
-    "unreachableTimeout",
-    "agentLeaseSeconds",
-    "nodeLostTimeout",
-    "replication",
-    "maxLagOnFailoverBytes",
-    "lagThresholdBytes",
-    "lagTimeout",
-    "initTimeout",
-    "standbyStartTimeout",
-    "switchoverTimeout",
-    "maxRebuildAttempts",
-    "maxRestartAttempts",
-    "waitForActiveTimeout",
-    "autoFailover",
 ];
 
 /// CRD fields that change during a run, so the timeline drives them: refused in `cluster:` with a
@@ -151,7 +133,9 @@ fn cluster(section: Option<Field<'_>>, topology: Topology) -> Result<Spec, Scena
     let Some(section) = section else {
         return Ok(spec);
     };
-    let map = Map::with_refused(section, CLUSTER_KEYS, DRIVEN_KEYS)?;
+    // The keys of `cluster:` are the CRD's names, from the engine's one table of them.
+    let keys: Vec<&str> = SPEC_FIELDS.iter().map(|field| field.name).collect();
+    let map = Map::with_refused(section, &keys, DRIVEN_KEYS)?;
     for key in map.keys() {
         if let Some(field) = map.get(key) {
             set_cluster_field(&mut spec, key, &field)?;
@@ -174,30 +158,23 @@ fn cluster(section: Option<Field<'_>>, topology: Topology) -> Result<Spec, Scena
 }
 
 fn set_cluster_field(spec: &mut Spec, key: &str, field: &Field<'_>) -> Result<(), ScenarioError> {
-    match key {
-        "pollingInterval" => spec.polling_interval_s = field.u32()?,
-        "unreachableTimeout" => spec.unreachable_timeout_s = field.u32()?,
-        "agentLeaseSeconds" => spec.agent_lease_s = field.u32()?,
-        "nodeLostTimeout" => spec.node_lost_timeout_s = field.u32()?,
-        "replication" => {
-            spec.replication = match field.choice(&["sync", "async"])? {
+    let Some(spec_field) = spec_field(key) else {
+        return Err(driven_by_actions(key, field));
+    };
+    let value = match spec_field.kind {
+        FieldKind::Number32 => FieldValue::Number(field.u32()?.into()),
+        FieldKind::Bytes => FieldValue::Number(field.unsigned(u64::MAX)?),
+        FieldKind::Flag => FieldValue::Flag(field.bool()?),
+        FieldKind::Replication => {
+            FieldValue::Replication(match field.choice(&["sync", "async"])? {
                 "async" => Replication::Async,
                 _ => Replication::Sync,
-            }
+            })
         }
-        "maxLagOnFailoverBytes" => spec.max_lag_on_failover_bytes = field.unsigned(u64::MAX)?,
-        "lagThresholdBytes" => spec.lag_threshold_bytes = field.unsigned(u64::MAX)?,
-        "lagTimeout" => spec.lag_timeout_s = field.u32()?,
-        "initTimeout" => spec.init_timeout_s = field.u32()?,
-        "standbyStartTimeout" => spec.standby_start_timeout_s = field.u32()?,
-        "switchoverTimeout" => spec.switchover_timeout_s = field.u32()?,
-        "maxRebuildAttempts" => spec.max_rebuild_attempts = field.u32()?,
-        "maxRestartAttempts" => spec.max_restart_attempts = field.u32()?,
-        "waitForActiveTimeout" => spec.wait_for_active_timeout_s = Some(field.u32()?),
-        "autoFailover" => spec.auto_failover = field.bool()?,
-        driven => return Err(driven_by_actions(driven, field)),
-    }
-    Ok(())
+    };
+    spec_field
+        .set(spec, value)
+        .map_err(|message| field.out_of_range(message))
 }
 
 /// `stopped`, `reexamine` and `switchover` change during a run, so the timeline drives them.

@@ -89,88 +89,17 @@ fn section(out: &mut String, name: &str, lines: &[(&'static str, String)]) {
     }
 }
 
-/// The fields of `cluster` that differ from the defaults, with their CRD names.
+/// The fields of `cluster` that differ from the defaults, with their CRD names (the engine's one
+/// table of them).
 fn cluster_lines(cluster: &Spec) -> Vec<(&'static str, String)> {
     let defaults = Spec::defaults(cluster.topology);
-    let mut lines = Vec::new();
-    let mut number = |key: &'static str, value: u64, default: u64| {
-        if value != default {
-            lines.push((key, value.to_string()));
-        }
-    };
-    number(
-        "pollingInterval",
-        cluster.polling_interval_s.into(),
-        defaults.polling_interval_s.into(),
-    );
-    number(
-        "unreachableTimeout",
-        cluster.unreachable_timeout_s.into(),
-        defaults.unreachable_timeout_s.into(),
-    );
-    number(
-        "agentLeaseSeconds",
-        cluster.agent_lease_s.into(),
-        defaults.agent_lease_s.into(),
-    );
-    number(
-        "nodeLostTimeout",
-        cluster.node_lost_timeout_s.into(),
-        defaults.node_lost_timeout_s.into(),
-    );
-    number(
-        "maxLagOnFailoverBytes",
-        cluster.max_lag_on_failover_bytes,
-        defaults.max_lag_on_failover_bytes,
-    );
-    number(
-        "lagThresholdBytes",
-        cluster.lag_threshold_bytes,
-        defaults.lag_threshold_bytes,
-    );
-    number(
-        "lagTimeout",
-        cluster.lag_timeout_s.into(),
-        defaults.lag_timeout_s.into(),
-    );
-    number(
-        "initTimeout",
-        cluster.init_timeout_s.into(),
-        defaults.init_timeout_s.into(),
-    );
-    number(
-        "standbyStartTimeout",
-        cluster.standby_start_timeout_s.into(),
-        defaults.standby_start_timeout_s.into(),
-    );
-    number(
-        "switchoverTimeout",
-        cluster.switchover_timeout_s.into(),
-        defaults.switchover_timeout_s.into(),
-    );
-    number(
-        "maxRebuildAttempts",
-        cluster.max_rebuild_attempts.into(),
-        defaults.max_rebuild_attempts.into(),
-    );
-    number(
-        "maxRestartAttempts",
-        cluster.max_restart_attempts.into(),
-        defaults.max_restart_attempts.into(),
-    );
-    if cluster.replication != defaults.replication {
-        lines.push(("replication", cluster.replication.name().to_owned()));
-    }
-    if let Some(seconds) = cluster
-        .wait_for_active_timeout_s
-        .filter(|_| cluster.wait_for_active_timeout_s != defaults.wait_for_active_timeout_s)
-    {
-        lines.push(("waitForActiveTimeout", seconds.to_string()));
-    }
-    if cluster.auto_failover != defaults.auto_failover {
-        lines.push(("autoFailover", cluster.auto_failover.to_string()));
-    }
-    lines
+    tandem_engine::config::SPEC_FIELDS
+        .iter()
+        .filter_map(|field| {
+            let value = field.get(cluster)?;
+            (Some(value) != field.get(&defaults)).then(|| (field.name, value.to_string()))
+        })
+        .collect()
 }
 
 fn world_lines(world: &WorldConfig) -> Vec<(&'static str, String)> {
