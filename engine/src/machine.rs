@@ -253,12 +253,7 @@ pub(crate) fn still_wanted(state: &State, now: Timestamp, action: &Action) -> bo
             uid,
             grace_period_s,
         } => {
-            let same_pod = ctx
-                .state
-                .member(*member)
-                .pod
-                .as_ref()
-                .is_some_and(|pod| pod.uid == *uid);
+            let same_pod = is_current_pod(&ctx, *member, uid);
             let forced_premise = *grace_period_s > 0
                 || (pod_node_unavailable(&ctx, *member) && ctx.state.contact_expired(*member, now));
             same_pod && forced_premise
@@ -278,18 +273,22 @@ pub(crate) fn still_wanted(state: &State, now: Timestamp, action: &Action) -> bo
             uid,
             role: Role::Active,
         } => {
-            let same_pod = ctx
-                .state
-                .member(*member)
-                .pod
-                .as_ref()
-                .is_some_and(|pod| pod.uid == *uid);
+            let same_pod = is_current_pod(&ctx, *member, uid);
             same_pod
                 && wanted_label(&ctx, *member) == Some(Role::Active)
                 && peer_unlabelled(&ctx, *member)
         }
         _ => true,
     }
+}
+
+/// Whether the member's pod is still the pod `uid` (an effect's UID precondition).
+fn is_current_pod(ctx: &Ctx<'_>, member: MemberId, uid: &crate::types::PodUid) -> bool {
+    ctx.state
+        .member(member)
+        .pod
+        .as_ref()
+        .is_some_and(|pod| pod.uid == *uid)
 }
 
 /// Runs one step.
