@@ -56,7 +56,8 @@ async fn storage_class(client: &Client, namespace: &str) -> String {
     name
 }
 
-/// A local PV on `node`, as in the seed (`local.path` plus the required node affinity).
+/// A local PV on `node`, as the operator provisions them (`local.path` plus the required node
+/// affinity).
 async fn local_pv(client: &Client, name: &str, class: &str, node: &str) {
     let volume: PersistentVolume = from_json(json!({
         "metadata": {"name": name},
