@@ -46,9 +46,13 @@ struct Stream {
 /// What a writer keeps about a stream between appends.
 #[derive(Debug)]
 struct Loaded {
-    state: State,
-    /// The state before the last record: what a snapshot holds (see `recovery::Folded`).
-    before_last: Option<State>,
+    /// The state before the last record, which is what a snapshot holds (see
+    /// `recovery::Folded`); the whole state when the stream has no record after its base.
+    /// Keeping the last record apart, instead of the state after it, spares a copy of the state
+    /// on every append.
+    before_last: State,
+    /// The stream's last record, not folded into `before_last`.
+    last: Option<Record>,
     first: Seq,
     snapshots: Vec<Seq>,
 }
@@ -139,8 +143,8 @@ impl EventLog {
             let mut guard = lock(&handle);
             let Stream { tree, loaded } = &mut *guard;
             let loaded = self.load(stream, tree, loaded)?;
-            let seq = match &loaded.before_last {
-                Some(state) if loaded.snapshots.last() < Some(&state.seq()) => {
+            let seq = match (&loaded.last, &loaded.before_last) {
+                (Some(_), state) if loaded.snapshots.last() < Some(&state.seq()) => {
                     let seq = state.seq();
                     tree.insert(keys::key(SNAPSHOT_TAG, seq), state.encode_snapshot())
                         .map_err(storage(&self.path))?;
@@ -149,7 +153,7 @@ impl EventLog {
                 }
                 _ => loaded.snapshots.last().copied().unwrap_or(Seq(0)),
             };
-            (seq, loaded.state.seq())
+            (seq, loaded.tail())
         };
         self.flush_durably()?;
         lock(&self.watermarks).raise(stream, tail)?;
@@ -334,9 +338,13 @@ impl EventLog {
                 let folded = recovery::fold(tree, &self.path, stream)?;
                 let tail = folded.recovered.engine.state().seq();
                 lock(&self.watermarks).check(stream, tail)?;
+                let (before_last, last) = match folded.before_last {
+                    Some((state, record)) => (state, Some(record)),
+                    None => (folded.recovered.engine.state().clone(), None),
+                };
                 Loaded {
-                    state: folded.recovered.engine.state().clone(),
-                    before_last: folded.before_last,
+                    before_last,
+                    last,
                     first: folded.recovered.first_retained,
                     snapshots: folded.usable_snapshots,
                 }
@@ -356,7 +364,7 @@ impl EventLog {
     ) -> Result<(Seq, bool), LogError> {
         let Stream { tree, loaded } = handle;
         let loaded = self.load(stream, tree, loaded)?;
-        let actual_tail = loaded.state.seq();
+        let actual_tail = loaded.tail();
         if actual_tail != tail {
             return Err(LogError::Conflict {
                 stream: stream.to_string(),
@@ -378,17 +386,16 @@ impl EventLog {
             }
         }
         let mut encoded = Vec::with_capacity(records.len());
-        for (index, record) in records.iter().enumerate() {
+        for record in records {
             encoded.push((keys::key(RECORD_TAG, record.seq), record.encode()));
-            if index + 1 == records.len() {
-                loaded.before_last = Some(loaded.state.clone());
+            if let Some(previous) = loaded.last.replace(record.clone()) {
+                // Cannot fail: the sequence numbers were just checked.
+                let _ = loaded.before_last.apply_record(&previous);
             }
-            // Cannot fail: the sequence number was just checked.
-            let _ = loaded.state.apply_record(record);
         }
-        let new_tail = loaded.state.seq();
+        let new_tail = loaded.tail();
         let mut plan = PrunePlan::default();
-        let snapshot = loaded.before_last.as_ref().filter(|_| crosses(new_tail));
+        let snapshot = (new_tail != tail && crosses(new_tail)).then_some(&loaded.before_last);
         let snapshot_written = snapshot.is_some();
         // The records go into the batch first: a later removal of the same key (pruning with
         // no records retained) must win.
@@ -486,6 +493,14 @@ fn check_format(db: &sled::Db, path: &Path, existing: bool) -> Result<(), LogErr
 
 /// What a prune removes: a range of records, and the snapshots left without the records
 /// that follow them.
+impl Loaded {
+    fn tail(&self) -> Seq {
+        self.last
+            .as_ref()
+            .map_or_else(|| self.before_last.seq(), |record| record.seq)
+    }
+}
+
 #[derive(Debug, Default)]
 struct PrunePlan {
     records: Option<(Seq, Seq)>,
@@ -497,7 +512,7 @@ fn plan_prune(loaded: &Loaded, config: &LogConfig) -> PrunePlan {
     let Some(&newest) = loaded.snapshots.last() else {
         return PrunePlan::default();
     };
-    let tail = loaded.state.seq();
+    let tail = loaded.tail();
     let through = newest.min(Seq(tail.0.saturating_sub(config.retain_records)));
     let first = loaded.first;
     let records = (through >= first).then(|| {

@@ -85,10 +85,10 @@ pub(crate) struct Folded {
     pub(crate) recovered: Recovered,
     /// The usable snapshots, ascending (the writer prunes by them).
     pub(crate) usable_snapshots: Vec<Seq>,
-    /// The state before the last record, `None` when the fold met no record. Snapshots are
-    /// taken of this state, so that at least one record always follows a snapshot: folding
-    /// that record is how a recovered engine learns the latest time recorded.
-    pub(crate) before_last: Option<State>,
+    /// The state before the last record, and that record; `None` when the fold met no record.
+    /// Snapshots are taken of this state, so that at least one record always follows a
+    /// snapshot: folding that record is how a recovered engine learns the latest time recorded.
+    pub(crate) before_last: Option<(State, Record)>,
 }
 
 /// Folds a stream's tree.
@@ -178,6 +178,10 @@ fn choose_base(
     })
 }
 
+/// A fold's engine, the state before the last record with that record (see
+/// [`Folded::before_last`]), and the number of records folded.
+type FoldedRecords = (Engine, Option<(State, Record)>, u64);
+
 /// Folds records into `state`. Reading records from sled and decoding them costs several
 /// times what folding them does, so [`FOLD_READERS`] threads read and decode while this one
 /// folds: reader `r` takes chunks `r`, `r + FOLD_READERS`, ... of [`FOLD_CHUNK_RECORDS`]
@@ -193,7 +197,18 @@ fn fold_records(
     stream: &str,
     from: Seq,
     state: State,
-) -> Result<(Engine, Option<State>, u64), LogError> {
+) -> Result<FoldedRecords, LogError> {
+    let last = read::edge(tree, path, stream, RECORD_TAG, true)?;
+    let to_fold = last.map_or(0, |last| last.0.saturating_add(1).saturating_sub(from.0));
+    if to_fold <= FOLD_CHUNK_RECORDS as u64 {
+        // One chunk at most: readers would cost more to start than they save.
+        let mut chunk = Vec::new();
+        for record in Records::new(tree, path, stream, from) {
+            chunk.push(record?);
+        }
+        let folded = chunk.len() as u64;
+        return finish_fold(stream, state, chunk, folded);
+    }
     std::thread::scope(|scope| {
         let mut receivers = Vec::new();
         for reader in 0..FOLD_READERS {
@@ -250,7 +265,7 @@ fn fold_chunks(
     stream: &str,
     receivers: &[std::sync::mpsc::Receiver<Chunk>],
     state: State,
-) -> Result<(Engine, Option<State>, u64), LogError> {
+) -> Result<FoldedRecords, LogError> {
     let mut state = state;
     let mut folded = 0u64;
     // One chunk is held back, so that the last record is known when the stream ends.
@@ -274,21 +289,31 @@ fn fold_chunks(
             break;
         }
     }
-    let Some((last, rest)) = held.split_last() else {
+    finish_fold(stream, state, held, folded)
+}
+
+/// Folds the last chunk of a stream; the last record goes through [`Engine::recover`].
+fn finish_fold(
+    stream: &str,
+    mut state: State,
+    mut held: Vec<Record>,
+    folded: u64,
+) -> Result<FoldedRecords, LogError> {
+    let Some(last) = held.pop() else {
         return Ok((
             Engine::recover(state, []).map_err(|error| gap(stream, error))?,
             None,
             0,
         ));
     };
-    for record in rest {
+    for record in &held {
         state
             .apply_record(record)
             .map_err(|error| gap(stream, error))?;
     }
     let before_last = state.clone();
-    let engine = Engine::recover(state, [last]).map_err(|error| gap(stream, error))?;
-    Ok((engine, Some(before_last), folded))
+    let engine = Engine::recover(state, [&last]).map_err(|error| gap(stream, error))?;
+    Ok((engine, Some((before_last, last)), folded))
 }
 
 fn gap(stream: &str, error: tandem_engine::FoldError) -> LogError {
