@@ -18,6 +18,9 @@ use tandem_sim::run::RunOptions;
 use tandem_sim::timeline::render_svg;
 use tandem_sled::{EventLog, LogConfig};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "tandem-sim",
