@@ -252,6 +252,26 @@ impl EventLog {
         Ok(record.max(snapshot).unwrap_or(Seq(0)))
     }
 
+    /// Removes a stream, its records and snapshots, and returns whether it existed; durably
+    /// when appends are durable. Nobody may be appending to the stream meanwhile: a later
+    /// append starts the stream afresh, from `Seq(0)`.
+    pub fn remove_stream(&self, stream: &str) -> Result<bool, LogError> {
+        self.check_usable()?;
+        let name = keys::tree_name(stream)?;
+        let mut streams = lock(&self.streams);
+        // Waits for an append in flight on the stream's handle.
+        let handle = streams.remove(stream);
+        let _writer = handle.as_ref().map(|handle| lock(handle));
+        // The watermark goes first: a crash in between leaves a stream without a watermark
+        // (checked less), never a watermark without its stream (which would read as a loss).
+        lock(&self.watermarks).forget(stream)?;
+        let existed = self.db.drop_tree(name).map_err(storage(&self.path))?;
+        if existed && self.config.durable_appends {
+            self.flush_durably()?;
+        }
+        Ok(existed)
+    }
+
     /// The names of the streams in the log, in order.
     pub fn streams(&self) -> Result<Vec<String>, LogError> {
         let mut names: Vec<String> = self

@@ -75,13 +75,25 @@ impl Watermarks {
         }
     }
 
-    /// Raises a stream's watermark to `seq`, which must be durable, and writes the file
-    /// atomically (temporary file, `fsync`, rename, `fsync` of the directory).
+    /// Raises a stream's watermark to `seq`, which must be durable, and writes the file.
     pub(crate) fn raise(&mut self, stream: &str, seq: Seq) -> Result<(), LogError> {
         if self.marks.get(stream).is_some_and(|mark| *mark >= seq) {
             return Ok(());
         }
         self.marks.insert(stream.to_string(), seq);
+        self.write()
+    }
+
+    /// Forgets a stream's watermark (the stream is being removed), durably.
+    pub(crate) fn forget(&mut self, stream: &str) -> Result<(), LogError> {
+        if self.marks.remove(stream).is_none() {
+            return Ok(());
+        }
+        self.write()
+    }
+
+    /// Writes the file atomically (temporary file, `fsync`, rename, `fsync` of the directory).
+    fn write(&self) -> Result<(), LogError> {
         let mut text = String::new();
         for (stream, seq) in &self.marks {
             text.push_str(&format!("{seq} {stream}\n"));

@@ -210,3 +210,29 @@ fn invalid_stream_names_are_refused() -> Result<(), LogError> {
     );
     Ok(())
 }
+
+#[test]
+fn a_removed_stream_is_gone_and_starts_afresh() -> Result<(), LogError> {
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let all = records(25);
+    {
+        let log = EventLog::open(directory.path(), small_config())?;
+        // Past a snapshot, so that the stream has a watermark too.
+        log.append("default/gone", Seq(0), &all)?;
+        log.append("default/kept", Seq(0), &all[..3])?;
+        assert!(log.remove_stream("default/gone")?);
+        assert!(!log.remove_stream("default/gone")?);
+        assert_eq!(log.streams()?, vec!["default/kept".to_string()]);
+        assert_eq!(log.tail_seq("default/gone")?, Seq(0));
+    }
+    // Reopened: no trace of the stream, and no watermark reporting its records as lost.
+    let log = EventLog::open(directory.path(), small_config())?;
+    assert_eq!(log.recover("default/gone")?.engine.state().seq(), Seq(0));
+    assert_eq!(log.append("default/gone", Seq(0), &all[..2])?, Seq(2));
+    assert_eq!(
+        log.read_range("default/gone", Seq(1), Seq(2))?,
+        all[..2].to_vec()
+    );
+    assert_eq!(log.tail_seq("default/kept")?, Seq(3));
+    Ok(())
+}
