@@ -799,7 +799,8 @@ impl State {
             return true;
         }
         view.node()
-            .is_some_and(|name| self.expired(&Timer::NodeLost(name.clone()), now))
+            .and_then(|name| self.node_lost_deadline(name))
+            .is_some_and(|deadline| now >= deadline)
     }
 
     /// Whether the time since the member's last recorded contact is at least

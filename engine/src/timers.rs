@@ -59,16 +59,7 @@ impl State {
                 let since = self.member(*member).lagging_since?;
                 Some(since.plus_ms(seconds(spec.lag_timeout_s)))
             }
-            Timer::NodeLost(name) => {
-                let node = self.node(name)?;
-                match (node.status, node.unavailable_since) {
-                    (NodeStatus::Deleted, _) => Some(Timestamp(0)),
-                    (NodeStatus::NotReady, Some(since)) => {
-                        Some(since.plus_ms(seconds(spec.node_lost_timeout_s)))
-                    }
-                    _ => None,
-                }
-            }
+            Timer::NodeLost(name) => self.node_lost_deadline(name),
             Timer::StateTimeout => {
                 let timeout_ms = match self.cluster().kind() {
                     StateKind::Initializing => Some(seconds(spec.init_timeout_s)),
@@ -120,6 +111,20 @@ impl State {
     }
 
     /// Whether `timer` runs and has expired at `now`.
+    /// [`Timer::NodeLost`]'s deadline, without making the timer (the health of every member is
+    /// derived at every step, and it asks this of the member's node).
+    pub(crate) fn node_lost_deadline(&self, name: &NodeName) -> Option<Timestamp> {
+        let spec = self.spec()?;
+        let node = self.node(name)?;
+        match (node.status, node.unavailable_since) {
+            (NodeStatus::Deleted, _) => Some(Timestamp(0)),
+            (NodeStatus::NotReady, Some(since)) => {
+                Some(since.plus_ms(seconds(spec.node_lost_timeout_s)))
+            }
+            _ => None,
+        }
+    }
+
     pub(crate) fn expired(&self, timer: &Timer, now: Timestamp) -> bool {
         self.deadline(timer).is_some_and(|deadline| now >= deadline)
     }
