@@ -199,16 +199,17 @@ impl State {
 }
 
 fn frame<T: Serialize>(magic: [u8; 2], version: u16, value: &T) -> Vec<u8> {
-    let mut out = vec![0u8; HEADER_LEN];
+    // The payload is serialized after room for the header, which is filled in then.
     // Serializing owned, plain data into a Vec cannot fail.
-    let payload = postcard::to_extend(value, Vec::new()).expect("serializing into a Vec");
-    let len = u32::try_from(payload.len()).expect("a record is smaller than 4 GiB");
+    let mut out =
+        postcard::to_extend(value, vec![0u8; HEADER_LEN]).expect("serializing into a Vec");
+    let len = u32::try_from(out.len() - HEADER_LEN).expect("a record is smaller than 4 GiB");
     out[0..2].copy_from_slice(&magic);
     out[2..4].copy_from_slice(&version.to_be_bytes());
     out[4..8].copy_from_slice(&len.to_be_bytes());
-    let crc = checksum(&out[2..8], &payload);
+    let (header, payload) = out.split_at(HEADER_LEN);
+    let crc = checksum(&header[2..8], payload);
     out[8..12].copy_from_slice(&crc.to_be_bytes());
-    out.extend_from_slice(&payload);
     out
 }
 
