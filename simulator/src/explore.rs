@@ -128,8 +128,8 @@ pub struct Exploration {
 }
 
 /// Runs the exploration and prints its summary; returns whether every seed passed.
-pub fn explore(options: &ExploreOptions, log: &EventLog) -> anyhow::Result<bool> {
-    let result = explore_seeds(options, log, true)?;
+pub fn explore(options: &ExploreOptions, logs: &[EventLog]) -> anyhow::Result<bool> {
+    let result = explore_seeds(options, logs, true)?;
     println!(
         "{} seeds of {} ({}), {} failed; {:.1} seeds/s, simulated/wall {:.0}x",
         result.seeds,
@@ -158,25 +158,27 @@ pub fn explore(options: &ExploreOptions, log: &EventLog) -> anyhow::Result<bool>
     Ok(result.failures.is_empty())
 }
 
-/// Runs every seed; shrinks and writes out failures.
+/// Runs every seed; shrinks and writes out failures. There is one worker thread per log (see
+/// [`workers`]): each writes to a log of its own, since threads sharing one sled database
+/// contend in it.
 pub fn explore_seeds(
     options: &ExploreOptions,
-    log: &EventLog,
+    logs: &[EventLog],
     show_progress: bool,
 ) -> anyhow::Result<Exploration> {
+    assert!(!logs.is_empty(), "explore needs a log per worker");
     let started = Instant::now();
     let total = options.seeds.clone().count();
     let progress = Mutex::new(Progress::new(if show_progress { total } else { 0 }));
     let next = AtomicU64::new(options.seeds.start);
-    let workers = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(MAX_WORKERS);
     // Seeds are independent: workers take the next seed until none is left, and the results
     // are put back in seed order, so the outcome does not depend on the scheduling.
     let outcomes: Vec<anyhow::Result<Vec<SeedOutcome>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
+        let (next, progress) = (&next, &progress);
+        let handles: Vec<_> = logs
+            .iter()
+            .map(|log| {
+                scope.spawn(move || {
                     let mut outcomes = Vec::new();
                     loop {
                         let seed = next.fetch_add(1, Ordering::Relaxed);
@@ -219,6 +221,13 @@ pub fn explore_seeds(
 
 /// Explore runs on at most this many threads.
 const MAX_WORKERS: usize = 8;
+
+/// How many workers explore runs: one per available core, at most [`MAX_WORKERS`].
+pub fn workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(MAX_WORKERS)
+}
 
 /// One seed's result.
 struct SeedOutcome {
@@ -328,7 +337,15 @@ fn run_once(
         intervention_after_destroyed_writes: true,
         ..RunOptions::default()
     };
-    run(scenario, &run_options, log)
+    let report = run(scenario, &run_options, log)?;
+    // A passing run is of no further interest: its streams go, so that the log stays small
+    // however many seeds run. A failing run's streams stay, for `tandem-sim replay`.
+    if report.passed() {
+        for stream in &report.streams {
+            log.remove_stream(stream)?;
+        }
+    }
+    Ok(report)
 }
 
 /// A fresh stream name per run, so shrinking runs never meet an earlier stream.

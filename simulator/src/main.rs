@@ -67,7 +67,8 @@ enum Command {
         /// Where failing scenarios are written.
         #[arg(long, default_value = ".", value_name = "DIR")]
         out: PathBuf,
-        /// Keeps the event log in this directory (default: a temporary one).
+        /// Keeps the event logs in this directory, one per worker in `worker-N` (default: a
+        /// temporary one). The streams of passing runs are removed.
         #[arg(long, value_name = "DIR")]
         log: Option<PathBuf>,
     },
@@ -172,11 +173,7 @@ fn main() -> ExitCode {
 
 /// Opens the log in `dir`, or in a temporary directory kept alive by the returned guard.
 fn open_log(dir: Option<PathBuf>) -> Result<(EventLog, Option<tempfile::TempDir>)> {
-    // Virtual time has no power loss to survive: the simulator's log skips the device flush.
-    let config = LogConfig {
-        durable_appends: false,
-        ..LogConfig::default()
-    };
+    let config = simulator_log_config();
     match dir {
         Some(dir) => Ok((
             EventLog::open(&dir, config).with_context(|| format!("opening {}", dir.display()))?,
@@ -187,6 +184,37 @@ fn open_log(dir: Option<PathBuf>) -> Result<(EventLog, Option<tempfile::TempDir>
             let log = EventLog::open(temporary.path().join("log"), config)?;
             Ok((log, Some(temporary)))
         }
+    }
+}
+
+/// Opens one log per explore worker, in `worker-N` under `dir` or under a temporary
+/// directory kept alive by the returned guard.
+fn open_worker_logs(
+    dir: Option<PathBuf>,
+    workers: usize,
+) -> Result<(Vec<EventLog>, Option<tempfile::TempDir>)> {
+    let (dir, guard) = match dir {
+        Some(dir) => (dir, None),
+        None => {
+            let temporary = tempfile::tempdir().context("creating a temporary directory")?;
+            (temporary.path().to_path_buf(), Some(temporary))
+        }
+    };
+    let logs = (0..workers)
+        .map(|worker| {
+            let path = dir.join(format!("worker-{worker}"));
+            EventLog::open(&path, simulator_log_config())
+                .with_context(|| format!("opening {}", path.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((logs, guard))
+}
+
+/// Virtual time has no power loss to survive: the simulator's log skips the device flush.
+fn simulator_log_config() -> LogConfig {
+    LogConfig {
+        durable_appends: false,
+        ..LogConfig::default()
     }
 }
 
@@ -207,8 +235,8 @@ fn dispatch(command: Command) -> Result<bool, BadInput> {
             log,
         } => {
             let options = ExploreOptions::parse(topology.into(), &seeds, &duration, out)?;
-            let (log, _guard) = open_log(log)?;
-            Ok(explore(&options, &log)?)
+            let (logs, _guard) = open_worker_logs(log, tandem_sim::explore::workers())?;
+            Ok(explore(&options, &logs)?)
         }
         Command::Replay { log_dir } => Ok(logtool::replay(&log_dir)?),
         Command::Log { command } => match command {

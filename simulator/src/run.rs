@@ -104,6 +104,8 @@ pub struct RunReport {
     pub trace_hash: u64,
     /// The records the operator wrote.
     pub records: u64,
+    /// The log streams the operator wrote: the first, then one per lost log.
+    pub streams: Vec<String>,
     /// The JSON lines of the trace, if asked for.
     pub trace: Vec<String>,
     /// The picture's data.
@@ -294,6 +296,15 @@ fn fnv(hash: u64, bytes: &[u8]) -> u64 {
     bytes.iter().fold(hash, |hash, byte| {
         (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+/// The stream an operator writes to after losing its log `lost` times (the first stream when
+/// `lost` is 0).
+fn stream_after_lost_log(first: &str, lost: u32) -> String {
+    match lost {
+        0 => first.to_string(),
+        lost => format!("{first}-lost{lost}"),
+    }
 }
 
 /// Runs one scenario against a fresh operator writing to `log`.
@@ -714,11 +725,14 @@ impl Sim<'_> {
                 }
             )
         });
+        if !stopped {
+            return;
+        }
         let running: Vec<String> = (0..self.world.members.len() as u8)
             .filter(|member| self.world.pod_observation(*member).is_some())
             .map(|member| format!("member-{member}"))
             .collect();
-        if stopped && !running.is_empty() {
+        if !running.is_empty() {
             self.fail(
                 "a stopped cluster runs no pod",
                 format!("Stopped while the pods of {} exist", running.join(" and ")),
@@ -945,7 +959,7 @@ impl Sim<'_> {
         self.operator.wake_at = None;
         if lose_log {
             self.operator.lost_logs += 1;
-            let stream = format!("{}-lost{}", self.operator.stream, self.operator.lost_logs);
+            let stream = stream_after_lost_log(&self.operator.stream, self.operator.lost_logs);
             self.operator.driver = Driver::fresh(self.log, &stream)?;
         } else {
             let stream = self.operator.driver.stream().to_string();
@@ -1342,6 +1356,9 @@ impl Sim<'_> {
             destroyed_writes: self.destroyed_writes,
             trace_hash: self.hash,
             records: self.records,
+            streams: (0..=self.operator.lost_logs)
+                .map(|lost| stream_after_lost_log(&self.operator.stream, lost))
+                .collect(),
             trace: self.trace,
             timeline: self.timeline,
         }

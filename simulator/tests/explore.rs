@@ -9,12 +9,25 @@ use tandem_sim::run::{RunOptions, Sabotage, run};
 use tandem_sim::scenario::{Action, Fault, Scenario, Target, What, load, parse};
 use tandem_sled::{EventLog, LogConfig};
 
-fn log(dir: &tempfile::TempDir) -> EventLog {
-    let config = LogConfig {
+fn log_config() -> LogConfig {
+    LogConfig {
         durable_appends: false,
         ..LogConfig::default()
-    };
-    EventLog::open(dir.path().join("log"), config).expect("a log in a temporary directory")
+    }
+}
+
+fn log(dir: &tempfile::TempDir) -> EventLog {
+    EventLog::open(dir.path().join("log"), log_config()).expect("a log in a temporary directory")
+}
+
+/// One log per explore worker.
+fn logs(dir: &tempfile::TempDir) -> Vec<EventLog> {
+    (0..tandem_sim::explore::workers())
+        .map(|worker| {
+            EventLog::open(dir.path().join(format!("worker-{worker}")), log_config())
+                .expect("a log in a temporary directory")
+        })
+        .collect()
 }
 
 fn options(topology: Topology, seeds: std::ops::Range<u64>, out: PathBuf) -> ExploreOptions {
@@ -26,7 +39,7 @@ fn options(topology: Topology, seeds: std::ops::Range<u64>, out: PathBuf) -> Exp
 fn assert_no_failure(topology: Topology, seeds: std::ops::Range<u64>) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let options = options(topology, seeds.clone(), dir.path().to_path_buf());
-    let result = explore_seeds(&options, &log(&dir), false).expect("exploration runs");
+    let result = explore_seeds(&options, &logs(&dir), false).expect("exploration runs");
     let failed: Vec<String> = result
         .failures
         .iter()
@@ -75,7 +88,8 @@ fn a_broken_policy_is_caught_and_shrunk() {
     let log = log(&dir);
     let mut options = options(Topology::MasterSlave, 1..41, dir.path().to_path_buf());
     options.sabotage = Sabotage::PromoteWithoutFencing;
-    let result = explore_seeds(&options, &log, false).expect("exploration runs");
+    let result =
+        explore_seeds(&options, std::slice::from_ref(&log), false).expect("exploration runs");
     assert!(
         !result.failures.is_empty(),
         "the broken policy went unnoticed in 40 seeds"
@@ -148,7 +162,8 @@ fn shrinking_keeps_the_kind_of_failure() {
     let log = log(&dir);
     let mut options = options(Topology::MasterSlave, 141..181, dir.path().to_path_buf());
     options.sabotage = Sabotage::PromoteWithoutFencing;
-    let result = explore_seeds(&options, &log, false).expect("exploration runs");
+    let result =
+        explore_seeds(&options, std::slice::from_ref(&log), false).expect("exploration runs");
     assert!(
         !result.failures.is_empty(),
         "the broken policy went unnoticed in 40 seeds"
