@@ -156,21 +156,25 @@ impl State {
                 found: record.seq,
             });
         }
-        let mut folded = self.clone();
+        // The transitions are checked before any event is applied, so that a refused record
+        // leaves the state as it was (only transitions move the cluster state).
+        let mut current = self.cluster;
         for event in &record.events {
-            if let crate::event::Event::Transition { from, .. } = event
-                && *from != folded.cluster
-            {
-                return Err(FoldError::Inconsistent {
-                    seq: record.seq,
-                    from: *from,
-                    current: folded.cluster,
-                });
+            if let crate::event::Event::Transition { from, to, .. } = event {
+                if *from != current {
+                    return Err(FoldError::Inconsistent {
+                        seq: record.seq,
+                        from: *from,
+                        current,
+                    });
+                }
+                current = *to;
             }
-            folded.apply(event);
         }
-        folded.seq = record.seq;
-        *self = folded;
+        for event in &record.events {
+            self.apply(event);
+        }
+        self.seq = record.seq;
         Ok(())
     }
 
@@ -260,4 +264,57 @@ fn checksum(header: &[u8], payload: &[u8]) -> u32 {
 /// version from corruption.
 pub fn peek_version(bytes: &[u8]) -> Option<u16> {
     (bytes.len() >= 4).then(|| u16::from_be_bytes([bytes[2], bytes[3]]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::ClusterState;
+    use crate::transitions::Reason;
+
+    fn transition(from: ClusterState, to: ClusterState) -> Event {
+        Event::Transition {
+            from,
+            to,
+            reason: Reason::Initialized,
+            detail: String::new(),
+            at: Timestamp(1),
+        }
+    }
+
+    #[test]
+    fn a_record_whose_transitions_do_not_chain_is_refused_and_changes_nothing() {
+        let mut state = State::new();
+        let record = Record {
+            seq: Seq(1),
+            at: Timestamp(1),
+            input: Input::Timer,
+            events: vec![
+                transition(ClusterState::Initializing, ClusterState::Normal),
+                // Starts where the first did, not where it ended.
+                transition(ClusterState::Initializing, ClusterState::Stopping),
+            ],
+            effects: Vec::new(),
+        };
+        let before = state.clone();
+        assert_eq!(
+            state.apply_record(&record),
+            Err(FoldError::Inconsistent {
+                seq: Seq(1),
+                from: ClusterState::Initializing,
+                current: ClusterState::Normal,
+            })
+        );
+        assert_eq!(state, before);
+        let chained = Record {
+            events: vec![
+                transition(ClusterState::Initializing, ClusterState::Normal),
+                transition(ClusterState::Normal, ClusterState::Stopping),
+            ],
+            ..record
+        };
+        assert_eq!(state.apply_record(&chained), Ok(()));
+        assert_eq!(state.cluster(), ClusterState::Stopping);
+        assert_eq!(state.seq(), Seq(1));
+    }
 }

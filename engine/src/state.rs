@@ -798,6 +798,14 @@ impl State {
         if view.volume_lost {
             return true;
         }
+        // Most of the time every node is ready: no need to look the member's node up.
+        if self
+            .nodes
+            .iter()
+            .all(|node| node.status == NodeStatus::Ready)
+        {
+            return false;
+        }
         view.node()
             .and_then(|name| self.node_lost_deadline(name))
             .is_some_and(|deadline| now >= deadline)

@@ -156,8 +156,11 @@ impl State {
             timers.push(Timer::Restarting(member));
             timers.push(Timer::Lagging(member));
         }
+        // A ready node's loss has no deadline: only the others are timed.
         for node in self.nodes() {
-            timers.push(Timer::NodeLost(node.name.clone()));
+            if node.status != NodeStatus::Ready {
+                timers.push(Timer::NodeLost(node.name.clone()));
+            }
         }
         timers.push(Timer::StateTimeout);
         if matches!(

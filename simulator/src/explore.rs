@@ -335,6 +335,7 @@ fn run_once(
         sabotage: options.sabotage,
         stream: Some(stream),
         intervention_after_destroyed_writes: true,
+        skip_record_hash: true,
         ..RunOptions::default()
     };
     let report = run(scenario, &run_options, log)?;
