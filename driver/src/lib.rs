@@ -156,12 +156,14 @@ impl<L: Deref<Target = EventLog>> Driver<L> {
     pub fn observe(&mut self, now: Timestamp, input: Input) -> Result<Observed, DriverError> {
         let before = Before::of(self.engine.state());
         let step = self.engine.step(now, input)?;
-        let record = step.record().cloned();
         let (log, stream, tail) = (&*self.log, self.stream.as_str(), &mut self.tail);
-        let effects = step.commit(|record: &Record| {
+        let record = step.commit_record(|record: &Record| {
             *tail = log.append(stream, *tail, std::slice::from_ref(record))?;
             Ok::<(), LogError>(())
         })?;
+        let effects = record
+            .as_ref()
+            .map_or_else(Vec::new, |record| record.effects.clone());
         let violation = self
             .checker
             .check(&before, record.as_ref(), self.engine.state(), now)

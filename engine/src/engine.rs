@@ -206,12 +206,15 @@ impl Engine {
     /// The next time at which the engine wants a [`Input::Timer`], if any: the earliest pending
     /// deadline (a member becoming `Down`, a timeout, a retry) after the latest input.
     pub fn next_deadline(&self) -> Option<Timestamp> {
-        self.state
-            .timers()
-            .iter()
-            .filter_map(|timer| self.state.deadline(timer))
-            .filter(|at| *at > self.last_now)
-            .min()
+        let mut next: Option<Timestamp> = None;
+        self.state.for_each_timer(|timer| {
+            if let Some(at) = self.state.deadline(&timer)
+                && at > self.last_now
+            {
+                next = Some(next.map_or(at, |next| next.min(at)));
+            }
+        });
+        next
     }
 }
 
@@ -241,16 +244,26 @@ impl Step<'_> {
     /// Persists the record with `persist` (which must make it durable), then hands out the
     /// effects to carry out. If `persist` fails, the engine is poisoned and the error returned.
     pub fn commit<E>(
-        mut self,
+        self,
         persist: impl FnOnce(&Record) -> Result<(), E>,
     ) -> Result<Vec<Effect>, E> {
+        let record = self.commit_record(persist)?;
+        Ok(record.map_or_else(Vec::new, |record| record.effects))
+    }
+
+    /// Like [`Step::commit`], but hands out the whole record persisted (`None` for a quiet
+    /// step), its effects included.
+    pub fn commit_record<E>(
+        mut self,
+        persist: impl FnOnce(&Record) -> Result<(), E>,
+    ) -> Result<Option<Record>, E> {
         let Some(record) = self.record.take() else {
-            return Ok(Vec::new()); // a quiet step emits nothing
+            return Ok(None); // a quiet step emits nothing
         };
         persist(&record)?;
         self.committed = true;
         self.engine.poisoned = None;
-        Ok(record.effects)
+        Ok(Some(record))
     }
 }
 

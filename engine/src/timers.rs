@@ -142,42 +142,42 @@ impl State {
         }
     }
 
-    /// Every timer that runs now: the table [`crate::Engine::next_deadline`] takes the minimum
-    /// of.
-    pub(crate) fn timers(&self) -> Vec<Timer> {
+    /// Calls `visit` with every timer that runs now: the table [`crate::Engine::next_deadline`]
+    /// takes the minimum of (without collecting it: the engine asks after every step).
+    pub(crate) fn for_each_timer(&self, mut visit: impl FnMut(Timer)) {
         let Some(spec) = self.spec() else {
-            return Vec::new();
+            return;
         };
-        let mut timers = Vec::new();
         for member in spec.topology.members() {
             if !self.member(member).reachable {
-                timers.push(Timer::Silent(member));
+                visit(Timer::Silent(member));
             }
-            timers.push(Timer::Restarting(member));
-            timers.push(Timer::Lagging(member));
+            visit(Timer::Restarting(member));
+            visit(Timer::Lagging(member));
         }
         // A ready node's loss has no deadline: only the others are timed.
         for node in self.nodes() {
             if node.status != NodeStatus::Ready {
-                timers.push(Timer::NodeLost(node.name.clone()));
+                visit(Timer::NodeLost(node.name.clone()));
             }
         }
-        timers.push(Timer::StateTimeout);
+        visit(Timer::StateTimeout);
         if matches!(
             self.cluster().kind(),
             StateKind::WaitingForActive | StateKind::Reexamine
         ) {
-            timers.push(Timer::StateGrace);
+            visit(Timer::StateGrace);
         }
         if self.cluster().kind() == StateKind::StandbyDown {
-            timers.push(Timer::Backoff);
+            visit(Timer::Backoff);
         }
         if !matches!(
             self.cluster(),
             ClusterState::ManualInterventionRequired | ClusterState::Failed
         ) {
-            timers.extend(self.issued().iter().map(|issued| Timer::Retry(issued.key)));
+            for issued in self.issued() {
+                visit(Timer::Retry(issued.key));
+            }
         }
-        timers
     }
 }

@@ -5,6 +5,7 @@ use crate::run::{RunError, RunOptions, RunReport, run};
 use crate::scenario::{Scenario, ScenarioError, load};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use tandem_engine::Topology;
 use tandem_sled::EventLog;
 
 /// Why a catalog cannot be loaded.
@@ -140,6 +141,55 @@ pub fn run_all(
     Ok(reports)
 }
 
+/// The catalog's speed, measured: every scenario is run `rounds` times on one thread, and
+/// for each topology the ratio of simulated time to the wall time of its runs is given for
+/// each round (median, lowest, highest). Each run's streams are removed after it, so that
+/// every round meets a log of the same size. Fails on the first failing run.
+pub fn bench(scenarios: &[Scenario], rounds: usize, log: &EventLog) -> anyhow::Result<String> {
+    let mut out = String::new();
+    for topology in [Topology::MasterSlave, Topology::Standalone] {
+        let of: Vec<&Scenario> = scenarios
+            .iter()
+            .filter(|scenario| scenario.topology == topology)
+            .collect();
+        if of.is_empty() {
+            continue;
+        }
+        let mut ratios = Vec::new();
+        for _ in 0..rounds.max(1) {
+            let (mut simulated_ms, mut wall) = (0u64, std::time::Duration::ZERO);
+            for scenario in &of {
+                let report = run(scenario, &RunOptions::default(), log)?;
+                if let Some(failure) = &report.failure {
+                    anyhow::bail!(
+                        "{} failed: {}: {}",
+                        scenario.name,
+                        failure.what,
+                        failure.detail
+                    );
+                }
+                simulated_ms += report.simulated_ms;
+                wall += report.wall;
+                for stream in &report.streams {
+                    log.remove_stream(stream)?;
+                }
+            }
+            ratios.push(simulated_ms as f64 / (wall.as_secs_f64() * 1000.0).max(1e-9));
+        }
+        ratios.sort_by(f64::total_cmp);
+        out.push_str(&format!(
+            "{}: {} scenarios, {} rounds: simulated/wall median {:.0}x (lowest {:.0}x, highest {:.0}x)\n",
+            topology.name(),
+            of.len(),
+            ratios.len(),
+            ratios[ratios.len() / 2],
+            ratios[0],
+            ratios[ratios.len() - 1],
+        ));
+    }
+    Ok(out)
+}
+
 fn duration(ms: u64) -> String {
     if ms >= 60_000 {
         format!("{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000)
@@ -172,9 +222,29 @@ pub fn summary(reports: &[RunReport]) -> String {
             report.speedup(),
         ));
     }
+    out.push('\n');
+    for topology in [Topology::MasterSlave, Topology::Standalone] {
+        let of: Vec<&RunReport> = reports
+            .iter()
+            .filter(|report| report.topology == topology)
+            .collect();
+        if of.is_empty() {
+            continue;
+        }
+        let simulated_ms: u64 = of.iter().map(|report| report.simulated_ms).sum();
+        let wall: std::time::Duration = of.iter().map(|report| report.wall).sum();
+        out.push_str(&format!(
+            "{}: {} scenarios, {} simulated in {:.3} s of runs: {:.0}x\n",
+            topology.name(),
+            of.len(),
+            duration(simulated_ms),
+            wall.as_secs_f64(),
+            simulated_ms as f64 / (wall.as_secs_f64() * 1000.0).max(1e-9),
+        ));
+    }
     let passed = reports.iter().filter(|report| report.passed()).count();
     out.push_str(&format!(
-        "\n{} passed, {} failed\n",
+        "{} passed, {} failed\n",
         passed,
         reports.len() - passed
     ));

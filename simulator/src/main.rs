@@ -52,6 +52,16 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         log: Option<PathBuf>,
     },
+    /// Measures the catalog's speed: runs every scenario several times on one thread and prints
+    /// simulated over wall time per topology.
+    Bench {
+        /// Scenario files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// How many times each scenario runs.
+        #[arg(long, default_value_t = 9)]
+        rounds: usize,
+    },
     /// Swarm testing: random fault mixes per seed, then a quiet phase where the cluster must
     /// recover; a failure is shrunk and written out as a scenario.
     Explore {
@@ -227,6 +237,12 @@ fn dispatch(command: Command) -> Result<bool, BadInput> {
             timeline,
             log,
         } => run_command(paths, seed, trace, timeline, log),
+        Command::Bench { paths, rounds } => {
+            let scenarios = load_all(&scenario_paths(&paths)?)?;
+            let (log, _guard) = open_log(None)?;
+            print!("{}", tandem_sim::catalog::bench(&scenarios, rounds, &log)?);
+            Ok(true)
+        }
         Command::Explore {
             topology,
             seeds,

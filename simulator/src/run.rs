@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tandem_driver::{AskTicket, Driver, DriverError, Listing, MemberListing, Observed};
 use tandem_engine::{
     Action, Effect, EffectError, Input, MemberId, Outcome, Poll, Record, Role, Seq, Spec,
-    StateKind, SwitchoverRequest, Timestamp,
+    StateKind, SwitchoverRequest, Timestamp, Topology,
 };
 use tandem_sled::EventLog;
 
@@ -78,11 +78,13 @@ pub struct Failure {
 pub struct RunReport {
     /// The scenario.
     pub name: String,
+    /// The scenario's topology.
+    pub topology: Topology,
     /// The seed used.
     pub seed: u64,
     /// The first violated invariant or unmet expectation.
     pub failure: Option<Failure>,
-    /// The last steps before the end (or the failure).
+    /// The last steps before the failure (empty when the run passed).
     pub last_steps: Vec<String>,
     /// Transitions taken.
     pub transitions: u64,
@@ -300,6 +302,27 @@ fn fnv(hash: u64, bytes: &[u8]) -> u64 {
     bytes.iter().fold(hash, |hash, byte| {
         (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+/// Feeds a value's postcard encoding to [`fnv`] as it is produced, without building it.
+struct FnvFlavor(u64);
+
+impl postcard::ser_flavors::Flavor for FnvFlavor {
+    type Output = u64;
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.0 = fnv(self.0, &[byte]);
+        Ok(())
+    }
+
+    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+        self.0 = fnv(self.0, bytes);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<u64> {
+        Ok(self.0)
+    }
 }
 
 /// The stream an operator writes to after losing its log `lost` times (the first stream when
@@ -705,7 +728,8 @@ impl Sim<'_> {
         if let Some(record) = &observed.record {
             self.records += 1;
             if !self.options.skip_record_hash {
-                self.hash = fnv(self.hash, &record.encode());
+                self.hash = postcard::serialize_with_flavor(record, FnvFlavor(self.hash))
+                    .expect("hashing a record cannot fail");
             }
             self.note_record(record);
         }
@@ -1343,11 +1367,18 @@ impl Sim<'_> {
             .map(|(at, _)| *at);
         let recovered_after_ms = reached_at.map(|at| at.saturating_sub(self.last_fault_end));
         self.hash = fnv(self.hash, format!("{final_state} {lost_writes}").as_bytes());
+        // Only a failure shows them: a passing run does not format its last inputs.
+        let last_steps = if self.failure.is_some() {
+            merge_steps(self.last_steps, self.recent_inputs)
+        } else {
+            Vec::new()
+        };
         RunReport {
             name: self.scenario.name.clone(),
+            topology: self.scenario.topology,
             seed,
             failure: self.failure,
-            last_steps: merge_steps(self.last_steps, self.recent_inputs),
+            last_steps,
             transitions: self.operator.driver.engine().state().transitions(),
             visited: self
                 .visited
