@@ -66,8 +66,8 @@ impl ExploreOptions {
         if to <= from {
             bail!("--seeds {seeds:?}: the range is empty");
         }
-        let duration_ms = parse_duration(duration)
-            .with_context(|| format!("--duration {duration:?}: expected e.g. 30m or 1h"))?;
+        let duration_ms = crate::scenario::parse_duration(duration)
+            .map_err(|message| anyhow::anyhow!("--duration: {message}"))?;
         if duration_ms < 10 * 60_000 {
             bail!("--duration {duration:?}: at least 10m, for the quiet phase");
         }
@@ -79,20 +79,6 @@ impl ExploreOptions {
             sabotage: Sabotage::None,
         })
     }
-}
-
-fn parse_duration(text: &str) -> Option<Millis> {
-    let index = text.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = text.split_at(index);
-    let value: u64 = number.parse().ok()?;
-    let factor = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        _ => return None,
-    };
-    value.checked_mul(factor)
 }
 
 /// A failing seed.

@@ -5,25 +5,24 @@
 //! errors that name the file, the line and the key ([`ScenarioError`]), and [`to_yaml`] writes
 //! one back in the same format.
 //!
-//! - `yaml`: a YAML tree with a line on every node, over the event parser;
-//! - `field`: typed access to it, each conversion naming its key when it fails;
-//! - `parse`, `entry`: the document and its timeline entries;
-//! - `write`: the way back to YAML.
+//! - `file`: the file as serde reads and writes it, every value with its line;
+//! - `read`: from the file to a [`Scenario`], checking what serde cannot (a target against the
+//!   members, a time against the run);
+//! - `write`: the way back.
 
-mod entry;
 mod error;
-mod field;
-mod parse;
+mod file;
+mod read;
 #[cfg(test)]
 mod tests;
 mod write;
-mod yaml;
 
-pub use entry::{ACTION_NAMES, FAULT_NAMES};
 pub use error::ScenarioError;
-pub use parse::{DEFAULT_DURATION_MS, DEFAULT_SEED, load, parse};
-pub use write::{format_duration, to_yaml};
+pub use file::{MAX_SECONDS_MS, format_duration, parse_duration};
+pub use read::{DEFAULT_DURATION_MS, DEFAULT_SEED, load, parse};
+pub use write::to_yaml;
 
+use strum::{EnumDiscriminants, IntoStaticStr};
 use tandem_engine::{ClusterState, Spec, Topology};
 
 /// Milliseconds of simulated time.
@@ -122,8 +121,15 @@ pub enum Target {
     Node(u32),
 }
 
-/// The faults of the scenario language, with their parameters.
-#[derive(Clone, Debug, PartialEq)]
+/// The faults of the scenario language, with their parameters. [`FaultKind`] names them: the
+/// name in scenario files is the variant's, in kebab case (`crash-process`).
+#[derive(Clone, Debug, PartialEq, EnumDiscriminants)]
+#[strum_discriminants(
+    name(FaultKind),
+    derive(IntoStaticStr, strum::EnumIter, serde::Deserialize, serde::Serialize),
+    strum(serialize_all = "kebab-case"),
+    serde(rename_all = "kebab-case")
+)]
 pub enum Fault {
     /// `crash-process`, `restartAfter` (default 10s; `never` is `None`).
     CrashProcess {
@@ -198,26 +204,19 @@ pub enum Fault {
 impl Fault {
     /// The fault's name in scenario files.
     pub fn name(&self) -> &'static str {
-        match self {
-            Fault::CrashProcess { .. } => "crash-process",
-            Fault::HangProcess { .. } => "hang-process",
-            Fault::DeletePod => "delete-pod",
-            Fault::Partition { .. } => "partition",
-            Fault::Isolate { .. } => "isolate",
-            Fault::NodeLoss { .. } => "node-loss",
-            Fault::ReplicationStall { .. } => "replication-stall",
-            Fault::ReplicationBreak { .. } => "replication-break",
-            Fault::DiskFull { .. } => "disk-full",
-            Fault::SlowStart { .. } => "slow-start",
-            Fault::AgentFlap { .. } => "agent-flap",
-            Fault::OperatorCrash { .. } => "operator-crash",
-            Fault::ApiErrors { .. } => "api-errors",
-        }
+        FaultKind::from(self).into()
     }
 }
 
-/// The user actions of the scenario language.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The user actions of the scenario language. [`ActionKind`] names them, as [`FaultKind`] does
+/// the faults.
+#[derive(Clone, Debug, PartialEq, Eq, EnumDiscriminants)]
+#[strum_discriminants(
+    name(ActionKind),
+    derive(IntoStaticStr, strum::EnumIter, serde::Deserialize, serde::Serialize),
+    strum(serialize_all = "kebab-case"),
+    serde(rename_all = "kebab-case")
+)]
 pub enum Action {
     /// `switchover`, optional `to` (a member ordinal).
     Switchover {
@@ -244,15 +243,7 @@ pub enum Action {
 impl Action {
     /// The action's name in scenario files.
     pub fn name(&self) -> &'static str {
-        match self {
-            Action::Switchover { .. } => "switchover",
-            Action::ConfigChange { .. } => "config-change",
-            Action::Stop => "stop",
-            Action::Start => "start",
-            Action::Reexamine => "reexamine",
-            Action::PauseFailover => "pause-failover",
-            Action::ResumeFailover => "resume-failover",
-        }
+        ActionKind::from(self).into()
     }
 }
 

@@ -52,9 +52,10 @@ fn the_same_scenario_and_seed_give_the_same_trace_hash() {
 #[test]
 fn the_catalog_covers_every_state_fault_and_action() {
     use std::collections::BTreeSet;
+    use strum::IntoEnumIterator;
     use tandem_engine::Topology;
     use tandem_engine::transitions::states;
-    use tandem_sim::scenario::{ACTION_NAMES, FAULT_NAMES, What};
+    use tandem_sim::scenario::{ActionKind, FaultKind, What};
     let scenarios =
         load_all(&scenario_paths(&[catalog()]).expect("the catalog")).expect("valid scenarios");
     assert!(scenarios.len() >= 25, "only {} scenarios", scenarios.len());
@@ -97,10 +98,10 @@ fn the_catalog_covers_every_state_fault_and_action() {
             };
         }
     }
-    for fault in FAULT_NAMES {
+    for fault in FaultKind::iter().map(<&str>::from) {
         assert!(faults.contains(fault), "no scenario injects {fault}");
     }
-    for action in ACTION_NAMES {
+    for action in ActionKind::iter().map(<&str>::from) {
         assert!(
             actions.contains(action),
             "no scenario takes the action {action}"
