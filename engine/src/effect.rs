@@ -120,10 +120,40 @@ pub enum Action {
     },
 }
 
+/// Who carries an action out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Executor {
+    /// The member's agent: a command to its database.
+    Agent,
+    /// The Kubernetes API: pods, volumes, labels, the StatefulSet.
+    Kubernetes,
+    /// The Kubernetes API, for what the engine reports: status and Events.
+    Report,
+}
+
 impl Action {
+    /// Who carries the action out; every action names one, so that a new action does not
+    /// compile until it is routed.
+    pub fn executor(&self) -> Executor {
+        match self {
+            Action::Promote { .. }
+            | Action::Demote { .. }
+            | Action::Fence { .. }
+            | Action::Rebuild { .. }
+            | Action::RestartReplication { .. } => Executor::Agent,
+            Action::DeletePod { .. }
+            | Action::ProvisionLocalPv { .. }
+            | Action::BindPvc { .. }
+            | Action::ReleaseVolume { .. }
+            | Action::SetReplicas { .. }
+            | Action::LabelPod { .. } => Executor::Kubernetes,
+            Action::UpdateStatus(_) | Action::EmitEvent { .. } => Executor::Report,
+        }
+    }
+
     /// Whether this action only reports (allowed in hands-off states).
     pub fn is_report(&self) -> bool {
-        matches!(self, Action::UpdateStatus(_) | Action::EmitEvent { .. })
+        self.executor() == Executor::Report
     }
 
     /// Whether the action destroys something that cannot be had back: a pod (and the process

@@ -48,7 +48,7 @@ pub mod transitions;
 pub mod types;
 
 pub use config::{ConfigError, Spec, SwitchoverRequest};
-pub use effect::{Action, Effect, MemberStatus, Status};
+pub use effect::{Action, Effect, Executor, MemberStatus, Status};
 pub use engine::{Engine, EngineError, PollTicket, Step};
 pub use event::{EffectKey, Event, FenceEvidence};
 pub use input::{

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
-use tandem_engine::{Replication, Spec, Topology};
+use tandem_engine::{Replication, Spec, StateKind, Topology};
 use tandem_sled::EventLog;
 
 /// The share of a seed's duration in which faults are injected; the rest is the quiet phase.
@@ -280,7 +280,9 @@ pub fn reproducible(scenario: &Scenario, report: &RunReport) -> Scenario {
         scenario.description, failure.what, failure.detail
     );
     if failure.what == FINAL_STATE && report.destroyed_writes > 0 {
-        scenario.expect.final_state = Some(ClusterStateName("ManualInterventionRequired".into()));
+        scenario.expect.final_state = Some(ClusterStateName::of_kind(
+            StateKind::ManualInterventionRequired,
+        ));
         scenario.expect.max_lost_writes = report.acknowledged_writes;
     }
     scenario
@@ -294,13 +296,12 @@ const FINAL_STATE: &str = "expect.finalState";
 /// or not). A cluster stuck in `ManualInterventionRequired` and one stuck in `Initializing` fail
 /// the same expectation for different reasons.
 pub fn same_failure(original: &RunReport, candidate: &RunReport) -> bool {
-    let kind = |state: &str| state.split('(').next().unwrap_or_default().to_string();
     match (&original.failure, &candidate.failure) {
         (Some(original_failure), Some(candidate_failure)) => {
             original_failure.what == candidate_failure.what
                 && (original_failure.what != FINAL_STATE
                     || ((original.destroyed_writes > 0) == (candidate.destroyed_writes > 0)
-                        && kind(&original.final_state) == kind(&candidate.final_state)))
+                        && original.final_state.kind() == candidate.final_state.kind()))
         }
         _ => false,
     }
@@ -662,7 +663,7 @@ pub fn generate(topology: Topology, seed: u64, duration_ms: Millis) -> Scenario 
         world,
         timeline,
         expect: Expect {
-            final_state: Some(ClusterStateName("Normal".into())),
+            final_state: Some(ClusterStateName::of_kind(StateKind::Normal)),
             recovered_within_ms: None,
             visits: Vec::new(),
             never: Vec::new(),

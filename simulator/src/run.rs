@@ -2,15 +2,17 @@
 //! checks after every step, and the expectations at the end.
 
 use crate::data::Position;
-use crate::scenario::{Action as UserAction, Fault, Millis, Scenario, Target, What};
+use crate::scenario::{
+    Action as UserAction, ClusterStateName, Fault, Millis, Scenario, Target, What,
+};
 use crate::timeline::{Mark, MarkKind, MemberSample, Sample, Timeline};
 use crate::world::{Changed, Later, World};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 use tandem_driver::{AskTicket, Driver, DriverError, Listing, MemberListing, Observed};
 use tandem_engine::{
-    Action, Effect, EffectError, Input, MemberId, Outcome, Poll, Record, Role, Seq, Spec,
-    StateKind, SwitchoverRequest, Timestamp, Topology,
+    Action, ClusterState, Effect, EffectError, Executor, Input, MemberId, Outcome, Poll, Record,
+    Role, Seq, Spec, StateKind, SwitchoverRequest, Timestamp, Topology,
 };
 use tandem_sled::EventLog;
 
@@ -89,9 +91,9 @@ pub struct RunReport {
     /// Transitions taken.
     pub transitions: u64,
     /// The states entered, in order.
-    pub visited: Vec<String>,
+    pub visited: Vec<ClusterState>,
     /// The state at the end.
-    pub final_state: String,
+    pub final_state: ClusterState,
     /// From the end of the last fault to the final state, if it was reached after it.
     pub recovered_after_ms: Option<Millis>,
     /// Simulated time.
@@ -251,7 +253,7 @@ struct Sim<'a> {
     trace: Vec<String>,
     hash: u64,
     timeline: Timeline,
-    visited: Vec<(Millis, String)>,
+    visited: Vec<(Millis, ClusterState)>,
     last_fault_end: Millis,
     records: u64,
     config_hash: u64,
@@ -783,7 +785,7 @@ impl Sim<'_> {
                 to, reason, detail, ..
             } = event
             {
-                self.visited.push((self.now, to.to_string()));
+                self.visited.push((self.now, *to));
                 self.trace_line("event", format!("-> {to} ({reason:?}): {detail}"));
             } else if self.options.trace {
                 self.trace_line("event", format!("{event:?}"));
@@ -812,13 +814,9 @@ impl Sim<'_> {
     fn dispatch(&mut self, effect: Effect) {
         // A promotion asked for may have taken effect, as far as the engine can tell.
         self.served |= matches!(effect.action, Action::Promote { .. });
-        let latency = match effect.action {
-            Action::Promote { .. }
-            | Action::Demote { .. }
-            | Action::Fence { .. }
-            | Action::Rebuild { .. }
-            | Action::RestartReplication { .. } => self.world.config.agent_latency_ms,
-            _ => self.world.config.api_latency_ms,
+        let latency = match effect.action.executor() {
+            Executor::Agent => self.world.config.agent_latency_ms,
+            Executor::Kubernetes | Executor::Report => self.world.config.api_latency_ms,
         };
         let incarnation = self.operator.incarnation;
         self.push(
@@ -873,15 +871,7 @@ impl Sim<'_> {
 
     fn execute(&mut self, action: &Action) -> Outcome {
         let now = self.now;
-        let agent = matches!(
-            action,
-            Action::Promote { .. }
-                | Action::Demote { .. }
-                | Action::Fence { .. }
-                | Action::Rebuild { .. }
-                | Action::RestartReplication { .. }
-        );
-        if agent {
+        if action.executor() == Executor::Agent {
             let member = action.member().expect("agent commands name a member").0;
             if !self.world.agent_reachable(member, now) {
                 return Outcome::Failed(EffectError::Timeout);
@@ -1353,19 +1343,9 @@ impl Sim<'_> {
             self.now = end;
             self.judge(final_state, lost_writes);
         }
-        let wanted = self.scenario.expect.final_state.clone();
-        let reached_at = self
-            .visited
-            .iter()
-            .rev()
-            .take_while(|(_, state)| {
-                wanted.as_ref().map_or(state == "Normal", |w| {
-                    w.0 == *state || state.starts_with(&w.0)
-                })
-            })
-            .last()
-            .map(|(at, _)| *at);
-        let recovered_after_ms = reached_at.map(|at| at.saturating_sub(self.last_fault_end));
+        let recovered_after_ms = self
+            .reached_final_state_at()
+            .map(|at| at.saturating_sub(self.last_fault_end));
         self.hash = fnv(self.hash, format!("{final_state} {lost_writes}").as_bytes());
         // Only a failure shows them: a passing run does not format its last inputs.
         let last_steps = if self.failure.is_some() {
@@ -1380,12 +1360,8 @@ impl Sim<'_> {
             failure: self.failure,
             last_steps,
             transitions: self.operator.driver.engine().state().transitions(),
-            visited: self
-                .visited
-                .iter()
-                .map(|(_, state)| state.clone())
-                .collect(),
-            final_state: final_state.to_string(),
+            visited: self.visited.iter().map(|(_, state)| *state).collect(),
+            final_state,
             recovered_after_ms,
             simulated_ms: end,
             wall: started.elapsed(),
@@ -1400,6 +1376,22 @@ impl Sim<'_> {
             trace: self.trace,
             timeline: self.timeline,
         }
+    }
+
+    /// When the run last entered the final state it expects (`Normal` unless the scenario says),
+    /// staying in it since.
+    fn reached_final_state_at(&self) -> Option<Millis> {
+        let wanted = self
+            .scenario
+            .expect
+            .final_state
+            .unwrap_or(ClusterStateName::of_kind(StateKind::Normal));
+        self.visited
+            .iter()
+            .rev()
+            .take_while(|(_, state)| wanted.matches(*state))
+            .last()
+            .map(|(at, _)| *at)
     }
 
     /// A cluster that has been `Normal` for [`ROUTING_SETTLE_MS`] at the end routes clients to
@@ -1463,7 +1455,7 @@ impl Sim<'_> {
         {
             self.fail(
                 "expect.finalState",
-                format!("the cluster ends in {final_state}, not {}", wanted.0),
+                format!("the cluster ends in {final_state}, not {wanted}"),
             );
             return;
         }
@@ -1471,49 +1463,35 @@ impl Sim<'_> {
             self.fail("clients reach the active", detail);
             return;
         }
-        let visited: Vec<String> = self.visited.iter().map(|(_, s)| s.clone()).collect();
+        let visited: Vec<ClusterState> = self.visited.iter().map(|(_, state)| *state).collect();
         let mut remaining = expect.visits.iter().peekable();
         for state in &visited {
-            if remaining.peek().is_some_and(|wanted| {
-                wanted.0 == *state || state.starts_with(&format!("{}(", wanted.0))
-            }) {
+            if remaining
+                .peek()
+                .is_some_and(|wanted| wanted.matches(*state))
+            {
                 remaining.next();
             }
         }
         if let Some(missing) = remaining.next() {
+            let visited: Vec<String> = visited.iter().map(ToString::to_string).collect();
             self.fail(
                 "expect.visits",
                 format!(
-                    "{} was not visited in order; visited: {}",
-                    missing.0,
+                    "{missing} was not visited in order; visited: {}",
                     visited.join(", ")
                 ),
             );
             return;
         }
         for never in &expect.never {
-            if let Some(state) = visited
-                .iter()
-                .find(|state| **state == never.0 || state.starts_with(&format!("{}(", never.0)))
-            {
+            if let Some(state) = visited.iter().find(|state| never.matches(**state)) {
                 self.fail("expect.never", format!("{state} was entered"));
                 return;
             }
         }
         if let Some(within) = expect.recovered_within_ms {
-            let wanted = expect.final_state.clone();
-            let reached = self
-                .visited
-                .iter()
-                .rev()
-                .take_while(|(_, state)| {
-                    wanted.as_ref().map_or(state == "Normal", |w| {
-                        w.0 == *state || state.starts_with(&format!("{}(", w.0))
-                    })
-                })
-                .last()
-                .map(|(at, _)| *at)
-                .unwrap_or(0);
+            let reached = self.reached_final_state_at().unwrap_or(0);
             let took = reached.saturating_sub(self.last_fault_end);
             if took > within {
                 self.fail(

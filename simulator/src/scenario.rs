@@ -23,7 +23,7 @@ pub use read::{DEFAULT_DURATION_MS, DEFAULT_SEED, load, parse};
 pub use write::to_yaml;
 
 use strum::{EnumDiscriminants, IntoStaticStr};
-use tandem_engine::{ClusterState, Spec, Topology};
+use tandem_engine::{ClusterState, MemberId, Spec, StateKind, Topology};
 
 /// Milliseconds of simulated time.
 pub type Millis = u64;
@@ -262,14 +262,39 @@ pub struct Expect {
     pub max_lost_writes: u64,
 }
 
-/// A cluster state as a scenario names it: a kind (`WaitingForActive`) or a kind with its member
-/// (`WaitingForActive(member-0)`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClusterStateName(pub String);
+/// A cluster state as a scenario names it: a kind (`WaitingForActive`), or a kind with its
+/// member (`WaitingForActive(member-0)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClusterStateName {
+    /// The kind of state.
+    pub kind: StateKind,
+    /// The member, for the kinds that name one; `None` matches any.
+    pub member: Option<MemberId>,
+}
 
 impl ClusterStateName {
+    /// The name of every state of `kind`.
+    pub fn of_kind(kind: StateKind) -> ClusterStateName {
+        ClusterStateName { kind, member: None }
+    }
+
     /// Whether `state` is what this name says.
     pub fn matches(&self, state: ClusterState) -> bool {
-        self.0 == state.to_string() || self.0 == state.kind().name()
+        let member = match state {
+            ClusterState::WaitingForActive(member) | ClusterState::Switchover(member) => {
+                Some(member)
+            }
+            _ => None,
+        };
+        state.kind() == self.kind && self.member.is_none_or(|wanted| member == Some(wanted))
+    }
+}
+
+impl std::fmt::Display for ClusterStateName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.member {
+            Some(member) => write!(f, "{}({member})", self.kind.name()),
+            None => f.write_str(self.kind.name()),
+        }
     }
 }

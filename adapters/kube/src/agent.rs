@@ -529,7 +529,14 @@ pub fn command_for(
         Action::RestartReplication { member, from } => {
             peer(*from).map(|from| (*member, CommandMessage::RestartReplication { from }))
         }
-        _ => return None,
+        Action::DeletePod { .. }
+        | Action::ProvisionLocalPv { .. }
+        | Action::BindPvc { .. }
+        | Action::ReleaseVolume { .. }
+        | Action::SetReplicas { .. }
+        | Action::LabelPod { .. }
+        | Action::UpdateStatus(_)
+        | Action::EmitEvent { .. } => return None,
     };
     Some(command)
 }

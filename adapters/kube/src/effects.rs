@@ -86,7 +86,13 @@ impl KubeEffects {
                 pvc,
                 generation,
             } => self.release(*member, pvc.as_ref(), *generation).await,
-            _ => return None,
+            Action::Promote { .. }
+            | Action::Demote { .. }
+            | Action::Fence { .. }
+            | Action::Rebuild { .. }
+            | Action::RestartReplication { .. }
+            | Action::UpdateStatus(_)
+            | Action::EmitEvent { .. } => return None,
         };
         Some(match result {
             Ok(()) => Outcome::Ok,

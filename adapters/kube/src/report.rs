@@ -131,7 +131,17 @@ impl Reporter {
                 reason,
                 message,
             } => self.emit(*warning, reason, message).await,
-            _ => return None,
+            Action::DeletePod { .. }
+            | Action::Promote { .. }
+            | Action::Demote { .. }
+            | Action::Fence { .. }
+            | Action::Rebuild { .. }
+            | Action::RestartReplication { .. }
+            | Action::ProvisionLocalPv { .. }
+            | Action::BindPvc { .. }
+            | Action::ReleaseVolume { .. }
+            | Action::SetReplicas { .. }
+            | Action::LabelPod { .. } => return None,
         };
         Some(match result {
             Ok(()) => Outcome::Ok,

@@ -12,7 +12,7 @@ use serde_saphyr::{Location, Spanned};
 use std::collections::BTreeMap;
 use std::path::Path;
 use tandem_engine::config::{FieldKind, FieldValue, SPEC_FIELDS, spec_field};
-use tandem_engine::{Replication, Spec, StateKind, Topology};
+use tandem_engine::{MemberId, Replication, Spec, StateKind, Topology};
 
 /// `duration` when the file does not say.
 pub const DEFAULT_DURATION_MS: Millis = 30 * 60 * 1000;
@@ -502,17 +502,21 @@ impl Reader<'_> {
                 names.join(", ")
             ))
         })?;
-        if let Some(inner) = member {
-            if !matches!(kind, StateKind::WaitingForActive | StateKind::Switchover) {
-                return Err(refuse(format!("{kind_text} names no member")));
+        let member = match member {
+            None => None,
+            Some(inner) => {
+                if !matches!(kind, StateKind::WaitingForActive | StateKind::Switchover) {
+                    return Err(refuse(format!("{kind_text} names no member")));
+                }
+                let ordinal = member_ordinal(inner)
+                    .ok_or_else(|| refuse(format!("{inner:?} is not a member (write member-N)")))?;
+                if ordinal >= members {
+                    return Err(refuse(no_such_member(ordinal, members)));
+                }
+                Some(MemberId(ordinal))
             }
-            let ordinal = member_ordinal(inner)
-                .ok_or_else(|| refuse(format!("{inner:?} is not a member (write member-N)")))?;
-            if ordinal >= members {
-                return Err(refuse(no_such_member(ordinal, members)));
-            }
-        }
-        Ok(ClusterStateName(text.to_owned()))
+        };
+        Ok(ClusterStateName { kind, member })
     }
 }
 

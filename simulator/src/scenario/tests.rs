@@ -8,7 +8,7 @@ use crate::scenario::{
 };
 use proptest::prelude::*;
 use std::path::Path;
-use tandem_engine::{Replication, Spec, Topology};
+use tandem_engine::{MemberId, Replication, Spec, StateKind, Topology};
 
 /// A scenario with every section, commented as a first scenario file would be.
 const COMMENTED_EXAMPLE: &str = r#"name: active-process-crash            # required, unique in a catalog
@@ -52,9 +52,27 @@ fn parse_text(text: &str) -> Result<Scenario, ScenarioError> {
 }
 
 fn names(list: &[&str]) -> Vec<ClusterStateName> {
-    list.iter()
-        .map(|name| ClusterStateName((*name).to_owned()))
-        .collect()
+    list.iter().map(|name| state(name)).collect()
+}
+
+/// A state name written `Kind` or `Kind(member-N)`.
+fn state(text: &str) -> ClusterStateName {
+    let (kind, member) = match text.split_once('(') {
+        Some((kind, member)) => (kind, member.strip_suffix(')')),
+        None => (text, None),
+    };
+    ClusterStateName {
+        kind: StateKind::from_name(kind).expect("a state kind"),
+        member: member.map(|member| {
+            MemberId(
+                member
+                    .strip_prefix("member-")
+                    .expect("member-N")
+                    .parse()
+                    .expect("N"),
+            )
+        }),
+    }
 }
 
 #[test]
@@ -98,7 +116,7 @@ fn the_commented_example_parses_to_what_it_says() {
     assert_eq!(
         scenario.expect,
         Expect {
-            final_state: Some(ClusterStateName("Normal".into())),
+            final_state: Some(state("Normal")),
             recovered_within_ms: Some(120_000),
             visits: names(&[
                 "ActiveDown",
@@ -646,17 +664,19 @@ fn what(members: u8, nodes: u32) -> impl Strategy<Value = What> {
 }
 
 fn state_name(members: u8) -> impl Strategy<Value = ClusterStateName> {
-    let kinds: Vec<&'static str> = tandem_engine::StateKind::ALL
-        .iter()
-        .map(|kind| kind.name())
-        .collect();
     prop_oneof![
-        proptest::sample::select(kinds).prop_map(|name| ClusterStateName(name.to_owned())),
+        proptest::sample::select(StateKind::ALL.to_vec()).prop_map(ClusterStateName::of_kind),
         (
-            prop_oneof![Just("WaitingForActive"), Just("Switchover")],
+            prop_oneof![
+                Just(StateKind::WaitingForActive),
+                Just(StateKind::Switchover)
+            ],
             0..members
         )
-            .prop_map(|(kind, member)| ClusterStateName(format!("{kind}(member-{member})"))),
+            .prop_map(|(kind, member)| ClusterStateName {
+                kind,
+                member: Some(MemberId(member)),
+            }),
     ]
 }
 

@@ -113,15 +113,15 @@ fn expect(expect: &Expect) -> Option<ExpectFile> {
     let names = |names: &[ClusterStateName]| {
         (!names.is_empty()).then(|| {
             unspanned(FlowSeq(
-                names.iter().map(|name| unspanned(name.0.clone())).collect(),
+                names
+                    .iter()
+                    .map(|name| unspanned(name.to_string()))
+                    .collect(),
             ))
         })
     };
     let file = ExpectFile {
-        final_state: expect
-            .final_state
-            .as_ref()
-            .map(|name| unspanned(name.0.clone())),
+        final_state: expect.final_state.map(|name| unspanned(name.to_string())),
         recovered_within: expect.recovered_within_ms.map(|ms| unspanned(Duration(ms))),
         visits: names(&expect.visits),
         never: names(&expect.never),
