@@ -688,7 +688,7 @@ fn expect(members: u8) -> impl Strategy<Value = Expect> {
         any::<u64>(),
     )
         .prop_map(|(last, visits, never, max_lost_writes)| Expect {
-            final_state: last.as_ref().map(|(name, _)| name.clone()),
+            final_state: last.as_ref().map(|(name, _)| *name),
             recovered_within_ms: last.and_then(|(_, within)| within),
             visits,
             never,
