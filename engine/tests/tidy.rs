@@ -3,7 +3,7 @@
 //! no clock and no unseeded randomness.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const ALLOWED: &[&str] = &["serde", "thiserror", "postcard", "crc32fast", "proptest"];
 
@@ -153,8 +153,7 @@ fn source_uses_no_clock_randomness_or_hash_maps() {
         "std::env",
     ];
     let mut checked = 0;
-    for entry in std::fs::read_dir(manifest_dir().join("src")).expect("engine/src") {
-        let path = entry.expect("an entry").path();
+    for path in source_files(&manifest_dir().join("src")) {
         let text = std::fs::read_to_string(&path).expect("a source file");
         for word in FORBIDDEN {
             assert!(!text.contains(word), "{} uses {word}", path.display());
@@ -162,4 +161,28 @@ fn source_uses_no_clock_randomness_or_hash_maps() {
         checked += 1;
     }
     assert!(checked >= 10, "only {checked} source files were checked");
+}
+
+/// Every `.rs` file under `dir`, its subdirectories included, in a stable order.
+fn source_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let entries = std::fs::read_dir(&dir)
+            .unwrap_or_else(|error| panic!("reading {}: {error}", dir.display()));
+        for entry in entries {
+            let entry = entry.unwrap_or_else(|error| panic!("in {}: {error}", dir.display()));
+            let path = entry.path();
+            let kind = entry
+                .file_type()
+                .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+            if kind.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|extension| extension == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
 }
