@@ -6,6 +6,8 @@
 //! *Decide* looks at the derived health of the members and the cluster state, and takes at most
 //! [`MAX_TRANSITIONS_PER_STEP`] transitions.
 
+mod standalone;
+
 use crate::config::Spec;
 use crate::effect::{Action, Effect, MemberStatus, Status};
 use crate::event::{EffectKey, Event, FenceEvidence};
@@ -602,7 +604,7 @@ fn decide(ctx: &mut Ctx<'_>) {
     }
     match ctx.spec().topology {
         Topology::MasterSlave => decide_master_slave(ctx),
-        Topology::Standalone => crate::standalone::decide(ctx),
+        Topology::Standalone => standalone::decide(ctx),
     }
 }
 
