@@ -2,9 +2,9 @@
 //! a failed member is restarted in place (its local PV pins it to its node), and a lost one
 //! leaves nothing to recover.
 
+use super::policy::{condemned, ensure_promoted, lost, promote, replace_pod, set_replicas, up};
 use super::{
-    Ctx, condemned, count_attempt, describe, ensure_promoted, initializing, lost, promote,
-    refuse_switchover_token, replace_pod, set_replicas, stopping, undecided, up,
+    Ctx, count_attempt, describe, initializing, refuse_switchover_token, stopping, undecided,
 };
 use crate::event::{Event, FenceEvidence};
 use crate::input::Process;
