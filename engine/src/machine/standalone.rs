@@ -2,10 +2,9 @@
 //! a failed member is restarted in place (its local PV pins it to its node), and a lost one
 //! leaves nothing to recover.
 
+use super::master_slave::{count_attempt, describe, initializing, stopping, undecided};
 use super::policy::{condemned, ensure_promoted, lost, promote, replace_pod, set_replicas, up};
-use super::{
-    Ctx, count_attempt, describe, initializing, refuse_switchover_token, stopping, undecided,
-};
+use super::{Ctx, refuse_switchover_token};
 use crate::event::{Event, FenceEvidence};
 use crate::input::Process;
 use crate::state::{ClusterState, Health};
