@@ -39,7 +39,6 @@ pub mod limits;
 mod machine;
 pub mod record;
 mod record_old;
-mod standalone;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -2,8 +2,11 @@
 //! Kubernetes, no IO crates, even transitively) and its source uses no hash map iteration order,
 //! no clock and no unseeded randomness.
 
-use std::collections::BTreeSet;
-use std::path::Path;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
 
 const ALLOWED: &[&str] = &["serde", "thiserror", "postcard", "crc32fast", "proptest"];
 
@@ -31,27 +34,62 @@ fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The names under `[dependencies]` of the engine's manifest, with whether each is optional
-/// (only the `testing` feature's generators are).
+/// The workspace as Cargo resolves it (`cargo metadata`), read once per run. The workspace
+/// lockfile is committed: it is read as it is (`--locked`), never rewritten.
+fn metadata() -> &'static Value {
+    static METADATA: OnceLock<Value> = OnceLock::new();
+    METADATA.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let output = Command::new(&cargo)
+            .args([
+                "metadata",
+                "--format-version",
+                "1",
+                "--locked",
+                "--manifest-path",
+            ])
+            .arg(manifest_dir().join("Cargo.toml"))
+            .output()
+            .unwrap_or_else(|error| panic!("running {} metadata: {error}", cargo.display()));
+        assert!(
+            output.status.success(),
+            "cargo metadata failed ({}; the workspace lockfile is committed and current): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("cargo metadata prints JSON")
+    })
+}
+
+/// The engine's package in the metadata.
+fn engine_package() -> &'static Value {
+    let manifest = manifest_dir().join("Cargo.toml");
+    let packages = metadata()["packages"].as_array().expect("packages");
+    packages
+        .iter()
+        .find(|package| {
+            package["manifest_path"]
+                .as_str()
+                .is_some_and(|path| Path::new(path) == manifest)
+        })
+        .expect("the engine's package in cargo metadata")
+}
+
+/// The engine's normal dependencies (those under `[dependencies]`), by package name, with
+/// whether each is optional (only the `testing` feature's generators are).
 fn dependencies() -> Vec<(String, bool)> {
-    let text = std::fs::read_to_string(manifest_dir().join("Cargo.toml")).expect("Cargo.toml");
-    let mut in_dependencies = false;
-    let mut names = Vec::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('[') {
-            in_dependencies = line == "[dependencies]";
-            continue;
-        }
-        if in_dependencies && !line.is_empty() && !line.starts_with('#') {
-            let name = line
-                .split(|c: char| c == '=' || c == '.' || c.is_whitespace())
-                .next();
-            let optional = line.contains("optional = true");
-            names.push((name.expect("a dependency line").to_string(), optional));
-        }
-    }
-    names
+    let dependencies = engine_package()["dependencies"]
+        .as_array()
+        .expect("dependencies");
+    dependencies
+        .iter()
+        .filter(|dependency| dependency["kind"].is_null())
+        .map(|dependency| {
+            let name = dependency["name"].as_str().expect("a dependency name");
+            let optional = dependency["optional"].as_bool().expect("optional");
+            (name.to_string(), optional)
+        })
+        .collect()
 }
 
 #[test]
@@ -73,68 +111,72 @@ fn dependencies_are_allowlisted() {
     }
 }
 
-/// Walks the lockfile from the engine's direct dependencies: nothing forbidden is reachable.
+/// Walks Cargo's resolved graph (`cargo metadata`) from the engine through normal dependencies
+/// only: nothing forbidden is reachable.
 #[test]
 fn no_forbidden_crate_is_reachable() {
-    let lock = manifest_dir().join("../Cargo.lock");
-    let Ok(text) = std::fs::read_to_string(&lock) else {
-        panic!(
-            "{} is missing: the workspace lockfile is committed",
-            lock.display()
-        );
-    };
-    let mut packages: Vec<(String, Vec<String>)> = Vec::new();
-    for block in text.split("[[package]]").skip(1) {
-        let name = block
-            .lines()
-            .find_map(|line| line.strip_prefix("name = "))
-            .map(|name| name.trim_matches('"').to_string())
-            .expect("a package name");
-        let dependencies = block
-            .split_once("dependencies = [")
-            .map(|(_, rest)| {
-                rest.split(']')
-                    .next()
-                    .unwrap_or_default()
-                    .split(',')
-                    .filter_map(|entry| {
-                        entry
-                            .trim()
-                            .trim_matches('"')
-                            .split(' ')
-                            .next()
-                            .map(str::to_string)
-                    })
-                    .filter(|entry| !entry.is_empty())
-                    .collect()
+    let metadata = metadata();
+    let names: BTreeMap<&str, &str> = metadata["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .map(|package| {
+            let id = package["id"].as_str().expect("a package id");
+            (id, package["name"].as_str().expect("a package name"))
+        })
+        .collect();
+    let nodes: BTreeMap<&str, &Value> = metadata["resolve"]["nodes"]
+        .as_array()
+        .expect("the resolved graph (resolve.nodes)")
+        .iter()
+        .map(|node| (node["id"].as_str().expect("a node id"), node))
+        .collect();
+    // The normal dependencies of a resolved package, as package ids: build and dev dependencies
+    // are not linked into it.
+    let normal_dependencies = |id: &str| -> Vec<&str> {
+        let node = nodes
+            .get(id)
+            .unwrap_or_else(|| panic!("{id} is not in the resolved graph"));
+        node["deps"]
+            .as_array()
+            .expect("deps")
+            .iter()
+            .filter(|dep| {
+                dep["dep_kinds"]
+                    .as_array()
+                    .expect("dep_kinds")
+                    .iter()
+                    .any(|kind| kind["kind"].is_null())
             })
-            .unwrap_or_default();
-        packages.push((name, dependencies));
-    }
-    let mut seen = BTreeSet::new();
+            .map(|dep| dep["pkg"].as_str().expect("a dependency's package id"))
+            .collect()
+    };
+    let engine = engine_package()["id"].as_str().expect("the engine's id");
     // The walk starts from what every build of the engine links: the optional test generators
     // (proptest, behind the `testing` feature) are not part of it.
-    let mut queue: Vec<String> = dependencies()
+    let optional: BTreeSet<String> = dependencies()
         .into_iter()
-        .filter(|(_, optional)| !optional)
+        .filter(|(_, optional)| *optional)
         .map(|(name, _)| name)
         .collect();
-    while let Some(name) = queue.pop() {
-        if !seen.insert(name.clone()) {
+    let mut queue: Vec<&str> = normal_dependencies(engine)
+        .into_iter()
+        .filter(|id| !optional.contains(names[id]))
+        .collect();
+    let mut seen = BTreeSet::new();
+    while let Some(id) = queue.pop() {
+        if !seen.insert(id) {
             continue;
         }
+        let name = names[id];
         assert!(
-            !FORBIDDEN_CRATES.contains(&name.as_str()),
-            "tandem-engine reaches {name}"
+            !FORBIDDEN_CRATES.contains(&name),
+            "tandem-engine reaches {name} ({id})"
         );
-        for (package, dependencies) in &packages {
-            if *package == name {
-                queue.extend(dependencies.iter().cloned());
-            }
-        }
+        queue.extend(normal_dependencies(id));
     }
     assert!(
-        seen.contains("serde"),
+        seen.iter().any(|id| names[id] == "serde"),
         "the walk found the engine's dependencies"
     );
 }
@@ -153,8 +195,7 @@ fn source_uses_no_clock_randomness_or_hash_maps() {
         "std::env",
     ];
     let mut checked = 0;
-    for entry in std::fs::read_dir(manifest_dir().join("src")).expect("engine/src") {
-        let path = entry.expect("an entry").path();
+    for path in source_files(&manifest_dir().join("src")) {
         let text = std::fs::read_to_string(&path).expect("a source file");
         for word in FORBIDDEN {
             assert!(!text.contains(word), "{} uses {word}", path.display());
@@ -162,4 +203,28 @@ fn source_uses_no_clock_randomness_or_hash_maps() {
         checked += 1;
     }
     assert!(checked >= 10, "only {checked} source files were checked");
+}
+
+/// Every `.rs` file under `dir`, its subdirectories included, in a stable order.
+fn source_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let entries = std::fs::read_dir(&dir)
+            .unwrap_or_else(|error| panic!("reading {}: {error}", dir.display()));
+        for entry in entries {
+            let entry = entry.unwrap_or_else(|error| panic!("in {}: {error}", dir.display()));
+            let path = entry.path();
+            let kind = entry
+                .file_type()
+                .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+            if kind.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|extension| extension == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
 }

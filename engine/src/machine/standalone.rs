@@ -2,12 +2,11 @@
 //! a failed member is restarted in place (its local PV pins it to its node), and a lost one
 //! leaves nothing to recover.
 
+use super::master_slave::{count_attempt, describe, initializing, stopping, undecided};
+use super::policy::{condemned, ensure_promoted, lost, promote, replace_pod, set_replicas, up};
+use super::{Ctx, refuse_switchover_token};
 use crate::event::{Event, FenceEvidence};
 use crate::input::Process;
-use crate::machine::{
-    Ctx, condemned, count_attempt, describe, ensure_promoted, initializing, lost, promote,
-    refuse_switchover_token, replace_pod, set_replicas, stopping, undecided, up,
-};
 use crate::state::{ClusterState, Health};
 use crate::timers::Timer;
 use crate::transitions::Reason;
@@ -16,7 +15,7 @@ use crate::types::{MemberId, Role};
 const ONLY: MemberId = MemberId::FIRST;
 
 /// Decides one round for a standalone cluster.
-pub(crate) fn decide(ctx: &mut Ctx<'_>) {
+pub(super) fn decide(ctx: &mut Ctx<'_>) {
     match ctx.state.cluster {
         ClusterState::Initializing => initializing(ctx),
         ClusterState::Normal => normal(ctx),

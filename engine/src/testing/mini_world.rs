@@ -1,144 +1,16 @@
-//! Test support for the engine and for suites that embed it (feature `testing`):
-//!
-//! - [`Checker`] (re-exported from [`crate::checker`], which a driver can run in production
-//!   too): the invariants, checked after every step against the engine's own outputs,
-//!   recomputed independently of the deciding code;
-//! - [`Harness`]: an engine with an in-memory log that commits every step and checks it;
-//! - [`MiniWorld`]: a small reactive world that carries out effects and produces observations,
-//!   so generated sequences reach deep states;
-//! - proptest strategies ([`arb_plan`]) of fault plans mixing cooperative and adversarial inputs
-//!   (stale UIDs, duplicated and reordered reports, failing effects, spec changes mid-failover).
+//! A small reactive world that carries out the engine's effects and produces observations, and
+//! the generated fault plans it runs, so that generated sequences reach deep states. It stands
+//! on the harness and the raw-input strategies; nothing else in `testing` stands on it.
 
-pub use crate::checker::{Before, Checker, Violation};
+use super::{Harness, Violation, arb_raw_input, node_name};
 use crate::config::{Spec, SwitchoverRequest};
 use crate::effect::{Action, Effect};
-use crate::engine::Engine;
 use crate::input::{
-    AgentReport, CopyProgress, EffectError, Input, NodeStatus, NotServing, Outcome, PodObservation,
-    Poll, Process, VolumeObservation,
+    AgentReport, EffectError, Input, NodeStatus, Outcome, PodObservation, Poll, Process,
+    VolumeObservation,
 };
-use crate::record::Record;
-use crate::state::{ClusterState, State};
-use crate::types::{
-    ConfigHash, Lsn, MemberId, NodeName, PodUid, PvName, PvcUid, Replication, Role, Timestamp,
-    Topology,
-};
+use crate::types::{ConfigHash, Lsn, MemberId, PodUid, PvName, PvcUid, Role, Timestamp, Topology};
 use proptest::prelude::*;
-
-/// An engine with an in-memory log: every step is committed (the record encoded, stored, and
-/// decoded back) and checked.
-#[derive(Debug, Default)]
-pub struct Harness {
-    /// The engine.
-    pub engine: Engine,
-    /// The encoded records, in order.
-    pub log: Vec<Vec<u8>>,
-    /// The checker.
-    pub checker: Checker,
-}
-
-impl Harness {
-    /// A harness for a new cluster.
-    pub fn new() -> Harness {
-        Harness::default()
-    }
-
-    /// Steps the engine, commits, checks; returns the effects.
-    pub fn step(&mut self, now: Timestamp, input: Input) -> Result<Vec<Effect>, Violation> {
-        let before = Before::of(self.engine.state());
-        let step = self.engine.step(now, input).map_err(|error| Violation {
-            invariant: "api",
-            at: now,
-            seq: 0,
-            detail: error.to_string(),
-        })?;
-        let record = step.record().cloned();
-        let log = &mut self.log;
-        let effects = step
-            .commit(|record| {
-                let bytes = record.encode();
-                let decoded = Record::decode(&bytes).map_err(|error| error.to_string())?;
-                if decoded != *record {
-                    return Err("a record does not survive encoding".to_string());
-                }
-                log.push(bytes);
-                Ok(())
-            })
-            .map_err(|detail| Violation {
-                invariant: "record format",
-                at: now,
-                seq: 0,
-                detail,
-            })?;
-        self.checker
-            .check(&before, record.as_ref(), self.engine.state(), now)?;
-        Ok(effects)
-    }
-
-    /// The timer table is the only source of time: a `Timer` input just before the engine's
-    /// next deadline (on a copy of the engine) records nothing, neither a transition nor an
-    /// effect. Returns a violation naming what it recorded.
-    pub fn check_timer_before_deadline(&self) -> Result<(), Violation> {
-        let now = self.engine.now();
-        let Some(deadline) = self.engine.next_deadline() else {
-            return Ok(());
-        };
-        let just_before = Timestamp(deadline.0 - 1);
-        if just_before <= now {
-            return Ok(());
-        }
-        let mut copy = self.engine.clone();
-        let step = copy
-            .step(just_before, Input::Timer)
-            .map_err(|error| Violation {
-                invariant: "api",
-                at: just_before,
-                seq: 0,
-                detail: error.to_string(),
-            })?;
-        if let Some(record) = step.record() {
-            return Err(Violation {
-                invariant: "timer table",
-                at: just_before,
-                seq: record.seq.0,
-                detail: format!(
-                    "a timer before the next deadline ({deadline}) recorded {:?}",
-                    record.events
-                ),
-            });
-        }
-        Ok(())
-    }
-
-    /// Simulates a driver restart that keeps its log: a fresh engine folded from the log.
-    pub fn restart(&mut self, now: Timestamp) -> Result<Vec<Effect>, Violation> {
-        let records: Vec<Record> = self
-            .log
-            .iter()
-            .map(|bytes| Record::decode(bytes).expect("the harness wrote these bytes"))
-            .collect();
-        let engine = Engine::recover(State::new(), &records).map_err(|error| Violation {
-            invariant: "7 (replay)",
-            at: now,
-            seq: 0,
-            detail: error.to_string(),
-        })?;
-        if engine.state() != self.engine.state() {
-            return Err(Violation {
-                invariant: "7 (replay)",
-                at: now,
-                seq: 0,
-                detail: "recovery from the log differs from the live state".into(),
-            });
-        }
-        self.engine = engine;
-        self.step(now, Input::Recovered { log_lost: false })
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// A small reactive world
-// ---------------------------------------------------------------------------------------------
 
 /// The world's side of one member.
 #[derive(Clone, Debug, Default)]
@@ -195,6 +67,7 @@ pub struct MiniWorld {
 }
 
 const POD_START_MS: u64 = 5_000;
+
 const REBUILD_MS: u64 = 15_000;
 
 impl MiniWorld {
@@ -563,11 +436,6 @@ impl MiniWorld {
     }
 }
 
-/// The name of node `index` in generated worlds.
-pub fn node_name(index: usize) -> NodeName {
-    NodeName(format!("node-{index}"))
-}
-
 /// A fault or user action of a generated plan.
 #[derive(Clone, Debug)]
 pub enum Fault {
@@ -608,86 +476,6 @@ pub struct PlanStep {
     pub fault: Fault,
 }
 
-/// Every copy progress an agent may report, extreme percentages included.
-pub fn arb_copy_progress() -> impl Strategy<Value = CopyProgress> {
-    prop_oneof![
-        Just(CopyProgress::Idle),
-        any::<u8>().prop_map(|percent| CopyProgress::Copying { percent }),
-        Just(CopyProgress::Failed),
-    ]
-}
-
-/// Every reason an agent may give for a database that is not serving, or none.
-pub fn arb_not_serving() -> impl Strategy<Value = Option<NotServing>> {
-    prop_oneof![
-        Just(None),
-        Just(Some(NotServing::Starting)),
-        Just(Some(NotServing::Restarted)),
-        Just(Some(NotServing::Demoted)),
-        Just(Some(NotServing::Fenced)),
-        Just(Some(NotServing::LeaseExpired)),
-    ]
-}
-
-/// An adversarial raw input: stale UIDs, unknown members, out-of-order observations.
-pub fn arb_raw_input() -> impl Strategy<Value = Input> {
-    let member = (0u8..3).prop_map(MemberId);
-    let report = (
-        prop_oneof![
-            Just(Process::Running),
-            Just(Process::Down),
-            Just(Process::Starting)
-        ],
-        prop_oneof![Just(Role::Active), Just(Role::Standby), Just(Role::None)],
-        0u64..200_000,
-        any::<bool>(),
-        any::<bool>(),
-        any::<bool>(),
-        arb_copy_progress(),
-        arb_not_serving(),
-    )
-        .prop_map(
-            |(process, role, lsn, connected, in_sync, copy_complete, copy, not_serving)| {
-                AgentReport {
-                    process,
-                    role,
-                    lsn: Lsn(lsn),
-                    replication_connected: connected,
-                    in_sync,
-                    copy_complete,
-                    config_hash: ConfigHash(0),
-                    copy,
-                    not_serving,
-                }
-            },
-        );
-    prop_oneof![
-        (member.clone(), report).prop_map(|(member, report)| Input::Agent {
-            member,
-            poll: Poll::Report(report)
-        }),
-        member.clone().prop_map(|member| Input::Agent {
-            member,
-            poll: Poll::Unreachable
-        }),
-        (member.clone(), 0u64..4, any::<bool>()).prop_map(|(member, uid, deleting)| Input::Pod {
-            member,
-            pod: Some(PodObservation {
-                uid: PodUid(format!("stale-{uid}")),
-                node: Some(node_name(uid as usize % 3)),
-                running: true,
-                deleting,
-            }),
-        }),
-        (0u64..50).prop_map(|id| Input::EffectFinished {
-            id: crate::types::EffectId(id),
-            outcome: Outcome::Failed(EffectError::Conflict),
-        }),
-        Just(Input::Timer),
-        Just(Input::Recovered { log_lost: false }),
-    ]
-}
-
 /// A fault of a generated plan.
 pub fn arb_fault() -> impl Strategy<Value = Fault> {
     prop_oneof![
@@ -713,21 +501,6 @@ pub fn arb_plan(max_steps: usize) -> impl Strategy<Value = Vec<PlanStep>> {
         (0u16..90, arb_fault()).prop_map(|(wait_s, fault)| PlanStep { wait_s, fault }),
         0..max_steps,
     )
-}
-
-/// A spec for generated runs: defaults with short timeouts and the given replication.
-pub fn test_spec(topology: Topology, replication: Replication) -> Spec {
-    let mut spec = Spec::defaults(topology);
-    spec.replication = replication;
-    spec.max_lag_on_failover_bytes = if replication == Replication::Async {
-        20_000
-    } else {
-        0
-    };
-    spec.node_lost_timeout_s = 120;
-    spec.standby_start_timeout_s = 120;
-    spec.lag_threshold_bytes = 50_000;
-    spec
 }
 
 /// Runs a plan against a fresh engine in a [`MiniWorld`], checking every step. Returns the
@@ -800,114 +573,4 @@ pub fn deliver(world: &mut MiniWorld, harness: &mut Harness) -> Result<(), Viola
         }
     }
     Ok(())
-}
-
-// ---------------------------------------------------------------------------------------------
-// Scripted inputs
-// ---------------------------------------------------------------------------------------------
-
-/// The report of a member in the steady state: running, replicating, with a complete copy.
-pub fn steady_report(role: Role, lsn: u64, topology: Topology) -> AgentReport {
-    let connected = topology == Topology::MasterSlave;
-    AgentReport {
-        process: Process::Running,
-        role,
-        lsn: Lsn(lsn),
-        replication_connected: connected,
-        in_sync: role == Role::Standby,
-        copy_complete: true,
-        config_hash: ConfigHash(0),
-        ..AgentReport::default()
-    }
-}
-
-/// The inputs that take a new cluster to `Normal` with member 0 active, all at time 0 and 5 s:
-/// nodes, the spec, volumes and pods, member 0 promoted, member 1 rebuilt from it.
-pub fn bootstrap_inputs(spec: &Spec) -> Vec<(Timestamp, Input)> {
-    let topology = spec.topology;
-    let mut inputs: Vec<(Timestamp, Input)> = (0..3)
-        .map(|index| {
-            (
-                Timestamp(0),
-                Input::Node {
-                    node: node_name(index),
-                    status: NodeStatus::Ready,
-                },
-            )
-        })
-        .collect();
-    inputs.push((Timestamp(0), Input::Spec(spec.clone())));
-    for member in topology.members() {
-        let node = node_name(member.index());
-        let volume = VolumeObservation {
-            pvc: Some(PvcUid(format!("pvc-{}", member.0))),
-            pv: Some((PvName(format!("pv-{}", member.0)), node.clone())),
-            lost: false,
-        };
-        inputs.push((Timestamp(0), Input::Volume { member, volume }));
-        let pod = PodObservation {
-            uid: PodUid(format!("p{}", member.0)),
-            node: Some(node),
-            running: true,
-            deleting: false,
-        };
-        inputs.push((
-            Timestamp(0),
-            Input::Pod {
-                member,
-                pod: Some(pod),
-            },
-        ));
-    }
-    let at = Timestamp(5_000);
-    let report = |member: u8, report: AgentReport| {
-        (
-            at,
-            Input::Agent {
-                member: MemberId(member),
-                poll: Poll::Report(report),
-            },
-        )
-    };
-    let fresh = AgentReport {
-        process: Process::Running,
-        copy_complete: true,
-        ..AgentReport::default()
-    };
-    inputs.push(report(0, fresh));
-    inputs.push(report(
-        0,
-        AgentReport {
-            role: Role::Active,
-            ..fresh
-        },
-    ));
-    if topology == Topology::MasterSlave {
-        inputs.push(report(
-            1,
-            AgentReport {
-                copy_complete: false,
-                ..fresh
-            },
-        ));
-        inputs.push(report(1, steady_report(Role::Standby, 0, topology)));
-        inputs.push(report(0, steady_report(Role::Active, 0, topology)));
-    }
-    inputs
-}
-
-/// A harness holding a cluster brought to `Normal` by [`bootstrap_inputs`].
-pub fn normal_cluster(spec: &Spec) -> Harness {
-    let mut harness = Harness::new();
-    for (at, input) in bootstrap_inputs(spec) {
-        harness
-            .step(at, input)
-            .expect("the bootstrap sequence keeps the invariants");
-    }
-    assert_eq!(
-        harness.engine.state().cluster(),
-        ClusterState::Normal,
-        "bootstrap reaches Normal"
-    );
-    harness
 }
