@@ -1,0 +1,671 @@
+//! Running a scenario: the event loop of the world and the operator process (here), the
+//! operator in the world (`operator`), the timeline's faults and actions (`faults`), and the
+//! judgement (`verdict`): the invariants after every step and the expectations at the end.
+
+mod faults;
+mod operator;
+mod verdict;
+
+use crate::data::Position;
+use crate::scenario::{
+    Action as UserAction, ClusterStateName, Fault, Millis, Scenario, Target, What,
+};
+use crate::timeline::{Mark, MarkKind, MemberSample, Sample, Timeline};
+use crate::world::{Changed, Later, World};
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+use tandem_driver::{AskTicket, Driver, DriverError, Listing, MemberListing, Observed};
+use tandem_engine::{
+    Action, ClusterState, Effect, EffectError, Executor, Input, MemberId, Outcome, Poll, Record,
+    Role, Seq, Spec, StateKind, SwitchoverRequest, Timestamp, Topology,
+};
+use tandem_sled::EventLog;
+
+/// How many of the last steps a failure report shows.
+pub const LAST_STEPS: usize = 24;
+
+/// A poll that gets no answer times out after this long.
+const POLL_TIMEOUT_MS: Millis = 1_000;
+
+/// How long a cluster is `Normal` before its labels must route clients to its active: enough
+/// for a failed label patch to be retried.
+const ROUTING_SETTLE_MS: Millis = 60_000;
+
+/// Every run stops after this many events, whatever its duration: a bound on runaway loops.
+pub const MAX_EVENTS: u64 = 20_000_000;
+
+/// Deliberate defects, to prove the checkers can fail.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sabotage {
+    /// The operator runs the engine as it is.
+    #[default]
+    None,
+    /// The operator promotes the standby the moment a poll of the active fails, without
+    /// fencing it: a broken policy.
+    PromoteWithoutFencing,
+    /// The operator rebuilds the standby from the active the moment a poll of the active fails
+    /// (the source may never finish the copy): a broken policy.
+    RebuildFromUnreachableActive,
+}
+
+/// Options of a run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Overrides the scenario's seed.
+    pub seed: Option<u64>,
+    /// Keep every input, event and effect as JSON lines.
+    pub trace: bool,
+    /// A deliberate defect.
+    pub sabotage: Sabotage,
+    /// The log stream's name (default: the scenario's name and seed).
+    pub stream: Option<String>,
+    /// Explore's judgement of the end of the run: when a node lost for good took the only copy
+    /// of acknowledged writes ([`RunReport::destroyed_writes`]), no careful operator can bring
+    /// the cluster back without losing them, so the run must end in `ManualInterventionRequired`
+    /// or `Failed` instead of what `expect` says, and `expect.maxLostWrites` does not apply.
+    pub intervention_after_destroyed_writes: bool,
+    /// Leaves the records out of [`RunReport::trace_hash`], sparing an encoding of each (explore,
+    /// which never compares hashes, runs this way).
+    pub skip_record_hash: bool,
+}
+
+/// Why a run failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// Simulated time.
+    pub at_ms: Millis,
+    /// Which invariant or expectation.
+    pub what: String,
+    /// What was seen.
+    pub detail: String,
+}
+
+/// The outcome of a run.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    /// The scenario.
+    pub name: String,
+    /// The scenario's topology.
+    pub topology: Topology,
+    /// The seed used.
+    pub seed: u64,
+    /// The first violated invariant or unmet expectation.
+    pub failure: Option<Failure>,
+    /// The last steps before the failure (empty when the run passed).
+    pub last_steps: Vec<String>,
+    /// Transitions taken.
+    pub transitions: u64,
+    /// The states entered, in order.
+    pub visited: Vec<ClusterState>,
+    /// The state at the end.
+    pub final_state: ClusterState,
+    /// From the end of the last fault to the final state, if it was reached after it.
+    pub recovered_after_ms: Option<Millis>,
+    /// Simulated time.
+    pub simulated_ms: Millis,
+    /// Wall time.
+    pub wall: Duration,
+    /// Acknowledged writes, and those the final active lacks.
+    pub acknowledged_writes: u64,
+    /// Acknowledged writes lost.
+    pub lost_writes: u64,
+    /// Acknowledged writes that the world itself destroyed: when a node went for good, the
+    /// writes that no surviving complete copy held any more (0 when every loss left one).
+    pub destroyed_writes: u64,
+    /// A hash of everything recorded and observed: the same scenario and seed give the same.
+    pub trace_hash: u64,
+    /// The records the operator wrote.
+    pub records: u64,
+    /// The log streams the operator wrote: the first, then one per lost log.
+    pub streams: Vec<String>,
+    /// The JSON lines of the trace, if asked for.
+    pub trace: Vec<String>,
+    /// The picture's data.
+    pub timeline: Timeline,
+}
+
+impl RunReport {
+    /// Whether every invariant and expectation held.
+    pub fn passed(&self) -> bool {
+        self.failure.is_none()
+    }
+
+    /// Simulated time over wall time.
+    pub fn speedup(&self) -> f64 {
+        self.simulated_ms as f64 / (self.wall.as_secs_f64() * 1000.0).max(1e-9)
+    }
+}
+
+/// Errors that stop a run before it can judge anything (the log failed).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The event log failed.
+    #[error("event log: {0}")]
+    Log(#[from] tandem_sled::LogError),
+    /// The engine refused an input.
+    #[error("engine: {0}")]
+    Engine(#[from] tandem_engine::EngineError),
+}
+
+impl From<DriverError> for RunError {
+    fn from(error: DriverError) -> RunError {
+        match error {
+            DriverError::Engine(error) => RunError::Engine(error),
+            DriverError::Log(error) => RunError::Log(error),
+        }
+    }
+}
+
+/// What the run's queue holds: something that happens in the world or to the operator at a
+/// simulated time.
+#[derive(Clone, Debug)]
+enum Scheduled {
+    World(Later),
+    Fire(usize),
+    Boundary,
+    Thaw(u8),
+    Poll(u8),
+    Deliver {
+        incarnation: u64,
+        input: Input,
+    },
+    /// An effect's outcome reaches the operator.
+    Finished {
+        incarnation: u64,
+        effect: Effect,
+        outcome: Outcome,
+    },
+    /// An agent's answer to a poll.
+    Answer {
+        incarnation: u64,
+        ticket: AskTicket,
+        poll: Poll,
+    },
+    Wake {
+        incarnation: u64,
+    },
+    Effect {
+        incarnation: u64,
+        effect: Effect,
+    },
+    OperatorRestart {
+        lose_log: bool,
+    },
+}
+
+/// SplitMix64: a small, seeded generator.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator for `seed`.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..bound` (0 when `bound` is 0).
+    pub fn below(&mut self, bound: u64) -> u64 {
+        if bound == 0 {
+            0
+        } else {
+            self.next_u64() % bound
+        }
+    }
+
+    /// A fraction in [0, 1).
+    pub fn fraction(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The operator process: the engine and its log.
+struct Operator<'a> {
+    up: bool,
+    incarnation: u64,
+    driver: Driver<&'a tandem_sled::EventLog>,
+    /// The stream the cluster's log started on.
+    stream: String,
+    spec: Spec,
+    wake_at: Option<Millis>,
+    lost_logs: u32,
+}
+
+struct Sim<'a> {
+    scenario: &'a Scenario,
+    options: &'a RunOptions,
+    log: &'a EventLog,
+    world: World,
+    operator: Operator<'a>,
+    /// Boxed: an event holds inputs and effects, and the map moves its entries around.
+    queue: BTreeMap<(Millis, u64), Box<Scheduled>>,
+    queued: u64,
+    now: Millis,
+    settled: Millis,
+    rng: Rng,
+    api_error_rate: f64,
+    api_errors_until: Millis,
+    failure: Option<Failure>,
+    last_steps: VecDeque<String>,
+    recent_inputs: VecDeque<(Millis, Input)>,
+    last_sample: Option<DrawnState>,
+    trace: Vec<String>,
+    hash: u64,
+    timeline: Timeline,
+    visited: Vec<(Millis, ClusterState)>,
+    last_fault_end: Millis,
+    records: u64,
+    config_hash: u64,
+    destroyed_writes: u64,
+    /// A node lost for good left no complete copy of a database that served.
+    no_copy_left: bool,
+    /// Some member was the active at some point, or the engine asked for a promotion (which,
+    /// for all it can tell, may have taken effect).
+    served: bool,
+    /// A node lost for good left no complete copy, of a database that may not have served yet.
+    unserved_copy_lost: bool,
+    /// An engine without its log faced no complete copy after such a loss: it cannot tell
+    /// whether the lost copy served, so it may not start over on an empty one.
+    unknowable: bool,
+}
+
+/// What the picture shows at one time: the cluster state (none while the operator is down) and
+/// each member.
+type DrawnState = (
+    Option<tandem_engine::ClusterState>,
+    [Option<MemberSample>; 2],
+);
+
+/// The last steps for a report: the noted lines and the recent inputs, in time order.
+fn merge_steps(lines: VecDeque<String>, inputs: VecDeque<(Millis, Input)>) -> Vec<String> {
+    let mut steps: Vec<(Millis, String)> = lines
+        .into_iter()
+        .map(|line| {
+            let at = serde_json::from_str::<serde_json::Value>(&line)
+                .ok()
+                .and_then(|value| value.get("t").and_then(serde_json::Value::as_u64))
+                .unwrap_or(0);
+            (at, line)
+        })
+        .collect();
+    for (at, input) in inputs {
+        let line = serde_json::json!({ "t": at, "type": "input", "detail": format!("{input:?}") });
+        steps.push((at, line.to_string()));
+    }
+    steps.sort_by_key(|(at, _)| *at);
+    let skip = steps.len().saturating_sub(LAST_STEPS);
+    steps.into_iter().skip(skip).map(|(_, line)| line).collect()
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Feeds a value's postcard encoding to [`fnv`] as it is produced, without building it.
+struct FnvFlavor(u64);
+
+impl postcard::ser_flavors::Flavor for FnvFlavor {
+    type Output = u64;
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.0 = fnv(self.0, &[byte]);
+        Ok(())
+    }
+
+    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+        self.0 = fnv(self.0, bytes);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<u64> {
+        Ok(self.0)
+    }
+}
+
+/// The stream an operator writes to after losing its log `lost` times (the first stream when
+/// `lost` is 0).
+fn stream_after_lost_log(first: &str, lost: u32) -> String {
+    match lost {
+        0 => first.to_string(),
+        lost => format!("{first}-lost{lost}"),
+    }
+}
+
+/// Runs one scenario against a fresh operator writing to `log`.
+pub fn run(
+    scenario: &Scenario,
+    options: &RunOptions,
+    log: &EventLog,
+) -> Result<RunReport, RunError> {
+    let started = Instant::now();
+    let seed = options.seed.unwrap_or(scenario.seed);
+    let stream = options
+        .stream
+        .clone()
+        .unwrap_or_else(|| format!("{}-{seed}", scenario.name));
+    let spec = scenario.cluster.clone();
+    let world = World::new(
+        scenario.world.clone(),
+        scenario.topology,
+        spec.replication,
+        u64::from(spec.agent_lease_s) * 1000,
+    );
+    // A stream left by an earlier run of the same name and seed: start a fresh one.
+    let tail = log.tail_seq(&stream)?;
+    let stream = if tail == Seq(0) {
+        stream
+    } else {
+        format!("{stream}-{}", tail.0)
+    };
+    let mut sim = Sim {
+        scenario,
+        options,
+        log,
+        world,
+        operator: Operator {
+            up: true,
+            incarnation: 0,
+            driver: Driver::fresh(log, &stream)?,
+            stream,
+            spec,
+            wake_at: None,
+            lost_logs: 0,
+        },
+        queue: BTreeMap::new(),
+        queued: 0,
+        now: 0,
+        settled: 0,
+        rng: Rng::new(seed),
+        api_error_rate: 0.0,
+        api_errors_until: 0,
+        failure: None,
+        last_steps: VecDeque::new(),
+        recent_inputs: VecDeque::new(),
+        last_sample: None,
+        trace: Vec::new(),
+        hash: FNV_OFFSET,
+        timeline: Timeline {
+            title: format!("{} (seed {seed})", scenario.name),
+            members: scenario.topology.member_count(),
+            duration_ms: scenario.duration_ms,
+            ..Timeline::default()
+        },
+        visited: Vec::new(),
+        last_fault_end: 0,
+        records: 0,
+        config_hash: scenario.cluster.config_hash.0,
+        destroyed_writes: 0,
+        no_copy_left: false,
+        served: false,
+        unserved_copy_lost: false,
+        unknowable: false,
+    };
+    sim.world.config_hash = sim.config_hash;
+    sim.start()?;
+    sim.run_loop()?;
+    Ok(sim.finish(seed, started))
+}
+
+impl Sim<'_> {
+    fn push(&mut self, at: Millis, event: Scheduled) {
+        self.queued += 1;
+        self.queue
+            .insert((at.max(self.now), self.queued), Box::new(event));
+    }
+
+    fn step_note(&mut self, line: String) {
+        self.hash = fnv(self.hash, line.as_bytes());
+        if self.last_steps.len() == LAST_STEPS {
+            self.last_steps.pop_front();
+        }
+        if self.options.trace {
+            self.trace.push(line.clone());
+        }
+        self.last_steps.push_back(line);
+    }
+
+    fn trace_line(&mut self, kind: &str, detail: String) {
+        let line = serde_json::json!({ "t": self.now, "type": kind, "detail": detail }).to_string();
+        self.step_note(line);
+    }
+
+    /// Notes an input: kept for the failure report (and the trace), formatted only when needed.
+    fn note_input(&mut self, input: &Input) {
+        if self.options.trace {
+            self.trace_line("input", format!("{input:?}"));
+            return;
+        }
+        if self.recent_inputs.len() == LAST_STEPS {
+            self.recent_inputs.pop_front();
+        }
+        self.recent_inputs.push_back((self.now, input.clone()));
+    }
+
+    fn fail(&mut self, what: &str, detail: String) {
+        if self.failure.is_none() {
+            self.trace_line("violation", format!("{what}: {detail}"));
+            self.timeline.marks.push(Mark {
+                at_ms: self.now,
+                until_ms: None,
+                label: what.to_string(),
+                kind: MarkKind::Violation,
+            });
+            self.failure = Some(Failure {
+                at_ms: self.now,
+                what: what.to_string(),
+                detail,
+            });
+        }
+    }
+
+    fn start(&mut self) -> Result<(), RunError> {
+        for (index, entry) in self.scenario.timeline.iter().enumerate() {
+            self.queued += 1;
+            self.queue
+                .insert((entry.at_ms, self.queued), Box::new(Scheduled::Fire(index)));
+        }
+        for node in 0..self.world.nodes.len() {
+            let (name, status) = self.world.node_observation(node);
+            self.operator_input(Input::Node { node: name, status })?;
+        }
+        self.operator_input(Input::Spec(self.operator.spec.clone()))?;
+        self.start_polls();
+        Ok(())
+    }
+
+    fn run_loop(&mut self) -> Result<(), RunError> {
+        let end = self.scenario.duration_ms;
+        let mut events = 0u64;
+        while let Some((&(at, _), _)) = self.queue.first_key_value() {
+            if at > end || self.failure.is_some() || events >= MAX_EVENTS {
+                break;
+            }
+            let (_, event) = self.queue.pop_first().expect("just seen");
+            events += 1;
+            self.advance(at);
+            self.handle(*event)?;
+            self.drain_world();
+            self.served |= self.world.active().is_some();
+            self.sample();
+        }
+        if self.failure.is_none() {
+            self.advance(end.max(self.now));
+        }
+        Ok(())
+    }
+
+    /// Moves time to `at`, settling writes and replication over the interval.
+    fn advance(&mut self, at: Millis) {
+        if at > self.settled {
+            if let Some(members) = self.world.settle(self.settled, at) {
+                let names: Vec<String> = members.iter().map(|m| format!("member-{m}")).collect();
+                self.now = self.settled;
+                self.fail(
+                    "no split brain",
+                    format!(
+                        "{} accept client writes at the same time",
+                        names.join(" and ")
+                    ),
+                );
+            }
+            self.settled = at;
+        }
+        self.now = at;
+    }
+
+    fn handle(&mut self, event: Scheduled) -> Result<(), RunError> {
+        match event {
+            Scheduled::World(later) => self.world_later(later),
+            Scheduled::Fire(index) => self.fire(index)?,
+            Scheduled::Boundary => {}
+            Scheduled::Thaw(member) => self.world.thaw(member, self.now),
+            Scheduled::Poll(member) => self.poll(member),
+            Scheduled::Deliver { incarnation, input } => {
+                if self.operator.up && incarnation == self.operator.incarnation {
+                    self.operator_input(input)?;
+                }
+            }
+            Scheduled::Answer {
+                incarnation,
+                ticket,
+                poll,
+            } => {
+                if self.operator.up && incarnation == self.operator.incarnation {
+                    self.answer(ticket, poll)?;
+                }
+            }
+            Scheduled::Finished {
+                incarnation,
+                effect,
+                outcome,
+            } => {
+                if self.operator.up && incarnation == self.operator.incarnation {
+                    let now = Timestamp(self.now);
+                    if effect.id != tandem_engine::REPORT_EFFECT_ID {
+                        self.note_input(&Input::EffectFinished {
+                            id: effect.id,
+                            outcome,
+                        });
+                    }
+                    if let Some(observed) = self.operator.driver.finished(now, &effect, outcome)? {
+                        self.handle_observed(observed);
+                    }
+                }
+            }
+            Scheduled::Wake { incarnation } => {
+                if self.operator.up && incarnation == self.operator.incarnation {
+                    self.operator.wake_at = None;
+                    self.operator_input(Input::Timer)?;
+                }
+            }
+            Scheduled::Effect {
+                incarnation,
+                effect,
+            } => self.carry_out(incarnation, effect),
+            Scheduled::OperatorRestart { lose_log } => self.operator_restart(lose_log)?,
+        }
+        Ok(())
+    }
+
+    fn world_later(&mut self, later: Later) {
+        let now = self.now;
+        match later {
+            Later::ProcessUp { member, uid } => self.world.process_up(member, &uid, now),
+            Later::PodGone { member, uid } => self.world.pod_gone(member, &uid, now),
+            Later::Reconcile => self.world.reconcile(now),
+            Later::CopyDone { member, token } => self.world.copy_done(member, token, now),
+            Later::LeaseCheck { member, polled_at } => {
+                self.world.lease_check(member, polled_at, now)
+            }
+            Later::Restart { member, uid } => self.world.restart(member, &uid, now),
+            // A reboot that a loss for good overtook never ends.
+            Later::NodeBack { node } if self.world.nodes[node].gone_for_good => {}
+            Later::NodeBack { node } => self.world.node_back(node, now),
+            Later::Boundary => {}
+        }
+    }
+
+    /// Queues what the world scheduled, and tells the operator's watches what changed.
+    fn drain_world(&mut self) {
+        for (at, later) in std::mem::take(&mut self.world.later) {
+            self.push(at, Scheduled::World(later));
+        }
+        let changed = std::mem::take(&mut self.world.changed);
+        if !self.operator.up {
+            return;
+        }
+        let latency = self.world.config.api_latency_ms;
+        for change in changed {
+            let input = match change {
+                Changed::Pod(member) => Input::Pod {
+                    member: MemberId(member),
+                    pod: self.world.pod_observation(member),
+                },
+                Changed::Volume(member) => Input::Volume {
+                    member: MemberId(member),
+                    volume: self.world.volume_observation(member),
+                },
+                Changed::Node(node) => {
+                    let (node, status) = self.world.node_observation(node);
+                    Input::Node { node, status }
+                }
+            };
+            let incarnation = self.operator.incarnation;
+            self.push(
+                self.now + latency,
+                Scheduled::Deliver { incarnation, input },
+            );
+        }
+    }
+
+    // --- the operator ---------------------------------------------------------------------------
+
+    // --- the timeline ----------------------------------------------------------------------------
+
+    // --- the picture and the verdict ----------------------------------------------------------------
+
+    fn sample(&mut self) {
+        let cluster = self
+            .operator
+            .up
+            .then(|| self.operator.driver.engine().state().cluster());
+        let engine_state = self.operator.driver.engine().state();
+        let mut members = [None; 2];
+        for (member, slot) in members
+            .iter_mut()
+            .enumerate()
+            .take(self.world.members.len())
+        {
+            let id = member as u8;
+            *slot = Some(MemberSample {
+                role: self.world.members[member].role,
+                health: engine_state.health(MemberId(id), Timestamp(self.now)),
+                accepting_writes: self.world.accepting_writes(id, self.now),
+            });
+        }
+        // Most events change nothing drawn: compare before building a sample.
+        if self.last_sample == Some((cluster, members)) {
+            return;
+        }
+        self.last_sample = Some((cluster, members));
+        let state = cluster.map_or_else(|| "operator down".to_string(), |state| state.to_string());
+        let members = members.into_iter().flatten().collect();
+        self.timeline.samples.push(Sample {
+            at_ms: self.now,
+            state,
+            members,
+        });
+    }
+}
