@@ -1,0 +1,411 @@
+//! The world's database half: processes with roles and data, replication and copies, client
+//! writes, and the agents with their self-fencing lease.
+
+use super::*;
+
+impl World {
+    /// Whether the member's process runs (on a live node, in a pod).
+    pub fn running(&self, member: u8) -> bool {
+        let state = &self.members[usize::from(member)];
+        state.process == Proc::Running && state.pod.is_some() && self.node_up(member)
+    }
+
+    /// Whether the member accepts client writes now.
+    pub fn accepting_writes(&self, member: u8, now: Millis) -> bool {
+        let state = &self.members[usize::from(member)];
+        self.running(member)
+            && state.role == Role::Active
+            && state.hung_until <= now
+            && self.volume_of(member).is_some()
+    }
+
+    /// Whether the operator can reach the member's agent now.
+    pub fn agent_reachable(&self, member: u8, now: Millis) -> bool {
+        let state = &self.members[usize::from(member)];
+        let flapping_down = state.flapping.is_some_and(|(start, period, until)| {
+            now < until && period > 0 && ((now - start) / period) % 2 == 1
+        });
+        state.pod.is_some()
+            && self.node_up(member)
+            && state.partitioned_until <= now
+            && state.isolated_until <= now
+            && state.hung_until <= now
+            && !flapping_down
+    }
+
+    /// Whether the standby is connected to the active it replicates from.
+    pub fn connected(&self, standby: u8, now: Millis) -> bool {
+        let state = &self.members[usize::from(standby)];
+        let Some(active) = state.replicating_from else {
+            return false;
+        };
+        let leader = &self.members[usize::from(active)];
+        let link_up = |m: &Member| m.isolated_until <= now && m.hung_until <= now;
+        let compatible = match (self.data_of(standby), self.data_of(active)) {
+            (Some(follower), Some(leader)) => self.history.is_prefix(follower, leader),
+            _ => false,
+        };
+        // A demoted active still streams what its standby lacks (a planned switchover drains it).
+        let leads = leader.role == Role::Active
+            || (leader.role == Role::Standby && leader.replicating_from.is_none());
+        state.role == Role::Standby
+            && state.copying.is_none()
+            && self.running(standby)
+            && self.running(active)
+            && leads
+            && state.broken_until <= now
+            && link_up(state)
+            && link_up(leader)
+            && compatible
+    }
+
+    /// The standbys connected to `active`.
+    pub(super) fn followers(&self, active: u8, now: Millis) -> impl Iterator<Item = u8> + '_ {
+        (0..self.members.len() as u8)
+            .filter(move |m| {
+                *m != active && self.members[usize::from(*m)].replicating_from == Some(active)
+            })
+            .filter(move |m| self.connected(*m, now))
+    }
+
+    /// Client writes and replication from `from` to `to`: call before anything changes. Returns
+    /// the members that accepted writes at the same time, if more than one did.
+    pub fn settle(&mut self, from: Millis, to: Millis) -> Option<Vec<u8>> {
+        let accepting: Vec<u8> = (0..self.members.len() as u8)
+            .filter(|m| self.accepting_writes(*m, from))
+            .collect();
+        if accepting.len() > 1 {
+            return Some(accepting);
+        }
+        if let Some(&active) = accepting.first() {
+            self.write(active, from, to);
+        }
+        self.replicate(from);
+        None
+    }
+
+    pub(super) fn write(&mut self, active: u8, from: Millis, to: Millis) {
+        let state = &self.members[usize::from(active)];
+        if state.disk_full_until > from {
+            return;
+        }
+        let followers: Vec<u8> = self.followers(active, from).collect();
+        let receiving = followers
+            .iter()
+            .any(|m| self.members[usize::from(*m)].stalled_until <= from);
+        let ackable = match (self.topology, self.replication) {
+            (Topology::Standalone, _) | (_, Replication::Async) => true,
+            (Topology::MasterSlave, Replication::Sync) => receiving,
+        };
+        if !ackable {
+            return; // Strict sync: a commit waits for the standby; clients time out.
+        }
+        let numerator =
+            u64::from(self.config.writes_per_second) * (to - from) + self.write_remainder;
+        let writes = numerator / 1000;
+        self.write_remainder = numerator % 1000;
+        if writes == 0 {
+            return;
+        }
+        let index = self
+            .volume_of(active)
+            .expect("an accepting member has a volume");
+        let before = self.volumes[index].data;
+        let after = Position {
+            lsn: before.lsn + writes * WRITE_BYTES,
+            ..before
+        };
+        self.volumes[index].data = after;
+        self.history
+            .acknowledge(before.branch, before.lsn, after.lsn);
+        self.last_write_at = to;
+    }
+
+    /// Connected, unstalled standbys receive: all of it under sync, all but the replication lag
+    /// under async.
+    pub(super) fn replicate(&mut self, now: Millis) {
+        for standby in 0..self.members.len() as u8 {
+            if !self.connected(standby, now)
+                || self.members[usize::from(standby)].stalled_until > now
+            {
+                continue;
+            }
+            let active = self.members[usize::from(standby)]
+                .replicating_from
+                .expect("connected");
+            let (Some(leader), Some(index)) = (self.data_of(active), self.volume_of(standby))
+            else {
+                continue;
+            };
+            // Async trails by the replication lag while writes flow, and catches up when they stop.
+            let quiet = now >= self.last_write_at + self.config.replication_lag_ms;
+            let lag_bytes = match self.replication {
+                Replication::Sync => 0,
+                Replication::Async if quiet => 0,
+                Replication::Async => {
+                    u64::from(self.config.writes_per_second)
+                        * self.config.replication_lag_ms
+                        * WRITE_BYTES
+                        / 1000
+                }
+            };
+            let target = leader.lsn.saturating_sub(lag_bytes);
+            let current = self.volumes[index].data;
+            let lsn = current.lsn.max(target).min(leader.lsn);
+            self.volumes[index].data = Position {
+                branch: leader.branch,
+                lsn,
+            };
+        }
+    }
+
+    /// The agent's report, as a poll at `now` returns it (the caller checked reachability).
+    pub fn report(&mut self, member: u8, now: Millis) -> AgentReport {
+        self.members[usize::from(member)].last_polled = Some(now);
+        self.later.push((
+            now + self.lease_ms,
+            Later::LeaseCheck {
+                member,
+                polled_at: now,
+            },
+        ));
+        let state = &self.members[usize::from(member)];
+        let process = match state.process {
+            Proc::Down => Process::Down,
+            Proc::Starting(_) => Process::Starting,
+            Proc::Running => Process::Running,
+        };
+        let volume = self.volume_of(member).map(|index| &self.volumes[index]);
+        let lsn = volume.map_or(0, |volume| volume.data.lsn);
+        let connected = match state.role {
+            Role::Active => self.followers(member, now).next().is_some(),
+            _ => self.connected(member, now),
+        };
+        let in_sync = state.role == Role::Standby
+            && connected
+            && state
+                .replicating_from
+                .and_then(|active| self.data_of(active))
+                .map(|data| data.lsn)
+                == Some(lsn);
+        let copy = match state.copying {
+            Some(_) => {
+                let elapsed = now.saturating_sub(state.copy_started);
+                let percent = (elapsed * 100 / self.config.rebuild_ms.max(1)).min(99);
+                CopyProgress::Copying {
+                    percent: u8::try_from(percent).unwrap_or(99),
+                }
+            }
+            None if state.copy_failed => CopyProgress::Failed,
+            None => CopyProgress::Idle,
+        };
+        AgentReport {
+            process,
+            role: state.role,
+            lsn: Lsn(lsn),
+            replication_connected: connected,
+            in_sync: in_sync && self.replication == Replication::Sync,
+            copy_complete: volume.is_some_and(|volume| volume.copy_complete),
+            config_hash: ConfigHash(state.config_hash),
+            copy,
+            not_serving: (state.role != Role::Active)
+                .then_some(state.not_serving)
+                .flatten(),
+        }
+    }
+
+    /// An agent whose lease ran out stops accepting writes: it demotes its database.
+    pub fn lease_check(&mut self, member: u8, polled_at: Millis, now: Millis) {
+        let state = &mut self.members[usize::from(member)];
+        if state.last_polled != Some(polled_at) {
+            return; // polled since
+        }
+        if state.hung_until > now {
+            // Frozen: it fences the moment it thaws (see `thaw`).
+            return;
+        }
+        if state.role == Role::Active {
+            state.role = Role::None;
+            state.replicating_from = None;
+            state.not_serving = Some(NotServing::LeaseExpired);
+        }
+    }
+
+    /// A frozen member thaws: its agent first checks its lease.
+    pub fn thaw(&mut self, member: u8, now: Millis) {
+        let state = &mut self.members[usize::from(member)];
+        let expired = state.last_polled.is_none_or(|at| now >= at + self.lease_ms);
+        if expired && state.role == Role::Active {
+            state.role = Role::None;
+            state.replicating_from = None;
+            state.not_serving = Some(NotServing::LeaseExpired);
+        }
+    }
+
+    pub(super) fn start_process(&mut self, member: u8, uid: String, now: Millis) {
+        let start_ms = self.members[usize::from(member)]
+            .slow_start_ms
+            .take()
+            .unwrap_or(self.config.pod_start_ms);
+        let state = &mut self.members[usize::from(member)];
+        state.process = Proc::Starting(now + start_ms);
+        state.role = Role::None;
+        state.replicating_from = None;
+        state.copy_failed |= state.copying.is_some();
+        state.copying = None;
+        state.not_serving = Some(NotServing::Starting);
+        state.config_hash = self.config_hash;
+        self.later
+            .push((now + start_ms, Later::ProcessUp { member, uid }));
+    }
+
+    /// A starting process is up: read-only, with no role, waiting for the engine.
+    pub fn process_up(&mut self, member: u8, uid: &str, now: Millis) {
+        let pod_matches = self.members[usize::from(member)]
+            .pod
+            .as_ref()
+            .is_some_and(|pod| pod.uid == uid);
+        if !pod_matches || !self.node_up(member) {
+            return;
+        }
+        let state = &mut self.members[usize::from(member)];
+        if matches!(state.process, Proc::Starting(at) if at <= now) {
+            state.process = Proc::Running;
+            state.role = Role::None;
+            state.not_serving = Some(if state.crashed {
+                NotServing::Restarted
+            } else {
+                NotServing::Starting
+            });
+            state.crashed = false;
+            self.changed.push(Changed::Pod(member));
+        }
+    }
+
+    /// Promotes the member: it becomes the active, on a new branch of history.
+    pub fn promote(&mut self, member: u8) -> bool {
+        let complete = self
+            .volume_of(member)
+            .is_some_and(|index| self.volumes[index].copy_complete);
+        if !self.running(member) || !complete {
+            return false;
+        }
+        if self.members[usize::from(member)].role != Role::Active {
+            let index = self.volume_of(member).expect("checked");
+            let forked = self.history.fork(self.volumes[index].data);
+            self.volumes[index].data = forked;
+            let state = &mut self.members[usize::from(member)];
+            state.role = Role::Active;
+            state.replicating_from = None;
+            state.copying = None;
+            state.not_serving = None;
+        }
+        true
+    }
+
+    /// Demotes (`demote`: to a standby) or fences (to no role) the member.
+    pub fn demote(&mut self, member: u8, to: Role) -> bool {
+        let state = &mut self.members[usize::from(member)];
+        if state.role == Role::Active {
+            state.role = to;
+            state.replicating_from = None;
+            state.not_serving = Some(if to == Role::Standby {
+                NotServing::Demoted
+            } else {
+                NotServing::Fenced
+            });
+        }
+        true
+    }
+
+    /// Starts copying the member's data afresh from `from`.
+    pub fn rebuild(&mut self, member: u8, from: u8, now: Millis) -> bool {
+        if !self.running(member) || self.members[usize::from(member)].role == Role::Active {
+            return false;
+        }
+        if self.members[usize::from(member)].copying.is_some() {
+            return true;
+        }
+        let Some(index) = self.volume_of(member) else {
+            return false;
+        };
+        self.volumes[index].data = Position::default();
+        self.volumes[index].copy_complete = false;
+        self.next_token += 1;
+        let token = self.next_token;
+        let state = &mut self.members[usize::from(member)];
+        state.role = Role::Standby;
+        state.replicating_from = None;
+        state.copying = Some((from, token));
+        state.copy_started = now;
+        state.copy_failed = false;
+        self.later.push((
+            now + self.config.rebuild_ms,
+            Later::CopyDone { member, token },
+        ));
+        true
+    }
+
+    /// A rebuild's copy ends: it succeeds if the source is still the running active.
+    pub fn copy_done(&mut self, member: u8, token: u64, now: Millis) {
+        let Some((from, current)) = self.members[usize::from(member)].copying else {
+            return;
+        };
+        if current != token {
+            return;
+        }
+        self.members[usize::from(member)].copying = None;
+        self.members[usize::from(member)].copy_failed = true; // unless it completes below
+        let source_ok = self.running(from)
+            && self.members[usize::from(from)].role == Role::Active
+            && self.running(member)
+            && self.members[usize::from(member)].broken_until <= now;
+        let (Some(source), Some(index)) = (self.data_of(from), self.volume_of(member)) else {
+            return;
+        };
+        if source_ok {
+            self.volumes[index].data = source;
+            self.volumes[index].copy_complete = true;
+            self.members[usize::from(member)].replicating_from = Some(from);
+            self.members[usize::from(member)].copy_failed = false;
+        }
+    }
+
+    /// Points the member's replication at `from`.
+    pub fn restart_replication(&mut self, member: u8, from: u8) -> bool {
+        let complete = self
+            .volume_of(member)
+            .is_some_and(|index| self.volumes[index].copy_complete);
+        let state = &mut self.members[usize::from(member)];
+        if state.role != Role::Standby || !complete || state.copying.is_some() {
+            return false;
+        }
+        state.replicating_from = Some(from);
+        true
+    }
+
+    /// The container restarts a crashed process.
+    pub fn restart(&mut self, member: u8, uid: &str, now: Millis) {
+        let matches = self.members[usize::from(member)]
+            .pod
+            .as_ref()
+            .is_some_and(|pod| pod.uid == uid);
+        if matches
+            && self.node_up(member)
+            && self.members[usize::from(member)].process == Proc::Down
+        {
+            self.start_process(member, uid.to_string(), now);
+        }
+    }
+
+    /// The process dies.
+    pub fn crash(&mut self, member: u8) {
+        let state = &mut self.members[usize::from(member)];
+        state.process = Proc::Down;
+        state.role = Role::None;
+        state.replicating_from = None;
+        state.copy_failed |= state.copying.is_some();
+        state.copying = None;
+        state.crashed = true;
+    }
+}
