@@ -96,9 +96,53 @@ pub enum Reason {
 }
 
 impl Reason {
-    /// The reason's name, as written in transcripts and Kubernetes events.
-    pub fn name(self) -> String {
-        format!("{self:?}")
+    /// The reason's name, as written in transcripts and as the reason of Kubernetes events
+    /// (CamelCase, as Kubernetes writes reasons). A stable name, not Rust's `Debug`: renaming a
+    /// variant does not rename what people filter Events on.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::Initialized => "Initialized",
+            Reason::InitTimeout => "InitTimeout",
+            Reason::InitError => "InitError",
+            Reason::ActiveFailed => "ActiveFailed",
+            Reason::StandbyFailed => "StandbyFailed",
+            Reason::BothFailed => "BothFailed",
+            Reason::ReplicationBroken => "ReplicationBroken",
+            Reason::LagTimeout => "LagTimeout",
+            Reason::StandbyRestarting => "StandbyRestarting",
+            Reason::SwitchoverRequested => "SwitchoverRequested",
+            Reason::RollingChange => "RollingChange",
+            Reason::StopRequested => "StopRequested",
+            Reason::PromotionConfirmed => "PromotionConfirmed",
+            Reason::StandbyNotCaughtUp => "StandbyNotCaughtUp",
+            Reason::NoSafeCandidate => "NoSafeCandidate",
+            Reason::StandbyStarting => "StandbyStarting",
+            Reason::RebuildAttemptsExhausted => "RebuildAttemptsExhausted",
+            Reason::StandbyRecovered => "StandbyRecovered",
+            Reason::StandbyStartTimeout => "StandbyStartTimeout",
+            Reason::ReplicationRestored => "ReplicationRestored",
+            Reason::ReplicationNotRestored => "ReplicationNotRestored",
+            Reason::NewestChosen => "NewestChosen",
+            Reason::NewestUnknown => "NewestUnknown",
+            Reason::AllDataLost => "AllDataLost",
+            Reason::ActiveRestored => "ActiveRestored",
+            Reason::ChosenLost => "ChosenLost",
+            Reason::WaitTimeout => "WaitTimeout",
+            Reason::SwitchoverCompleted => "SwitchoverCompleted",
+            Reason::SwitchoverAborted => "SwitchoverAborted",
+            Reason::SwitchoverTimeout => "SwitchoverTimeout",
+            Reason::ReexamineRequested => "ReexamineRequested",
+            Reason::Reexamined => "Reexamined",
+            Reason::LogLost => "LogLost",
+            Reason::AllPodsStopped => "AllPodsStopped",
+            Reason::StartRequested => "StartRequested",
+            Reason::StartingLastActive => "StartingLastActive",
+            Reason::ActiveRecovered => "ActiveRecovered",
+            Reason::DataLost => "DataLost",
+            Reason::RestartsExhausted => "RestartsExhausted",
+            Reason::IncompleteData => "IncompleteData",
+            Reason::PromotionFailed => "PromotionFailed",
+        }
     }
 }
 

@@ -105,7 +105,7 @@ impl<'a> Ctx<'a> {
         let message = format!("was {from}, now {to}: {detail}");
         self.report(Action::EmitEvent {
             warning,
-            reason: reason.name(),
+            reason: reason.name().to_owned(),
             message,
         });
     }
