@@ -1,6 +1,7 @@
 //! Transcript tests: small data-driven text files of inputs with the expected events, effects
 //! and state (`engine/tests/transcripts/*.txt`). Every step is also checked against the
-//! invariants. The language is described in `engine/tests/transcripts/README.md`.
+//! invariants, and each transcript's whole trace against its snapshot (`NAME.trace`, rewritten
+//! with `UPDATE_EXPECT=1`). The language is described in `engine/tests/transcripts/README.md`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,9 @@ struct Runner {
     /// Whether label effects are left for `finished` lines (`labels manual`) rather than
     /// carried out at once.
     manual_labels: bool,
+    /// The events and effects of the current transcript line, rendered, in the order of its
+    /// steps: the body of its entry in the trace.
+    traced: Vec<String>,
 }
 
 type Outcome_ = Result<(), String>;
@@ -48,6 +52,7 @@ impl Runner {
             asked: [None; 2],
             dropped: false,
             manual_labels: false,
+            traced: Vec::new(),
         }
     }
 
@@ -64,9 +69,16 @@ impl Runner {
             .map_err(|violation| violation.to_string())?;
         if self.harness.engine.state().seq() != seq_before {
             let bytes = self.harness.log.last().expect("a record was written");
-            self.window
-                .push(Record::decode(bytes).map_err(|e| e.to_string())?);
+            let record = Record::decode(bytes).map_err(|e| e.to_string())?;
+            self.traced.extend(
+                record
+                    .events
+                    .iter()
+                    .map(|event| format!("event {}", render_event(event))),
+            );
+            self.window.push(record);
         }
+        self.trace_effects(&effects);
         self.window_effects.extend(effects.iter().cloned());
         self.all_effects.extend(effects.iter().cloned());
         if !self.manual_labels {
@@ -80,6 +92,50 @@ impl Runner {
             }
         }
         Ok(())
+    }
+
+    fn trace_effects(&mut self, effects: &[Effect]) {
+        self.traced.extend(effects.iter().map(|effect| {
+            format!(
+                "effect {} id={}",
+                render_action(&effect.action),
+                effect.id.0
+            )
+        }));
+    }
+
+    /// The trace's entry for a transcript line that was just run: the line with the time after
+    /// it, what its steps recorded and emitted, and the state it left.
+    fn trace_entry(&mut self, line: &str) -> String {
+        let mut entry = format!("@{} {line}\n", duration(self.now));
+        for traced in self.traced.drain(..) {
+            writeln!(entry, "  {traced}").expect("writing to a String");
+        }
+        if line.starts_with("answer") && self.dropped {
+            entry.push_str("  dropped\n");
+        }
+        writeln!(entry, "  {}", self.render_state()).expect("writing to a String");
+        entry
+    }
+
+    /// The engine's state, in the stable rendering: the cluster state, the active, each
+    /// member's health and the next deadline.
+    fn render_state(&self) -> Rendered {
+        let engine = &self.harness.engine;
+        let state = engine.state();
+        let mut rendered = Rendered::new("state")
+            .with("cluster", cluster_state(state.cluster()))
+            .with("active", optional(state.active(), member));
+        for of in state
+            .topology()
+            .map(Topology::members)
+            .into_iter()
+            .flatten()
+        {
+            let derived = state.health(of, Timestamp(self.now));
+            rendered = rendered.with(format!("m{}", of.0), health(derived));
+        }
+        rendered.with("deadline", optional(engine.next_deadline(), time))
     }
 
     fn member(word: &str) -> Result<MemberId, String> {
@@ -189,6 +245,7 @@ impl Runner {
                     .harness
                     .restart(Timestamp(self.now))
                     .map_err(|violation| violation.to_string())?;
+                self.trace_effects(&effects);
                 self.window_effects.extend(effects);
                 Ok(())
             }
@@ -639,14 +696,23 @@ fn set_field(spec: &mut Spec, arg: &str) -> Outcome_ {
     Ok(())
 }
 
-fn run_file(path: &Path) -> Result<(), String> {
+/// Runs a transcript; returns its trace: for every line that is an input (not `at`, `set`,
+/// `topology`, `ask`, `labels` or an expectation), what it recorded and emitted and the state it
+/// left, in the stable rendering.
+fn run_file(path: &Path) -> Result<String, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut runner = Runner::new(path);
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let mut trace = format!(
+        "# The trace of {name}: per input line, the events recorded, the effects emitted and the \
+         state after it.\n# Written by UPDATE_EXPECT=1 (engine/tests/transcripts/README.md).\n"
+    );
     for (number, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
+        runner.traced.clear();
         runner.run_line(line).map_err(|error| {
             format!(
                 "{}:{}: `{line}`: {error}",
@@ -654,8 +720,31 @@ fn run_file(path: &Path) -> Result<(), String> {
                 number + 1
             )
         })?;
+        let command = line.split_whitespace().next().unwrap_or_default();
+        if !matches!(
+            command,
+            "at" | "set" | "topology" | "ask" | "labels" | "expect"
+        ) {
+            trace.push('\n');
+            trace.push_str(&runner.trace_entry(line));
+        }
     }
-    Ok(())
+    Ok(trace)
+}
+
+/// Compares a transcript's trace with its snapshot, `NAME.trace` beside it (with
+/// `UPDATE_EXPECT=1`, rewrites the snapshot instead). A difference is printed as a diff.
+fn check_trace(transcript: &Path, trace: &str) -> Result<(), String> {
+    let path = transcript.with_extension("trace");
+    let snapshot = expect_test::expect_file![path.clone()];
+    std::panic::catch_unwind(|| snapshot.assert_eq(trace)).map_err(|_| {
+        format!(
+            "{}: the trace differs from {} (the diff is printed above; UPDATE_EXPECT=1 \
+             rewrites it)",
+            transcript.display(),
+            path.display()
+        )
+    })
 }
 
 // The stable rendering: engine values as `kind key=value ...`, lower case, enum values in
@@ -1237,8 +1326,18 @@ fn transcripts() {
     );
     let mut failures = String::new();
     for file in &files {
-        if let Err(error) = run_file(file) {
+        if let Err(error) = run_file(file).and_then(|trace| check_trace(file, &trace)) {
             writeln!(failures, "{error}").expect("writing to a String");
+        }
+    }
+    // A snapshot whose transcript is gone would never be checked again.
+    for entry in std::fs::read_dir(&dir).expect("the transcripts directory") {
+        let path = entry.expect("a directory entry").path();
+        if path.extension().is_some_and(|ext| ext == "trace")
+            && !path.with_extension("txt").exists()
+        {
+            writeln!(failures, "{}: no transcript of that name", path.display())
+                .expect("writing to a String");
         }
     }
     assert!(failures.is_empty(), "failing transcripts:\n{failures}");
@@ -1315,4 +1414,29 @@ fn the_rendering_is_stable() {
     assert!(render_event(&transition).matches(&wants));
     let wants = parse_wants(&["reason=newest"]).expect("wants");
     assert!(!render_event(&transition).matches(&wants));
+}
+
+#[test]
+fn a_wrong_trace_fails() {
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        return; // blessing rewrites a wrong trace rather than failing
+    }
+    let dir = std::env::temp_dir().join(format!("tandem-transcript-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let path = dir.join("traced.txt");
+    std::fs::write(&path, "bootstrap\nat +20s\nreport 0 down\n").expect("writing a transcript");
+    let trace = run_file(&path).expect("the transcript runs");
+    assert!(
+        trace.contains("\n  event promoting member=1 fence=agent-confirmed accepted-lag=none\n"),
+        "{trace}"
+    );
+    std::fs::write(
+        path.with_extension("trace"),
+        trace.replace("agent-confirmed", "pod-gone"),
+    )
+    .expect("writing a snapshot");
+    let error = check_trace(&path, &trace).expect_err("a wrong trace must fail");
+    assert!(error.contains("the trace differs"), "{error}");
+    std::fs::write(path.with_extension("trace"), &trace).expect("writing a snapshot");
+    check_trace(&path, &trace).expect("the right trace passes");
 }
