@@ -591,22 +591,17 @@ impl Runner {
     }
 }
 
+/// A duration as Go and humantime write them (`15s`, `1m30s`, `500ms`), in milliseconds: the
+/// engine's clock counts whole milliseconds, so a finer duration is refused.
 fn parse_duration(text: &str) -> Result<u64, String> {
-    let (number, unit) = text
-        .find(|c: char| !c.is_ascii_digit())
-        .map(|index| text.split_at(index))
-        .ok_or(format!("duration without unit: {text:?}"))?;
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("bad duration {text:?}"))?;
-    let factor = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        _ => return Err(format!("unknown unit in {text:?}")),
-    };
-    Ok(value * factor)
+    let duration = humantime::parse_duration(text)
+        .map_err(|error| format!("bad duration {text:?}: {error}"))?;
+    if duration.subsec_nanos() % 1_000_000 != 0 {
+        return Err(format!(
+            "{text:?} is not a whole number of milliseconds: the engine's clock counts milliseconds"
+        ));
+    }
+    u64::try_from(duration.as_millis()).map_err(|_| format!("duration too long: {text:?}"))
 }
 
 fn parse_report(args: &[&str]) -> Result<AgentReport, String> {
@@ -1439,4 +1434,22 @@ fn a_wrong_trace_fails() {
     assert!(error.contains("the trace differs"), "{error}");
     std::fs::write(path.with_extension("trace"), &trace).expect("writing a snapshot");
     check_trace(&path, &trace).expect("the right trace passes");
+}
+
+#[test]
+fn durations_are_written_as_humantime_writes_them() {
+    assert_eq!(parse_duration("15s"), Ok(15_000));
+    assert_eq!(parse_duration("1m30s"), Ok(90_000));
+    assert_eq!(parse_duration("500ms"), Ok(500));
+    assert_eq!(parse_duration("1h"), Ok(3_600_000));
+    assert_eq!(parse_duration("0s"), Ok(0));
+    // The trace writes times the same way, and they read back.
+    for ms in [0, 500, 15_000, 90_500, 3_600_000] {
+        assert_eq!(parse_duration(&duration(ms)), Ok(ms), "{}", duration(ms));
+    }
+    let error = parse_duration("1500us").expect_err("sub-millisecond");
+    assert!(error.contains("whole number of milliseconds"), "{error}");
+    assert!(parse_duration("1.0005s").is_err());
+    assert!(parse_duration("15").is_err());
+    assert!(parse_duration("fifteen seconds").is_err());
 }
