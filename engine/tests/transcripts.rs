@@ -1,15 +1,16 @@
 //! Transcript tests: small data-driven text files of inputs with the expected events, effects
 //! and state (`engine/tests/transcripts/*.txt`). Every step is also checked against the
-//! invariants. The language is described in `engine/tests/transcripts/README.md`.
+//! invariants, and each transcript's whole trace against its snapshot (`NAME.trace`, rewritten
+//! with `UPDATE_EXPECT=1`). The language is described in `engine/tests/transcripts/README.md`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use tandem_engine::testing::Harness;
 use tandem_engine::{
-    Action, AgentReport, ClusterState, ConfigHash, CopyProgress, Effect, EffectError, Event, Input,
-    Lsn, MemberId, NodeName, NodeStatus, NotServing, Outcome, PodObservation, PodUid, Poll,
-    PollTicket, Process, PvName, PvcUid, Record, Role, Spec, SwitchoverRequest, Timestamp,
-    Topology, VolumeObservation,
+    Action, AgentReport, ClusterState, ConfigHash, CopyProgress, Effect, EffectError, EffectKey,
+    Event, FenceEvidence, Health, Input, Lsn, MemberId, MemberStatus, NodeName, NodeStatus,
+    NotServing, Outcome, PodObservation, PodUid, Poll, PollTicket, Process, PvName, PvcUid, Reason,
+    Record, Role, Spec, Status, SwitchoverRequest, Timestamp, Topology, VolumeObservation,
 };
 
 struct Runner {
@@ -29,6 +30,9 @@ struct Runner {
     /// Whether label effects are left for `finished` lines (`labels manual`) rather than
     /// carried out at once.
     manual_labels: bool,
+    /// The events and effects of the current transcript line, rendered, in the order of its
+    /// steps: the body of its entry in the trace.
+    traced: Vec<String>,
 }
 
 type Outcome_ = Result<(), String>;
@@ -48,6 +52,7 @@ impl Runner {
             asked: [None; 2],
             dropped: false,
             manual_labels: false,
+            traced: Vec::new(),
         }
     }
 
@@ -64,9 +69,16 @@ impl Runner {
             .map_err(|violation| violation.to_string())?;
         if self.harness.engine.state().seq() != seq_before {
             let bytes = self.harness.log.last().expect("a record was written");
-            self.window
-                .push(Record::decode(bytes).map_err(|e| e.to_string())?);
+            let record = Record::decode(bytes).map_err(|e| e.to_string())?;
+            self.traced.extend(
+                record
+                    .events
+                    .iter()
+                    .map(|event| format!("event {}", render_event(event))),
+            );
+            self.window.push(record);
         }
+        self.trace_effects(&effects);
         self.window_effects.extend(effects.iter().cloned());
         self.all_effects.extend(effects.iter().cloned());
         if !self.manual_labels {
@@ -82,6 +94,50 @@ impl Runner {
         Ok(())
     }
 
+    fn trace_effects(&mut self, effects: &[Effect]) {
+        self.traced.extend(effects.iter().map(|effect| {
+            format!(
+                "effect {} id={}",
+                render_action(&effect.action),
+                effect.id.0
+            )
+        }));
+    }
+
+    /// The trace's entry for a transcript line that was just run: the line with the time after
+    /// it, what its steps recorded and emitted, and the state it left.
+    fn trace_entry(&mut self, line: &str) -> String {
+        let mut entry = format!("@{} {line}\n", duration(self.now));
+        for traced in self.traced.drain(..) {
+            writeln!(entry, "  {traced}").expect("writing to a String");
+        }
+        if line.starts_with("answer") && self.dropped {
+            entry.push_str("  dropped\n");
+        }
+        writeln!(entry, "  {}", self.render_state()).expect("writing to a String");
+        entry
+    }
+
+    /// The engine's state, in the stable rendering: the cluster state, the active, each
+    /// member's health and the next deadline.
+    fn render_state(&self) -> Rendered {
+        let engine = &self.harness.engine;
+        let state = engine.state();
+        let mut rendered = Rendered::new("state")
+            .with("cluster", cluster_state(state.cluster()))
+            .with("active", optional(state.active(), member));
+        for of in state
+            .topology()
+            .map(Topology::members)
+            .into_iter()
+            .flatten()
+        {
+            let derived = state.health(of, Timestamp(self.now));
+            rendered = rendered.with(format!("m{}", of.0), health(derived));
+        }
+        rendered.with("deadline", optional(engine.next_deadline(), time))
+    }
+
     fn member(word: &str) -> Result<MemberId, String> {
         word.parse::<u8>()
             .map(MemberId)
@@ -89,7 +145,8 @@ impl Runner {
     }
 
     fn run_line(&mut self, line: &str) -> Outcome_ {
-        let words: Vec<&str> = line.split_whitespace().collect();
+        let words = split_words(line)?;
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
         let (command, args) = words.split_first().ok_or("empty line")?;
         match *command {
             "topology" => {
@@ -188,6 +245,7 @@ impl Runner {
                     .harness
                     .restart(Timestamp(self.now))
                     .map_err(|violation| violation.to_string())?;
+                self.trace_effects(&effects);
                 self.window_effects.extend(effects);
                 Ok(())
             }
@@ -210,7 +268,11 @@ impl Runner {
                     .and_then(|d| d.strip_prefix('+'))
                     .ok_or("repeat N +DURATION COMMAND")?;
                 let step_ms = parse_duration(step)?;
-                let command = args[2..].join(" ");
+                let command = args[2..]
+                    .iter()
+                    .map(|word| quoted(word))
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 for _ in 0..count {
                     self.now += step_ms;
                     self.run_line(&command)?;
@@ -405,11 +467,11 @@ impl Runner {
                     Some("*") | None => None,
                     Some(word) => Some(Self::member(word)?),
                 };
-                let detail = rest.get(2).copied();
+                let wants = parse_wants(rest.get(2..).unwrap_or_default())?;
                 let found = self.window_effects.iter().any(|effect| {
                     effect.action.name() == *name
                         && (member.is_none() || effect.action.member() == member)
-                        && detail.is_none_or(|detail| effect_detail_matches(&effect.action, detail))
+                        && render_action(&effect.action).matches(&wants)
                 });
                 match (*what, found) {
                     ("effect", false) => Err(format!(
@@ -468,14 +530,24 @@ impl Runner {
                     .ok_or(format!("{got} records, expected at most {want}"))
             }
             "event" => {
-                let name = rest.first().ok_or("which event?")?;
-                let found = self.window.iter().flat_map(|r| &r.events).any(|event| {
-                    let debug = format!("{event:?}");
-                    debug.starts_with(name) && rest[1..].iter().all(|part| debug.contains(part))
-                });
-                found
-                    .then_some(())
-                    .ok_or(format!("no event {rest:?} in this window"))
+                let kind = rest.first().ok_or("which event?")?;
+                let wants = parse_wants(&rest[1..])?;
+                let events: Vec<Rendered> = self
+                    .window
+                    .iter()
+                    .flat_map(|record| &record.events)
+                    .map(render_event)
+                    .collect();
+                let found = events
+                    .iter()
+                    .any(|event| event.kind == *kind && event.matches(&wants));
+                found.then_some(()).ok_or_else(|| {
+                    let mut message = format!("no event {rest:?} in this window; it has:");
+                    for event in &events {
+                        write!(message, "\n    {event}").expect("writing to a String");
+                    }
+                    message
+                })
             }
             "rejected" => {
                 let field = rest.first().ok_or("which field?")?;
@@ -504,7 +576,7 @@ impl Runner {
             .filter_map(|event| match event {
                 Event::Transition {
                     from, to, reason, ..
-                } => Some(format!("{from} -> {to} {reason:?}")),
+                } => Some(format!("{from} -> {to} {}", reason.name())),
                 _ => None,
             })
             .collect()
@@ -519,41 +591,17 @@ impl Runner {
     }
 }
 
-fn effect_detail_matches(action: &Action, detail: &str) -> bool {
-    match action {
-        Action::DeletePod {
-            grace_period_s,
-            uid,
-            ..
-        } => detail == format!("grace={grace_period_s}") || detail == format!("uid={}", uid.0),
-        Action::ProvisionLocalPv { node, .. } => detail == node.0,
-        Action::SetReplicas { replicas } => detail == replicas.to_string(),
-        Action::Rebuild { from, .. } | Action::RestartReplication { from, .. } => {
-            detail == format!("from={}", from.0)
-        }
-        Action::LabelPod { uid, role, .. } => {
-            detail == format!("uid={}", uid.0) || detail == format!("{role:?}").to_lowercase()
-        }
-        _ => format!("{action:?}").contains(detail),
-    }
-}
-
+/// A duration as Go and humantime write them (`15s`, `1m30s`, `500ms`), in milliseconds: the
+/// engine's clock counts whole milliseconds, so a finer duration is refused.
 fn parse_duration(text: &str) -> Result<u64, String> {
-    let (number, unit) = text
-        .find(|c: char| !c.is_ascii_digit())
-        .map(|index| text.split_at(index))
-        .ok_or(format!("duration without unit: {text:?}"))?;
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("bad duration {text:?}"))?;
-    let factor = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        _ => return Err(format!("unknown unit in {text:?}")),
-    };
-    Ok(value * factor)
+    let duration = humantime::parse_duration(text)
+        .map_err(|error| format!("bad duration {text:?}: {error}"))?;
+    if duration.subsec_nanos() % 1_000_000 != 0 {
+        return Err(format!(
+            "{text:?} is not a whole number of milliseconds: the engine's clock counts milliseconds"
+        ));
+    }
+    u64::try_from(duration.as_millis()).map_err(|_| format!("duration too long: {text:?}"))
 }
 
 fn parse_report(args: &[&str]) -> Result<AgentReport, String> {
@@ -643,14 +691,23 @@ fn set_field(spec: &mut Spec, arg: &str) -> Outcome_ {
     Ok(())
 }
 
-fn run_file(path: &Path) -> Result<(), String> {
+/// Runs a transcript; returns its trace: for every line that is an input (not `at`, `set`,
+/// `topology`, `ask`, `labels` or an expectation), what it recorded and emitted and the state it
+/// left, in the stable rendering.
+fn run_file(path: &Path) -> Result<String, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut runner = Runner::new(path);
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let mut trace = format!(
+        "# The trace of {name}: per input line, the events recorded, the effects emitted and the \
+         state after it.\n# Written by UPDATE_EXPECT=1 (engine/tests/transcripts/README.md).\n"
+    );
     for (number, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
+        runner.traced.clear();
         runner.run_line(line).map_err(|error| {
             format!(
                 "{}:{}: `{line}`: {error}",
@@ -658,8 +715,594 @@ fn run_file(path: &Path) -> Result<(), String> {
                 number + 1
             )
         })?;
+        let command = line.split_whitespace().next().unwrap_or_default();
+        if !matches!(
+            command,
+            "at" | "set" | "topology" | "ask" | "labels" | "expect"
+        ) {
+            trace.push('\n');
+            trace.push_str(&runner.trace_entry(line));
+        }
     }
-    Ok(())
+    Ok(trace)
+}
+
+/// Compares a transcript's trace with its snapshot, `NAME.trace` beside it (with
+/// `UPDATE_EXPECT=1`, rewrites the snapshot instead). A difference is printed as a diff.
+fn check_trace(transcript: &Path, trace: &str) -> Result<(), String> {
+    let path = transcript.with_extension("trace");
+    let snapshot = expect_test::expect_file![path.clone()];
+    std::panic::catch_unwind(|| snapshot.assert_eq(trace)).map_err(|_| {
+        format!(
+            "{}: the trace differs from {} (the diff is printed above; UPDATE_EXPECT=1 \
+             rewrites it)",
+            transcript.display(),
+            path.display()
+        )
+    })
+}
+
+// The stable rendering: engine values as `kind key=value ...`, lower case, enum values in
+// kebab-case, members as numbers, times as humantime writes durations. Expectations match it,
+// and traces are made of it, so renaming a Rust field or variant does not change a transcript.
+
+/// An engine value rendered: its kind and its fields, in a fixed order.
+#[derive(Debug)]
+struct Rendered {
+    kind: &'static str,
+    fields: Vec<(String, String)>,
+}
+
+impl Rendered {
+    fn new(kind: &'static str) -> Rendered {
+        Rendered {
+            kind,
+            fields: Vec::new(),
+        }
+    }
+
+    fn with(mut self, key: impl Into<String>, value: impl ToString) -> Rendered {
+        self.fields.push((key.into(), value.to_string()));
+        self
+    }
+
+    /// Whether every wanted field is there with the wanted value.
+    fn matches(&self, wants: &[Want]) -> bool {
+        wants.iter().all(|want| {
+            self.fields.iter().any(|(key, value)| match want {
+                Want::Is(want_key, want_value) => key == want_key && value == want_value,
+                Want::Has(want_key, text) => key == want_key && value.contains(text.as_str()),
+            })
+        })
+    }
+}
+
+impl std::fmt::Display for Rendered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.kind)?;
+        for (key, value) in &self.fields {
+            write!(f, " {key}={}", quoted(value))?;
+        }
+        Ok(())
+    }
+}
+
+/// A word of an expectation about a rendered value: `key=value` (the field is exactly
+/// `value`) or `key~text` (the field contains `text`).
+#[derive(Debug)]
+enum Want {
+    Is(String, String),
+    Has(String, String),
+}
+
+fn parse_wants(words: &[&str]) -> Result<Vec<Want>, String> {
+    words
+        .iter()
+        .map(|word| match word.find(['=', '~']) {
+            Some(at) if at > 0 => {
+                let (key, value) = (word[..at].to_string(), word[at + 1..].to_string());
+                Ok(if word[at..].starts_with('=') {
+                    Want::Is(key, value)
+                } else {
+                    Want::Has(key, value)
+                })
+            }
+            _ => Err(format!("expected key=value or key~text, got {word:?}")),
+        })
+        .collect()
+}
+
+/// A value as a word: bare when it is one, else quoted (as Rust writes a string literal).
+fn quoted(value: &str) -> String {
+    let bare = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:@/(),+".contains(c));
+    if bare {
+        value.to_string()
+    } else {
+        format!("{value:?}")
+    }
+}
+
+/// Splits a line into words at white space; `"..."` quotes white space (with `\"` and `\\`).
+fn split_words(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                let word = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => word.push(chars.next().ok_or("a quote ends in \\")?),
+                        Some(c) => word.push(c),
+                        None => return Err("a quote is not closed".to_string()),
+                    }
+                }
+            }
+            c if c.is_whitespace() => words.extend(word.take()),
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    Ok(words)
+}
+
+/// A camel-case name in kebab-case: `StandbyFailed` is `standby-failed`.
+fn kebab(name: &str) -> String {
+    let mut out = String::new();
+    for (index, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if index > 0 {
+                out.push('-');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A time or a duration in milliseconds, as humantime writes it without spaces: `1m30s`.
+fn duration(ms: u64) -> String {
+    humantime::format_duration(std::time::Duration::from_millis(ms))
+        .to_string()
+        .replace(' ', "")
+}
+
+fn time(at: Timestamp) -> String {
+    duration(at.0)
+}
+
+fn member(member: MemberId) -> String {
+    member.0.to_string()
+}
+
+fn optional<T>(value: Option<T>, render: impl FnOnce(T) -> String) -> String {
+    value.map_or_else(|| "none".to_string(), render)
+}
+
+fn cluster_state(state: ClusterState) -> String {
+    match state {
+        ClusterState::Initializing => "initializing".to_string(),
+        ClusterState::Normal => "normal".to_string(),
+        ClusterState::ActiveDown => "active-down".to_string(),
+        ClusterState::StandbyDown => "standby-down".to_string(),
+        ClusterState::StandbyPartiallyStarting => "standby-partially-starting".to_string(),
+        ClusterState::StandbyPartiallyDown => "standby-partially-down".to_string(),
+        ClusterState::BothDown => "both-down".to_string(),
+        ClusterState::WaitingForActive(to) => format!("waiting-for-active({})", to.0),
+        ClusterState::Switchover(to) => format!("switchover({})", to.0),
+        ClusterState::ManualInterventionRequired => "manual-intervention-required".to_string(),
+        ClusterState::Reexamine => "reexamine".to_string(),
+        ClusterState::Stopping => "stopping".to_string(),
+        ClusterState::Stopped => "stopped".to_string(),
+        ClusterState::Starting => "starting".to_string(),
+        ClusterState::Failed => "failed".to_string(),
+    }
+}
+
+/// A reason by its name in the transition table (`Reason::name`), in kebab-case.
+fn reason(reason: Reason) -> String {
+    kebab(&reason.name())
+}
+
+fn health(health: Health) -> &'static str {
+    match health {
+        Health::Healthy => "healthy",
+        Health::CatchingUp => "catching-up",
+        Health::Starting => "starting",
+        Health::Degraded => "degraded",
+        Health::Unknown => "unknown",
+        Health::Down => "down",
+        Health::Gone => "gone",
+        Health::Lost => "lost",
+    }
+}
+
+fn role(role: Role) -> &'static str {
+    match role {
+        Role::Active => "active",
+        Role::Standby => "standby",
+        Role::None => "none",
+    }
+}
+
+fn fence(fence: FenceEvidence) -> &'static str {
+    match fence {
+        FenceEvidence::NoPreviousActive => "no-previous-active",
+        FenceEvidence::PodGone => "pod-gone",
+        FenceEvidence::AgentConfirmed => "agent-confirmed",
+        FenceEvidence::LeaseExpired => "lease-expired",
+    }
+}
+
+fn node_status(status: NodeStatus) -> &'static str {
+    match status {
+        NodeStatus::Ready => "ready",
+        NodeStatus::NotReady => "not-ready",
+        NodeStatus::Deleted => "deleted",
+    }
+}
+
+fn outcome(outcome: Outcome) -> String {
+    let error = match outcome {
+        Outcome::Ok => return "ok".to_string(),
+        Outcome::Failed(EffectError::Conflict) => "conflict",
+        Outcome::Failed(EffectError::NotFound) => "not-found",
+        Outcome::Failed(EffectError::Timeout) => "timeout",
+        Outcome::Failed(EffectError::ServerError) => "server-error",
+        Outcome::Failed(EffectError::Rejected) => "rejected",
+        Outcome::Failed(EffectError::Withdrawn) => "withdrawn",
+    };
+    format!("failed({error})")
+}
+
+fn effect_key(key: EffectKey) -> String {
+    let (name, of) = match key {
+        EffectKey::DeletePod(of) => ("delete-pod", of),
+        EffectKey::Promote(of) => ("promote", of),
+        EffectKey::Demote(of) => ("demote", of),
+        EffectKey::Fence(of) => ("fence", of),
+        EffectKey::Rebuild(of) => ("rebuild", of),
+        EffectKey::RestartReplication(of) => ("restart-replication", of),
+        EffectKey::Volume(of) => ("volume", of),
+        EffectKey::Release(of) => ("release", of),
+        EffectKey::Replicas => return "replicas".to_string(),
+        EffectKey::Bind(of) => ("bind", of),
+        EffectKey::ForceDeletePod(of) => ("force-delete-pod", of),
+        EffectKey::Label(of, label) => return format!("label({},{})", of.0, role(label)),
+    };
+    format!("{name}({})", of.0)
+}
+
+/// An agent's report, its fields named as a `report` line writes them where it can.
+fn with_report(rendered: Rendered, report: &AgentReport) -> Rendered {
+    let AgentReport {
+        process,
+        role: reported_role,
+        lsn,
+        replication_connected,
+        in_sync,
+        copy_complete,
+        config_hash,
+        copy,
+        not_serving,
+    } = *report;
+    let process = match process {
+        Process::Starting => "starting",
+        Process::Running => "running",
+        Process::Down => "down",
+        Process::InitFailed => "init-failed",
+    };
+    let copy = match copy {
+        CopyProgress::Idle => "idle".to_string(),
+        CopyProgress::Copying { percent } => format!("copying({percent})"),
+        CopyProgress::Failed => "failed".to_string(),
+    };
+    let why = optional(not_serving, |why| {
+        match why {
+            NotServing::Starting => "starting",
+            NotServing::Restarted => "restarted",
+            NotServing::Demoted => "demoted",
+            NotServing::Fenced => "fenced",
+            NotServing::LeaseExpired => "lease-expired",
+        }
+        .to_string()
+    });
+    rendered
+        .with("role", role(reported_role))
+        .with("process", process)
+        .with("lsn", lsn.0)
+        .with("connected", replication_connected)
+        .with("sync", in_sync)
+        .with("copy-complete", copy_complete)
+        .with("copy", copy)
+        .with("why", why)
+        .with("hash", config_hash.0)
+}
+
+/// A spec: its topology, then what differs from the topology's defaults, by the names `set`
+/// and `spec` lines write (the CRD's).
+fn with_spec(mut rendered: Rendered, spec: &Spec) -> Rendered {
+    // The fields bound to `_` are rendered through the engine's table of settable fields.
+    let Spec {
+        topology,
+        polling_interval_s: _,
+        unreachable_timeout_s: _,
+        agent_lease_s: _,
+        node_lost_timeout_s: _,
+        replication: _,
+        max_lag_on_failover_bytes: _,
+        lag_threshold_bytes: _,
+        lag_timeout_s: _,
+        init_timeout_s: _,
+        standby_start_timeout_s: _,
+        switchover_timeout_s: _,
+        max_rebuild_attempts: _,
+        max_restart_attempts: _,
+        wait_for_active_timeout_s: _,
+        auto_failover: _,
+        stopped,
+        reexamine,
+        switchover,
+        config_hash,
+    } = spec;
+    let defaults = Spec::defaults(*topology);
+    rendered = rendered.with("topology", topology.name());
+    for field in tandem_engine::config::SPEC_FIELDS {
+        let value = field.get(spec);
+        if value != field.get(&defaults) {
+            rendered = rendered.with(field.name, optional(value, |value| value.to_string()));
+        }
+    }
+    if *stopped {
+        rendered = rendered.with("stopped", stopped);
+    }
+    if !reexamine.is_empty() {
+        rendered = rendered.with("reexamine", reexamine);
+    }
+    if let Some(SwitchoverRequest { token, to }) = switchover {
+        let to = to.map_or(String::new(), |to| format!(":{}", to.0));
+        rendered = rendered.with("switchover", format!("{token}{to}"));
+    }
+    if config_hash.0 != 0 {
+        rendered = rendered.with("configHash", config_hash.0);
+    }
+    rendered
+}
+
+/// An event, in the stable rendering. Every variant is named here: a new one does not compile
+/// until it has a rendering.
+fn render_event(event: &Event) -> Rendered {
+    match event {
+        Event::Created { spec, at } => {
+            with_spec(Rendered::new("created").with("at", time(*at)), spec)
+        }
+        Event::SpecChanged { spec } => with_spec(Rendered::new("spec-changed"), spec),
+        Event::SpecRejected { field, message } => Rendered::new("spec-rejected")
+            .with("field", field)
+            .with("message", message),
+        Event::Contact {
+            member: of,
+            at,
+            report,
+            lag_bytes,
+        } => with_report(
+            Rendered::new("contact")
+                .with("member", member(*of))
+                .with("at", time(*at))
+                .with("lag", lag_bytes),
+            report,
+        ),
+        Event::Unreachable { member: of, at } => Rendered::new("unreachable")
+            .with("member", member(*of))
+            .with("at", time(*at)),
+        Event::PodObserved { member: of, pod } => {
+            let rendered = Rendered::new("pod-observed").with("member", member(*of));
+            match pod {
+                None => rendered.with("pod", "none"),
+                Some(PodObservation {
+                    uid,
+                    node,
+                    running,
+                    deleting,
+                }) => rendered
+                    .with("uid", &uid.0)
+                    .with("node", optional(node.as_ref(), |node| node.0.clone()))
+                    .with("running", running)
+                    .with("deleting", deleting),
+            }
+        }
+        Event::VolumeObserved { member: of, volume } => {
+            let VolumeObservation { pvc, pv, lost } = volume;
+            Rendered::new("volume-observed")
+                .with("member", member(*of))
+                .with("pvc", optional(pvc.as_ref(), |pvc| pvc.0.clone()))
+                .with(
+                    "pv",
+                    optional(pv.as_ref(), |(name, node)| format!("{}@{}", name.0, node.0)),
+                )
+                .with("lost", lost)
+        }
+        Event::NodeObserved { node, status, at } => Rendered::new("node-observed")
+            .with("node", &node.0)
+            .with("status", node_status(*status))
+            .with("at", time(*at)),
+        Event::Transition {
+            from,
+            to,
+            reason: why,
+            detail,
+            at,
+        } => Rendered::new("transition")
+            .with("from", cluster_state(*from))
+            .with("to", cluster_state(*to))
+            .with("reason", reason(*why))
+            .with("at", time(*at))
+            .with("detail", detail),
+        Event::Promoting {
+            member: of,
+            fence: evidence,
+            accepted_lag_bytes,
+        } => Rendered::new("promoting")
+            .with("member", member(*of))
+            .with("fence", fence(*evidence))
+            .with(
+                "accepted-lag",
+                optional(*accepted_lag_bytes, |bytes| bytes.to_string()),
+            ),
+        Event::Issued { id, key, at } => Rendered::new("issued")
+            .with("id", id.0)
+            .with("key", effect_key(*key))
+            .with("at", time(*at)),
+        Event::Finished { id, outcome: how } => Rendered::new("finished")
+            .with("id", id.0)
+            .with("outcome", outcome(*how)),
+        Event::AttemptCounted { attempts } => {
+            Rendered::new("attempt-counted").with("attempts", attempts)
+        }
+        Event::PodCondemned { member: of, uid } => Rendered::new("pod-condemned")
+            .with("member", member(*of))
+            .with("uid", &uid.0),
+        Event::ReexamineSeen { token, acted } => Rendered::new("reexamine-seen")
+            .with("token", token)
+            .with("acted", acted),
+        Event::SwitchoverSeen { token, acted } => Rendered::new("switchover-seen")
+            .with("token", token)
+            .with("acted", acted),
+        Event::LagAccepted { bytes } => {
+            Rendered::new("lag-accepted").with("bytes", optional(*bytes, |bytes| bytes.to_string()))
+        }
+        Event::VolumeAssigned {
+            member: of,
+            node,
+            generation,
+        } => Rendered::new("volume-assigned")
+            .with("member", member(*of))
+            .with("node", &node.0)
+            .with("generation", generation),
+        Event::VolumeReleased {
+            member: of,
+            generation,
+        } => Rendered::new("volume-released")
+            .with("member", member(*of))
+            .with("generation", generation),
+        Event::ActiveAdopted { member: of } => {
+            Rendered::new("active-adopted").with("member", member(*of))
+        }
+        Event::Recovered { log_lost, at } => Rendered::new("recovered")
+            .with("log-lost", log_lost)
+            .with("at", time(*at)),
+        Event::InputRefused { input, reason: why } => Rendered::new("input-refused")
+            .with("input", input)
+            .with("reason", why),
+    }
+}
+
+/// An effect's action, in the stable rendering; its kind is the action's name
+/// ([`Action::name`]), as `expect effect` and `finished` lines write it.
+fn render_action(action: &Action) -> Rendered {
+    let rendered = Rendered::new(action.name());
+    match action {
+        Action::DeletePod {
+            member: of,
+            uid,
+            grace_period_s,
+        } => rendered
+            .with("member", member(*of))
+            .with("uid", &uid.0)
+            .with("grace", grace_period_s),
+        Action::Promote { member: of }
+        | Action::Demote { member: of }
+        | Action::Fence { member: of } => rendered.with("member", member(*of)),
+        Action::Rebuild { member: of, from } | Action::RestartReplication { member: of, from } => {
+            rendered
+                .with("member", member(*of))
+                .with("from", member(*from))
+        }
+        Action::ProvisionLocalPv {
+            member: of,
+            node,
+            generation,
+        } => rendered
+            .with("member", member(*of))
+            .with("node", &node.0)
+            .with("generation", generation),
+        Action::BindPvc {
+            member: of,
+            generation,
+        } => rendered
+            .with("member", member(*of))
+            .with("generation", generation),
+        Action::ReleaseVolume {
+            member: of,
+            pvc,
+            generation,
+        } => rendered
+            .with("member", member(*of))
+            .with("pvc", optional(pvc.as_ref(), |pvc| pvc.0.clone()))
+            .with("generation", generation),
+        Action::SetReplicas { replicas } => rendered.with("replicas", replicas),
+        Action::UpdateStatus(status) => {
+            let Status {
+                state,
+                previous_state,
+                since,
+                reason: why,
+                active,
+                members,
+                seq,
+            } = status.as_ref();
+            let mut rendered = rendered
+                .with("state", cluster_state(*state))
+                .with("previous", optional(*previous_state, cluster_state))
+                .with("since", time(*since))
+                .with("active", optional(*active, member))
+                .with("seq", seq.0);
+            for MemberStatus {
+                member: of,
+                role: reported_role,
+                health: derived,
+                node,
+                lsn,
+                config_hash,
+            } in members
+            {
+                let prefix = format!("m{}.", of.0);
+                rendered = rendered
+                    .with(format!("{prefix}role"), role(*reported_role))
+                    .with(format!("{prefix}health"), health(*derived))
+                    .with(
+                        format!("{prefix}node"),
+                        optional(node.as_ref(), |node| node.0.clone()),
+                    )
+                    .with(format!("{prefix}lsn"), lsn.0)
+                    .with(format!("{prefix}hash"), config_hash.0);
+            }
+            rendered.with("reason", why)
+        }
+        Action::EmitEvent {
+            warning,
+            reason: why,
+            message,
+        } => rendered
+            .with("warning", warning)
+            .with("reason", why)
+            .with("message", message),
+        Action::LabelPod {
+            member: of,
+            uid,
+            role: label,
+        } => rendered
+            .with("member", member(*of))
+            .with("uid", &uid.0)
+            .with("role", role(*label)),
+    }
 }
 
 #[test]
@@ -678,8 +1321,18 @@ fn transcripts() {
     );
     let mut failures = String::new();
     for file in &files {
-        if let Err(error) = run_file(file) {
+        if let Err(error) = run_file(file).and_then(|trace| check_trace(file, &trace)) {
             writeln!(failures, "{error}").expect("writing to a String");
+        }
+    }
+    // A snapshot whose transcript is gone would never be checked again.
+    for entry in std::fs::read_dir(&dir).expect("the transcripts directory") {
+        let path = entry.expect("a directory entry").path();
+        if path.extension().is_some_and(|ext| ext == "trace")
+            && !path.with_extension("txt").exists()
+        {
+            writeln!(failures, "{}: no transcript of that name", path.display())
+                .expect("writing to a String");
         }
     }
     assert!(failures.is_empty(), "failing transcripts:\n{failures}");
@@ -702,4 +1355,101 @@ fn a_wrong_expectation_fails() {
     )
     .expect("writing a transcript");
     assert!(run_file(&path).is_err());
+    std::fs::write(
+        &path,
+        "bootstrap\nat +20s\nreport 0 down\nexpect event promoting member=1 fence=pod-gone\n",
+    )
+    .expect("writing a transcript");
+    let error = run_file(&path).expect_err("a wrong event must fail");
+    assert!(
+        error.contains("promoting member=1 fence=agent-confirmed accepted-lag=none"),
+        "the message shows the window's events: {error}"
+    );
+}
+
+#[test]
+fn the_rendering_is_stable() {
+    let promoting = Event::Promoting {
+        member: MemberId(1),
+        fence: FenceEvidence::AgentConfirmed,
+        accepted_lag_bytes: None,
+    };
+    assert_eq!(
+        render_event(&promoting).to_string(),
+        "promoting member=1 fence=agent-confirmed accepted-lag=none"
+    );
+    let transition = Event::Transition {
+        from: ClusterState::Normal,
+        to: ClusterState::WaitingForActive(MemberId(0)),
+        reason: Reason::NewestChosen,
+        detail: "member-0 holds the newest data".to_string(),
+        at: Timestamp(90_500),
+    };
+    assert_eq!(
+        render_event(&transition).to_string(),
+        "transition from=normal to=waiting-for-active(0) reason=newest-chosen at=1m30s500ms \
+         detail=\"member-0 holds the newest data\""
+    );
+    let delete = Action::DeletePod {
+        member: MemberId(0),
+        uid: PodUid("p0".to_string()),
+        grace_period_s: 30,
+    };
+    assert_eq!(
+        render_action(&delete).to_string(),
+        "delete-pod member=0 uid=p0 grace=30"
+    );
+    // A rendered line splits back into its words, quotes and all.
+    let words = split_words(&render_event(&transition).to_string()).expect("words");
+    assert_eq!(
+        words.last().map(String::as_str),
+        Some("detail=member-0 holds the newest data")
+    );
+    let wants = parse_wants(&["reason=newest-chosen", "detail~newest data"]).expect("wants");
+    assert!(render_event(&transition).matches(&wants));
+    let wants = parse_wants(&["reason=newest"]).expect("wants");
+    assert!(!render_event(&transition).matches(&wants));
+}
+
+#[test]
+fn a_wrong_trace_fails() {
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        return; // blessing rewrites a wrong trace rather than failing
+    }
+    let dir = std::env::temp_dir().join(format!("tandem-transcript-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let path = dir.join("traced.txt");
+    std::fs::write(&path, "bootstrap\nat +20s\nreport 0 down\n").expect("writing a transcript");
+    let trace = run_file(&path).expect("the transcript runs");
+    assert!(
+        trace.contains("\n  event promoting member=1 fence=agent-confirmed accepted-lag=none\n"),
+        "{trace}"
+    );
+    std::fs::write(
+        path.with_extension("trace"),
+        trace.replace("agent-confirmed", "pod-gone"),
+    )
+    .expect("writing a snapshot");
+    let error = check_trace(&path, &trace).expect_err("a wrong trace must fail");
+    assert!(error.contains("the trace differs"), "{error}");
+    std::fs::write(path.with_extension("trace"), &trace).expect("writing a snapshot");
+    check_trace(&path, &trace).expect("the right trace passes");
+}
+
+#[test]
+fn durations_are_written_as_humantime_writes_them() {
+    assert_eq!(parse_duration("15s"), Ok(15_000));
+    assert_eq!(parse_duration("1m30s"), Ok(90_000));
+    assert_eq!(parse_duration("500ms"), Ok(500));
+    assert_eq!(parse_duration("1h"), Ok(3_600_000));
+    assert_eq!(parse_duration("0s"), Ok(0));
+    // The trace writes times the same way, and they read back.
+    for ms in [0, 500, 15_000, 90_500, 3_600_000] {
+        assert_eq!(parse_duration(&duration(ms)), Ok(ms), "{}", duration(ms));
+    }
+    let error = parse_duration("1500us").expect_err("sub-millisecond");
+    assert!(error.contains("whole number of milliseconds"), "{error}");
+    assert!(parse_duration("1.0005s").is_err());
+    assert!(parse_duration("15").is_err());
+    assert!(parse_duration("fifteen seconds").is_err());
 }
