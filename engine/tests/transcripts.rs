@@ -908,7 +908,7 @@ fn cluster_state(state: ClusterState) -> String {
 
 /// A reason by its name in the transition table (`Reason::name`), in kebab-case.
 fn reason(reason: Reason) -> String {
-    kebab(&reason.name())
+    kebab(reason.name())
 }
 
 fn health(health: Health) -> &'static str {
