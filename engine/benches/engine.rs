@@ -8,8 +8,8 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use std::hint::black_box;
 use tandem_engine::testing::{bootstrap_inputs, steady_report};
 use tandem_engine::{
-    Engine, Event, Input, MemberId, PodObservation, PodUid, Poll, Process, Record, Role, Spec,
-    State, Timestamp, Topology,
+    Engine, EngineState, Event, Input, MemberId, PodObservation, PodUid, Poll, Process, Record,
+    Role, Spec, Timestamp, Topology,
 };
 
 /// A master-slave spec polled every second: most polls change nothing worth recording.
@@ -216,7 +216,7 @@ fn fold(c: &mut Criterion) {
     group.throughput(Throughput::Elements(events.len() as u64));
     group.bench_function(format!("{}-events", events.len()), |b| {
         b.iter(|| {
-            let mut state = State::new();
+            let mut state = EngineState::new();
             for event in &events {
                 state.apply(event);
             }
@@ -225,7 +225,7 @@ fn fold(c: &mut Criterion) {
     });
     group.bench_function(format!("{}-events-decode-and-fold", events.len()), |b| {
         b.iter(|| {
-            let mut state = State::new();
+            let mut state = EngineState::new();
             for bytes in &encoded {
                 let record = Record::decode(bytes).expect("valid");
                 state.apply_record(&record).expect("in sequence");

@@ -13,8 +13,8 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use tandem_engine::{
-    Action, AgentReport, Effect, Engine, Input, Lsn, MemberId, NodeName, NodeStatus, Outcome,
-    PodObservation, PodUid, Poll, Process, PvName, PvcUid, Record, Role, Spec, State, Timestamp,
+    Action, AgentReport, Effect, Engine, EngineState, Input, Lsn, MemberId, NodeName, NodeStatus,
+    Outcome, PodObservation, PodUid, Poll, Process, PvName, PvcUid, Record, Role, Spec, Timestamp,
     Topology, VolumeObservation,
 };
 
@@ -228,7 +228,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("-- recovering from the log gives the same state");
     let records = driver.log.read_all()?;
-    let recovered = Engine::recover(State::new(), &records)?;
+    let recovered = Engine::recover(EngineState::new(), &records)?;
     assert_eq!(recovered.state(), driver.engine.state());
     println!(
         "{} records, state {}, active {:?}",

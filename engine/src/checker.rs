@@ -7,7 +7,7 @@ use crate::effect::{Action, Effect};
 use crate::event::Event;
 use crate::input::Process;
 use crate::record::Record;
-use crate::state::{ClusterState, Health, State, StateKind};
+use crate::state::{ClusterState, EngineState, Health, StateKind};
 use crate::types::{MemberId, Replication, Role, Timestamp, Topology};
 
 /// A violated invariant: which, and where.
@@ -28,7 +28,7 @@ pub struct Violation {
 /// (invariant 7) and judges each step from the states before and after it.
 #[derive(Clone, Debug, Default)]
 pub struct Checker {
-    folded: State,
+    folded: EngineState,
 }
 
 impl Checker {
@@ -38,7 +38,7 @@ impl Checker {
     }
 
     /// A checker resuming from a state (after a recovery).
-    pub fn from_state(state: State) -> Checker {
+    pub fn from_state(state: EngineState) -> Checker {
         Checker { folded: state }
     }
 
@@ -48,7 +48,7 @@ impl Checker {
         &mut self,
         before: &Before,
         record: Option<&Record>,
-        after: &State,
+        after: &EngineState,
         now: Timestamp,
     ) -> Result<(), Violation> {
         let seq = record.map_or(0, |record| record.seq.0);
@@ -94,7 +94,7 @@ pub struct Before {
 
 impl Before {
     /// The summary of `state`.
-    pub fn of(state: &State) -> Before {
+    pub fn of(state: &EngineState) -> Before {
         Before {
             active: state.active(),
             cluster: state.cluster(),
@@ -107,7 +107,7 @@ type Failure = (&'static str, String);
 
 /// Independent fencing check: the previous active's pod is gone, its agent says it accepts no
 /// writes, or it was not contacted for `unreachableTimeout`.
-fn fenced(state: &State, member: MemberId, now: Timestamp) -> bool {
+fn fenced(state: &EngineState, member: MemberId, now: Timestamp) -> bool {
     let view = state.member(member);
     if view.pod.is_none() {
         return true;
@@ -125,7 +125,7 @@ fn fenced(state: &State, member: MemberId, now: Timestamp) -> bool {
 fn check_promotions(
     before: &Before,
     record: &Record,
-    after: &State,
+    after: &EngineState,
     now: Timestamp,
 ) -> Result<(), Failure> {
     let Some(spec) = after.spec() else {
@@ -205,7 +205,7 @@ fn check_promotions(
     Ok(())
 }
 
-fn check_effects(before: &Before, record: &Record, after: &State) -> Result<(), Failure> {
+fn check_effects(before: &Before, record: &Record, after: &EngineState) -> Result<(), Failure> {
     let hands_off = (before.cluster.is_hands_off() && after.cluster().is_hands_off())
         || after.spec().is_some_and(|spec| !spec.auto_failover);
     for Effect { action, .. } in &record.effects {
@@ -240,7 +240,7 @@ fn check_effects(before: &Before, record: &Record, after: &State) -> Result<(), 
 fn check_unknown_alone(
     before: &Before,
     record: &Record,
-    after: &State,
+    after: &EngineState,
     now: Timestamp,
 ) -> Result<(), Failure> {
     let Some(topology) = after.topology() else {

@@ -6,7 +6,7 @@ use crate::event::Event;
 use crate::input::Input;
 use crate::machine::{self, Ctx};
 use crate::record::{FoldError, Record};
-use crate::state::State;
+use crate::state::EngineState;
 use crate::types::{MemberId, Seq, Timestamp};
 
 /// Errors of the driving API.
@@ -50,7 +50,7 @@ pub enum EngineError {
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Engine {
-    state: State,
+    state: EngineState,
     poisoned: Option<Seq>,
     last_now: Timestamp,
     /// Per member, how many times this engine (since it was made) replaced or wiped the
@@ -82,7 +82,7 @@ impl Engine {
     }
 
     /// An engine resuming from a state (a snapshot, or a fold of the log).
-    pub fn from_state(state: State) -> Engine {
+    pub fn from_state(state: EngineState) -> Engine {
         let last_now = state.since();
         Engine {
             state,
@@ -94,7 +94,7 @@ impl Engine {
 
     /// Folds records (in order, from the first or from after a snapshot's state) into an engine.
     pub fn recover<'a>(
-        state: State,
+        state: EngineState,
         records: impl IntoIterator<Item = &'a Record>,
     ) -> Result<Engine, FoldError> {
         let mut state = state;
@@ -112,7 +112,7 @@ impl Engine {
     }
 
     /// The current state.
-    pub fn state(&self) -> &State {
+    pub fn state(&self) -> &EngineState {
         &self.state
     }
 

@@ -1,5 +1,5 @@
 //! Events: the facts the engine records about itself. The log stores them; state is their fold
-//! ([`crate::State::apply`]).
+//! ([`crate::EngineState::apply`]).
 
 use crate::config::Spec;
 use crate::input::{AgentReport, NodeStatus, Outcome, PodObservation, VolumeObservation};

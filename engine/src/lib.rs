@@ -6,7 +6,7 @@
 //! Observations go in ([`Input`]) with the time they were made; the engine decides; what it
 //! decided comes out as [`Event`]s, facts to record, and [`Effect`]s, requests to the world. The
 //! events of a step are persisted before any of its effects is carried out: [`Step::commit`]
-//! hands out the effects only after the record was persisted. State ([`State`]) is a fold of
+//! hands out the effects only after the record was persisted. EngineState ([`EngineState`]) is a fold of
 //! the events, so the log is the truth.
 //!
 //! The engine performs no IO, reads no clock, draws no random number and iterates no hash map:
@@ -17,7 +17,7 @@
 //! - [`types`]: identifiers, positions and small value types.
 //! - [`config`]: the spec the engine reads, and its validation.
 //! - [`input`], [`event`], [`effect`]: the vocabulary of a step.
-//! - [`state`]: the state, its fold ([`State::apply`]) and member health.
+//! - [`state`]: the state, its fold ([`EngineState::apply`]) and member health.
 //! - [`transitions`]: the transition table, checked on every transition and drawn as diagrams.
 //! - [`record`]: the log record and snapshot formats.
 //! - [`checker`]: the invariant checker, recomputed from each step's record.
@@ -57,7 +57,7 @@ pub use input::{
 pub use limits::MAX_TRANSITIONS_PER_STEP;
 pub use machine::REPORT_EFFECT_ID;
 pub use record::{DecodeError, FoldError, Record};
-pub use state::{ClusterState, Health, State, StateKind};
+pub use state::{ClusterState, EngineState, Health, StateKind};
 pub use transitions::Reason;
 pub use types::{
     ConfigHash, EffectId, Lsn, MemberId, NodeName, PodUid, PvName, PvcUid, Replication, Role, Seq,

@@ -16,7 +16,7 @@
 use crate::effect::Effect;
 use crate::event::Event;
 use crate::input::Input;
-use crate::state::State;
+use crate::state::EngineState;
 use crate::types::{Seq, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -146,7 +146,7 @@ impl Record {
     }
 }
 
-impl State {
+impl EngineState {
     /// Folds one record: checks it is the next in sequence, then applies its events.
     pub fn apply_record(&mut self, record: &Record) -> Result<(), FoldError> {
         let expected = self.seq.next();
@@ -184,7 +184,7 @@ impl State {
     }
 
     /// Decodes and verifies a snapshot, of the current format version or an older one.
-    pub fn decode_snapshot(bytes: &[u8]) -> Result<State, DecodeError> {
+    pub fn decode_snapshot(bytes: &[u8]) -> Result<EngineState, DecodeError> {
         let (version, payload) =
             unframe(SNAPSHOT_MAGIC, &READ_SNAPSHOT_VERSIONS, "snapshot", bytes)?;
         let malformed = |error: postcard::Error| DecodeError::Malformed(error.to_string());
@@ -284,7 +284,7 @@ mod tests {
 
     #[test]
     fn a_record_whose_transitions_do_not_chain_is_refused_and_changes_nothing() {
-        let mut state = State::new();
+        let mut state = EngineState::new();
         let record = Record {
             seq: Seq(1),
             at: Timestamp(1),

@@ -290,11 +290,11 @@ impl From<Record> for Current {
     }
 }
 
-/// A version 1 snapshot (`State<MemberView, Issued>`): the state before the agent report gained
+/// A version 1 snapshot (`EngineState<MemberView, Issued>`): the state before the agent report gained
 /// its version 2 fields and a member's view gained `starting_since`; or a version 2 snapshot
-/// (`State<MemberViewV2, state::Issued>`), before a member's view gained its pod's `label`.
+/// (`EngineState<MemberViewV2, state::Issued>`), before a member's view gained its pod's `label`.
 #[derive(Deserialize)]
-pub(crate) struct State<M, I> {
+pub(crate) struct EngineState<M, I> {
     seq: Seq,
     spec: Option<Spec>,
     cluster: ClusterState,
@@ -430,15 +430,17 @@ impl From<MemberViewV2> for state::MemberView {
 }
 
 /// A version 1 snapshot.
-pub(crate) type StateV1 = State<MemberView, Issued>;
+pub(crate) type StateV1 = EngineState<MemberView, Issued>;
 
 /// A version 2 snapshot.
-pub(crate) type StateV2 = State<MemberViewV2, state::Issued>;
+pub(crate) type StateV2 = EngineState<MemberViewV2, state::Issued>;
 
-impl<M: Into<state::MemberView>, I: Into<state::Issued>> From<State<M, I>> for state::State {
-    fn from(v1: State<M, I>) -> state::State {
+impl<M: Into<state::MemberView>, I: Into<state::Issued>> From<EngineState<M, I>>
+    for state::EngineState
+{
+    fn from(v1: EngineState<M, I>) -> state::EngineState {
         let [first, second] = v1.members;
-        state::State {
+        state::EngineState {
             seq: v1.seq,
             spec: v1.spec,
             cluster: v1.cluster,

@@ -1,7 +1,7 @@
-//! The engine's state: a fold of its events. [`State::apply`] is the only way it changes.
+//! The engine's state: a fold of its events. [`EngineState::apply`] is the only way it changes.
 //!
 //! Member health is not stored: it is derived afresh, at every step, from what was recorded
-//! and the current time ([`State::health`]).
+//! and the current time ([`EngineState::health`]).
 
 use crate::config::Spec;
 use crate::event::{EffectKey, Event};
@@ -306,7 +306,7 @@ pub struct Issued {
 
 /// The state of one cluster: a fold of its events.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct State {
+pub struct EngineState {
     pub(crate) seq: Seq,
     pub(crate) spec: Option<Spec>,
     pub(crate) cluster: ClusterState,
@@ -330,16 +330,16 @@ pub struct State {
     pub(crate) promoted_in_state: Option<MemberId>,
 }
 
-impl Default for State {
-    fn default() -> State {
-        State::new()
+impl Default for EngineState {
+    fn default() -> EngineState {
+        EngineState::new()
     }
 }
 
-impl State {
+impl EngineState {
     /// The state of a cluster before its first record.
-    pub fn new() -> State {
-        State {
+    pub fn new() -> EngineState {
+        EngineState {
             seq: Seq(0),
             spec: None,
             cluster: ClusterState::Initializing,

@@ -1,12 +1,12 @@
 //! The timer table: every deadline the rules depend on, defined once. A rule asks whether a
-//! timer has expired ([`State::expired`]); [`crate::Engine::next_deadline`] is the earliest
+//! timer has expired ([`EngineState::expired`]); [`crate::Engine::next_deadline`] is the earliest
 //! pending deadline over the same table, so the two cannot drift apart. A `Timer` input earlier
 //! than that deadline changes nothing a rule can see.
 
 use crate::event::EffectKey;
 use crate::input::{CopyProgress, NodeStatus};
 use crate::limits::MAX_BACKOFF_EXPONENT;
-use crate::state::{ClusterState, State, StateKind};
+use crate::state::{ClusterState, EngineState, StateKind};
 use crate::types::{MemberId, NodeName, Timestamp};
 
 /// One deadline of the engine.
@@ -38,7 +38,7 @@ fn seconds(s: u32) -> u64 {
     u64::from(s) * 1000
 }
 
-impl State {
+impl EngineState {
     /// When `timer` expires, if it is running.
     pub(crate) fn deadline(&self, timer: &Timer) -> Option<Timestamp> {
         let spec = self.spec()?;

@@ -201,7 +201,7 @@ fn promotion_without_a_known_active(lsn0: u64, complete0: bool, lsn1: u64) -> St
             accepted_lag_bytes: None,
         },
     ];
-    let before = tandem_engine::State::new();
+    let before = tandem_engine::EngineState::new();
     let record = record(Seq(1), events, Vec::new());
     let mut after = before.clone();
     after

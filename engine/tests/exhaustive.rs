@@ -11,9 +11,9 @@ use std::collections::HashSet;
 use tandem_engine::checker::{Before, Checker};
 use tandem_engine::testing::{bootstrap_inputs, node_name, test_spec};
 use tandem_engine::{
-    Action, AgentReport, CopyProgress, Effect, EffectError, Engine, Input, Lsn, MemberId,
-    NodeStatus, Outcome, PodObservation, PodUid, Poll, Process, PvName, PvcUid, Replication, Role,
-    Spec, State, Timestamp, Topology, VolumeObservation,
+    Action, AgentReport, CopyProgress, Effect, EffectError, Engine, EngineState, Input, Lsn,
+    MemberId, NodeStatus, Outcome, PodObservation, PodUid, Poll, Process, PvName, PvcUid,
+    Replication, Role, Spec, Timestamp, Topology, VolumeObservation,
 };
 
 /// The longest sequence explored from each starting state in every test run;
@@ -575,7 +575,7 @@ impl Sim {
                 self.pod_input(m)
             }
             Step::OperatorRestart => {
-                let state: State = self.engine.state().clone();
+                let state: EngineState = self.engine.state().clone();
                 self.engine = Engine::from_state(state.clone());
                 self.checker = Checker::from_state(state);
                 self.input(Input::Recovered { log_lost: false })?;

@@ -10,9 +10,9 @@ use std::path::PathBuf;
 use tandem_engine::record::{FORMAT_VERSION, SNAPSHOT_VERSION, peek_version};
 use tandem_engine::{
     Action, AgentReport, ClusterState, ConfigHash, CopyProgress, DecodeError, Effect, EffectError,
-    EffectId, EffectKey, Event, FenceEvidence, Input, Lsn, MemberId, MemberStatus, NodeName,
-    NodeStatus, NotServing, Outcome, PodObservation, PodUid, Poll, Process, PvName, PvcUid, Reason,
-    Record, Role, Seq, Spec, State, Status, SwitchoverRequest, Timestamp, Topology,
+    EffectId, EffectKey, EngineState, Event, FenceEvidence, Input, Lsn, MemberId, MemberStatus,
+    NodeName, NodeStatus, NotServing, Outcome, PodObservation, PodUid, Poll, Process, PvName,
+    PvcUid, Reason, Record, Role, Seq, Spec, Status, SwitchoverRequest, Timestamp, Topology,
     VolumeObservation,
 };
 
@@ -201,8 +201,8 @@ fn failover_v2() -> Record {
 
 /// The state after the creation and failover records. The failover record's transition is
 /// made to start where the creation left the cluster, so that the fold is consistent.
-fn snapshot_state(mut failover: Record) -> State {
-    let mut state = State::new();
+fn snapshot_state(mut failover: Record) -> EngineState {
+    let mut state = EngineState::new();
     state.apply_record(&creation()).expect("in sequence");
     for event in &mut failover.events {
         if let Event::Transition { from, .. } = event {
@@ -293,7 +293,7 @@ fn version_3_records_keep_decoding() {
 fn version_2_snapshots_keep_decoding() {
     let golden = std::fs::read(fixture("snapshot-v2.bin")).expect("the fixture");
     assert_eq!(peek_version(&golden), Some(2));
-    let state = State::decode_snapshot(&golden).expect("a version 2 snapshot decodes");
+    let state = EngineState::decode_snapshot(&golden).expect("a version 2 snapshot decodes");
     assert_eq!(state, snapshot_state(failover_v2()));
     // A version 2 state knew no labels.
     assert_eq!(state.member(MemberId(1)).label, None);
@@ -305,7 +305,7 @@ fn version_3_snapshots_keep_decoding() {
     assert_eq!(state.member(MemberId(1)).label, Some(Role::Active));
     check_golden("snapshot-v3.bin", &state.encode_snapshot());
     let golden = std::fs::read(fixture("snapshot-v3.bin")).expect("the fixture");
-    assert_eq!(State::decode_snapshot(&golden).as_ref(), Ok(&state));
+    assert_eq!(EngineState::decode_snapshot(&golden).as_ref(), Ok(&state));
     assert_eq!(SNAPSHOT_VERSION, 3);
 }
 
@@ -314,7 +314,7 @@ fn version_1_snapshots_keep_decoding() {
     // The state a version 1 build folded from the creation and failover records.
     let golden = std::fs::read(fixture("snapshot-v1.bin")).expect("the fixture");
     assert_eq!(peek_version(&golden), Some(1));
-    let state = State::decode_snapshot(&golden).expect("a version 1 snapshot decodes");
+    let state = EngineState::decode_snapshot(&golden).expect("a version 1 snapshot decodes");
     assert_eq!(state.seq(), Seq(2));
     assert_eq!(state.cluster(), ClusterState::ActiveDown);
     assert_eq!(state.active(), Some(MemberId(1)));
@@ -328,7 +328,7 @@ fn version_1_snapshots_keep_decoding() {
     assert_eq!(old.starting_since, None);
     assert_eq!(state.next_effect_id(), EffectId(5));
     // Encoded again, it is a current snapshot of the same state.
-    let again = State::decode_snapshot(&state.encode_snapshot()).expect("it decodes");
+    let again = EngineState::decode_snapshot(&state.encode_snapshot()).expect("it decodes");
     assert_eq!(again, state);
 }
 
@@ -373,14 +373,14 @@ fn corruption_is_detected() {
         Err(DecodeError::Checksum { .. })
     ));
     assert!(matches!(
-        State::decode_snapshot(&bytes),
+        EngineState::decode_snapshot(&bytes),
         Err(DecodeError::BadMagic { .. })
     ));
 }
 
 #[test]
 fn folding_checks_the_sequence() {
-    let mut state = State::new();
+    let mut state = EngineState::new();
     let error = state.apply_record(&failover_v2()).unwrap_err();
     assert_eq!(
         error.to_string(),
@@ -390,7 +390,7 @@ fn folding_checks_the_sequence() {
 
 #[test]
 fn a_record_that_does_not_follow_the_fold_is_refused() {
-    let mut state = State::new();
+    let mut state = EngineState::new();
     state.apply_record(&creation()).expect("in sequence");
     // The failover record's transition starts in Normal; the fold stands in Initializing.
     let error = state.apply_record(&failover_v2()).unwrap_err();

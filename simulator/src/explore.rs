@@ -6,7 +6,7 @@ use crate::catalog::Progress;
 use crate::data::WRITE_BYTES;
 use crate::run::{Failure, Rng, RunError, RunOptions, RunReport, Sabotage, run};
 use crate::scenario::{
-    Action, ClusterStateName, Expect, Fault, Millis, Scenario, Target, TimelineEntry, What,
+    ClusterStateName, Expect, Fault, Millis, Scenario, Target, TimelineEntry, UserAction, What,
     WorldConfig, format_duration, to_yaml,
 };
 use anyhow::{Context, bail};
@@ -432,15 +432,17 @@ pub fn shrink(
 /// goes alone.
 fn removal_units(timeline: &[TimelineEntry]) -> Vec<Vec<usize>> {
     let mut units: Vec<Vec<usize>> = Vec::new();
-    let mut open: Vec<(Action, usize)> = Vec::new();
+    let mut open: Vec<(UserAction, usize)> = Vec::new();
     for (index, entry) in timeline.iter().enumerate() {
         let closes = match &entry.what {
-            What::Action(Action::Start) => Some(Action::Stop),
-            What::Action(Action::ResumeFailover) => Some(Action::PauseFailover),
+            What::Action(UserAction::Start) => Some(UserAction::Stop),
+            What::Action(UserAction::ResumeFailover) => Some(UserAction::PauseFailover),
             _ => None,
         };
         let opened = match &entry.what {
-            What::Action(action @ (Action::Stop | Action::PauseFailover)) => Some(action.clone()),
+            What::Action(action @ (UserAction::Stop | UserAction::PauseFailover)) => {
+                Some(action.clone())
+            }
             _ => None,
         };
         if let Some(opener) = closes {
@@ -805,12 +807,12 @@ fn draw(
             },
             None,
         ),
-        11 => What::Action(Action::ConfigChange { hash: None }),
+        11 => What::Action(UserAction::ConfigChange { hash: None }),
         12 | 13 => {
             let (first, second) = if rng.below(2) == 0 {
-                (Action::Stop, Action::Start)
+                (UserAction::Stop, UserAction::Start)
             } else {
-                (Action::PauseFailover, Action::ResumeFailover)
+                (UserAction::PauseFailover, UserAction::ResumeFailover)
             };
             let back = (at_ms + seconds(rng, 10, 300)).min(fault_phase);
             return vec![
@@ -833,7 +835,7 @@ fn draw(
         ),
         _ => {
             let to = (rng.below(3) == 0).then(|| rng.below(2) as u8);
-            What::Action(Action::Switchover { to })
+            What::Action(UserAction::Switchover { to })
         }
     };
     vec![entry(at_ms, what)]

@@ -103,7 +103,7 @@ pub fn verify(dir: &Path) -> Result<bool> {
         let recovered = log
             .recover(&stream)
             .with_context(|| format!("stream {stream}"))?;
-        let from_start = Engine::recover(tandem_engine::State::new(), &records);
+        let from_start = Engine::recover(tandem_engine::EngineState::new(), &records);
         let verdict = match (&from_start, records.first().map(|r| r.seq)) {
             (Ok(engine), Some(Seq(1)) | None) if engine.state() == recovered.engine.state() => {
                 "ok".to_string()

@@ -101,7 +101,7 @@ pub enum What {
     /// `fault:` with its `target` (none for `operator-crash` and `api-errors`).
     Fault(Fault, Option<Target>),
     /// `action:`.
-    Action(Action),
+    Action(UserAction),
 }
 
 /// Who a fault hits, resolved when the entry fires.
@@ -208,16 +208,16 @@ impl Fault {
     }
 }
 
-/// The user actions of the scenario language. [`ActionKind`] names them, as [`FaultKind`] does
+/// The user actions of the scenario language. [`UserActionKind`] names them, as [`FaultKind`] does
 /// the faults.
 #[derive(Clone, Debug, PartialEq, Eq, EnumDiscriminants)]
 #[strum_discriminants(
-    name(ActionKind),
+    name(UserActionKind),
     derive(IntoStaticStr, strum::EnumIter, serde::Deserialize, serde::Serialize),
     strum(serialize_all = "kebab-case"),
     serde(rename_all = "kebab-case")
 )]
-pub enum Action {
+pub enum UserAction {
     /// `switchover`, optional `to` (a member ordinal).
     Switchover {
         /// The target.
@@ -240,10 +240,10 @@ pub enum Action {
     ResumeFailover,
 }
 
-impl Action {
+impl UserAction {
     /// The action's name in scenario files.
     pub fn name(&self) -> &'static str {
-        ActionKind::from(self).into()
+        UserActionKind::from(self).into()
     }
 }
 

@@ -55,7 +55,7 @@ fn the_catalog_covers_every_state_fault_and_action() {
     use strum::IntoEnumIterator;
     use tandem_engine::transitions::states;
     use tandem_engine::{StateKind, Topology};
-    use tandem_sim::scenario::{ActionKind, FaultKind, What};
+    use tandem_sim::scenario::{FaultKind, UserActionKind, What};
     let scenarios =
         load_all(&scenario_paths(&[catalog()]).expect("the catalog")).expect("valid scenarios");
     assert!(scenarios.len() >= 25, "only {} scenarios", scenarios.len());
@@ -96,7 +96,7 @@ fn the_catalog_covers_every_state_fault_and_action() {
     for fault in FaultKind::iter().map(<&str>::from) {
         assert!(faults.contains(fault), "no scenario injects {fault}");
     }
-    for action in ActionKind::iter().map(<&str>::from) {
+    for action in UserActionKind::iter().map(<&str>::from) {
         assert!(
             actions.contains(action),
             "no scenario takes the action {action}"

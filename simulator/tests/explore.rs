@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use tandem_engine::{Replication, Topology};
 use tandem_sim::explore::{ExploreOptions, explore_seeds};
 use tandem_sim::run::{RunOptions, Sabotage, run};
-use tandem_sim::scenario::{Action, Fault, Scenario, Target, What, load, parse};
+use tandem_sim::scenario::{Fault, Scenario, Target, UserAction, What, load, parse};
 use tandem_sled::{EventLog, LogConfig};
 
 fn log_config() -> LogConfig {
@@ -173,7 +173,7 @@ fn shrinking_keeps_the_kind_of_failure() {
         sabotage: Sabotage::PromoteWithoutFencing,
         ..RunOptions::default()
     };
-    let count = |scenario: &Scenario, action: Action| {
+    let count = |scenario: &Scenario, action: UserAction| {
         scenario
             .timeline
             .iter()
@@ -188,10 +188,13 @@ fn shrinking_keeps_the_kind_of_failure() {
             "seed {seed} shrank to another failure"
         );
         let shrunk = &failed.shrunk;
-        assert_eq!(count(shrunk, Action::Stop), count(shrunk, Action::Start));
         assert_eq!(
-            count(shrunk, Action::PauseFailover),
-            count(shrunk, Action::ResumeFailover)
+            count(shrunk, UserAction::Stop),
+            count(shrunk, UserAction::Start)
+        );
+        assert_eq!(
+            count(shrunk, UserAction::PauseFailover),
+            count(shrunk, UserAction::ResumeFailover)
         );
         for path in [&failed.path, &failed.unshrunk_path] {
             let path = path.as_ref().expect("both scenarios were written");
@@ -274,7 +277,7 @@ fn drawn_scenarios_are_valid_and_meaningful() {
                         long_outages +=
                             usize::from(*restart_after_ms > u64::from(spec.agent_lease_s) * 1000);
                     }
-                    What::Action(Action::Switchover { .. }) => {
+                    What::Action(UserAction::Switchover { .. }) => {
                         assert_eq!(topology, Topology::MasterSlave, "seed {seed}");
                     }
                     _ => {}

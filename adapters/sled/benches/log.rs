@@ -18,7 +18,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tandem_engine::{Record, Seq, State};
+use tandem_engine::{EngineState, Record, Seq};
 use tandem_sled::{EventLog, LogConfig, Steady, Workload};
 
 const SINGLE_BLOCKS: usize = 10;
@@ -275,7 +275,7 @@ fn write_stream(path: &Path, config: LogConfig, count: u64) -> Duration {
     let log = open(path, config);
     let mut workload = Workload::new().steady(Steady::PodChange);
     let mut tail = Seq(0);
-    let mut state = State::new();
+    let mut state = EngineState::new();
     let mut fold = Duration::ZERO;
     while tail.0 < count {
         let size = (count - tail.0).min(BATCH_RECORDS as u64) as usize;

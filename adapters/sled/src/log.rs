@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use tandem_engine::{Record, Seq, State};
+use tandem_engine::{EngineState, Record, Seq};
 
 /// The key, in sled's default tree, of the format marker written when a log is created.
 const FORMAT_KEY: &[u8] = b"tandem/format";
@@ -50,7 +50,7 @@ struct Loaded {
     /// `recovery::Folded`); the whole state when the stream has no record after its base.
     /// Keeping the last record apart, instead of the state after it, spares a copy of the state
     /// on every append.
-    before_last: State,
+    before_last: EngineState,
     /// The stream's last record, not folded into `before_last`.
     last: Option<Record>,
     first: Seq,

@@ -4,7 +4,7 @@ use crate::error::LogError;
 use crate::keys::{RECORD_TAG, SNAPSHOT_TAG};
 use crate::read::{self, Records};
 use std::path::Path;
-use tandem_engine::{DecodeError, Engine, Record, Seq, State};
+use tandem_engine::{DecodeError, Engine, EngineState, Record, Seq};
 
 /// Records are decoded and folded this many at a time, so memory stays bounded however long
 /// the stream is.
@@ -73,7 +73,7 @@ impl std::fmt::Display for SkippedSnapshot {
 
 /// Where a fold starts.
 struct Base {
-    state: State,
+    state: EngineState,
     snapshot: Option<Seq>,
     skipped: Vec<SkippedSnapshot>,
     usable: Vec<Seq>,
@@ -88,7 +88,7 @@ pub(crate) struct Folded {
     /// The state before the last record, and that record; `None` when the fold met no record.
     /// Snapshots are taken of this state, so that at least one record always follows a
     /// snapshot: folding that record is how a recovered engine learns the latest time recorded.
-    pub(crate) before_last: Option<(State, Record)>,
+    pub(crate) before_last: Option<(EngineState, Record)>,
 }
 
 /// Folds a stream's tree.
@@ -122,13 +122,13 @@ fn choose_base(
     stream: &str,
     first: Option<Seq>,
 ) -> Result<Base, LogError> {
-    let mut chosen: Option<(Seq, State)> = None;
+    let mut chosen: Option<(Seq, EngineState)> = None;
     let mut skipped = Vec::new();
     let mut usable = Vec::new();
     let snapshots = read::snapshots_newest_first(tree, path, stream)?;
     let newest = snapshots.first().map(|(seq, _)| *seq);
     for (seq, bytes) in snapshots {
-        let reason = match State::decode_snapshot(&bytes) {
+        let reason = match EngineState::decode_snapshot(&bytes) {
             Err(error) => Some(SkipReason::Undecodable(error)),
             Ok(state) if state.seq() != seq => Some(SkipReason::WrongSeq { found: state.seq() }),
             Ok(_) if first.is_some_and(|first| first > seq.next()) => {
@@ -171,7 +171,7 @@ fn choose_base(
         });
     }
     Ok(Base {
-        state: State::new(),
+        state: EngineState::new(),
         snapshot: None,
         skipped,
         usable,
@@ -180,7 +180,7 @@ fn choose_base(
 
 /// A fold's engine, the state before the last record with that record (see
 /// [`Folded::before_last`]), and the number of records folded.
-type FoldedRecords = (Engine, Option<(State, Record)>, u64);
+type FoldedRecords = (Engine, Option<(EngineState, Record)>, u64);
 
 /// Folds records into `state`. Reading records from sled and decoding them costs several
 /// times what folding them does, so [`FOLD_READERS`] threads read and decode while this one
@@ -196,7 +196,7 @@ fn fold_records(
     path: &Path,
     stream: &str,
     from: Seq,
-    state: State,
+    state: EngineState,
 ) -> Result<FoldedRecords, LogError> {
     let last = read::edge(tree, path, stream, RECORD_TAG, true)?;
     let to_fold = last.map_or(0, |last| last.0.saturating_add(1).saturating_sub(from.0));
@@ -264,7 +264,7 @@ fn read_chunks(
 fn fold_chunks(
     stream: &str,
     receivers: &[std::sync::mpsc::Receiver<Chunk>],
-    state: State,
+    state: EngineState,
 ) -> Result<FoldedRecords, LogError> {
     let mut state = state;
     let mut folded = 0u64;
@@ -295,7 +295,7 @@ fn fold_chunks(
 /// Folds the last chunk of a stream; the last record goes through [`Engine::recover`].
 fn finish_fold(
     stream: &str,
-    mut state: State,
+    mut state: EngineState,
     mut held: Vec<Record>,
     folded: u64,
 ) -> Result<FoldedRecords, LogError> {

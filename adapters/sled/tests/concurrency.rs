@@ -2,7 +2,7 @@
 //! lost, and the writer that lost a race gets `Conflict`.
 
 use std::sync::Arc;
-use tandem_engine::{Engine, Record, Seq, State};
+use tandem_engine::{Engine, EngineState, Record, Seq};
 use tandem_sled::{EventLog, LogConfig, LogError, Workload};
 
 const APPENDERS: usize = 4;
@@ -40,7 +40,7 @@ fn appenders_on_different_streams_lose_nothing() -> Result<(), LogError> {
     assert_eq!(log.streams()?.len(), APPENDERS);
     for (stream, records) in written {
         let recovered = log.recover(&stream)?;
-        let folded = Engine::recover(State::new(), &records).expect("a fold");
+        let folded = Engine::recover(EngineState::new(), &records).expect("a fold");
         assert_eq!(recovered.engine.state(), folded.state(), "{stream}");
         assert_eq!(log.tail(&stream)?.as_ref(), records.last(), "{stream}");
     }

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use tandem_engine::record::{FORMAT_VERSION, SNAPSHOT_VERSION, peek_version};
-use tandem_engine::{DecodeError, Engine, Record, Seq, State};
+use tandem_engine::{DecodeError, Engine, EngineState, Record, Seq};
 use tandem_sled::{EventLog, LogConfig, LogError, SkipReason, Workload};
 
 const STREAM: &str = "default/pg";
@@ -204,7 +204,7 @@ fn a_snapshot_of_another_version_is_skipped_and_the_stream_folded_from_the_start
         recovered.skipped_snapshots[0].reason,
         SkipReason::Undecodable(DecodeError::UnknownVersion { version: 7, .. })
     ));
-    let folded = Engine::recover(State::new(), &records).expect("a fold");
+    let folded = Engine::recover(EngineState::new(), &records).expect("a fold");
     assert_eq!(recovered.engine.state(), folded.state());
 }
 
@@ -277,7 +277,7 @@ fn damage_to_sleds_file_gives_an_error_or_a_consistent_prefix() {
             Ok(engine) => {
                 let seq = engine.state().seq();
                 let prefix = &records[..seq.0 as usize];
-                let folded = Engine::recover(State::new(), prefix).expect("a fold");
+                let folded = Engine::recover(EngineState::new(), prefix).expect("a fold");
                 assert_eq!(engine.state(), folded.state(), "trial {trial}");
                 let unnoticed = RECORDS - seq.0;
                 let bound = config().snapshot_every_records + APPEND_RECORDS as u64;
@@ -323,7 +323,7 @@ fn a_long_stream_folds_across_chunks_and_a_gap_at_a_boundary_is_found() {
     let log = EventLog::open(directory.path(), unsnapshotted).expect("a new log");
     log.append(STREAM, Seq(0), &records).expect("an append");
     let recovered = log.recover(STREAM).expect("a recovery");
-    let folded = Engine::recover(State::new(), &records).expect("a fold");
+    let folded = Engine::recover(EngineState::new(), &records).expect("a fold");
     assert_eq!(recovered.engine.state(), folded.state());
     assert_eq!(recovered.engine.now(), folded.now());
     assert_eq!(recovered.records_folded, 9_000);

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use tandem_engine::{Engine, Record, Seq, State};
+use tandem_engine::{Engine, EngineState, Record, Seq};
 use tandem_sled::{EventLog, LogConfig};
 
 const CHILD: &str = env!("CARGO_BIN_EXE_tandem-sled-crash-child");
@@ -127,7 +127,7 @@ fn check(directory: &std::path::Path, acknowledged: &BTreeMap<String, Seq>, roun
             "round {round}: {stream} ends at {tail}, {acked} was acknowledged"
         );
         // `records` checked contiguity from 1 and every checksum; folding checks it again.
-        let folded = Engine::recover(State::new(), &records)
+        let folded = Engine::recover(EngineState::new(), &records)
             .unwrap_or_else(|error| panic!("round {round}: folding {stream}: {error}"));
         let recovered = log
             .recover(stream)

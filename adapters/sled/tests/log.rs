@@ -1,15 +1,16 @@
 //! The log's API: appends, reads, recovery, conflicts, snapshots, retention, foreign and locked
 //! directories.
 
-use tandem_engine::{Engine, Record, Seq, State};
+use tandem_engine::{Engine, EngineState, Record, Seq};
 use tandem_sled::{EventLog, LogConfig, LogError, Workload};
 
 fn records(count: usize) -> Vec<Record> {
     Workload::new().records(count)
 }
 
-fn fold_all(records: &[Record]) -> State {
-    let engine = Engine::recover(State::new(), records).expect("workload records are contiguous");
+fn fold_all(records: &[Record]) -> EngineState {
+    let engine =
+        Engine::recover(EngineState::new(), records).expect("workload records are contiguous");
     engine.state().clone()
 }
 
@@ -40,7 +41,10 @@ fn appends_are_read_back_and_folded() -> Result<(), LogError> {
     let recovered = log.recover("default/pg")?;
     assert_eq!(recovered.engine.state(), &fold_all(&all));
     assert_eq!(recovered.records_folded, 25);
-    assert_eq!(log.recover("other/absent")?.engine.state(), &State::new());
+    assert_eq!(
+        log.recover("other/absent")?.engine.state(),
+        &EngineState::new()
+    );
     assert_eq!(
         log.streams()?.len(),
         1,

@@ -7,7 +7,7 @@
 
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
-use tandem_engine::{Engine, Record, Seq, State};
+use tandem_engine::{Engine, EngineState, Record, Seq};
 use tandem_sled::{EventLog, LogConfig, Workload};
 
 const STREAM: &str = "prop/cluster";
@@ -63,7 +63,7 @@ fn check(log: &EventLog, model: &Model, step: usize) -> Result<(), TestCaseError
     let recovered = log
         .recover(STREAM)
         .map_err(|error| TestCaseError::fail(format!("step {step}: {error}")))?;
-    let folded = Engine::recover(State::new(), &model.acknowledged).expect("a fold");
+    let folded = Engine::recover(EngineState::new(), &model.acknowledged).expect("a fold");
     prop_assert_eq!(recovered.engine.state(), folded.state(), "step {}", step);
     let tail = log
         .tail_seq(STREAM)

@@ -25,7 +25,7 @@ use crate::effect::{Action, Effect, MemberStatus, Status};
 use crate::event::{EffectKey, Event};
 use crate::input::{Input, Process};
 use crate::limits::MAX_TRANSITIONS_PER_STEP;
-use crate::state::{ClusterState, Health, State, StateKind};
+use crate::state::{ClusterState, EngineState, Health, StateKind};
 use crate::timers::Timer;
 use crate::transitions::{self, Reason};
 use crate::types::{EffectId, MemberId, Role, Timestamp, Topology};
@@ -40,7 +40,7 @@ pub const REPORT_EFFECT_ID: EffectId = EffectId(0);
 
 /// The working set of one step.
 pub(crate) struct Ctx<'a> {
-    pub(crate) state: &'a mut State,
+    pub(crate) state: &'a mut EngineState,
     pub(crate) now: Timestamp,
     pub(crate) events: Vec<Event>,
     pub(crate) effects: Vec<Effect>,
@@ -56,7 +56,7 @@ struct StatusKey {
 }
 
 impl<'a> Ctx<'a> {
-    pub(crate) fn new(state: &'a mut State, now: Timestamp) -> Ctx<'a> {
+    pub(crate) fn new(state: &'a mut EngineState, now: Timestamp) -> Ctx<'a> {
         Ctx {
             state,
             now,

@@ -7,13 +7,13 @@ use crate::effect::Action;
 use crate::event::Event;
 use crate::input::{AgentReport, Input, NodeStatus, PodObservation, Poll, VolumeObservation};
 use crate::limits::{MAX_NAME_BYTES, MAX_NODES};
-use crate::state::{ClusterState, State, StateKind};
+use crate::state::{ClusterState, EngineState, StateKind};
 use crate::transitions::Reason;
 use crate::types::{MemberId, NodeName, Topology};
 
 /// Why an input is refused, if it reaches a limit ([`crate::limits`]): names too long to be
 /// Kubernetes names, or one node more than the engine keeps track of.
-fn refusal(state: &State, input: &Input) -> Option<String> {
+fn refusal(state: &EngineState, input: &Input) -> Option<String> {
     let too_long = |what: &str, name: &str| {
         (name.len() > MAX_NAME_BYTES)
             .then(|| format!("{what} of {} bytes, more than {MAX_NAME_BYTES}", name.len()))
@@ -99,7 +99,7 @@ pub(super) fn observe(ctx: &mut Ctx<'_>, input: &Input) {
     }
 }
 
-fn is_member(state: &State, member: MemberId) -> bool {
+fn is_member(state: &EngineState, member: MemberId) -> bool {
     let count = state.topology().map_or(2, Topology::member_count);
     member.0 < count
 }

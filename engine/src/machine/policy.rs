@@ -8,7 +8,7 @@ use super::Ctx;
 use crate::effect::{Action, Effect};
 use crate::event::{EffectKey, Event, FenceEvidence};
 use crate::input::{NodeStatus, Process};
-use crate::state::{ClusterState, State};
+use crate::state::{ClusterState, EngineState};
 use crate::timers::Timer;
 use crate::types::{MemberId, Role, Timestamp, Topology};
 
@@ -97,7 +97,7 @@ impl Ctx<'_> {
 /// rebuild, since observations that arrived after the effect was issued may contradict it (the
 /// node came back, the pod was replaced, the source stopped being the active, the other copy went
 /// away). Other effects are always still wanted.
-pub(crate) fn still_wanted(state: &State, now: Timestamp, action: &Action) -> bool {
+pub(crate) fn still_wanted(state: &EngineState, now: Timestamp, action: &Action) -> bool {
     let mut scratch = state.clone();
     let ctx = Ctx::new(&mut scratch, now);
     if ctx.state.spec.is_none() || ctx.hands_off() {

@@ -9,7 +9,7 @@ use crate::input::{
     AgentReport, Input, NodeStatus, PodObservation, Poll, Process, VolumeObservation,
 };
 use crate::record::Record;
-use crate::state::{ClusterState, State};
+use crate::state::{ClusterState, EngineState};
 use crate::types::{
     ConfigHash, Lsn, MemberId, NodeName, PodUid, PvName, PvcUid, Replication, Role, Timestamp,
     Topology,
@@ -107,7 +107,7 @@ impl Harness {
             .iter()
             .map(|bytes| Record::decode(bytes).expect("the harness wrote these bytes"))
             .collect();
-        let engine = Engine::recover(State::new(), &records).map_err(|error| Violation {
+        let engine = Engine::recover(EngineState::new(), &records).map_err(|error| Violation {
             invariant: "7 (replay)",
             at: now,
             seq: 0,

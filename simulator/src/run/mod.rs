@@ -7,9 +7,7 @@ mod operator;
 mod verdict;
 
 use crate::data::Position;
-use crate::scenario::{
-    Action as UserAction, ClusterStateName, Fault, Millis, Scenario, Target, What,
-};
+use crate::scenario::{ClusterStateName, Fault, Millis, Scenario, Target, UserAction, What};
 use crate::timeline::{Mark, MarkKind, MemberSample, Sample, Timeline};
 use crate::world::{Changed, Later, World};
 use std::collections::{BTreeMap, VecDeque};

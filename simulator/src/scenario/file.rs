@@ -6,7 +6,7 @@
 //! Unknown keys are refused (`deny_unknown_fields`); the value types below refuse malformed
 //! values with a message that says how to write them.
 
-use super::{ActionKind, FaultKind, Millis, Target};
+use super::{FaultKind, Millis, Target, UserActionKind};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_saphyr::{FlowSeq, Location, Spanned};
@@ -69,7 +69,7 @@ pub(super) struct EntryFile {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault: Option<Spanned<FaultKind>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub action: Option<Spanned<ActionKind>>,
+    pub action: Option<Spanned<UserActionKind>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<Spanned<Target>>,
     #[serde(rename = "for", skip_serializing_if = "Option::is_none")]

@@ -5,8 +5,8 @@
 use super::error::ScenarioError;
 use super::file::{EntryFile, ExpectFile, ScenarioFile, WorldFile, member_ordinal};
 use super::{
-    Action, ActionKind, ClusterStateName, Expect, Fault, FaultKind, Millis, Scenario, Target,
-    TimelineEntry, What, WorldConfig, format_duration,
+    ClusterStateName, Expect, Fault, FaultKind, Millis, Scenario, Target, TimelineEntry,
+    UserAction, UserActionKind, What, WorldConfig, format_duration,
 };
 use serde_saphyr::{Location, Spanned};
 use std::collections::BTreeMap;
@@ -844,9 +844,13 @@ impl Params<'_, '_> {
         Ok(What::Fault(fault, target))
     }
 
-    fn action(&mut self, kind: ActionKind, limits: &Limits<'_>) -> Result<Action, ScenarioError> {
+    fn action(
+        &mut self,
+        kind: UserActionKind,
+        limits: &Limits<'_>,
+    ) -> Result<UserAction, ScenarioError> {
         Ok(match kind {
-            ActionKind::Switchover => {
+            UserActionKind::Switchover => {
                 self.taken.push("to");
                 let members = limits.topology.member_count();
                 let to = match self.entry.to.take() {
@@ -859,19 +863,19 @@ impl Params<'_, '_> {
                     }
                     to => to.map(|to| to.value.0),
                 };
-                Action::Switchover { to }
+                UserAction::Switchover { to }
             }
-            ActionKind::ConfigChange => {
+            UserActionKind::ConfigChange => {
                 self.taken.push("hash");
-                Action::ConfigChange {
+                UserAction::ConfigChange {
                     hash: self.entry.hash.take().map(|hash| hash.value),
                 }
             }
-            ActionKind::Stop => Action::Stop,
-            ActionKind::Start => Action::Start,
-            ActionKind::Reexamine => Action::Reexamine,
-            ActionKind::PauseFailover => Action::PauseFailover,
-            ActionKind::ResumeFailover => Action::ResumeFailover,
+            UserActionKind::Stop => UserAction::Stop,
+            UserActionKind::Start => UserAction::Start,
+            UserActionKind::Reexamine => UserAction::Reexamine,
+            UserActionKind::PauseFailover => UserAction::PauseFailover,
+            UserActionKind::ResumeFailover => UserAction::ResumeFailover,
         })
     }
 

@@ -3,8 +3,8 @@
 //! and no input makes the parser panic.
 
 use crate::scenario::{
-    Action, ClusterStateName, Expect, Fault, Scenario, ScenarioError, Target, TimelineEntry, What,
-    WorldConfig, load, parse, to_yaml,
+    ClusterStateName, Expect, Fault, Scenario, ScenarioError, Target, TimelineEntry, UserAction,
+    What, WorldConfig, load, parse, to_yaml,
 };
 use proptest::prelude::*;
 use std::path::Path;
@@ -108,7 +108,7 @@ fn the_commented_example_parses_to_what_it_says() {
             },
             TimelineEntry {
                 at_ms: 1_200_000,
-                what: What::Action(Action::Switchover { to: None }),
+                what: What::Action(UserAction::Switchover { to: None }),
                 line: 25,
             },
         ]
@@ -257,12 +257,15 @@ fn every_key_fault_and_action_parses() {
             None
         )
     );
-    assert_eq!(what[18], &What::Action(Action::Switchover { to: Some(0) }));
+    assert_eq!(
+        what[18],
+        &What::Action(UserAction::Switchover { to: Some(0) })
+    );
     assert_eq!(
         what[19],
-        &What::Action(Action::ConfigChange { hash: Some(42) })
+        &What::Action(UserAction::ConfigChange { hash: Some(42) })
     );
-    assert_eq!(what[25], &What::Action(Action::ResumeFailover));
+    assert_eq!(what[25], &What::Action(UserAction::ResumeFailover));
     assert_eq!(scenario.timeline[3].line, 32);
     assert_eq!(scenario.expect.max_lost_writes, 3);
 }
@@ -649,15 +652,15 @@ fn what(members: u8, nodes: u32) -> impl Strategy<Value = What> {
         )),
         (0.0_f64..=1.0, millis())
             .prop_map(|(rate, ms)| What::Fault(Fault::ApiErrors { rate, for_ms: ms }, None)),
-        proptest::option::of(0..members).prop_map(|to| What::Action(Action::Switchover { to })),
+        proptest::option::of(0..members).prop_map(|to| What::Action(UserAction::Switchover { to })),
         proptest::option::of(any::<u64>())
-            .prop_map(|hash| What::Action(Action::ConfigChange { hash })),
+            .prop_map(|hash| What::Action(UserAction::ConfigChange { hash })),
         prop_oneof![
-            Just(Action::Stop),
-            Just(Action::Start),
-            Just(Action::Reexamine),
-            Just(Action::PauseFailover),
-            Just(Action::ResumeFailover),
+            Just(UserAction::Stop),
+            Just(UserAction::Start),
+            Just(UserAction::Reexamine),
+            Just(UserAction::PauseFailover),
+            Just(UserAction::ResumeFailover),
         ]
         .prop_map(What::Action),
     ]

@@ -6,7 +6,8 @@ use super::file::{
     WorldFile, unspanned,
 };
 use super::{
-    Action, ActionKind, ClusterStateName, Expect, Fault, FaultKind, Scenario, What, WorldConfig,
+    ClusterStateName, Expect, Fault, FaultKind, Scenario, UserAction, UserActionKind, What,
+    WorldConfig,
 };
 use serde_saphyr::{FlowSeq, Spanned};
 use std::collections::BTreeMap;
@@ -173,15 +174,15 @@ fn timeline_entry(at_ms: u64, what: &What) -> EntryFile {
             }
         }
         What::Action(action) => {
-            entry.action = Some(unspanned(ActionKind::from(action)));
+            entry.action = Some(unspanned(UserActionKind::from(action)));
             match action {
-                Action::Switchover { to } => entry.to = to.map(|to| unspanned(Member(to))),
-                Action::ConfigChange { hash } => entry.hash = hash.map(unspanned),
-                Action::Stop
-                | Action::Start
-                | Action::Reexamine
-                | Action::PauseFailover
-                | Action::ResumeFailover => {}
+                UserAction::Switchover { to } => entry.to = to.map(|to| unspanned(Member(to))),
+                UserAction::ConfigChange { hash } => entry.hash = hash.map(unspanned),
+                UserAction::Stop
+                | UserAction::Start
+                | UserAction::Reexamine
+                | UserAction::PauseFailover
+                | UserAction::ResumeFailover => {}
             }
         }
     }
