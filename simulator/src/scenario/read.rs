@@ -680,168 +680,139 @@ impl Params<'_, '_> {
         })
     }
 
+    /// What a fault hits, if anything.
+    fn aim(kind: FaultKind) -> Option<Aim> {
+        match kind {
+            FaultKind::CrashProcess
+            | FaultKind::HangProcess
+            | FaultKind::DeletePod
+            | FaultKind::Partition
+            | FaultKind::Isolate
+            | FaultKind::ReplicationStall
+            | FaultKind::ReplicationBreak
+            | FaultKind::DiskFull
+            | FaultKind::SlowStart
+            | FaultKind::AgentFlap => Some(Aim::Member),
+            FaultKind::NodeLoss => Some(Aim::Node),
+            FaultKind::OperatorCrash | FaultKind::ApiErrors => None,
+        }
+    }
+
     fn fault(
         &mut self,
         kind: FaultKind,
         name: &'static str,
         limits: &Limits<'_>,
     ) -> Result<What, ScenarioError> {
-        let member = Aim::Member;
-        let (fault, target) = match kind {
-            FaultKind::CrashProcess => {
-                let target = self.target(member, name, limits)?;
-                let (restart_after_ms, _) = self.restart_after(10_000)?;
-                (Fault::CrashProcess { restart_after_ms }, Some(target))
-            }
-            FaultKind::HangProcess => {
-                let target = self.target(member, name, limits)?;
-                (
-                    Fault::HangProcess {
-                        for_ms: self.for_ms(name)?,
-                    },
-                    Some(target),
-                )
-            }
-            FaultKind::DeletePod => (Fault::DeletePod, Some(self.target(member, name, limits)?)),
-            FaultKind::Partition => {
-                let target = self.target(member, name, limits)?;
-                (
-                    Fault::Partition {
-                        for_ms: self.for_ms(name)?,
-                    },
-                    Some(target),
-                )
-            }
-            FaultKind::Isolate => {
-                let target = self.target(member, name, limits)?;
-                (
-                    Fault::Isolate {
-                        for_ms: self.for_ms(name)?,
-                    },
-                    Some(target),
-                )
-            }
-            FaultKind::NodeLoss => {
-                let target = self.target(Aim::Node, name, limits)?;
-                (
-                    Fault::NodeLoss {
-                        for_ms: self.optional_for_ms()?,
-                    },
-                    Some(target),
-                )
-            }
-            FaultKind::ReplicationStall => {
-                let target = self.target(member, name, limits)?;
-                (
-                    Fault::ReplicationStall {
-                        for_ms: self.for_ms(name)?,
-                    },
-                    Some(target),
-                )
-            }
-            FaultKind::ReplicationBreak => {
-                let target = self.target(member, name, limits)?;
-                (
-                    Fault::ReplicationBreak {
-                        for_ms: self.for_ms(name)?,
-                    },
-                    Some(target),
-                )
-            }
-            FaultKind::DiskFull => {
-                let target = self.target(member, name, limits)?;
-                (
-                    Fault::DiskFull {
-                        for_ms: self.for_ms(name)?,
-                    },
-                    Some(target),
-                )
-            }
-            FaultKind::SlowStart => {
-                let target = self.target(member, name, limits)?;
-                self.taken.push("seconds");
-                let seconds = self
-                    .entry
-                    .seconds
-                    .take()
-                    .ok_or_else(|| self.needs("seconds", name))?;
-                (
-                    Fault::SlowStart {
-                        start_ms: seconds.value.0,
-                    },
-                    Some(target),
-                )
-            }
-            FaultKind::AgentFlap => {
-                let target = self.target(member, name, limits)?;
-                self.taken.push("period");
-                let period = self
-                    .entry
-                    .period
-                    .take()
-                    .ok_or_else(|| self.needs("period", name))?;
-                if period.value.0 == 0 {
-                    return Err(self.reader.invalid(
-                        line(&period),
-                        self.key("period"),
-                        "the period must be longer than 0ms",
-                    ));
-                }
-                let for_ms = self.for_ms(name)?;
-                (
-                    Fault::AgentFlap {
-                        period_ms: period.value.0,
-                        for_ms,
-                    },
-                    Some(target),
-                )
-            }
-            FaultKind::OperatorCrash => {
-                let (restart_after_ms, at) = self.restart_after(5_000)?;
-                let restart_after_ms = restart_after_ms.ok_or_else(|| {
-                    self.reader.invalid(
-                        at,
-                        self.key("restartAfter"),
-                        "the operator always restarts: give a duration",
-                    )
-                })?;
-                self.taken.push("loseLog");
-                let lose_log = self.entry.lose_log.take().is_some_and(|lose| lose.value);
-                (
-                    Fault::OperatorCrash {
-                        restart_after_ms,
-                        lose_log,
-                    },
-                    None,
-                )
-            }
-            FaultKind::ApiErrors => {
-                self.taken.push("rate");
-                let rate = self
-                    .entry
-                    .rate
-                    .take()
-                    .ok_or_else(|| self.needs("rate", name))?;
-                if !(0.0..=1.0).contains(&rate.value) {
-                    return Err(self.reader.invalid(
-                        line(&rate),
-                        self.key("rate"),
-                        format!(
-                            "the rate is a fraction of calls, from 0 to 1, not {}",
-                            rate.value
-                        ),
-                    ));
-                }
-                (
-                    Fault::ApiErrors {
-                        rate: rate.value,
-                        for_ms: self.for_ms(name)?,
-                    },
-                    None,
-                )
-            }
+        let target = match Self::aim(kind) {
+            Some(aim) => Some(self.target(aim, name, limits)?),
+            None => None,
+        };
+        let fault = match kind {
+            FaultKind::CrashProcess => Fault::CrashProcess {
+                restart_after_ms: self.restart_after(10_000)?.0,
+            },
+            FaultKind::HangProcess => Fault::HangProcess {
+                for_ms: self.for_ms(name)?,
+            },
+            FaultKind::DeletePod => Fault::DeletePod,
+            FaultKind::Partition => Fault::Partition {
+                for_ms: self.for_ms(name)?,
+            },
+            FaultKind::Isolate => Fault::Isolate {
+                for_ms: self.for_ms(name)?,
+            },
+            FaultKind::NodeLoss => Fault::NodeLoss {
+                for_ms: self.optional_for_ms()?,
+            },
+            FaultKind::ReplicationStall => Fault::ReplicationStall {
+                for_ms: self.for_ms(name)?,
+            },
+            FaultKind::ReplicationBreak => Fault::ReplicationBreak {
+                for_ms: self.for_ms(name)?,
+            },
+            FaultKind::DiskFull => Fault::DiskFull {
+                for_ms: self.for_ms(name)?,
+            },
+            FaultKind::SlowStart => self.slow_start(name)?,
+            FaultKind::AgentFlap => self.agent_flap(name)?,
+            FaultKind::OperatorCrash => self.operator_crash()?,
+            FaultKind::ApiErrors => self.api_errors(name)?,
         };
         Ok(What::Fault(fault, target))
+    }
+
+    fn slow_start(&mut self, name: &str) -> Result<Fault, ScenarioError> {
+        self.taken.push("seconds");
+        let seconds = self
+            .entry
+            .seconds
+            .take()
+            .ok_or_else(|| self.needs("seconds", name))?;
+        Ok(Fault::SlowStart {
+            start_ms: seconds.value.0,
+        })
+    }
+
+    fn agent_flap(&mut self, name: &str) -> Result<Fault, ScenarioError> {
+        self.taken.push("period");
+        let period = self
+            .entry
+            .period
+            .take()
+            .ok_or_else(|| self.needs("period", name))?;
+        if period.value.0 == 0 {
+            return Err(self.reader.invalid(
+                line(&period),
+                self.key("period"),
+                "the period must be longer than 0ms",
+            ));
+        }
+        let for_ms = self.for_ms(name)?;
+        Ok(Fault::AgentFlap {
+            period_ms: period.value.0,
+            for_ms,
+        })
+    }
+
+    fn operator_crash(&mut self) -> Result<Fault, ScenarioError> {
+        let (restart_after_ms, at) = self.restart_after(5_000)?;
+        let restart_after_ms = restart_after_ms.ok_or_else(|| {
+            self.reader.invalid(
+                at,
+                self.key("restartAfter"),
+                "the operator always restarts: give a duration",
+            )
+        })?;
+        self.taken.push("loseLog");
+        let lose_log = self.entry.lose_log.take().is_some_and(|lose| lose.value);
+        Ok(Fault::OperatorCrash {
+            restart_after_ms,
+            lose_log,
+        })
+    }
+
+    fn api_errors(&mut self, name: &str) -> Result<Fault, ScenarioError> {
+        self.taken.push("rate");
+        let rate = self
+            .entry
+            .rate
+            .take()
+            .ok_or_else(|| self.needs("rate", name))?;
+        if !(0.0..=1.0).contains(&rate.value) {
+            return Err(self.reader.invalid(
+                line(&rate),
+                self.key("rate"),
+                format!(
+                    "the rate is a fraction of calls, from 0 to 1, not {}",
+                    rate.value
+                ),
+            ));
+        }
+        Ok(Fault::ApiErrors {
+            rate: rate.value,
+            for_ms: self.for_ms(name)?,
+        })
     }
 
     fn action(
