@@ -2,7 +2,7 @@
 //! the generated fault plans it runs, so that generated sequences reach deep states. It stands
 //! on the harness and the raw-input strategies; nothing else in `testing` stands on it.
 
-use super::{Harness, Violation, arb_raw_input, node_name};
+use super::{Harness, Violation, arb_raw_input, check_timer_table, node_name};
 use crate::config::{Spec, SwitchoverRequest};
 use crate::effect::{Action, Effect};
 use crate::input::{
@@ -535,7 +535,7 @@ pub fn run_plan(spec: Spec, plan: &[PlanStep]) -> Result<Vec<Vec<u8>>, Violation
             waited += slice;
             world.polls();
             deliver(&mut world, &mut harness)?;
-            harness.check_timer_before_deadline()?;
+            check_timer_table(&harness.engine)?;
             if waited >= wait_ms {
                 break;
             }

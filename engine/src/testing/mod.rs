@@ -18,7 +18,10 @@ mod mini_world;
 mod strategies;
 
 pub use crate::checker::{Before, Checker, Violation};
-pub use harness::{Harness, bootstrap_inputs, node_name, normal_cluster, steady_report, test_spec};
+pub use harness::{
+    Harness, bootstrap_inputs, check_timer_table, node_name, normal_cluster, steady_report,
+    test_spec,
+};
 pub use mini_world::{
     Fault, MiniMember, MiniWorld, PlanStep, arb_fault, arb_plan, deliver, run_plan,
 };
