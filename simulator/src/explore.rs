@@ -505,7 +505,7 @@ fn fit_timeouts(spec: &mut Spec, world: &WorldConfig, duration_ms: Millis) {
 }
 
 /// What a drawn scenario with `entries` timeline entries must reach: `Normal` at the end,
-/// losing at most what async accepts for them ([`loss_budget`]).
+/// losing at most what async accepts for them (`loss_budget`).
 pub fn recovery_expected(spec: &Spec, world: &WorldConfig, entries: usize) -> Expect {
     Expect {
         final_state: Some(ClusterStateName::of_kind(StateKind::Normal)),
@@ -635,7 +635,7 @@ pub fn attempts_spent(spec: &Spec, timeline: &[TimelineEntry]) -> u32 {
 }
 
 /// How long the fault phase of a run of `duration_ms` in `world` lasts, from its start: half
-/// the run, less when the quiet phase after it would leave less than [`RECOVERY_MS`] plus two
+/// the run, less when the quiet phase after it would leave less than `RECOVERY_MS` plus two
 /// copies, but at least a sixth of the run.
 pub fn fault_phase_ms(world: &WorldConfig, duration_ms: Millis) -> Millis {
     (duration_ms * FAULT_PHASE_PERCENT / 100)
@@ -717,7 +717,7 @@ pub fn reboot_limit_ms(spec: &Spec) -> Millis {
 /// makes that likely, and liveness cannot judge it.
 pub const FLAP_LIMIT_MS: Millis = 200_000;
 
-/// Drawn slow starts are shorter than this: `standbyStartTimeout` ([`fit_timeouts`]) leaves
+/// Drawn slow starts are shorter than this: `standbyStartTimeout` (`fit_timeouts`) leaves
 /// 180 s beside a copy for a slow start and a few polls.
 pub const SLOW_START_LIMIT_MS: Millis = 120_000;
 
