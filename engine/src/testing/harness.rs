@@ -95,7 +95,7 @@ impl Harness {
 /// The timer table is the only source of time: a `Timer` input just before `engine`'s next
 /// deadline (on a copy of the engine) records nothing, neither a transition nor an effect.
 /// Returns a violation naming what it recorded. A world that drives the engine checks it after
-/// every step (the simulator's property tests do, `RunOptions::check_timer_table`).
+/// every step (the simulator does, with `RunOptions::check_timer_table`).
 pub fn check_timer_table(engine: &Engine) -> Result<(), Violation> {
     let now = engine.now();
     let Some(deadline) = engine.next_deadline() else {
@@ -128,12 +128,12 @@ pub fn check_timer_table(engine: &Engine) -> Result<(), Violation> {
     Ok(())
 }
 
-/// The name of node `index` in generated worlds.
+/// The name of node `index` in the worlds tests build (`node-0`, `node-1`, ...).
 pub fn node_name(index: usize) -> NodeName {
     NodeName(format!("node-{index}"))
 }
 
-/// A spec for generated runs: defaults with short timeouts and the given replication.
+/// A spec for tests: defaults with short timeouts and the given replication.
 pub fn test_spec(topology: Topology, replication: Replication) -> Spec {
     let mut spec = Spec::defaults(topology);
     spec.replication = replication;
