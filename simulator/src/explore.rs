@@ -506,6 +506,18 @@ fn fit_timeouts(spec: &mut Spec, world: &WorldConfig, duration_ms: Millis) {
     spec.init_timeout_s = 600.max(run_s);
 }
 
+/// What a drawn scenario with `entries` timeline entries must reach: `Normal` at the end,
+/// losing at most what async accepts for them (`loss_budget`).
+pub fn recovery_expected(spec: &Spec, world: &WorldConfig, entries: usize) -> Expect {
+    Expect {
+        final_state: Some(ClusterStateName::of_kind(StateKind::Normal)),
+        recovered_within_ms: None,
+        visits: Vec::new(),
+        never: Vec::new(),
+        max_lost_writes: loss_budget(spec, world, entries),
+    }
+}
+
 /// The acknowledged writes a run may lose: none under sync; under async, per fault (each may
 /// cost one failover), the lag the engine may promote over, and what a cut-off active
 /// acknowledges between its last contact and the end of its lease.
@@ -525,7 +537,7 @@ fn loss_budget(spec: &Spec, world: &WorldConfig, entries: usize) -> u64 {
 
 /// The world of one seed: a copy (a standby's rebuild) takes from 5 s to 10 min, and at most
 /// a sixth of the run.
-fn draw_world(rng: &mut Rng, duration_ms: Millis) -> WorldConfig {
+pub fn draw_world(rng: &mut Rng, duration_ms: Millis) -> WorldConfig {
     let longest_s = (duration_ms / 6_000).clamp(6, 600);
     let rebuild_s = match rng.below(20) {
         0..=9 => between(rng, 5, 60),
@@ -554,7 +566,12 @@ fn pick<T: Copy>(rng: &mut Rng, choices: &[T]) -> T {
 /// interval (a lease shorter than the gap between two polls fences a healthy active between
 /// them), so draws that break that are kept out too. The attempt budgets are drawn later, once
 /// the timeline is known.
-fn draw_spec(rng: &mut Rng, topology: Topology, world: &WorldConfig, duration_ms: Millis) -> Spec {
+pub fn draw_spec(
+    rng: &mut Rng,
+    topology: Topology,
+    world: &WorldConfig,
+    duration_ms: Millis,
+) -> Spec {
     let mut spec = explore_spec(topology);
     if topology == Topology::MasterSlave && rng.below(2) == 1 {
         spec.replication = Replication::Async;
@@ -586,7 +603,7 @@ fn draw_spec(rng: &mut Rng, topology: Topology, world: &WorldConfig, duration_ms
 /// How many attempts the drawn faults may rightly spend (a standby rebuilt again, a standalone
 /// database restarted) before the cluster is back in `Normal`: one per entry, plus one per
 /// `unreachableTimeout` of its duration.
-fn attempts_spent(spec: &Spec, timeline: &[TimelineEntry]) -> u32 {
+pub fn attempts_spent(spec: &Spec, timeline: &[TimelineEntry]) -> u32 {
     let unreachable_ms = spec.unreachable_timeout_ms().max(1);
     let spent: u64 = timeline
         .iter()
@@ -619,15 +636,22 @@ fn attempts_spent(spec: &Spec, timeline: &[TimelineEntry]) -> u32 {
     u32::try_from(spent).unwrap_or(u32::MAX)
 }
 
+/// How long the fault phase of a run of `duration_ms` in `world` lasts, from its start: half
+/// the run, less when the quiet phase after it would leave less than `RECOVERY_MS` plus two
+/// copies, but at least a sixth of the run.
+pub fn fault_phase_ms(world: &WorldConfig, duration_ms: Millis) -> Millis {
+    (duration_ms * FAULT_PHASE_PERCENT / 100)
+        .min(duration_ms.saturating_sub(2 * world.rebuild_ms + RECOVERY_MS))
+        .max(duration_ms / 6)
+}
+
 /// Draws the scenario of one seed: its configuration and world, then a fault mix in the first
 /// half (from the first second: `Initializing` too), quiet in the second.
 pub fn generate(topology: Topology, seed: u64, duration_ms: Millis) -> Scenario {
     let mut rng = Rng::new(seed.wrapping_mul(0x5851_F42D_4C95_7F2D));
     let world = draw_world(&mut rng, duration_ms);
     let mut spec = draw_spec(&mut rng, topology, &world, duration_ms);
-    let fault_phase = (duration_ms * FAULT_PHASE_PERCENT / 100)
-        .min(duration_ms.saturating_sub(2 * world.rebuild_ms + RECOVERY_MS))
-        .max(duration_ms / 6);
+    let fault_phase = fault_phase_ms(&world, duration_ms);
     let count = 1 + rng.below(6);
     let mut timeline = Vec::new();
     let mut permanent_loss = false;
@@ -654,7 +678,7 @@ pub fn generate(topology: Topology, seed: u64, duration_ms: Millis) -> Scenario 
     spec.max_rebuild_attempts = budget + rng.below(4) as u32;
     spec.max_restart_attempts = budget + rng.below(4) as u32;
     debug_assert_eq!(spec.validate(), Ok(()));
-    let max_lost_writes = loss_budget(&spec, &world, timeline.len());
+    let expect = recovery_expected(&spec, &world, timeline.len());
     Scenario {
         name: format!("explore-{}-{seed}", topology.name()),
         description: format!("Drawn by tandem-sim explore from seed {seed}."),
@@ -664,19 +688,40 @@ pub fn generate(topology: Topology, seed: u64, duration_ms: Millis) -> Scenario 
         cluster: spec,
         world,
         timeline,
-        expect: Expect {
-            final_state: Some(ClusterStateName::of_kind(StateKind::Normal)),
-            recovered_within_ms: None,
-            visits: Vec::new(),
-            never: Vec::new(),
-            max_lost_writes,
-        },
+        expect,
     }
 }
 
 /// Entries drawn in the first this many milliseconds name members and nodes, not roles: there
 /// may be no active yet.
-const EARLY_MS: Millis = 60_000;
+pub const EARLY_MS: Millis = 60_000;
+
+/// Whether a drawn scenario of `spec` may lose a node for good (at most one: two would leave a
+/// pair no node to spare). Not under async master-slave: whether a survivor that trails may be
+/// promoted is the engine's lag rule on recorded positions, which the world's truth cannot
+/// judge.
+pub fn may_lose_a_node_for_good(spec: &Spec) -> bool {
+    spec.replication == Replication::Sync || spec.topology == Topology::Standalone
+}
+
+/// Drawn reboots are shorter than this: a longer one rightly counts as a lost node, whose data
+/// the engine may give up although the world brings it back.
+pub fn reboot_limit_ms(spec: &Spec) -> Millis {
+    u64::from(spec.node_lost_timeout_s)
+        .saturating_sub(10)
+        .max(11)
+        * 1000
+}
+
+/// Drawn agent flaps are shorter than this. A promotion whose command fails
+/// `MAX_PROMOTE_ATTEMPTS` times in a row (a failed one is retried a polling interval later) ends
+/// in `ManualInterventionRequired` by design: a long flap of the member a failover promotes
+/// makes that likely, and liveness cannot judge it.
+pub const FLAP_LIMIT_MS: Millis = 200_000;
+
+/// Drawn slow starts are shorter than this: `standbyStartTimeout` (`fit_timeouts`) leaves
+/// 180 s beside a copy for a slow start and a few polls.
+pub const SLOW_START_LIMIT_MS: Millis = 120_000;
 
 fn seconds(rng: &mut Rng, from: u64, to: u64) -> Millis {
     between(rng, from, to) * 1000
@@ -747,18 +792,9 @@ fn draw(
             Some(member(rng)),
         ),
         5 => {
-            // At most one node is lost for good: two would leave a pair no node to spare.
-            // Under async, whether a survivor that trails may be promoted is the engine's
-            // lag rule on recorded positions, which the world's truth cannot judge.
-            let forever = !*permanent_loss
-                && (spec.replication == Replication::Sync || !master_slave)
-                && rng.below(3) == 0;
+            let forever = !*permanent_loss && may_lose_a_node_for_good(spec) && rng.below(3) == 0;
             *permanent_loss |= forever;
-            // A reboot shorter than nodeLostTimeout: a longer one rightly counts as a lost node.
-            let longest_s = u64::from(spec.node_lost_timeout_s)
-                .saturating_sub(10)
-                .max(11);
-            let for_ms = (!forever).then(|| seconds(rng, 10, longest_s));
+            let for_ms = (!forever).then(|| seconds(rng, 10, reboot_limit_ms(spec) / 1000));
             let node = match (early, master_slave, rng.below(3)) {
                 (true, _, _) | (false, _, 1) => Target::Node(rng.below(nodes.into()) as u32),
                 (false, true, 0) => Target::NodeOfStandby,
@@ -774,14 +810,14 @@ fn draw(
         ),
         7 => What::Fault(
             Fault::SlowStart {
-                start_ms: seconds(rng, 10, 120),
+                start_ms: seconds(rng, 10, SLOW_START_LIMIT_MS / 1000),
             },
             Some(member(rng)),
         ),
         8 => What::Fault(
             Fault::AgentFlap {
                 period_ms: seconds(rng, 2, 20),
-                for_ms: seconds(rng, 10, 200),
+                for_ms: seconds(rng, 10, FLAP_LIMIT_MS / 1000),
             },
             Some(member(rng)),
         ),

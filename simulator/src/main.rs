@@ -51,6 +51,10 @@ enum Command {
         /// Keeps the event log in this directory (default: a temporary one).
         #[arg(long, value_name = "DIR")]
         log: Option<PathBuf>,
+        /// Also checks the timer table after every step, as the property tests do: a timer
+        /// just before the engine's next deadline records nothing.
+        #[arg(long)]
+        check_timer_table: bool,
     },
     /// Measures the catalog's speed: runs every scenario several times on one thread and prints
     /// simulated over wall time per topology.
@@ -236,7 +240,8 @@ fn dispatch(command: Command) -> Result<bool, BadInput> {
             trace,
             timeline,
             log,
-        } => run_command(paths, seed, trace, timeline, log),
+            check_timer_table,
+        } => run_command(paths, seed, trace, timeline, log, check_timer_table),
         Command::Bench { paths, rounds } => {
             let scenarios = load_all(&scenario_paths(&paths)?)?;
             let (log, _guard) = open_log(None)?;
@@ -280,12 +285,14 @@ fn run_command(
     trace: Option<PathBuf>,
     timeline: Option<PathBuf>,
     log: Option<PathBuf>,
+    check_timer_table: bool,
 ) -> Result<bool, BadInput> {
     let scenarios = load_all(&scenario_paths(&paths)?)?;
     let (log, _guard) = open_log(log)?;
     let options = RunOptions {
         seed,
         trace: trace.is_some(),
+        check_timer_table,
         ..RunOptions::default()
     };
     let reports = run_all(&scenarios, &options, &log)?;

@@ -1,5 +1,6 @@
-//! The harness: an engine with an in-memory log that commits and checks every step, and the
-//! scripted inputs and specs tests start from.
+//! The harness: an engine with an in-memory log that commits and checks every step, the check
+//! of the timer table a driving world runs after every step, and the scripted inputs and specs
+//! tests start from.
 
 use super::{Before, Checker, Violation};
 use crate::config::Spec;
@@ -65,41 +66,6 @@ impl Harness {
         Ok(effects)
     }
 
-    /// The timer table is the only source of time: a `Timer` input just before the engine's
-    /// next deadline (on a copy of the engine) records nothing, neither a transition nor an
-    /// effect. Returns a violation naming what it recorded.
-    pub fn check_timer_before_deadline(&self) -> Result<(), Violation> {
-        let now = self.engine.now();
-        let Some(deadline) = self.engine.next_deadline() else {
-            return Ok(());
-        };
-        let just_before = Timestamp(deadline.0 - 1);
-        if just_before <= now {
-            return Ok(());
-        }
-        let mut copy = self.engine.clone();
-        let step = copy
-            .step(just_before, Input::Timer)
-            .map_err(|error| Violation {
-                invariant: "api",
-                at: just_before,
-                seq: 0,
-                detail: error.to_string(),
-            })?;
-        if let Some(record) = step.record() {
-            return Err(Violation {
-                invariant: "timer table",
-                at: just_before,
-                seq: record.seq.0,
-                detail: format!(
-                    "a timer before the next deadline ({deadline}) recorded {:?}",
-                    record.events
-                ),
-            });
-        }
-        Ok(())
-    }
-
     /// Simulates a driver restart that keeps its log: a fresh engine folded from the log.
     pub fn restart(&mut self, now: Timestamp) -> Result<Vec<Effect>, Violation> {
         let records: Vec<Record> = self
@@ -126,12 +92,48 @@ impl Harness {
     }
 }
 
-/// The name of node `index` in generated worlds.
+/// The timer table is the only source of time: a `Timer` input just before `engine`'s next
+/// deadline (on a copy of the engine) records nothing, neither a transition nor an effect.
+/// Returns a violation naming what it recorded. A world that drives the engine checks it after
+/// every step (the simulator does, with `RunOptions::check_timer_table`).
+pub fn check_timer_table(engine: &Engine) -> Result<(), Violation> {
+    let now = engine.now();
+    let Some(deadline) = engine.next_deadline() else {
+        return Ok(());
+    };
+    let just_before = Timestamp(deadline.0 - 1);
+    if just_before <= now {
+        return Ok(());
+    }
+    let mut copy = engine.clone();
+    let step = copy
+        .step(just_before, Input::Timer)
+        .map_err(|error| Violation {
+            invariant: "api",
+            at: just_before,
+            seq: 0,
+            detail: error.to_string(),
+        })?;
+    if let Some(record) = step.record() {
+        return Err(Violation {
+            invariant: "timer table",
+            at: just_before,
+            seq: record.seq.0,
+            detail: format!(
+                "a timer before the next deadline ({deadline}) recorded {:?}",
+                record.events
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The name of node `index` in the worlds tests build (`node-0`, `node-1`, ...).
 pub fn node_name(index: usize) -> NodeName {
     NodeName(format!("node-{index}"))
 }
 
-/// A spec for generated runs: defaults with short timeouts and the given replication.
+/// A spec for tests: defaults with short timeouts and the given replication.
 pub fn test_spec(topology: Topology, replication: Replication) -> Spec {
     let mut spec = Spec::defaults(topology);
     spec.replication = replication;

@@ -4,22 +4,25 @@
 //!   too): the invariants, checked after every step against the engine's own outputs,
 //!   recomputed independently of the deciding code;
 //! - [`Harness`]: an engine with an in-memory log that commits every step and checks it;
-//! - [`MiniWorld`]: a small reactive world that carries out effects and produces observations,
-//!   so generated sequences reach deep states;
-//! - proptest strategies ([`arb_plan`]) of fault plans mixing cooperative and adversarial inputs
-//!   (stale UIDs, duplicated and reordered reports, failing effects, spec changes mid-failover).
+//! - [`check_timer_table`]: a `Timer` input just before the engine's next deadline records
+//!   nothing, for a world that drives the engine to check after every step;
+//! - proptest strategies for raw inputs ([`arb_raw_input`]), adversarial ones included (stale
+//!   UIDs, unknown members, out-of-order observations).
+//!
+//! Generated fault schedules run on the simulator's world, not here: its property tests
+//! (`simulator/tests/properties.rs`) draw scenarios from the scenario language and check every
+//! invariant, the timer table and determinism on them.
 //!
 //! Every item is named from here (`testing::Harness`); the code lives in `harness` (the harness,
-//! and the scripted inputs and specs tests start from), `strategies` (the strategies for raw
-//! inputs) and `mini_world` (the small world and its fault plans).
+//! the timer-table check, and the scripted inputs and specs tests start from) and `strategies`
+//! (the strategies for raw inputs).
 
 mod harness;
-mod mini_world;
 mod strategies;
 
 pub use crate::checker::{Before, Checker, Violation};
-pub use harness::{Harness, bootstrap_inputs, node_name, normal_cluster, steady_report, test_spec};
-pub use mini_world::{
-    Fault, MiniMember, MiniWorld, PlanStep, arb_fault, arb_plan, deliver, run_plan,
+pub use harness::{
+    Harness, bootstrap_inputs, check_timer_table, node_name, normal_cluster, steady_report,
+    test_spec,
 };
 pub use strategies::{arb_copy_progress, arb_not_serving, arb_raw_input};

@@ -268,7 +268,7 @@ impl Sim<'_> {
                 });
             }
             UserAction::ConfigChange { hash } => {
-                self.config_hash = hash.unwrap_or(self.config_hash + 1);
+                self.config_hash = hash.unwrap_or(self.config_hash.wrapping_add(1));
                 self.world.config_hash = self.config_hash;
                 spec.config_hash = tandem_engine::ConfigHash(self.config_hash);
             }

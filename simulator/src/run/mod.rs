@@ -65,6 +65,10 @@ pub struct RunOptions {
     /// Leaves the records out of [`RunReport::trace_hash`], sparing an encoding of each (explore,
     /// which never compares hashes, runs this way).
     pub skip_record_hash: bool,
+    /// After every step, checks the timer table (`tandem_engine::testing::check_timer_table`):
+    /// a `Timer` just before the engine's next deadline, on a copy of the engine, records
+    /// nothing. It costs a copy of the engine and a step per step (the property tests run so).
+    pub check_timer_table: bool,
 }
 
 /// Why a run failed.

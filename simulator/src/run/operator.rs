@@ -87,6 +87,12 @@ impl Sim<'_> {
         if let Some(violation) = observed.violation {
             self.fail(violation.invariant, violation.detail);
         }
+        if self.options.check_timer_table
+            && let Err(violation) =
+                tandem_engine::testing::check_timer_table(self.operator.driver.engine())
+        {
+            self.fail(violation.invariant, violation.detail);
+        }
         if let Some(record) = &observed.record {
             self.check_stopped(record);
         }
