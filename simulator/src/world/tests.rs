@@ -366,11 +366,16 @@ fn the_standby_reports_what_it_received() {
     let mut h = steady(Replication::Async);
     let report = h.world.report(1, h.now);
     assert!(report.replication_connected);
-    assert!(
-        !report.in_sync,
-        "an async standby is never a synchronous one"
-    );
+    assert!(!report.in_sync);
     assert_eq!(report.lsn.0 + LAG_WRITES * WRITE_BYTES, h.data(0).lsn);
+    // Caught up once writes stop, an async standby is still not a synchronous one.
+    h.world.members[0].disk_full_until = h.now + 10_000;
+    h.wait(LAG_MS);
+    h.wait(1);
+    let report = h.world.report(1, h.now);
+    assert_eq!(report.lsn.0, h.data(0).lsn);
+    assert!(report.replication_connected);
+    assert!(!report.in_sync, "an async standby is never in sync");
 }
 
 // --- rebuilds ---------------------------------------------------------------------------------
