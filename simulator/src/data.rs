@@ -182,4 +182,174 @@ mod tests {
         assert!(!history.is_prefix(old, newer));
         assert_eq!(history.lost_writes(None), 52);
     }
+
+    fn at(branch: usize, lsn: u64) -> Position {
+        Position { branch, lsn }
+    }
+
+    #[test]
+    fn an_empty_history_lacks_nothing() {
+        let history = History::default();
+        assert_eq!(history.acknowledged_writes(), 0);
+        assert_eq!(history.lost_writes(None), 0);
+        assert_eq!(history.lost_writes(Some(Position::default())), 0);
+        assert!(history.contains(Position::default(), Position::default()));
+        assert!(history.at_least_as_new(Position::default(), at(0, 5_000)));
+    }
+
+    #[test]
+    fn acknowledge_merges_adjacent_ranges_and_ignores_empty_ones() {
+        let mut history = History::default();
+        history.acknowledge(0, 0, 300);
+        history.acknowledge(0, 300, 500);
+        assert_eq!(
+            history.acked,
+            vec![Acked {
+                branch: 0,
+                from: 0,
+                to: 500
+            }]
+        );
+        // Empty or backwards ranges acknowledge nothing.
+        history.acknowledge(0, 500, 500);
+        history.acknowledge(0, 700, 600);
+        assert_eq!(history.acknowledged_writes(), 5);
+        // A gap, or another branch, starts a new range.
+        history.acknowledge(0, 600, 700);
+        let forked = history.fork(at(0, 700));
+        history.acknowledge(forked.branch, 700, 900);
+        assert_eq!(history.acked.len(), 3);
+        assert_eq!(history.acknowledged_writes(), 8);
+        // The copy at the end of branch 0 lacks the fork's writes, and not the gap.
+        assert_eq!(history.lost_writes(Some(at(0, 700))), 2);
+        assert_eq!(history.lost_writes(Some(at(forked.branch, 900))), 0);
+    }
+
+    #[test]
+    fn a_fork_at_position_zero_contains_nothing_but_the_start() {
+        let mut history = History::default();
+        let forked = history.fork(Position::default());
+        assert_eq!(forked, at(1, 0));
+        assert!(history.contains(forked, at(0, 0)));
+        assert!(!history.contains(forked, at(0, 100)));
+        // An empty copy is a prefix of anything, on any branch.
+        assert!(history.is_prefix(at(0, 0), at(1, 0)));
+        assert!(history.is_prefix(at(1, 0), at(0, 900)));
+        assert!(
+            history.is_prefix(at(7, 0), at(0, 900)),
+            "even an unknown one"
+        );
+        history.acknowledge(1, 0, 200);
+        assert_eq!(history.lost_writes(Some(at(0, 200))), 2);
+        assert_eq!(history.lost_writes(Some(at(1, 200))), 0);
+    }
+
+    #[test]
+    fn sibling_branches_share_only_what_precedes_their_forks() {
+        let mut history = History::default();
+        history.acknowledge(0, 0, 1_000);
+        let left = history.fork(at(0, 600));
+        let right = history.fork(at(0, 800));
+        history.acknowledge(left.branch, 600, 900);
+        history.acknowledge(right.branch, 800, 1_200);
+        let (left_end, right_end) = (at(left.branch, 900), at(right.branch, 1_200));
+        assert!(history.contains(left_end, at(0, 600)));
+        assert!(!history.contains(left_end, at(0, 700)));
+        assert!(history.contains(right_end, at(0, 800)));
+        assert!(!history.contains(right_end, at(0, 900)));
+        assert!(!history.contains(left_end, at(right.branch, 900)));
+        assert!(!history.contains(right_end, at(left.branch, 700)));
+        // A parent branch holds none of its children's writes.
+        assert!(!history.contains(at(0, 1_000), at(left.branch, 700)));
+        assert!(!history.is_prefix(left_end, right_end));
+        assert!(!history.is_prefix(right_end, left_end));
+        assert!(history.is_prefix(at(0, 600), right_end));
+        assert!(history.is_prefix(at(0, 800), right_end));
+        assert!(!history.is_prefix(at(0, 900), right_end));
+        // Every copy lacks what the others wrote after the forks.
+        assert_eq!(history.lost_writes(Some(left_end)), 4 + 4);
+        assert_eq!(history.lost_writes(Some(right_end)), 2 + 3);
+        assert_eq!(history.lost_writes(Some(at(0, 1_000))), 3 + 4);
+        assert_eq!(history.lost_writes(None), 17);
+    }
+
+    /// A fork of a fork: what a copy holds of an old branch is bounded by every fork on the way.
+    #[test]
+    fn a_chain_of_forks_bounds_what_a_copy_holds_by_the_lowest_fork() {
+        let mut history = History::default();
+        history.acknowledge(0, 0, 1_000);
+        let first = history.fork(at(0, 800));
+        history.acknowledge(first.branch, 800, 1_500);
+        let second = history.fork(at(first.branch, 1_200));
+        let end = at(second.branch, 2_000);
+        history.acknowledge(second.branch, 1_200, 2_000);
+        assert!(history.contains(end, at(0, 800)));
+        assert!(!history.contains(end, at(0, 900)));
+        assert!(history.contains(end, at(first.branch, 1_200)));
+        assert!(!history.contains(end, at(first.branch, 1_300)));
+        assert_eq!(history.lost_writes(Some(end)), 2 + 3);
+        // A copy behind the second fork, on the first branch, replicates from the end.
+        assert!(history.is_prefix(at(first.branch, 1_100), end));
+        assert!(!history.is_prefix(at(first.branch, 1_300), end));
+        // A fork below the parent's own fork point still holds only the parent's past.
+        let low = history.fork(at(first.branch, 500));
+        assert!(history.contains(low, at(0, 500)));
+        assert!(!history.contains(low, at(0, 600)));
+        assert!(!history.contains(low, at(first.branch, 900)));
+    }
+
+    #[test]
+    fn lost_writes_counts_what_a_trailing_copy_lacks_and_nothing_beyond() {
+        let mut history = History::default();
+        history.acknowledge(0, 0, 1_000);
+        assert_eq!(history.lost_writes(Some(at(0, 1_000))), 0);
+        assert_eq!(history.lost_writes(Some(at(0, 700))), 3);
+        assert_eq!(history.lost_writes(Some(at(0, 0))), 10);
+        // Unacknowledged writes a copy holds beyond the acknowledged ones count for nothing.
+        assert_eq!(history.lost_writes(Some(at(0, 5_000))), 0);
+        // A range that starts above the copy is lost whole, not more.
+        history.acknowledge(0, 2_000, 2_300);
+        assert_eq!(history.lost_writes(Some(at(0, 700))), 3 + 3);
+        assert_eq!(history.lost_writes(Some(at(0, 1_500))), 3);
+    }
+
+    #[test]
+    fn at_least_as_new_compares_the_acknowledged_writes_held() {
+        let mut history = History::default();
+        history.acknowledge(0, 0, 1_000);
+        let (ahead, behind) = (at(0, 1_000), at(0, 600));
+        assert!(history.at_least_as_new(ahead, behind));
+        assert!(!history.at_least_as_new(behind, ahead));
+        assert!(history.at_least_as_new(behind, behind));
+        // Past the last acknowledged write, being further along counts for nothing.
+        assert!(history.at_least_as_new(ahead, at(0, 9_000)));
+        // Diverged copies: each holds writes the other lacks.
+        let forked = history.fork(at(0, 600));
+        history.acknowledge(forked.branch, 600, 800);
+        let other = at(forked.branch, 800);
+        assert!(!history.at_least_as_new(ahead, other));
+        assert!(!history.at_least_as_new(other, ahead));
+        assert!(history.at_least_as_new(other, behind));
+    }
+
+    /// The highest LSNs: a range ending at `u64::MAX`, and copies at it.
+    #[test]
+    fn positions_at_the_top_of_the_lsn_space() {
+        let top = u64::MAX - u64::MAX % WRITE_BYTES;
+        let mut history = History::default();
+        history.acknowledge(0, top - 3 * WRITE_BYTES, top);
+        assert_eq!(history.acknowledged_writes(), 3);
+        assert_eq!(history.lost_writes(Some(at(0, u64::MAX))), 0);
+        assert_eq!(history.lost_writes(Some(at(0, top - WRITE_BYTES))), 1);
+        assert_eq!(history.lost_writes(Some(at(0, 0))), 3);
+        assert_eq!(history.lost_writes(None), 3);
+        assert!(history.contains(at(0, u64::MAX), at(0, u64::MAX)));
+        assert!(!history.contains(at(0, top), at(0, u64::MAX)));
+        let forked = history.fork(at(0, u64::MAX));
+        assert_eq!(forked.lsn, u64::MAX);
+        assert!(history.contains(forked, at(0, u64::MAX)));
+        assert!(history.is_prefix(at(0, u64::MAX), forked));
+        assert!(history.at_least_as_new(forked, at(0, top)));
+        assert!(!history.at_least_as_new(at(0, 0), forked));
+    }
 }

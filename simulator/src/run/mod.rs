@@ -4,6 +4,8 @@
 
 mod faults;
 mod operator;
+#[cfg(test)]
+mod tests;
 mod verdict;
 
 use crate::data::Position;

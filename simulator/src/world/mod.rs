@@ -6,6 +6,8 @@
 
 mod database;
 mod kubernetes;
+#[cfg(test)]
+mod tests;
 
 use crate::data::{History, Position, WRITE_BYTES};
 use crate::scenario::{Millis, WorldConfig};
