@@ -105,16 +105,18 @@ impl History {
 
     /// How many acknowledged writes the copy at `holder` lacks.
     pub fn lost_writes(&self, holder: Option<Position>) -> u64 {
-        let lost_bytes: u64 = self
+        let lost_writes: u64 = self
             .acked
             .iter()
             .map(|range| {
                 let held = holder.and_then(|holder| self.highest_on(holder, range.branch));
                 let kept = held.map_or(range.from, |lsn| lsn.clamp(range.from, range.to));
-                range.to - kept
+                // A write missing any of its bytes is lost: a copy that trails by a part of a
+                // write lacks that write.
+                (range.to - kept).div_ceil(WRITE_BYTES)
             })
             .sum();
-        lost_bytes / WRITE_BYTES
+        lost_writes
     }
 
     /// How many writes were acknowledged in all.
