@@ -7,27 +7,26 @@
 use std::future::Future;
 use std::process::ExitCode;
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use tokio::runtime::Runtime;
+use tokio::runtime::{Handle, Runtime};
 
 use crate::cluster::ControlPlane;
 
 /// The longest a single test may run.
 pub const TEST_TIME_LIMIT: Duration = Duration::from_secs(300);
 
-/// The runtime of the control-plane tests, made by the first of them.
-static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-});
+/// What the control-plane tests share: made by the first of them, taken apart after the run.
+struct Shared {
+    runtime: Runtime,
+    /// The control plane, or why it did not start.
+    control_plane: Result<Arc<ControlPlane>, String>,
+}
 
-/// The run's control plane, or why it did not start; empty until a test needs it.
-static CONTROL_PLANE: Mutex<Option<Result<Arc<ControlPlane>, String>>> = Mutex::new(None);
+/// Empty until a test needs the control plane.
+static SHARED: Mutex<Option<Shared>> = Mutex::new(None);
 
 /// A test that needs no control plane.
 pub fn plain(name: &'static str, body: impl FnOnce() + Send + 'static) -> Trial {
@@ -60,9 +59,10 @@ where
     F: Future<Output = ()>,
 {
     Trial::test(name, move || {
-        let control_plane = shared_control_plane()?;
+        let (runtime, control_plane) = shared();
+        let control_plane = control_plane?;
         // On time-out the future is dropped, which cancels the test.
-        RUNTIME
+        runtime
             .block_on(async { tokio::time::timeout(TEST_TIME_LIMIT, body(control_plane)).await })
             .map_err(|_| over_time())
     })
@@ -72,21 +72,34 @@ fn over_time() -> Failed {
     format!("the test did not finish within {TEST_TIME_LIMIT:?}").into()
 }
 
-/// The run's control plane, started on first use.
-fn shared_control_plane() -> Result<Arc<ControlPlane>, String> {
-    let mut slot = CONTROL_PLANE.lock().unwrap_or_else(PoisonError::into_inner);
-    slot.get_or_insert_with(|| match RUNTIME.block_on(ControlPlane::start()) {
-        Ok(control_plane) => {
-            println!(
-                "control plane ready in {:.1}s ({})",
-                control_plane.startup().as_secs_f64(),
-                control_plane.directory().display()
-            );
-            Ok(Arc::new(control_plane))
+/// The shared runtime and control plane, started on first use.
+fn shared() -> (Handle, Result<Arc<ControlPlane>, String>) {
+    let mut slot = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+    let shared = slot.get_or_insert_with(|| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let control_plane = match runtime.block_on(ControlPlane::start()) {
+            Ok(control_plane) => {
+                println!(
+                    "control plane ready in {:.1}s ({})",
+                    control_plane.startup().as_secs_f64(),
+                    control_plane.directory().display()
+                );
+                Ok(Arc::new(control_plane))
+            }
+            Err(error) => Err(format!("the control plane did not start: {error}")),
+        };
+        Shared {
+            runtime,
+            control_plane,
         }
-        Err(error) => Err(format!("the control plane did not start: {error}")),
-    })
-    .clone()
+    });
+    (
+        shared.runtime.handle().clone(),
+        shared.control_plane.clone(),
+    )
 }
 
 /// Runs the tests as the command line asks and returns the process's exit code.
@@ -95,14 +108,19 @@ pub fn run(tests: Vec<Trial>) -> ExitCode {
     // One test at a time unless asked otherwise: they share the control plane and its nodes.
     arguments.test_threads.get_or_insert(1);
     let conclusion = libtest_mimic::run(&arguments, tests);
-    let taken = CONTROL_PLANE
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take();
-    let Some(Ok(control_plane)) = taken else {
+    let taken = SHARED.lock().unwrap_or_else(PoisonError::into_inner).take();
+    let Some(Shared {
+        runtime,
+        control_plane: Ok(control_plane),
+    }) = taken
+    else {
         return conclusion.exit_code();
     };
-    match stop(control_plane) {
+    let stopped = stop(control_plane);
+    // The tasks the tests left go with the runtime, and with them any hold on the control plane,
+    // whose drop then stops it.
+    drop(runtime);
+    match stopped {
         Ok(()) => {
             println!("control plane stopped: no process of it is left\n");
             conclusion.exit_code()
