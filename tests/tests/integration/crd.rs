@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use libtest_mimic::Trial;
 use serde_json::{Value, json};
 use tandem_crds::quantity::is_quantity;
 use tandem_crds::validation::parse_and_validate;
@@ -11,38 +12,32 @@ use tandem_crds::{HaSpec, ZenithCluster};
 use tandem_tests::cluster::ControlPlane;
 use tandem_tests::examples::Example;
 use tandem_tests::invalid::{cases, check_refusals};
-use tandem_tests::runner::{Body, Test};
+use tandem_tests::runner::control_plane;
 
 use crate::support::{install_crd, refusals};
 
-pub fn tests() -> Vec<Test> {
+pub fn tests() -> Vec<Trial> {
     vec![
-        Test {
-            name: "crd::installs_and_becomes_established",
-            body: Body::ControlPlane(|cp| Box::pin(installs_and_becomes_established(cp))),
-        },
-        Test {
-            name: "crd::examples_are_accepted_with_the_rust_defaults",
-            body: Body::ControlPlane(|cp| {
-                Box::pin(examples_are_accepted_with_the_rust_defaults(cp))
-            }),
-        },
-        Test {
-            name: "crd::invalid_objects_are_refused_naming_the_field",
-            body: Body::ControlPlane(|cp| {
-                Box::pin(invalid_objects_are_refused_naming_the_field(cp))
-            }),
-        },
-        Test {
-            name: "crd::storage_size_rule_agrees_with_the_api_server",
-            body: Body::ControlPlane(|cp| {
-                Box::pin(storage_size_rule_agrees_with_the_api_server(cp))
-            }),
-        },
-        Test {
-            name: "crd::status_and_printer_columns",
-            body: Body::ControlPlane(|cp| Box::pin(status_and_printer_columns(cp))),
-        },
+        control_plane(
+            "crd::installs_and_becomes_established",
+            installs_and_becomes_established,
+        ),
+        control_plane(
+            "crd::examples_are_accepted_with_the_rust_defaults",
+            examples_are_accepted_with_the_rust_defaults,
+        ),
+        control_plane(
+            "crd::invalid_objects_are_refused_naming_the_field",
+            invalid_objects_are_refused_naming_the_field,
+        ),
+        control_plane(
+            "crd::storage_size_rule_agrees_with_the_api_server",
+            storage_size_rule_agrees_with_the_api_server,
+        ),
+        control_plane(
+            "crd::status_and_printer_columns",
+            status_and_printer_columns,
+        ),
     ]
 }
 

@@ -5,14 +5,15 @@ use std::sync::Arc;
 
 use kube::api::{Api, DynamicObject, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
+use libtest_mimic::Trial;
 use tandem_tests::cluster::ControlPlane;
-use tandem_tests::runner::{Body, Test};
+use tandem_tests::runner::control_plane;
 
-pub fn tests() -> Vec<Test> {
-    vec![Test {
-        name: "deploy::the_install_manifest_is_accepted",
-        body: Body::ControlPlane(|cp| Box::pin(the_install_manifest_is_accepted(cp))),
-    }]
+pub fn tests() -> Vec<Trial> {
+    vec![control_plane(
+        "deploy::the_install_manifest_is_accepted",
+        the_install_manifest_is_accepted,
+    )]
 }
 
 const MANIFEST: &str = include_str!("../../../deploy/operator.yaml");

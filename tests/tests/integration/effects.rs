@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
 use kube::api::ListParams;
 use kube::api::{Api, PostParams};
+use libtest_mimic::Trial;
 use serde_json::json;
 use tandem_crds::ZenithCluster;
 use tandem_engine::{
@@ -22,32 +23,32 @@ use tandem_kube::report::Reporter;
 use tandem_kube::resources;
 use tandem_tests::cluster::{ControlPlane, LOCAL_STORAGE_CLASS, NODES};
 use tandem_tests::examples::Example;
-use tandem_tests::runner::{Body, Test};
+use tandem_tests::runner::control_plane;
 
 use crate::support::{install_crd, wait_for};
 
-pub fn tests() -> Vec<Test> {
+pub fn tests() -> Vec<Trial> {
     vec![
-        Test {
-            name: "effects::volumes_are_provisioned_bound_and_released",
-            body: Body::ControlPlane(|cp| Box::pin(volumes_are_provisioned_bound_and_released(cp))),
-        },
-        Test {
-            name: "effects::replicas_follow_the_engine",
-            body: Body::ControlPlane(|cp| Box::pin(replicas_follow_the_engine(cp))),
-        },
-        Test {
-            name: "effects::pods_are_labelled_by_role",
-            body: Body::ControlPlane(|cp| Box::pin(pods_are_labelled_by_role(cp))),
-        },
-        Test {
-            name: "effects::owned_resources_are_applied",
-            body: Body::ControlPlane(|cp| Box::pin(owned_resources_are_applied(cp))),
-        },
-        Test {
-            name: "effects::status_and_events_are_written",
-            body: Body::ControlPlane(|cp| Box::pin(status_and_events_are_written(cp))),
-        },
+        control_plane(
+            "effects::volumes_are_provisioned_bound_and_released",
+            volumes_are_provisioned_bound_and_released,
+        ),
+        control_plane(
+            "effects::replicas_follow_the_engine",
+            replicas_follow_the_engine,
+        ),
+        control_plane(
+            "effects::pods_are_labelled_by_role",
+            pods_are_labelled_by_role,
+        ),
+        control_plane(
+            "effects::owned_resources_are_applied",
+            owned_resources_are_applied,
+        ),
+        control_plane(
+            "effects::status_and_events_are_written",
+            status_and_events_are_written,
+        ),
     ]
 }
 

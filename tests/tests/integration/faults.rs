@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams};
+use libtest_mimic::Trial;
 use serde_json::json;
 use tandem_tests::cluster::{ControlPlane, NODES, node_is_ready};
-use tandem_tests::runner::{Body, Test};
+use tandem_tests::runner::control_plane;
 
 use crate::support::wait_for_within;
 
@@ -19,11 +20,11 @@ const NOT_READY_TAINT: &str = "node.kubernetes.io/not-ready";
 /// How long kwok and the node lifecycle controller may take (monitor period 2 s).
 const REACTION_LIMIT: Duration = Duration::from_secs(60);
 
-pub fn tests() -> Vec<Test> {
-    vec![Test {
-        name: "faults::a_labelled_node_goes_not_ready_and_recovers",
-        body: Body::ControlPlane(|cp| Box::pin(a_labelled_node_goes_not_ready_and_recovers(cp))),
-    }]
+pub fn tests() -> Vec<Trial> {
+    vec![control_plane(
+        "faults::a_labelled_node_goes_not_ready_and_recovers",
+        a_labelled_node_goes_not_ready_and_recovers,
+    )]
 }
 
 fn has_not_ready_taint(node: &Node) -> bool {

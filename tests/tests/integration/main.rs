@@ -1,4 +1,4 @@
-//! The workspace's integration tests: one binary with its own runner (see
+//! The workspace's integration tests: one binary with its own runner on `libtest-mimic` (see
 //! `tandem_tests::runner`). Tests against the real control plane are compiled with the
 //! `control-plane` feature, which `cargo test --all-features` turns on.
 

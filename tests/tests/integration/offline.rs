@@ -2,29 +2,30 @@
 
 use std::time::{Duration, Instant};
 
+use libtest_mimic::Trial;
 use tandem_crds::validation::parse_and_validate;
 use tandem_tests::cluster::supervisor::Supervisor;
 use tandem_tests::examples::Example;
 use tandem_tests::invalid::{cases, check_refusals};
-use tandem_tests::runner::{Body, Test};
+use tandem_tests::runner::plain;
 
 /// How long the watchdog may take to clean up after its parent is gone.
 const WATCHDOG_LIMIT: Duration = Duration::from_secs(10);
 
-pub fn tests() -> Vec<Test> {
+pub fn tests() -> Vec<Trial> {
     vec![
-        Test {
-            name: "validation::rust_accepts_the_examples",
-            body: Body::Plain(rust_accepts_the_examples),
-        },
-        Test {
-            name: "validation::rust_refuses_every_invalid_case",
-            body: Body::Plain(rust_refuses_every_invalid_case),
-        },
-        Test {
-            name: "harness::watchdog_stops_the_group_when_the_runner_dies",
-            body: Body::Plain(watchdog_stops_the_group_when_the_runner_dies),
-        },
+        plain(
+            "validation::rust_accepts_the_examples",
+            rust_accepts_the_examples,
+        ),
+        plain(
+            "validation::rust_refuses_every_invalid_case",
+            rust_refuses_every_invalid_case,
+        ),
+        plain(
+            "harness::watchdog_stops_the_group_when_the_runner_dies",
+            watchdog_stops_the_group_when_the_runner_dies,
+        ),
     ]
 }
 

@@ -13,6 +13,7 @@ use k8s_openapi::api::core::v1::{Event, Node, PersistentVolume, PersistentVolume
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
+use libtest_mimic::Trial;
 use serde_json::{Value, json};
 use tandem_crds::ZenithCluster;
 use tandem_kube::agent::Timeouts;
@@ -22,7 +23,7 @@ use tandem_kube::resources::{CONFIG_HASH_ANNOTATION, ROLE_ACTIVE, ROLE_LABEL};
 use tandem_sled::{EventLog, LogConfig};
 use tandem_tests::cluster::ControlPlane;
 use tandem_tests::examples::Example;
-use tandem_tests::runner::{Body, Test};
+use tandem_tests::runner::control_plane;
 
 use crate::support::{install_crd, wait_for_within};
 
@@ -33,40 +34,36 @@ const TOKEN: &str = "e2e-token";
 /// How long the operator may take to reach a state.
 const LIMIT: Duration = Duration::from_secs(120);
 
-pub fn tests() -> Vec<Test> {
+pub fn tests() -> Vec<Trial> {
     vec![
-        Test {
-            name: "operator::a_cluster_is_created_and_reaches_normal",
-            body: Body::ControlPlane(|cp| Box::pin(a_cluster_is_created_and_reaches_normal(cp))),
-        },
-        Test {
-            name: "operator::the_active_process_goes_down",
-            body: Body::ControlPlane(|cp| Box::pin(the_active_process_goes_down(cp))),
-        },
-        Test {
-            name: "operator::the_standby_node_is_lost",
-            body: Body::ControlPlane(|cp| Box::pin(the_standby_node_is_lost(cp))),
-        },
-        Test {
-            name: "operator::a_restarted_operator_resumes_with_or_without_its_log",
-            body: Body::ControlPlane(|cp| {
-                Box::pin(a_restarted_operator_resumes_with_or_without_its_log(cp))
-            }),
-        },
-        Test {
-            name: "operator::a_deleted_cluster_is_cleaned_up",
-            body: Body::ControlPlane(|cp| Box::pin(a_deleted_cluster_is_cleaned_up(cp))),
-        },
-        Test {
-            name: "operator::a_standalone_cluster_stops_and_starts_with_its_data",
-            body: Body::ControlPlane(|cp| {
-                Box::pin(a_standalone_cluster_stops_and_starts_with_its_data(cp))
-            }),
-        },
-        Test {
-            name: "operator::bad_input_is_refused_and_changes_nothing",
-            body: Body::ControlPlane(|cp| Box::pin(bad_input_is_refused_and_changes_nothing(cp))),
-        },
+        control_plane(
+            "operator::a_cluster_is_created_and_reaches_normal",
+            a_cluster_is_created_and_reaches_normal,
+        ),
+        control_plane(
+            "operator::the_active_process_goes_down",
+            the_active_process_goes_down,
+        ),
+        control_plane(
+            "operator::the_standby_node_is_lost",
+            the_standby_node_is_lost,
+        ),
+        control_plane(
+            "operator::a_restarted_operator_resumes_with_or_without_its_log",
+            a_restarted_operator_resumes_with_or_without_its_log,
+        ),
+        control_plane(
+            "operator::a_deleted_cluster_is_cleaned_up",
+            a_deleted_cluster_is_cleaned_up,
+        ),
+        control_plane(
+            "operator::a_standalone_cluster_stops_and_starts_with_its_data",
+            a_standalone_cluster_stops_and_starts_with_its_data,
+        ),
+        control_plane(
+            "operator::bad_input_is_refused_and_changes_nothing",
+            bad_input_is_refused_and_changes_nothing,
+        ),
     ]
 }
 

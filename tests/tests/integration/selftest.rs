@@ -4,43 +4,36 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
-use tandem_tests::cluster::ControlPlane;
+use libtest_mimic::Trial;
 use tandem_tests::cluster::supervisor::wait_for_no_process_mentioning;
-use tandem_tests::runner::{Body, Test};
+use tandem_tests::runner::{control_plane, plain};
 
 /// The environment variable that adds the self-test cases to a child run.
 const SELFTEST: &str = "TANDEM_RUNNER_SELFTEST";
 /// How long the processes of a dead run may take to go.
 const CLEANUP_LIMIT: Duration = Duration::from_secs(10);
 
-pub fn tests() -> Vec<Test> {
+pub fn tests() -> Vec<Trial> {
     let mut tests = vec![
-        Test {
-            name: "harness::a_failing_test_leaves_no_process",
-            body: Body::Plain(a_failing_test_leaves_no_process),
-        },
-        Test {
-            name: "harness::a_killed_run_leaves_no_process",
-            body: Body::Plain(a_killed_run_leaves_no_process),
-        },
+        plain(
+            "harness::a_failing_test_leaves_no_process",
+            a_failing_test_leaves_no_process,
+        ),
+        plain(
+            "harness::a_killed_run_leaves_no_process",
+            a_killed_run_leaves_no_process,
+        ),
     ];
     if std::env::var_os(SELFTEST).is_some() {
-        tests.push(Test {
-            name: "selftest::panics",
-            body: Body::ControlPlane(|_| Box::pin(async { panic!("this test fails on purpose") })),
-        });
-        tests.push(Test {
-            name: "selftest::hangs",
-            body: Body::ControlPlane(|cp: Arc<ControlPlane>| {
-                Box::pin(async move {
-                    let _held = cp;
-                    tokio::time::sleep(Duration::from_secs(3600)).await;
-                })
-            }),
-        });
+        tests.push(control_plane("selftest::panics", |_| async {
+            panic!("this test fails on purpose")
+        }));
+        tests.push(control_plane("selftest::hangs", |cp| async move {
+            let _held = cp;
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }));
     }
     tests
 }
@@ -66,7 +59,8 @@ fn child(
 /// Reads the child's output until its control plane is ready; returns its directory.
 fn ready_directory(lines: &mut std::io::Lines<BufReader<std::process::ChildStdout>>) -> String {
     for line in lines.map_while(Result::ok) {
-        if let Some(rest) = line.strip_prefix("control plane ready in ") {
+        // The first test that needs the control plane reports it, after its own name.
+        if let Some((_, rest)) = line.split_once("control plane ready in ") {
             let directory = rest
                 .split_once('(')
                 .map(|(_, rest)| rest.trim_end_matches(')'));
@@ -86,9 +80,15 @@ fn a_failing_test_leaves_no_process() {
         Some(101),
         "the failing test fails the run: {rest:#?}"
     );
+    for expected in [
+        "---- selftest::panics ----",
+        "test panicked: this test fails on purpose",
+    ] {
+        assert!(rest.iter().any(|line| line == expected), "{rest:#?}");
+    }
     assert!(
         rest.iter()
-            .any(|line| line == "test selftest::panics ... FAILED"),
+            .any(|line| line.starts_with("test result: FAILED. 0 passed; 1 failed;")),
         "{rest:#?}"
     );
     let survivors = wait_for_no_process_mentioning(&directory, CLEANUP_LIMIT);

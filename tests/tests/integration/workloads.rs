@@ -11,28 +11,27 @@ use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod, S
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use libtest_mimic::Trial;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tandem_tests::cluster::{ControlPlane, NODES};
-use tandem_tests::runner::{Body, Test};
+use tandem_tests::runner::control_plane;
 
 use crate::support::{wait_for, wait_for_within};
 
 /// How long a PV blocked by its finalizer is watched to make sure it stays.
 const BLOCKED_FOR: Duration = Duration::from_secs(3);
 
-pub fn tests() -> Vec<Test> {
+pub fn tests() -> Vec<Trial> {
     vec![
-        Test {
-            name: "workloads::statefulset_on_local_pvs_runs_on_the_pvs_nodes",
-            body: Body::ControlPlane(|cp| {
-                Box::pin(statefulset_on_local_pvs_runs_on_the_pvs_nodes(cp))
-            }),
-        },
-        Test {
-            name: "workloads::pv_finalizer_blocks_deletion_until_cleared",
-            body: Body::ControlPlane(|cp| Box::pin(pv_finalizer_blocks_deletion_until_cleared(cp))),
-        },
+        control_plane(
+            "workloads::statefulset_on_local_pvs_runs_on_the_pvs_nodes",
+            statefulset_on_local_pvs_runs_on_the_pvs_nodes,
+        ),
+        control_plane(
+            "workloads::pv_finalizer_blocks_deletion_until_cleared",
+            pv_finalizer_blocks_deletion_until_cleared,
+        ),
     ]
 }
 
