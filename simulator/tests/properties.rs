@@ -33,8 +33,8 @@ use tandem_engine::{Replication, Spec, StateKind, Topology};
 use tandem_sim::explore::{self, EARLY_MS, FLAP_LIMIT_MS, SLOW_START_LIMIT_MS};
 use tandem_sim::run::{Rng, RunOptions, RunReport, Sabotage, run};
 use tandem_sim::scenario::{
-    UserAction, UserActionKind, ClusterStateName, Fault, FaultKind, Millis, Scenario, Target,
-    TimelineEntry, What, WorldConfig, load, parse, to_yaml,
+    ClusterStateName, Fault, FaultKind, Millis, Scenario, Target, TimelineEntry, UserAction,
+    UserActionKind, What, WorldConfig, load, parse, to_yaml,
 };
 use tandem_sled::{EventLog, LogConfig};
 
@@ -223,7 +223,8 @@ fn draw(
                 lasting(left)
             )
                 .prop_map(move |(rate, for_ms)| fault(Fault::ApiErrors { rate, for_ms }, None)),
-            proptest::option::of(0..members).prop_map(|to| What::Action(UserAction::Switchover { to })),
+            proptest::option::of(0..members)
+                .prop_map(|to| What::Action(UserAction::Switchover { to })),
             proptest::option::of(prop_oneof![Just(0), Just(1), Just(u64::MAX), any::<u64>()])
                 .prop_map(|hash| What::Action(UserAction::ConfigChange { hash })),
             Just(What::Action(UserAction::Reexamine)),
