@@ -170,9 +170,7 @@ pub fn bench(scenarios: &[Scenario], rounds: usize, log: &EventLog) -> anyhow::R
                 }
                 simulated_ms += report.simulated_ms;
                 wall += report.wall;
-                for stream in &report.streams {
-                    log.remove_stream(stream)?;
-                }
+                report.remove_streams(log)?;
             }
             ratios.push(simulated_ms as f64 / (wall.as_secs_f64() * 1000.0).max(1e-9));
         }

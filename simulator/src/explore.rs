@@ -329,9 +329,7 @@ fn run_once(
     // A passing run is of no further interest: its streams go, so that the log stays small
     // however many seeds run. A failing run's streams stay, for `tandem-sim replay`.
     if report.passed() {
-        for stream in &report.streams {
-            log.remove_stream(stream)?;
-        }
+        report.remove_streams(log)?;
     }
     Ok(report)
 }

@@ -379,9 +379,9 @@ fn run_on(scenario: &Scenario, options: &RunOptions, log: &EventLog) -> RunRepor
 /// A passing run's streams go, so that the log stays small however many cases run; a failing
 /// run's stay.
 fn forget(report: &RunReport, log: &EventLog) {
-    for stream in &report.streams {
-        log.remove_stream(stream).expect("removing a stream");
-    }
+    report
+        .remove_streams(log)
+        .expect("removing a run's streams");
 }
 
 /// The property: `scenario` keeps every invariant and recovers. A case of the fixed seed that

@@ -134,6 +134,15 @@ impl RunReport {
         self.failure.is_none()
     }
 
+    /// Removes the log streams the run wrote: a passing run is of no further interest, and a
+    /// log that many runs share stays small so.
+    pub fn remove_streams(&self, log: &EventLog) -> Result<(), tandem_sled::LogError> {
+        for stream in &self.streams {
+            log.remove_stream(stream)?;
+        }
+        Ok(())
+    }
+
     /// Simulated time over wall time.
     pub fn speedup(&self) -> f64 {
         self.simulated_ms as f64 / (self.wall.as_secs_f64() * 1000.0).max(1e-9)
