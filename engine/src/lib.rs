@@ -45,6 +45,7 @@ pub mod testing;
 mod timers;
 pub mod transitions;
 pub mod types;
+mod validate;
 
 pub use config::{ConfigError, Spec, SwitchoverRequest};
 pub use effect::{Action, Effect, Executor, MemberStatus, Status};

@@ -9,12 +9,18 @@
 pub const MAX_NODES: usize = 5_000;
 
 /// The longest name or UID the engine accepts in an observation (node, pod UID, PVC UID, PV
-/// name): a Kubernetes object name is at most 253 bytes. A longer one is refused.
+/// name), and the longest `reexamine` or `switchover` token of a spec: a Kubernetes object name
+/// is at most 253 bytes. A longer one is refused, and a log holding one is invalid.
 pub const MAX_NAME_BYTES: usize = 253;
 
 /// Effects tracked at once: one per effect key (thirteen kinds per member of a pair, three of
 /// them role labels, and scaling). Only a bug can exceed it: an assertion.
 pub const MAX_ISSUED: usize = 27;
+
+/// The largest effect id a log may name. Ids count up from 1, one per effect the engine emits;
+/// at a thousand effects a second this bound is 146 million years away. A record or snapshot
+/// naming a larger id is refused as invalid; the engine reaching it is a bug: an assertion.
+pub const MAX_EFFECT_ID: u64 = 1 << 62;
 
 /// Transitions one step may take. Decisions settle in a few (`BothDown -> WaitingForActive` at
 /// once, for example); a step that still transitions after this many is a bug: an assertion.

@@ -101,6 +101,14 @@ pub enum DecodeError {
     /// The checksum matched but the payload does not decode.
     #[error("malformed payload: {0}")]
     Malformed(String),
+    /// The payload decodes but holds a value the engine cannot hold (see `validate`).
+    #[error("invalid {what}: {detail}")]
+    Invalid {
+        /// What was decoded ("snapshot").
+        what: &'static str,
+        /// What is out of bounds.
+        detail: String,
+    },
 }
 
 /// Why records could not be folded into a state.
@@ -125,6 +133,15 @@ pub enum FoldError {
         /// Where the fold stands.
         current: crate::state::ClusterState,
     },
+    /// A record's event holds a value the engine cannot hold: a member beyond the cluster, a
+    /// name longer than a Kubernetes name, an effect id beyond the limit (see `validate`).
+    #[error("record {seq}: {detail}")]
+    Invalid {
+        /// The record.
+        seq: Seq,
+        /// What is out of bounds.
+        detail: String,
+    },
 }
 
 impl Record {
@@ -147,8 +164,22 @@ impl Record {
 }
 
 impl EngineState {
-    /// Folds one record: checks it is the next in sequence, then applies its events.
+    /// Folds one record: checks it ([`EngineState::check_record`]), then applies its events.
+    /// A refused record leaves the state as it was.
     pub fn apply_record(&mut self, record: &Record) -> Result<(), FoldError> {
+        self.check_record(record)?;
+        for event in &record.events {
+            self.apply(event);
+        }
+        self.seq = record.seq;
+        Ok(())
+    }
+
+    /// Whether `record` may be folded into this state: it is the next in sequence, its
+    /// transitions start where the state stands and chain, and its events hold only values the
+    /// engine can hold (module `validate`). A writer checks a record with this before it stores
+    /// it, so that no reader is ever handed a record it refuses.
+    pub fn check_record(&self, record: &Record) -> Result<(), FoldError> {
         let expected = self.seq.next();
         if record.seq != expected {
             return Err(FoldError::Gap {
@@ -156,8 +187,6 @@ impl EngineState {
                 found: record.seq,
             });
         }
-        // The transitions are checked before any event is applied, so that a refused record
-        // leaves the state as it was (only transitions move the cluster state).
         let mut current = self.cluster;
         for event in &record.events {
             if let crate::event::Event::Transition { from, to, .. } = event {
@@ -171,11 +200,10 @@ impl EngineState {
                 current = *to;
             }
         }
-        for event in &record.events {
-            self.apply(event);
-        }
-        self.seq = record.seq;
-        Ok(())
+        crate::validate::events(self, &record.events).map_err(|detail| FoldError::Invalid {
+            seq: record.seq,
+            detail,
+        })
     }
 
     /// Encodes the state as a snapshot, with header and checksum.
@@ -188,17 +216,20 @@ impl EngineState {
         let (version, payload) =
             unframe(SNAPSHOT_MAGIC, &READ_SNAPSHOT_VERSIONS, "snapshot", bytes)?;
         let malformed = |error: postcard::Error| DecodeError::Malformed(error.to_string());
-        if version == 1 {
-            let v1: crate::record_old::StateV1 =
-                postcard::from_bytes(payload).map_err(malformed)?;
-            return Ok(v1.into());
-        }
-        if version == 2 {
-            let v2: crate::record_old::StateV2 =
-                postcard::from_bytes(payload).map_err(malformed)?;
-            return Ok(v2.into());
-        }
-        postcard::from_bytes(payload).map_err(malformed)
+        let state: EngineState = match version {
+            1 => postcard::from_bytes::<crate::record_old::StateV1>(payload)
+                .map_err(malformed)?
+                .into(),
+            2 => postcard::from_bytes::<crate::record_old::StateV2>(payload)
+                .map_err(malformed)?
+                .into(),
+            _ => postcard::from_bytes(payload).map_err(malformed)?,
+        };
+        crate::validate::state(&state).map_err(|detail| DecodeError::Invalid {
+            what: "snapshot",
+            detail,
+        })?;
+        Ok(state)
     }
 }
 
@@ -316,5 +347,82 @@ mod tests {
         assert_eq!(state.apply_record(&chained), Ok(()));
         assert_eq!(state.cluster(), ClusterState::Stopping);
         assert_eq!(state.seq(), Seq(1));
+    }
+
+    fn one_event(event: Event) -> Record {
+        Record {
+            seq: Seq(1),
+            at: Timestamp(1),
+            input: Input::Timer,
+            events: vec![event],
+            effects: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_record_naming_what_the_engine_cannot_hold_is_refused_and_changes_nothing() {
+        use crate::event::EffectKey;
+        use crate::types::{EffectId, MemberId, NodeName};
+        let refused = [
+            Event::Unreachable {
+                member: MemberId(7),
+                at: Timestamp(1),
+            },
+            Event::Issued {
+                id: EffectId(u64::MAX),
+                key: EffectKey::Replicas,
+                at: Timestamp(1),
+            },
+            Event::Issued {
+                id: EffectId(1),
+                key: EffectKey::Promote(MemberId(2)),
+                at: Timestamp(1),
+            },
+            Event::NodeObserved {
+                node: NodeName("n".repeat(254)),
+                status: crate::input::NodeStatus::Ready,
+                at: Timestamp(1),
+            },
+            transition(
+                ClusterState::Initializing,
+                ClusterState::Switchover(MemberId(9)),
+            ),
+        ];
+        for event in refused {
+            let mut state = EngineState::new();
+            let before = state.clone();
+            let outcome = state.apply_record(&one_event(event.clone()));
+            assert!(
+                matches!(outcome, Err(FoldError::Invalid { seq: Seq(1), .. })),
+                "{event:?}: {outcome:?}"
+            );
+            assert_eq!(state, before);
+        }
+        let mut state = EngineState::new();
+        let fine = Event::Unreachable {
+            member: MemberId(1),
+            at: Timestamp(1),
+        };
+        assert_eq!(state.apply_record(&one_event(fine)), Ok(()));
+    }
+
+    #[test]
+    fn a_snapshot_naming_what_the_engine_cannot_hold_is_refused() {
+        let mut state = EngineState::new();
+        state.active = Some(crate::types::MemberId(7));
+        let bytes = state.encode_snapshot();
+        let outcome = EngineState::decode_snapshot(&bytes);
+        assert!(
+            matches!(
+                outcome,
+                Err(DecodeError::Invalid {
+                    what: "snapshot",
+                    ..
+                })
+            ),
+            "{outcome:?}"
+        );
+        state.active = Some(crate::types::MemberId(1));
+        assert!(EngineState::decode_snapshot(&state.encode_snapshot()).is_ok());
     }
 }

@@ -131,6 +131,18 @@ pub enum LogError {
         /// What the fold found.
         detail: String,
     },
+    /// A record holds a value the engine cannot hold (a member beyond the cluster, a name longer
+    /// than a Kubernetes name, an effect id beyond the limit). Readers refuse it rather than
+    /// fold it, and writers refuse to store it.
+    #[error("stream {stream}: record {seq} is invalid: {detail}")]
+    InvalidRecord {
+        /// The stream.
+        stream: String,
+        /// The record.
+        seq: Seq,
+        /// What is out of bounds.
+        detail: String,
+    },
     /// Records are missing inside the stream: the stored sequence numbers are not contiguous.
     #[error("stream {stream}: record {expected} is missing (the next stored record is {found})")]
     Gap {

@@ -115,8 +115,8 @@ impl EventLog {
         let (new_tail, snapshot_written) = {
             let mut guard = lock(&handle);
             let outcome = self.write(stream, &mut guard, tail, records);
-            if let Err(LogError::Storage { .. }) = outcome {
-                // The folded state is ahead of what sled refused: fold again next time. The
+            if let Err(LogError::Storage { .. } | LogError::InvalidRecord { .. }) = outcome {
+                // The folded state is ahead of what was stored: fold again next time. The
                 // other errors come before anything is folded.
                 guard.loaded = None;
             }
@@ -407,11 +407,21 @@ impl EventLog {
         }
         let mut encoded = Vec::with_capacity(records.len());
         for record in records {
-            encoded.push((keys::key(RECORD_TAG, record.seq), record.encode()));
-            if let Some(previous) = loaded.last.replace(record.clone()) {
-                // Cannot fail: the sequence numbers were just checked.
-                let _ = loaded.before_last.apply_record(&previous);
+            if let Some(previous) = loaded.last.take() {
+                // It was checked against this state when it was appended, or folded when the
+                // stream was loaded.
+                loaded
+                    .before_last
+                    .apply_record(&previous)
+                    .map_err(|error| recovery::gap(stream, error))?;
             }
+            // A record no reader would fold is not stored.
+            loaded
+                .before_last
+                .check_record(record)
+                .map_err(|error| recovery::gap(stream, error))?;
+            loaded.last = Some(record.clone());
+            encoded.push((keys::key(RECORD_TAG, record.seq), record.encode()));
         }
         let new_tail = loaded.tail();
         let mut plan = PrunePlan::default();

@@ -316,7 +316,7 @@ fn finish_fold(
     Ok((engine, Some((before_last, last)), folded))
 }
 
-fn gap(stream: &str, error: tandem_engine::FoldError) -> LogError {
+pub(crate) fn gap(stream: &str, error: tandem_engine::FoldError) -> LogError {
     match error {
         tandem_engine::FoldError::Gap { expected, found } => LogError::Gap {
             stream: stream.to_string(),
@@ -327,6 +327,11 @@ fn gap(stream: &str, error: tandem_engine::FoldError) -> LogError {
             stream: stream.to_string(),
             seq,
             detail: error.to_string(),
+        },
+        tandem_engine::FoldError::Invalid { seq, detail } => LogError::InvalidRecord {
+            stream: stream.to_string(),
+            seq,
+            detail,
         },
     }
 }

@@ -345,3 +345,64 @@ fn a_long_stream_folds_across_chunks_and_a_gap_at_a_boundary_is_found() {
         "{error:?}"
     );
 }
+
+/// A record that passes its checksum but names member 7 of a pair.
+fn record_naming_member_7(seq: u64) -> Record {
+    Record {
+        seq: Seq(seq),
+        at: tandem_engine::Timestamp(1_000_000),
+        input: tandem_engine::Input::Timer,
+        events: vec![tandem_engine::Event::Unreachable {
+            member: tandem_engine::MemberId(7),
+            at: tandem_engine::Timestamp(1_000_000),
+        }],
+        effects: Vec::new(),
+    }
+}
+
+#[test]
+fn a_record_beyond_the_engines_bounds_is_refused_by_readers_not_a_panic() {
+    let (directory, _) = written_log();
+    tamper(directory.path(), &record_key(23), |_| {
+        Some(record_naming_member_7(23).encode())
+    });
+    let log = EventLog::open(directory.path(), config()).expect("the log opens");
+    // The record decodes (its checksum is right); folding it is what fails.
+    let error = log
+        .recover(STREAM)
+        .expect_err("the invalid record is refused");
+    assert!(
+        matches!(&error, LogError::InvalidRecord { stream, seq: Seq(23), .. } if stream == STREAM),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("member 7"), "{error}");
+}
+
+#[test]
+fn a_record_beyond_the_engines_bounds_is_refused_by_the_writer() {
+    let (directory, records) = written_log();
+    let log = EventLog::open(directory.path(), config()).expect("the log opens");
+    let tail = Seq(records.len() as u64);
+    let error = log
+        .append(STREAM, tail, &[record_naming_member_7(tail.0 + 1)])
+        .expect_err("an invalid record is refused");
+    assert!(
+        matches!(&error, LogError::InvalidRecord { seq, .. } if *seq == tail.next()),
+        "{error:?}"
+    );
+    // Nothing was stored, and the stream goes on from the same tail.
+    assert_eq!(log.tail_seq(STREAM).expect("the tail"), tail);
+    let engine = log.recover(STREAM).expect("the stream folds");
+    assert_eq!(engine.engine.state().seq(), tail);
+    let next = Record {
+        seq: tail.next(),
+        at: tandem_engine::Timestamp(2_000_000),
+        input: tandem_engine::Input::Timer,
+        events: Vec::new(),
+        effects: Vec::new(),
+    };
+    assert_eq!(
+        log.append(STREAM, tail, &[next]).expect("an append"),
+        tail.next()
+    );
+}

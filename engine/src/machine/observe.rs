@@ -11,14 +11,18 @@ use crate::state::{ClusterState, EngineState, StateKind};
 use crate::transitions::Reason;
 use crate::types::{MemberId, NodeName, Topology};
 
-/// Why an input is refused, if it reaches a limit ([`crate::limits`]): names too long to be
-/// Kubernetes names, or one node more than the engine keeps track of.
+/// Why an input is refused, if it reaches a limit ([`crate::limits`]): names and tokens too long
+/// to be Kubernetes names, or one node more than the engine keeps track of.
 fn refusal(state: &EngineState, input: &Input) -> Option<String> {
     let too_long = |what: &str, name: &str| {
         (name.len() > MAX_NAME_BYTES)
             .then(|| format!("{what} of {} bytes, more than {MAX_NAME_BYTES}", name.len()))
     };
     match input {
+        Input::Spec(spec) => too_long("the reexamine token", &spec.reexamine).or_else(|| {
+            let request = spec.switchover.as_ref()?;
+            too_long("the switchover token", &request.token)
+        }),
         Input::Node { node, .. } => too_long("a node name", &node.0).or_else(|| {
             let new = state.node(node).is_none();
             (new && state.nodes.len() >= MAX_NODES)

@@ -47,6 +47,11 @@ impl Ctx<'_> {
             action.name()
         );
         let id = self.state.next_effect_id();
+        assert!(
+            id.0 <= crate::limits::MAX_EFFECT_ID,
+            "effect id {} beyond the limit",
+            id.0
+        );
         let at = self.now;
         self.record(Event::Issued { id, key, at });
         self.effects.push(Effect { id, action });
