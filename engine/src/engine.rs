@@ -22,6 +22,20 @@ pub enum EngineError {
         /// The sequence number of the record that was not persisted.
         seq: Seq,
     },
+    /// An input carries a string longer than any Kubernetes object can hold
+    /// ([`crate::limits::MAX_INPUT_STRING_BYTES`]): it is not recorded.
+    #[error(
+        "{input} input refused unrecorded: {what} of {bytes} bytes, more than {}",
+        crate::limits::MAX_INPUT_STRING_BYTES
+    )]
+    InputTooLarge {
+        /// The kind of input ([`Input::kind`]).
+        input: &'static str,
+        /// Which string.
+        what: &'static str,
+        /// Its length.
+        bytes: usize,
+    },
     /// An input's time is earlier than a previous input's.
     #[error("time went backwards: input at {now} after an input at {last}")]
     TimeWentBackwards {
@@ -154,6 +168,13 @@ impl Engine {
                 last: self.last_now,
             });
         }
+        if let Some((what, bytes)) = oversized_string(&input) {
+            return Err(EngineError::InputTooLarge {
+                input: input.kind(),
+                what,
+                bytes,
+            });
+        }
         self.last_now = now;
         if let Input::Volume { member, volume } = &input
             && member.index() < self.data_epochs.len()
@@ -273,5 +294,36 @@ impl Drop for Step<'_> {
         if self.committed {
             self.engine.poisoned = None;
         }
+    }
+}
+
+/// The first string of an input longer than [`crate::limits::MAX_INPUT_STRING_BYTES`], named.
+fn oversized_string(input: &Input) -> Option<(&'static str, usize)> {
+    let too_long = |what: &'static str, string: &str| {
+        (string.len() > crate::limits::MAX_INPUT_STRING_BYTES).then_some((what, string.len()))
+    };
+    match input {
+        Input::Spec(spec) => too_long("the reexamine token", &spec.reexamine).or_else(|| {
+            let request = spec.switchover.as_ref()?;
+            too_long("the switchover token", &request.token)
+        }),
+        Input::Pod { pod, .. } => {
+            let pod = pod.as_ref()?;
+            too_long("a pod UID", &pod.uid.0)
+                .or_else(|| too_long("a node name", &pod.node.as_ref()?.0))
+        }
+        Input::Volume { volume, .. } => volume
+            .pvc
+            .as_ref()
+            .and_then(|uid| too_long("a PVC UID", &uid.0))
+            .or_else(|| {
+                let (name, node) = volume.pv.as_ref()?;
+                too_long("a PV name", &name.0).or_else(|| too_long("a node name", &node.0))
+            }),
+        Input::Node { node, .. } => too_long("a node name", &node.0),
+        Input::Agent { .. }
+        | Input::Timer
+        | Input::EffectFinished { .. }
+        | Input::Recovered { .. } => None,
     }
 }

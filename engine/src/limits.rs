@@ -17,6 +17,27 @@ pub const MAX_NAME_BYTES: usize = 253;
 /// them role labels, and scaling). Only a bug can exceed it: an assertion.
 pub const MAX_ISSUED: usize = 27;
 
+/// The longest string an input may carry at all. A name or token longer than
+/// [`MAX_NAME_BYTES`] and up to this is recorded as refused; a longer one is not recorded: the
+/// step is an error (`EngineError::InputTooLarge`), because every record holds its input and
+/// must stay under [`MAX_RECORD_BYTES`]. Kubernetes bounds every one of these strings far below
+/// this (names at 253 bytes, and the resource's schema its tokens).
+pub const MAX_INPUT_STRING_BYTES: usize = 4_096;
+
+/// The largest record payload a log holds. The largest record the engine produces is far
+/// smaller: its input carries at most four strings (a spec's two tokens; a volume's PVC UID, PV
+/// name and node), each at most [`MAX_INPUT_STRING_BYTES`]; its events and effects carry names
+/// and tokens of at most [`MAX_NAME_BYTES`] and messages built from a few of them; and a step
+/// emits a few dozen events and effects at most. That is under 64 KiB, and this limit leaves a
+/// margin of 16 times. The log refuses to append a larger record, and readers refuse one as
+/// corrupt, with the same figures.
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
+
+/// The largest snapshot payload a log holds: a state tracks at most [`MAX_NODES`] nodes of
+/// names of at most [`MAX_NAME_BYTES`] (about 1.4 MB with their status), two members and a
+/// spec, so 16 MiB leaves a margin of ten times. Readers refuse a larger one as corrupt.
+pub const MAX_SNAPSHOT_BYTES: usize = 16 << 20;
+
 /// The largest effect id a log may name. Ids count up from 1, one per effect the engine emits;
 /// at a thousand effects a second this bound is 146 million years away. A record or snapshot
 /// naming a larger id is refused as invalid; the engine reaching it is a bug: an assertion.

@@ -16,6 +16,7 @@
 use crate::effect::Effect;
 use crate::event::Event;
 use crate::input::Input;
+use crate::limits::{MAX_RECORD_BYTES, MAX_SNAPSHOT_BYTES};
 use crate::state::EngineState;
 use crate::types::{Seq, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -38,9 +39,6 @@ pub const READ_SNAPSHOT_VERSIONS: [u16; 3] = [1, 2, 3];
 const RECORD_MAGIC: [u8; 2] = *b"TR";
 const SNAPSHOT_MAGIC: [u8; 2] = *b"TS";
 const HEADER_LEN: usize = 12;
-
-/// Records larger than this are refused as corrupt rather than allocated.
-pub const MAX_PAYLOAD_BYTES: u32 = 64 * 1024 * 1024;
 
 /// One step of one cluster, as logged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +79,19 @@ pub enum DecodeError {
         version: u16,
         /// The version this build reads.
         supported: u16,
+    },
+    /// The header announces a payload larger than the format allows
+    /// ([`crate::limits::MAX_RECORD_BYTES`], [`crate::limits::MAX_SNAPSHOT_BYTES`]).
+    #[error(
+        "the header announces {announced} payload bytes, more than the {limit} a {what} may hold"
+    )]
+    TooLarge {
+        /// What was expected ("record" or "snapshot").
+        what: &'static str,
+        /// The payload length in the header.
+        announced: u64,
+        /// The limit.
+        limit: usize,
     },
     /// The payload is shorter (or longer) than its header says.
     #[error("truncated: the header announces {expected} payload bytes, {found} are present")]
@@ -145,6 +156,12 @@ pub enum FoldError {
 }
 
 impl Record {
+    /// The length of the payload in encoded bytes: what [`crate::limits::MAX_RECORD_BYTES`]
+    /// bounds. `None` when the bytes are shorter than a header.
+    pub fn payload_len(encoded: &[u8]) -> Option<usize> {
+        encoded.len().checked_sub(HEADER_LEN)
+    }
+
     /// Encodes the record with header and checksum.
     pub fn encode(&self) -> Vec<u8> {
         frame(RECORD_MAGIC, FORMAT_VERSION, self)
@@ -268,8 +285,20 @@ fn unframe<'a>(
         return Err(DecodeError::UnknownVersion { version, supported });
     }
     let len = u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+    let limit = if magic == RECORD_MAGIC {
+        MAX_RECORD_BYTES
+    } else {
+        MAX_SNAPSHOT_BYTES
+    };
+    if len as usize > limit {
+        return Err(DecodeError::TooLarge {
+            what,
+            announced: u64::from(len),
+            limit,
+        });
+    }
     let present = (bytes.len() - HEADER_LEN) as u64;
-    if len > MAX_PAYLOAD_BYTES || u64::from(len) != present {
+    if u64::from(len) != present {
         return Err(DecodeError::Truncated {
             expected: u64::from(len),
             found: present,

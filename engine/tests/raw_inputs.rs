@@ -273,3 +273,45 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_input_longer_than_any_kubernetes_object_is_an_error_and_records_nothing() {
+    use tandem_engine::limits::{MAX_INPUT_STRING_BYTES, MAX_NAME_BYTES};
+    let mut engine = tandem_engine::Engine::new();
+    let node = |bytes: usize| Input::Node {
+        node: NodeName("n".repeat(bytes)),
+        status: NodeStatus::Ready,
+    };
+    let error = engine
+        .step(Timestamp(1), node(MAX_INPUT_STRING_BYTES + 1))
+        .err();
+    assert!(
+        matches!(error, Some(EngineError::InputTooLarge { input: "node", what: "a node name", bytes })
+            if bytes == MAX_INPUT_STRING_BYTES + 1),
+        "{error:?}"
+    );
+    assert_eq!(engine.state().seq(), tandem_engine::Seq(0));
+    let mut spec = Spec::defaults(Topology::Standalone);
+    spec.reexamine = "t".repeat(MAX_INPUT_STRING_BYTES + 1);
+    let error = engine.step(Timestamp(1), Input::Spec(spec)).err();
+    assert!(
+        matches!(
+            error,
+            Some(EngineError::InputTooLarge {
+                what: "the reexamine token",
+                ..
+            })
+        ),
+        "{error:?}"
+    );
+    // Longer than a Kubernetes name but within the input bound: recorded, as refused.
+    let step = engine
+        .step(Timestamp(1), node(MAX_NAME_BYTES + 1))
+        .expect("recorded");
+    assert!(step.record().is_some_and(|record| {
+        record
+            .events
+            .iter()
+            .any(|event| matches!(event, tandem_engine::Event::InputRefused { .. }))
+    }));
+}

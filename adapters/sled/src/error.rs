@@ -143,6 +143,20 @@ pub enum LogError {
         /// What is out of bounds.
         detail: String,
     },
+    /// A record is larger than any reader accepts: it is not stored.
+    #[error(
+        "stream {stream}: record {seq} has a payload of {bytes} bytes, more than the {limit} a record may hold"
+    )]
+    RecordTooLarge {
+        /// The stream.
+        stream: String,
+        /// The record.
+        seq: Seq,
+        /// Its payload's size.
+        bytes: usize,
+        /// The limit (`tandem_engine::limits::MAX_RECORD_BYTES`).
+        limit: usize,
+    },
     /// Records are missing inside the stream: the stored sequence numbers are not contiguous.
     #[error("stream {stream}: record {expected} is missing (the next stored record is {found})")]
     Gap {

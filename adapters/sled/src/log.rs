@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use tandem_engine::limits::MAX_RECORD_BYTES;
 use tandem_engine::{EngineState, Record, Seq};
 
 /// The key, in sled's default tree, of the format marker written when a log is created.
@@ -115,7 +116,12 @@ impl EventLog {
         let (new_tail, snapshot_written) = {
             let mut guard = lock(&handle);
             let outcome = self.write(stream, &mut guard, tail, records);
-            if let Err(LogError::Storage { .. } | LogError::InvalidRecord { .. }) = outcome {
+            if let Err(
+                LogError::Storage { .. }
+                | LogError::InvalidRecord { .. }
+                | LogError::RecordTooLarge { .. },
+            ) = outcome
+            {
                 // The folded state is ahead of what was stored: fold again next time. The
                 // other errors come before anything is folded.
                 guard.loaded = None;
@@ -407,6 +413,16 @@ impl EventLog {
         }
         let mut encoded = Vec::with_capacity(records.len());
         for record in records {
+            let bytes = record.encode();
+            let payload = Record::payload_len(&bytes).unwrap_or_default();
+            if payload > MAX_RECORD_BYTES {
+                return Err(LogError::RecordTooLarge {
+                    stream: stream.to_string(),
+                    seq: record.seq,
+                    bytes: payload,
+                    limit: MAX_RECORD_BYTES,
+                });
+            }
             if let Some(previous) = loaded.last.take() {
                 // It was checked against this state when it was appended, or folded when the
                 // stream was loaded.
@@ -421,7 +437,7 @@ impl EventLog {
                 .check_record(record)
                 .map_err(|error| recovery::gap(stream, error))?;
             loaded.last = Some(record.clone());
-            encoded.push((keys::key(RECORD_TAG, record.seq), record.encode()));
+            encoded.push((keys::key(RECORD_TAG, record.seq), bytes));
         }
         let new_tail = loaded.tail();
         let mut plan = PrunePlan::default();

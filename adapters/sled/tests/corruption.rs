@@ -406,3 +406,73 @@ fn a_record_beyond_the_engines_bounds_is_refused_by_the_writer() {
         tail.next()
     );
 }
+
+/// A record whose input names a node of `bytes` bytes.
+fn record_of_size(seq: u64, bytes: usize) -> Record {
+    Record {
+        seq: Seq(seq),
+        at: tandem_engine::Timestamp(2_000_000),
+        input: tandem_engine::Input::Node {
+            node: tandem_engine::NodeName("n".repeat(bytes)),
+            status: tandem_engine::NodeStatus::Ready,
+        },
+        events: Vec::new(),
+        effects: Vec::new(),
+    }
+}
+
+#[test]
+fn a_record_larger_than_readers_accept_is_refused_by_the_writer_with_the_limit() {
+    use tandem_engine::limits::MAX_RECORD_BYTES;
+    let (directory, records) = written_log();
+    let log = EventLog::open(directory.path(), config()).expect("the log opens");
+    let tail = Seq(records.len() as u64);
+    let error = log
+        .append(
+            STREAM,
+            tail,
+            &[record_of_size(tail.0 + 1, MAX_RECORD_BYTES)],
+        )
+        .expect_err("a record over the limit is refused");
+    assert!(
+        matches!(&error, LogError::RecordTooLarge { seq, limit, bytes, .. }
+            if *seq == tail.next() && *limit == MAX_RECORD_BYTES && *bytes > MAX_RECORD_BYTES),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains(&MAX_RECORD_BYTES.to_string()),
+        "{error}"
+    );
+    assert_eq!(log.tail_seq(STREAM).expect("the tail"), tail);
+    // A record just under the limit is stored and read back.
+    let fits = record_of_size(tail.0 + 1, MAX_RECORD_BYTES - 64);
+    assert_eq!(
+        log.append(STREAM, tail, std::slice::from_ref(&fits))
+            .expect("a record under the limit"),
+        tail.next()
+    );
+    assert_eq!(log.tail(STREAM).expect("a read"), Some(fits));
+}
+
+#[test]
+fn a_stored_record_larger_than_the_limit_is_named_as_too_large() {
+    use tandem_engine::limits::MAX_RECORD_BYTES;
+    let (directory, _) = written_log();
+    tamper(directory.path(), &record_key(25), |_| {
+        Some(record_of_size(25, MAX_RECORD_BYTES + 1).encode())
+    });
+    let error = recover_error(directory.path());
+    assert!(
+        matches!(
+            error,
+            LogError::CorruptRecord {
+                seq: Seq(25),
+                source: DecodeError::TooLarge { .. },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(message.contains("more than the"), "{message}");
+}
