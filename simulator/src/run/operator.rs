@@ -7,7 +7,7 @@ use super::*;
 impl Sim<'_> {
     pub(super) fn start_polls(&mut self) {
         let polling_ms = self.operator.spec.polling_interval_ms();
-        for member in 0..self.world.members.len() as u8 {
+        for member in self.world.members() {
             let offset = 1_000 + u64::from(member) * 100;
             self.push(self.now + offset.min(polling_ms), Scheduled::Poll(member));
         }
@@ -20,7 +20,7 @@ impl Sim<'_> {
         let incarnation = self.operator.incarnation;
         let (delay, poll) = if self.world.agent_reachable(member, self.now) {
             let report = self.world.report(member, self.now);
-            (self.world.config.agent_latency_ms, Poll::Report(report))
+            (self.scenario.world.agent_latency_ms, Poll::Report(report))
         } else {
             (POLL_TIMEOUT_MS, Poll::Unreachable)
         };
@@ -138,8 +138,8 @@ impl Sim<'_> {
         // A promotion asked for may have taken effect, as far as the engine can tell.
         self.served |= matches!(effect.action, Action::Promote { .. });
         let latency = match effect.action.executor() {
-            Executor::Agent => self.world.config.agent_latency_ms,
-            Executor::Kubernetes | Executor::Report => self.world.config.api_latency_ms,
+            Executor::Agent => self.scenario.world.agent_latency_ms,
+            Executor::Kubernetes | Executor::Report => self.scenario.world.api_latency_ms,
         };
         let incarnation = self.operator.incarnation;
         self.push(
@@ -170,7 +170,7 @@ impl Sim<'_> {
         if !self.operator.up || incarnation != self.operator.incarnation {
             return;
         }
-        let latency = self.world.config.api_latency_ms;
+        let latency = self.scenario.world.api_latency_ms;
         self.push(
             self.now + latency,
             Scheduled::Finished {
@@ -222,17 +222,16 @@ impl Sim<'_> {
                 uid,
                 grace_period_s,
             } => {
-                let matches = self.world.members[member.index()]
-                    .pod
-                    .as_ref()
-                    .is_some_and(|pod| pod.uid == uid.0);
+                let matches = self.world.pod_uid(member.0) == Some(uid.0.as_str());
                 if matches {
                     self.world.delete_pod(member.0, now, *grace_period_s == 0);
                 }
                 matches
             }
             Action::Promote { member } => {
-                let others_accepting = (0..self.world.members.len() as u8)
+                let others_accepting = self
+                    .world
+                    .members()
                     .filter(|m| *m != member.0)
                     .any(|m| self.world.accepting_writes(m, now));
                 let promoted = self.world.promote(member.0);
@@ -301,10 +300,14 @@ impl Sim<'_> {
         self.trace_line("operator", format!("restarted (log lost: {lose_log})"));
         // The watches list everything again; the driver gives it to the engine before the spec.
         let listing = Listing {
-            nodes: (0..self.world.nodes.len())
+            nodes: self
+                .world
+                .nodes()
                 .map(|node| self.world.node_observation(node))
                 .collect(),
-            members: (0..self.world.members.len() as u8)
+            members: self
+                .world
+                .members()
                 .map(|member| MemberListing {
                     member: MemberId(member),
                     volume: self.world.volume_observation(member),

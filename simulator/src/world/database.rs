@@ -4,8 +4,13 @@
 use super::*;
 
 impl World {
+    /// The role the member's database holds.
+    pub fn role(&self, member: u8) -> Role {
+        self.members[usize::from(member)].role
+    }
+
     /// Whether the member's process runs (on a live node, in a pod).
-    pub fn running(&self, member: u8) -> bool {
+    pub(super) fn running(&self, member: u8) -> bool {
         let state = &self.members[usize::from(member)];
         state.process == Proc::Running && state.pod.is_some() && self.node_up(member)
     }
@@ -34,14 +39,14 @@ impl World {
     }
 
     /// Whether the standby is connected to the active it replicates from.
-    pub fn connected(&self, standby: u8, now: Millis) -> bool {
+    pub(super) fn connected(&self, standby: u8, now: Millis) -> bool {
         let state = &self.members[usize::from(standby)];
         let Some(active) = state.replicating_from else {
             return false;
         };
         let leader = &self.members[usize::from(active)];
         let link_up = |m: &Member| m.isolated_until <= now && m.hung_until <= now;
-        let compatible = match (self.data_of(standby), self.data_of(active)) {
+        let compatible = match (self.data(standby), self.data(active)) {
             (Some(follower), Some(leader)) => self.history.is_prefix(follower, leader),
             _ => false,
         };
@@ -61,7 +66,7 @@ impl World {
 
     /// The standbys connected to `active`.
     pub(super) fn followers(&self, active: u8, now: Millis) -> impl Iterator<Item = u8> + '_ {
-        (0..self.members.len() as u8)
+        self.members()
             .filter(move |m| {
                 *m != active && self.members[usize::from(*m)].replicating_from == Some(active)
             })
@@ -71,7 +76,8 @@ impl World {
     /// Client writes and replication from `from` to `to`: call before anything changes. Returns
     /// the members that accepted writes at the same time, if more than one did.
     pub fn settle(&mut self, from: Millis, to: Millis) -> Option<Vec<u8>> {
-        let accepting: Vec<u8> = (0..self.members.len() as u8)
+        let accepting: Vec<u8> = self
+            .members()
             .filter(|m| self.accepting_writes(*m, from))
             .collect();
         if accepting.len() > 1 {
@@ -124,7 +130,7 @@ impl World {
     /// Connected, unstalled standbys receive: all of it under sync, all but the replication lag
     /// under async.
     pub(super) fn replicate(&mut self, now: Millis) {
-        for standby in 0..self.members.len() as u8 {
+        for standby in self.members() {
             if !self.connected(standby, now)
                 || self.members[usize::from(standby)].stalled_until > now
             {
@@ -133,8 +139,7 @@ impl World {
             let active = self.members[usize::from(standby)]
                 .replicating_from
                 .expect("connected");
-            let (Some(leader), Some(index)) = (self.data_of(active), self.volume_of(standby))
-            else {
+            let (Some(leader), Some(index)) = (self.data(active), self.volume_of(standby)) else {
                 continue;
             };
             // Async trails by the replication lag while writes flow, and catches up when they stop.
@@ -185,7 +190,7 @@ impl World {
             && connected
             && state
                 .replicating_from
-                .and_then(|active| self.data_of(active))
+                .and_then(|active| self.data(active))
                 .map(|data| data.lsn)
                 == Some(lsn);
         let copy = match state.copying {
@@ -215,7 +220,7 @@ impl World {
     }
 
     /// An agent whose lease ran out stops accepting writes: it demotes its database.
-    pub fn lease_check(&mut self, member: u8, polled_at: Millis, now: Millis) {
+    pub(super) fn lease_check(&mut self, member: u8, polled_at: Millis, now: Millis) {
         let state = &mut self.members[usize::from(member)];
         if state.last_polled != Some(polled_at) {
             return; // polled since
@@ -260,7 +265,7 @@ impl World {
     }
 
     /// A starting process is up: read-only, with no role, waiting for the engine.
-    pub fn process_up(&mut self, member: u8, uid: &str, now: Millis) {
+    pub(super) fn process_up(&mut self, member: u8, uid: &str, now: Millis) {
         let pod_matches = self.members[usize::from(member)]
             .pod
             .as_ref()
@@ -347,7 +352,7 @@ impl World {
     }
 
     /// A rebuild's copy ends: it succeeds if the source is still the running active.
-    pub fn copy_done(&mut self, member: u8, token: u64, now: Millis) {
+    pub(super) fn copy_done(&mut self, member: u8, token: u64, now: Millis) {
         let Some((from, current)) = self.members[usize::from(member)].copying else {
             return;
         };
@@ -360,7 +365,7 @@ impl World {
             && self.members[usize::from(from)].role == Role::Active
             && self.running(member)
             && self.members[usize::from(member)].broken_until <= now;
-        let (Some(source), Some(index)) = (self.data_of(from), self.volume_of(member)) else {
+        let (Some(source), Some(index)) = (self.data(from), self.volume_of(member)) else {
             return;
         };
         if source_ok {
@@ -385,7 +390,7 @@ impl World {
     }
 
     /// The container restarts a crashed process.
-    pub fn restart(&mut self, member: u8, uid: &str, now: Millis) {
+    pub(super) fn restart(&mut self, member: u8, uid: &str, now: Millis) {
         let matches = self.members[usize::from(member)]
             .pod
             .as_ref()
@@ -399,7 +404,7 @@ impl World {
     }
 
     /// The process dies.
-    pub fn crash(&mut self, member: u8) {
+    pub(super) fn crash(&mut self, member: u8) {
         let state = &mut self.members[usize::from(member)];
         state.process = Proc::Down;
         state.role = Role::None;
@@ -407,5 +412,62 @@ impl World {
         state.copy_failed |= state.copying.is_some();
         state.copying = None;
         state.crashed = true;
+    }
+
+    // --- faults ---------------------------------------------------------------------------------
+
+    /// The process crashes (its pod's watch sees it); its container restarts it after
+    /// `restart_after`, if given.
+    pub fn crash_process(&mut self, member: u8, now: Millis, restart_after: Option<Millis>) {
+        let uid = self.pod_uid(member).map(str::to_string);
+        self.crash(member);
+        self.changed.push(Changed::Pod(member));
+        if let (Some(after), Some(uid)) = (restart_after, uid) {
+            self.later
+                .push((now + after, Later::Restart { member, uid }));
+        }
+    }
+
+    /// The process freezes until `until`: it accepts no write, streams nothing and its agent
+    /// answers no poll; the agent checks its lease when it thaws (see [`World::thaw`]).
+    pub fn hang(&mut self, member: u8, until: Millis) {
+        self.members[usize::from(member)].hung_until = until;
+    }
+
+    /// The operator cannot reach the member's agent until `until`; replication goes on.
+    pub fn partition(&mut self, member: u8, until: Millis) {
+        self.members[usize::from(member)].partitioned_until = until;
+    }
+
+    /// The member is cut off from the operator and from its replication peer until `until`: its
+    /// agent is unreachable, and nothing replicates to or from it.
+    pub fn isolate(&mut self, member: u8, until: Millis) {
+        self.members[usize::from(member)].isolated_until = until;
+    }
+
+    /// The standby stays connected but applies nothing until `until`.
+    pub fn stall_replication(&mut self, member: u8, until: Millis) {
+        self.members[usize::from(member)].stalled_until = until;
+    }
+
+    /// The member's replication link is broken until `until` (a copy to it fails too).
+    pub fn break_replication(&mut self, member: u8, until: Millis) {
+        self.members[usize::from(member)].broken_until = until;
+    }
+
+    /// The member's disk is full until `until`: as the active, it acknowledges no write.
+    pub fn fill_disk(&mut self, member: u8, until: Millis) {
+        self.members[usize::from(member)].disk_full_until = until;
+    }
+
+    /// The member's next start takes `start_ms` instead of `podStartSeconds`.
+    pub fn slow_next_start(&mut self, member: u8, start_ms: Millis) {
+        self.members[usize::from(member)].slow_start_ms = Some(start_ms);
+    }
+
+    /// From `now` until `until`, the member's agent alternates between reachable and
+    /// unreachable every `period_ms`.
+    pub fn flap_agent(&mut self, member: u8, now: Millis, period_ms: Millis, until: Millis) {
+        self.members[usize::from(member)].flapping = Some((now, period_ms, until));
     }
 }

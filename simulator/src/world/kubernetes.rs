@@ -57,8 +57,8 @@ impl World {
 
     /// The StatefulSet controller: creates missing pods (and PVCs) for ordinals below the
     /// replicas, deletes those above.
-    pub fn reconcile(&mut self, now: Millis) {
-        for member in 0..self.members.len() as u8 {
+    pub(super) fn reconcile(&mut self, now: Millis) {
+        for member in self.members() {
             let wanted = member < self.replicas;
             let has_pod = self.members[usize::from(member)].pod.is_some();
             if wanted && !has_pod {
@@ -138,9 +138,15 @@ impl World {
         }
     }
 
+    /// The UID of the member's pod, if it has one.
+    pub fn pod_uid(&self, member: u8) -> Option<&str> {
+        let pod = self.members[usize::from(member)].pod.as_ref()?;
+        Some(&pod.uid)
+    }
+
     /// The members whose pods carry the active label.
     pub fn labelled_active(&self) -> Vec<u8> {
-        (0..self.members.len() as u8)
+        self.members()
             .filter(|member| {
                 self.members[usize::from(*member)]
                     .pod
@@ -175,7 +181,7 @@ impl World {
     }
 
     /// A graceful deletion completes.
-    pub fn pod_gone(&mut self, member: u8, uid: &str, now: Millis) {
+    pub(super) fn pod_gone(&mut self, member: u8, uid: &str, now: Millis) {
         let state = &mut self.members[usize::from(member)];
         if state.pod.as_ref().is_none_or(|pod| pod.uid != uid) {
             return;
@@ -208,10 +214,8 @@ impl World {
         if !exists {
             // Member 0's agent initializes a new database on an empty volume while the cluster
             // holds none yet (no write was ever acknowledged, and no complete copy exists).
-            let fresh_cluster = self.history.acknowledged_writes() == 0
-                && !self.volumes.iter().any(|volume| {
-                    volume.copy_complete && volume.exists && !self.nodes[volume.node].gone_for_good
-                });
+            let fresh_cluster =
+                self.history.acknowledged_writes() == 0 && !self.complete_copy_survives();
             self.volumes.push(Volume {
                 name: format!("pv-{member}-{generation}"),
                 node,
@@ -260,11 +264,17 @@ impl World {
         self.reconcile(now);
     }
 
+    /// The ConfigMaps now hold the configuration `hash`: a process runs with the one they held
+    /// when it started.
+    pub fn set_config_hash(&mut self, hash: u64) {
+        self.config_hash = hash;
+    }
+
     /// A node goes away (processes on it die); with `back_after`, it reboots later.
     pub fn node_loss(&mut self, node: usize, now: Millis, back_after: Option<Millis>) {
         self.nodes[node].up = false;
         self.nodes[node].gone_for_good = back_after.is_none();
-        for member in 0..self.members.len() as u8 {
+        for member in self.members() {
             if self.node_of(member) == Some(node) {
                 self.crash(member);
             }
@@ -275,11 +285,15 @@ impl World {
         }
     }
 
-    /// A node comes back with its disks: pods pending deletion go, the others restart.
-    pub fn node_back(&mut self, node: usize, now: Millis) {
+    /// A node comes back with its disks: pods pending deletion go, the others restart. A reboot
+    /// that a loss for good overtook never ends.
+    pub(super) fn node_back(&mut self, node: usize, now: Millis) {
+        if self.nodes[node].gone_for_good {
+            return;
+        }
         self.nodes[node].up = true;
         self.changed.push(Changed::Node(node));
-        for member in 0..self.members.len() as u8 {
+        for member in self.members() {
             let state = &self.members[usize::from(member)];
             let Some(pod) = state.pod.as_ref().filter(|pod| pod.node == Some(node)) else {
                 continue;

@@ -1,6 +1,6 @@
 //! The world as the run drives it: through its public methods, with what it schedules carried
 //! out in time order and the interval before each event settled first (`run::Sim::advance` and
-//! `world_later`). A builder takes a master-slave world to its steady state (member 0 the
+//! `World::carry_out`). A builder takes a master-slave world to its steady state (member 0 the
 //! active, member 1 a standby replicating from it); the tests then break it one way at a time.
 
 use super::*;
@@ -44,7 +44,7 @@ impl Harness {
     /// scheduled), each after settling the interval before it; then settles up to `to`.
     fn run_until(&mut self, to: Millis) {
         loop {
-            self.pending.append(&mut self.world.later);
+            self.pending.extend(self.world.take_later());
             let next = self
                 .pending
                 .iter()
@@ -55,27 +55,10 @@ impl Harness {
             let Some(index) = next else { break };
             let (at, later) = self.pending.remove(index);
             self.settle_to(at.max(self.now));
-            self.carry_out(later);
+            self.world.carry_out(later, self.now);
         }
         self.settle_to(to);
-        self.world.changed.clear();
-    }
-
-    /// What `Sim::world_later` does with each kind of pending work.
-    fn carry_out(&mut self, later: Later) {
-        let now = self.now;
-        let world = &mut self.world;
-        match later {
-            Later::ProcessUp { member, uid } => world.process_up(member, &uid, now),
-            Later::PodGone { member, uid } => world.pod_gone(member, &uid, now),
-            Later::Reconcile => world.reconcile(now),
-            Later::CopyDone { member, token } => world.copy_done(member, token, now),
-            Later::LeaseCheck { member, polled_at } => world.lease_check(member, polled_at, now),
-            Later::Restart { member, uid } => world.restart(member, &uid, now),
-            Later::NodeBack { node } if world.nodes[node].gone_for_good => {}
-            Later::NodeBack { node } => world.node_back(node, now),
-            Later::Boundary => {}
-        }
+        self.world.take_changes();
     }
 
     /// Lets `ms` of simulated time pass.
@@ -84,24 +67,20 @@ impl Harness {
     }
 
     fn uid(&self, member: u8) -> String {
-        self.world.members[usize::from(member)]
-            .pod
-            .as_ref()
-            .expect("the member has a pod")
-            .uid
-            .clone()
+        let uid = self.world.pod_uid(member).expect("the member has a pod");
+        uid.to_string()
     }
 
     fn data(&self, member: u8) -> Position {
-        self.world.data_of(member).expect("the member has a volume")
+        self.world.data(member).expect("the member has a volume")
     }
 
     fn acked(&self) -> u64 {
-        self.world.history.acknowledged_writes()
+        self.world.history().acknowledged_writes()
     }
 
     fn lost_on(&self, member: u8) -> u64 {
-        self.world.history.lost_writes(self.world.data_of(member))
+        self.world.history().lost_writes(self.world.data(member))
     }
 }
 
@@ -147,7 +126,7 @@ fn steady(replication: Replication) -> Harness {
 
     let world = &h.world;
     assert_eq!(world.active(), Some(0));
-    assert_eq!(world.members[1].role, Role::Standby);
+    assert_eq!(world.role(1), Role::Standby);
     assert_eq!(world.members[1].replicating_from, Some(0));
     assert!(world.connected(1, h.now));
     assert!(world.volumes.iter().all(|volume| volume.copy_complete));
@@ -198,7 +177,7 @@ fn settle_reports_two_members_accepting_writes_as_a_split_brain() {
 fn a_hung_active_accepts_no_writes_until_it_thaws() {
     let mut h = steady(Replication::Sync);
     let acked = h.acked();
-    h.world.members[0].hung_until = h.now + 5_000;
+    h.world.hang(0, h.now + 5_000);
     assert!(!h.world.accepting_writes(0, h.now));
     assert!(!h.world.agent_reachable(0, h.now));
     assert!(
@@ -225,7 +204,7 @@ fn a_fenced_or_demoted_member_accepts_no_writes() {
         let mut h = steady(Replication::Async);
         let acked = h.acked();
         assert!(h.world.demote(0, to));
-        assert_eq!(h.world.members[0].role, to);
+        assert_eq!(h.world.role(0), to);
         assert_eq!(h.world.members[0].not_serving, Some(why));
         assert!(!h.world.accepting_writes(0, h.now));
         assert_eq!(h.world.active(), None);
@@ -240,7 +219,7 @@ fn an_active_without_its_volume_accepts_no_writes() {
     let mut h = steady(Replication::Async);
     let acked = h.acked();
     assert!(h.world.release(0, None, 1));
-    assert_eq!(h.world.data_of(0), None);
+    assert_eq!(h.world.data(0), None);
     assert!(h.world.running(0));
     assert!(!h.world.accepting_writes(0, h.now));
     h.wait(2_000);
@@ -252,7 +231,7 @@ fn a_crashed_active_or_one_on_a_dead_node_accepts_no_writes() {
     let mut h = steady(Replication::Async);
     h.world.crash(0);
     assert!(!h.world.accepting_writes(0, h.now));
-    assert_eq!(h.world.members[0].role, Role::None);
+    assert_eq!(h.world.role(0), Role::None);
 
     let mut h = steady(Replication::Async);
     h.world.node_loss(0, h.now, Some(60_000));
@@ -289,12 +268,12 @@ fn a_standalone_active_acknowledges_alone_and_holds_the_only_copy() {
 
 #[test]
 fn sync_acknowledges_writes_only_while_the_standby_receives_them() {
-    type Fault = fn(&mut Member, Millis);
+    type Fault = fn(&mut World, u8, Millis);
     let faults: [(&str, Fault); 4] = [
-        ("isolated", |m, until| m.isolated_until = until),
-        ("stalled", |m, until| m.stalled_until = until),
-        ("broken", |m, until| m.broken_until = until),
-        ("frozen", |m, until| m.hung_until = until),
+        ("isolated", World::isolate),
+        ("stalled", World::stall_replication),
+        ("broken", World::break_replication),
+        ("frozen", World::hang),
     ];
     for (name, fault) in faults {
         let mut h = steady(Replication::Sync);
@@ -303,7 +282,7 @@ fn sync_acknowledges_writes_only_while_the_standby_receives_them() {
         assert_eq!(h.acked(), acked + 50, "{name}: connected, every write");
         assert_eq!(h.data(1), h.data(0));
         let (acked, data) = (h.acked(), h.data(0));
-        fault(&mut h.world.members[1], h.now + 3_000);
+        fault(&mut h.world, 1, h.now + 3_000);
         h.wait(3_000);
         assert_eq!(h.acked(), acked, "{name}: no write acknowledged");
         assert_eq!(h.data(0), data, "{name}: the active wrote nothing");
@@ -334,7 +313,7 @@ fn async_acknowledges_at_once_and_the_standby_trails() {
     assert_eq!(h.lost_on(1), LAG_WRITES);
     // Cut off, the standby stays where it was; the active acknowledges on.
     let behind = h.data(1);
-    h.world.members[1].isolated_until = h.now + 5_000;
+    h.world.isolate(1, h.now + 5_000);
     h.wait(5_000);
     assert_eq!(h.acked(), acked + 300);
     assert_eq!(h.data(1), behind);
@@ -342,7 +321,7 @@ fn async_acknowledges_at_once_and_the_standby_trails() {
     // Back, it trails by the lag again; once writes stop (a full disk), it catches up.
     h.wait(1_000);
     assert_eq!(h.lost_on(1), LAG_WRITES);
-    h.world.members[0].disk_full_until = h.now + 10_000;
+    h.world.fill_disk(0, h.now + 10_000);
     let acked = h.acked();
     h.wait(LAG_MS);
     h.wait(1);
@@ -369,7 +348,7 @@ fn the_standby_reports_what_it_received() {
     assert!(!report.in_sync);
     assert_eq!(report.lsn.0 + LAG_WRITES * WRITE_BYTES, h.data(0).lsn);
     // Caught up once writes stop, an async standby is still not a synchronous one.
-    h.world.members[0].disk_full_until = h.now + 10_000;
+    h.world.fill_disk(0, h.now + 10_000);
     h.wait(LAG_MS);
     h.wait(1);
     let report = h.world.report(1, h.now);
@@ -605,7 +584,7 @@ fn a_deleted_pod_is_recreated_after_the_statefulset_delay() {
     assert!(!pod.deleting);
     h.wait(h.world.config.pod_start_ms);
     assert!(h.world.running(1));
-    assert_eq!(h.world.members[1].role, Role::None);
+    assert_eq!(h.world.role(1), Role::None);
     assert_eq!(h.world.members[1].not_serving, Some(NotServing::Restarted));
     assert!(h.world.volumes[1].copy_complete, "the PVC keeps its copy");
 }
@@ -732,7 +711,7 @@ fn an_agent_not_polled_for_its_lease_demotes_its_database() {
     h.run_until(polled + LEASE_MS - 1);
     assert!(h.world.accepting_writes(0, h.now));
     h.run_until(polled + LEASE_MS);
-    assert_eq!(h.world.members[0].role, Role::None);
+    assert_eq!(h.world.role(0), Role::None);
     assert_eq!(
         h.world.members[0].not_serving,
         Some(NotServing::LeaseExpired)
@@ -754,15 +733,15 @@ fn a_poll_renews_the_lease() {
     h.run_until(first + 10_000);
     h.world.report(0, h.now);
     h.run_until(first + LEASE_MS);
-    assert_eq!(h.world.members[0].role, Role::Active);
+    assert_eq!(h.world.role(0), Role::Active);
     h.run_until(first + 10_000 + LEASE_MS);
-    assert_eq!(h.world.members[0].role, Role::None);
+    assert_eq!(h.world.role(0), Role::None);
     // A standby's lease running out changes nothing.
     let mut h = steady(Replication::Sync);
     h.world.report(1, h.now);
     h.wait(LEASE_MS);
-    assert_eq!(h.world.members[1].role, Role::Standby);
-    assert_eq!(h.world.members[0].role, Role::Active);
+    assert_eq!(h.world.role(1), Role::Standby);
+    assert_eq!(h.world.role(0), Role::Active);
 }
 
 #[test]
@@ -770,16 +749,12 @@ fn a_frozen_agent_demotes_its_database_when_it_thaws_past_its_lease() {
     let mut h = steady(Replication::Sync);
     let polled = h.now;
     h.world.report(0, polled);
-    h.world.members[0].hung_until = polled + LEASE_MS + 5_000;
+    h.world.hang(0, polled + LEASE_MS + 5_000);
     h.run_until(polled + LEASE_MS);
-    assert_eq!(
-        h.world.members[0].role,
-        Role::Active,
-        "frozen, it cannot act"
-    );
+    assert_eq!(h.world.role(0), Role::Active, "frozen, it cannot act");
     h.run_until(polled + LEASE_MS + 5_000);
     h.world.thaw(0, h.now);
-    assert_eq!(h.world.members[0].role, Role::None);
+    assert_eq!(h.world.role(0), Role::None);
     assert_eq!(
         h.world.members[0].not_serving,
         Some(NotServing::LeaseExpired)
@@ -788,9 +763,9 @@ fn a_frozen_agent_demotes_its_database_when_it_thaws_past_its_lease() {
     let mut h = steady(Replication::Sync);
     let polled = h.now;
     h.world.report(0, polled);
-    h.world.members[0].hung_until = polled + 5_000;
+    h.world.hang(0, polled + 5_000);
     h.run_until(polled + 5_000);
     h.world.thaw(0, h.now);
-    assert_eq!(h.world.members[0].role, Role::Active);
+    assert_eq!(h.world.role(0), Role::Active);
     assert!(h.world.accepting_writes(0, h.now));
 }
