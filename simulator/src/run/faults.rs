@@ -5,59 +5,61 @@ use super::*;
 
 impl Sim<'_> {
     /// The broken policy: promote the other member at once, fencing nothing.
-    pub(super) fn sabotage_promote(&mut self, unreachable: u8) {
+    pub(super) fn sabotage_promote(&mut self, unreachable: MemberId) {
         if self.world.role(unreachable) != Role::Active {
             return;
         }
-        let other = MemberId(unreachable).peer().0;
+        let other = unreachable.peer();
         if self.world.has_member(other) && self.world.promote(other) {
             self.trace_line(
                 "sabotage",
-                format!("promoted member-{other} without fencing member-{unreachable}"),
+                format!("promoted {other} without fencing {unreachable}"),
             );
         }
     }
 
     /// The broken policy: wipe the other member to copy it from an active that did not answer.
-    pub(super) fn sabotage_rebuild(&mut self, unreachable: u8) {
-        let other = MemberId(unreachable).peer().0;
-        let is_active =
-            self.operator.driver.engine().state().active() == Some(MemberId(unreachable));
+    pub(super) fn sabotage_rebuild(&mut self, unreachable: MemberId) {
+        let other = unreachable.peer();
+        let is_active = self.operator.driver.engine().state().active() == Some(unreachable);
         if !is_active || !self.world.has_member(other) {
             return;
         }
         let action = Action::Rebuild {
-            member: MemberId(other),
-            from: MemberId(unreachable),
+            member: other,
+            from: unreachable,
         };
         if self.apply(&action) {
             self.trace_line(
                 "sabotage",
-                format!("rebuilt member-{other} from the unreachable member-{unreachable}"),
+                format!("rebuilt {other} from the unreachable {unreachable}"),
             );
         }
     }
 
-    pub(super) fn resolve_member(&self, target: Target) -> Option<u8> {
+    pub(super) fn resolve_member(&self, target: Target) -> Option<MemberId> {
         match target {
             Target::Active => self
                 .world
                 .active()
-                .or_else(|| self.operator.driver.engine().state().active().map(|m| m.0)),
+                .or_else(|| self.operator.driver.engine().state().active()),
             Target::Standby => {
                 let active = self.resolve_member(Target::Active)?;
-                (self.world.members().count() > 1).then(|| MemberId(active).peer().0)
+                (self.world.members().count() > 1).then(|| active.peer())
             }
-            Target::Member(member) => self.world.has_member(member).then_some(member),
+            Target::Member(member) => {
+                let member = MemberId(member);
+                self.world.has_member(member).then_some(member)
+            }
             _ => None,
         }
     }
 
-    pub(super) fn resolve_node(&self, target: Target) -> Option<usize> {
+    pub(super) fn resolve_node(&self, target: Target) -> Option<NodeIndex> {
         match target {
             Target::NodeOfActive => self.world.node_of(self.resolve_member(Target::Active)?),
             Target::NodeOfStandby => self.world.node_of(self.resolve_member(Target::Standby)?),
-            Target::Node(node) => Some(node as usize),
+            Target::Node(node) => Some(NodeIndex(node as usize)),
             other => self.world.node_of(self.resolve_member(other)?),
         }
         .filter(|node| self.world.has_node(*node))
@@ -190,13 +192,13 @@ impl Sim<'_> {
             );
             return;
         };
-        let who = format!("member-{member}");
+        let who = member.to_string();
         let until = self.member_fault(member, fault);
         self.mark(label(fault.name(), &who), until, MarkKind::Fault);
     }
 
     /// Applies a fault to a member; returns when it ends, if it has a duration.
-    pub(super) fn member_fault(&mut self, member: u8, fault: &Fault) -> Option<Millis> {
+    pub(super) fn member_fault(&mut self, member: MemberId, fault: &Fault) -> Option<Millis> {
         let now = self.now;
         let window = |for_ms: Millis| now + for_ms;
         match *fault {

@@ -11,7 +11,7 @@ mod verdict;
 use crate::data::Position;
 use crate::scenario::{ClusterStateName, Fault, Millis, Scenario, Target, UserAction, What};
 use crate::timeline::{Mark, MarkKind, MemberSample, Sample, Timeline};
-use crate::world::{Changed, Later, World};
+use crate::world::{Changed, Later, NodeIndex, World};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 use tandem_driver::{AskTicket, Driver, DriverError, Listing, MemberListing, Observed};
@@ -176,8 +176,8 @@ enum Scheduled {
     World(Later),
     Fire(usize),
     Boundary,
-    Thaw(u8),
-    Poll(u8),
+    Thaw(MemberId),
+    Poll(MemberId),
     Deliver {
         incarnation: u64,
         input: Input,
@@ -345,6 +345,11 @@ impl postcard::ser_flavors::Flavor for FnvFlavor {
     fn finalize(self) -> postcard::Result<u64> {
         Ok(self.0)
     }
+}
+
+/// The ordinals of `members`, as failure details list them (`[0, 1]`).
+fn ordinals(members: &[MemberId]) -> Vec<u8> {
+    members.iter().map(|member| member.0).collect()
 }
 
 /// The stream an operator writes to after losing its log `lost` times (the first stream when
@@ -523,7 +528,7 @@ impl Sim<'_> {
     fn advance(&mut self, at: Millis) {
         if at > self.settled {
             if let Some(members) = self.world.settle(self.settled, at) {
-                let names: Vec<String> = members.iter().map(|m| format!("member-{m}")).collect();
+                let names: Vec<String> = members.iter().map(ToString::to_string).collect();
                 self.now = self.settled;
                 self.fail(
                     "no split brain",
@@ -605,11 +610,11 @@ impl Sim<'_> {
         for change in changed {
             let input = match change {
                 Changed::Pod(member) => Input::Pod {
-                    member: MemberId(member),
+                    member,
                     pod: self.world.pod_observation(member),
                 },
                 Changed::Volume(member) => Input::Volume {
-                    member: MemberId(member),
+                    member,
                     volume: self.world.volume_observation(member),
                 },
                 Changed::Node(node) => {
@@ -641,7 +646,7 @@ impl Sim<'_> {
         for (slot, member) in members.iter_mut().zip(self.world.members()) {
             *slot = Some(MemberSample {
                 role: self.world.role(member),
-                health: engine_state.health(MemberId(member), Timestamp(self.now)),
+                health: engine_state.health(member, Timestamp(self.now)),
                 accepting_writes: self.world.accepting_writes(member, self.now),
             });
         }

@@ -23,7 +23,7 @@ impl Sim<'_> {
             .world
             .members()
             .filter(|member| self.world.pod_observation(*member).is_some())
-            .map(|member| format!("member-{member}"))
+            .map(|member| member.to_string())
             .collect();
         if !running.is_empty() {
             self.fail(
@@ -39,19 +39,17 @@ impl Sim<'_> {
             && self.operator.driver.engine().state().log_lost();
     }
 
-    pub(super) fn guard_newest(&mut self, member: u8, what: &str) {
+    pub(super) fn guard_newest(&mut self, member: MemberId, what: &str) {
         if self.world.holds_the_newest_copy(member) {
             self.fail(
                 "no destruction of the newest copy",
-                format!(
-                    "{what} of member-{member}, which holds acknowledged writes no other copy has"
-                ),
+                format!("{what} of {member}, which holds acknowledged writes no other copy has"),
             );
         }
     }
 
     pub(super) fn final_data(&self) -> Option<Position> {
-        let designated = self.operator.driver.engine().state().active().map(|m| m.0);
+        let designated = self.operator.driver.engine().state().active();
         let holder = self.world.active().or(designated)?;
         // A copy on a node gone for good holds nothing any more.
         self.world
@@ -127,13 +125,14 @@ impl Sim<'_> {
         if final_state != tandem_engine::ClusterState::Normal || !self.operator.up || !settled {
             return None;
         }
-        let wanted: Vec<u8> = state.active().map(|member| member.0).into_iter().collect();
+        let wanted: Vec<MemberId> = state.active().into_iter().collect();
         let labelled = self.world.labelled_active();
         (labelled != wanted).then(|| {
             format!(
-                "Normal since {} ms with active {wanted:?}, but the pods of {labelled:?} carry the \
-                 active label",
-                state.since().0
+                "Normal since {} ms with active {:?}, but the pods of {:?} carry the active label",
+                state.since().0,
+                ordinals(&wanted),
+                ordinals(&labelled),
             )
         })
     }

@@ -3,6 +3,8 @@
 //! writes. It knows nothing of the engine: the runner feeds it faults and effects and reads
 //! observations out of it. Its Kubernetes half is in `kubernetes`, its database half in
 //! `database`; what both share (the members, the volumes, the clock's pending work) is here.
+//! Its state is its own: the runner asks it questions and tells it what happens through its
+//! methods, which name members by their `MemberId` and nodes by their [`NodeIndex`].
 
 mod database;
 mod kubernetes;
@@ -23,6 +25,14 @@ pub const POD_GRACE_MS: Millis = 1_000;
 /// How long the StatefulSet controller takes to notice a missing pod.
 pub const STATEFULSET_DELAY_MS: Millis = 500;
 
+/// A node, by its place among the world's nodes: node `N` is `node-N`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeIndex(pub usize);
+
+/// A local PV, by its place among the PVs the world ever provisioned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct VolumeIndex(usize);
+
 /// A node.
 #[derive(Clone, Debug)]
 struct Node {
@@ -40,9 +50,9 @@ struct Volume {
     /// Its name.
     name: String,
     /// The node holding its disk.
-    node: usize,
+    node: NodeIndex,
     /// The member it is pre-bound to (`claimRef`).
-    member: u8,
+    member: MemberId,
     /// The generation the engine gave it.
     generation: u32,
     /// The data on it.
@@ -59,7 +69,7 @@ struct Pvc {
     /// Its UID.
     uid: String,
     /// The PV it is bound to.
-    volume: Option<usize>,
+    volume: Option<VolumeIndex>,
 }
 
 /// A pod object.
@@ -68,7 +78,7 @@ struct Pod {
     /// Its UID.
     uid: String,
     /// The node it is scheduled on.
-    node: Option<usize>,
+    node: Option<NodeIndex>,
     /// Whether a deletion is pending.
     deleting: bool,
     /// Its role label (`Role::None`: none), which routes the `-rw` and `-ro` Services.
@@ -98,9 +108,9 @@ struct Member {
     /// Its role.
     role: Role,
     /// The active it replicates from, once configured.
-    replicating_from: Option<u8>,
+    replicating_from: Option<MemberId>,
     /// A rebuild in progress: the active copied from, and a token.
-    copying: Option<(u8, u64)>,
+    copying: Option<(MemberId, u64)>,
     /// When the rebuild in progress started.
     copy_started: Millis,
     /// The last rebuild stopped before it completed.
@@ -164,14 +174,14 @@ pub enum Later {
     /// A starting process is up.
     ProcessUp {
         /// The member.
-        member: u8,
+        member: MemberId,
         /// The pod it started in.
         uid: String,
     },
     /// A graceful deletion completes.
     PodGone {
         /// The member.
-        member: u8,
+        member: MemberId,
         /// The pod.
         uid: String,
     },
@@ -180,28 +190,28 @@ pub enum Later {
     /// A rebuild's copy completes.
     CopyDone {
         /// The member.
-        member: u8,
+        member: MemberId,
         /// The copy's token.
         token: u64,
     },
     /// An agent checks its lease.
     LeaseCheck {
         /// The member.
-        member: u8,
+        member: MemberId,
         /// The poll the lease counts from.
         polled_at: Millis,
     },
     /// A crashed process is restarted by its container.
     Restart {
         /// The member.
-        member: u8,
+        member: MemberId,
         /// The pod it crashed in.
         uid: String,
     },
     /// A lost node comes back.
     NodeBack {
         /// The node.
-        node: usize,
+        node: NodeIndex,
     },
     /// A fault window ends (writes and replication change).
     Boundary,
@@ -211,11 +221,11 @@ pub enum Later {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Changed {
     /// A member's pod.
-    Pod(u8),
+    Pod(MemberId),
     /// A member's PVC or PV.
-    Volume(u8),
+    Volume(MemberId),
     /// A node.
-    Node(usize),
+    Node(NodeIndex),
 }
 
 /// The world.
@@ -290,59 +300,64 @@ impl World {
     // --- who is in the world ------------------------------------------------------------------
 
     /// The members, in ordinal order.
-    pub fn members(&self) -> impl Iterator<Item = u8> + use<> {
-        0..self.members.len() as u8
+    pub fn members(&self) -> impl Iterator<Item = MemberId> + use<> {
+        self.topology.members()
     }
 
     /// Whether the world has this member (the topology's members are the only ones).
-    pub fn has_member(&self, member: u8) -> bool {
-        usize::from(member) < self.members.len()
+    pub fn has_member(&self, member: MemberId) -> bool {
+        member.index() < self.members.len()
     }
 
     /// The nodes, in order.
-    pub fn nodes(&self) -> impl Iterator<Item = usize> + use<> {
-        0..self.nodes.len()
+    pub fn nodes(&self) -> impl Iterator<Item = NodeIndex> + use<> {
+        (0..self.nodes.len()).map(NodeIndex)
     }
 
     /// Whether the world has this node.
-    pub fn has_node(&self, node: usize) -> bool {
-        node < self.nodes.len()
+    pub fn has_node(&self, node: NodeIndex) -> bool {
+        node.0 < self.nodes.len()
     }
 
     /// The node's name (`node-N`).
-    pub fn node_name(&self, node: usize) -> &str {
-        &self.nodes[node].name
+    pub fn node_name(&self, node: NodeIndex) -> &str {
+        &self.nodes[node.0].name
     }
 
     /// Whether the node went away for good, with its disks.
-    pub fn is_gone_for_good(&self, node: usize) -> bool {
-        self.nodes[node].gone_for_good
+    pub fn is_gone_for_good(&self, node: NodeIndex) -> bool {
+        self.nodes[node.0].gone_for_good
     }
 
     // --- where the data is ----------------------------------------------------------------------
 
     /// The volume a member's PVC is bound to, if the PV exists.
-    fn volume_of(&self, member: u8) -> Option<usize> {
-        let index = self.members[usize::from(member)].pvc.as_ref()?.volume?;
-        self.volumes[index].exists.then_some(index)
+    fn volume_of(&self, member: MemberId) -> Option<VolumeIndex> {
+        let index = self.members[member.index()].pvc.as_ref()?.volume?;
+        self.volumes[index.0].exists.then_some(index)
     }
 
     /// The member's data, if its volume exists.
-    pub fn data(&self, member: u8) -> Option<Position> {
-        self.volume_of(member).map(|index| self.volumes[index].data)
+    pub fn data(&self, member: MemberId) -> Option<Position> {
+        self.volume_of(member)
+            .map(|index| self.volumes[index.0].data)
     }
 
     /// The node a member's pod runs on (else its volume's node).
-    pub fn node_of(&self, member: u8) -> Option<usize> {
-        let pod_node = self.members[usize::from(member)]
+    pub fn node_of(&self, member: MemberId) -> Option<NodeIndex> {
+        let pod_node = self.members[member.index()]
             .pod
             .as_ref()
             .and_then(|pod| pod.node);
-        pod_node.or_else(|| self.volume_of(member).map(|index| self.volumes[index].node))
+        pod_node.or_else(|| {
+            self.volume_of(member)
+                .map(|index| self.volumes[index.0].node)
+        })
     }
 
-    fn node_up(&self, member: u8) -> bool {
-        self.node_of(member).is_some_and(|node| self.nodes[node].up)
+    fn node_up(&self, member: MemberId) -> bool {
+        self.node_of(member)
+            .is_some_and(|node| self.nodes[node.0].up)
     }
 
     /// The ground truth about written data: every branch of history, and the writes
@@ -352,13 +367,13 @@ impl World {
     }
 
     /// The member holding the active role in the world (the first, if several do).
-    pub fn active(&self) -> Option<u8> {
+    pub fn active(&self) -> Option<MemberId> {
         self.members()
-            .find(|m| self.members[usize::from(*m)].role == Role::Active && self.running(*m))
+            .find(|m| self.members[m.index()].role == Role::Active && self.running(*m))
     }
 
     /// Whether wiping the member's data would lose acknowledged writes that no other copy holds.
-    pub fn holds_the_newest_copy(&self, member: u8) -> bool {
+    pub fn holds_the_newest_copy(&self, member: MemberId) -> bool {
         if !self.survives(member) {
             return false; // already destroyed by the node's loss
         }
@@ -388,22 +403,17 @@ impl World {
         self.history.lost_writes(Some(own)) < lost_without
     }
 
-    /// The member by id.
-    pub fn member_id(member: u8) -> MemberId {
-        MemberId(member)
-    }
-
     /// Whether the member's copy survives: it has a volume, and the volume's node is not gone
     /// for good.
-    pub fn survives(&self, member: u8) -> bool {
+    pub fn survives(&self, member: MemberId) -> bool {
         self.volume_of(member)
-            .is_some_and(|index| !self.nodes[self.volumes[index].node].gone_for_good)
+            .is_some_and(|index| !self.nodes[self.volumes[index.0].node.0].gone_for_good)
     }
 
     /// The complete copies that survive: their PV exists on a node not gone for good.
     fn surviving_complete_copies(&self) -> impl Iterator<Item = &Volume> {
         self.volumes.iter().filter(|volume| {
-            volume.exists && volume.copy_complete && !self.nodes[volume.node].gone_for_good
+            volume.exists && volume.copy_complete && !self.nodes[volume.node.0].gone_for_good
         })
     }
 
