@@ -1,7 +1,8 @@
 //! The world as the run drives it: through its public methods, with what it schedules carried
 //! out in time order and the interval before each event settled first (`run::Sim::advance` and
-//! `World::carry_out`). A builder takes a master-slave world to its steady state (member 0 the
-//! active, member 1 a standby replicating from it); the tests then break it one way at a time.
+//! `World::carry_out`); the assertions may also look at its private state. A builder takes a
+//! master-slave world to its steady state (member 0 the active, member 1 a standby replicating
+//! from it); the tests then break it one way at a time.
 
 use super::*;
 use tandem_engine::{NodeName, NotServing, Process, Replication, Role, Topology};
@@ -774,4 +775,70 @@ fn a_frozen_agent_demotes_its_database_when_it_thaws_past_its_lease() {
     h.world.thaw(M0, h.now);
     assert_eq!(h.world.role(M0), Role::Active);
     assert!(h.world.accepting_writes(M0, h.now));
+}
+
+// --- faults on a member ---------------------------------------------------------------------------
+
+#[test]
+fn a_crashed_process_restarts_in_its_pod_only_if_its_container_restarts_it() {
+    let mut h = steady(Replication::Sync);
+    let uid = h.uid(M1);
+    h.world.crash_process(M1, h.now, Some(10_000));
+    assert_eq!(h.world.take_changes(), vec![Changed::Pod(M1)]);
+    assert!(!h.world.running(M1));
+    let up = h.now + 10_000 + h.world.config.pod_start_ms;
+    h.run_until(up - 1);
+    assert!(!h.world.running(M1));
+    h.run_until(up);
+    assert!(h.world.running(M1));
+    assert_eq!(h.uid(M1), uid, "in the same pod");
+    assert_eq!(h.world.members[1].not_serving, Some(NotServing::Restarted));
+
+    // Without a restart, it stays down; a slow start delays the next start only.
+    let mut h = steady(Replication::Sync);
+    h.world.crash_process(M1, h.now, None);
+    h.wait(600_000);
+    assert!(!h.world.running(M1), "never restarted");
+    let mut h = steady(Replication::Sync);
+    h.world.slow_next_start(M1, 60_000);
+    h.world.crash_process(M1, h.now, Some(0));
+    h.run_until(h.now + 60_000 - 1);
+    assert!(!h.world.running(M1));
+    h.wait(1);
+    assert!(h.world.running(M1));
+    h.world.crash_process(M1, h.now, Some(0));
+    h.wait(h.world.config.pod_start_ms);
+    assert!(
+        h.world.running(M1),
+        "the next start takes podStartSeconds again"
+    );
+}
+
+#[test]
+fn a_partitioned_agent_is_unreachable_while_its_database_replicates_on() {
+    let mut h = steady(Replication::Sync);
+    let (acked, until) = (h.acked(), h.now + 5_000);
+    h.world.partition(M1, until);
+    assert!(!h.world.agent_reachable(M1, h.now));
+    assert!(h.world.connected(M1, h.now));
+    h.run_until(until - 1);
+    assert!(!h.world.agent_reachable(M1, h.now));
+    h.run_until(until);
+    assert!(h.world.agent_reachable(M1, h.now));
+    assert_eq!(h.acked(), acked + 250, "the standby received every write");
+}
+
+#[test]
+fn a_flapping_agent_alternates_between_reachable_and_unreachable_until_the_window_ends() {
+    let mut h = steady(Replication::Sync);
+    let start = h.now;
+    h.world.flap_agent(M1, start, 1_000, start + 4_000);
+    let reachable: Vec<bool> = (0..6)
+        .map(|second| h.world.agent_reachable(M1, start + second * 1_000))
+        .collect();
+    assert_eq!(reachable, [true, false, true, false, true, true]);
+    assert!(
+        h.world.agent_reachable(M0, start + 1_000),
+        "only its own agent"
+    );
 }
