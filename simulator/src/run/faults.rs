@@ -5,64 +5,64 @@ use super::*;
 
 impl Sim<'_> {
     /// The broken policy: promote the other member at once, fencing nothing.
-    pub(super) fn sabotage_promote(&mut self, unreachable: u8) {
-        if self.world.members[usize::from(unreachable)].role != Role::Active {
+    pub(super) fn sabotage_promote(&mut self, unreachable: MemberId) {
+        if self.world.role(unreachable) != Role::Active {
             return;
         }
-        let other = MemberId(unreachable).peer().0;
-        if usize::from(other) < self.world.members.len() && self.world.promote(other) {
+        let other = unreachable.peer();
+        if self.world.has_member(other) && self.world.promote(other) {
             self.trace_line(
                 "sabotage",
-                format!("promoted member-{other} without fencing member-{unreachable}"),
+                format!("promoted {other} without fencing {unreachable}"),
             );
         }
     }
 
     /// The broken policy: wipe the other member to copy it from an active that did not answer.
-    pub(super) fn sabotage_rebuild(&mut self, unreachable: u8) {
-        let other = MemberId(unreachable).peer().0;
-        let is_active =
-            self.operator.driver.engine().state().active() == Some(MemberId(unreachable));
-        if !is_active || usize::from(other) >= self.world.members.len() {
+    pub(super) fn sabotage_rebuild(&mut self, unreachable: MemberId) {
+        let other = unreachable.peer();
+        let is_active = self.operator.driver.engine().state().active() == Some(unreachable);
+        if !is_active || !self.world.has_member(other) {
             return;
         }
         let action = Action::Rebuild {
-            member: MemberId(other),
-            from: MemberId(unreachable),
+            member: other,
+            from: unreachable,
         };
         if self.apply(&action) {
             self.trace_line(
                 "sabotage",
-                format!("rebuilt member-{other} from the unreachable member-{unreachable}"),
+                format!("rebuilt {other} from the unreachable {unreachable}"),
             );
         }
     }
 
-    pub(super) fn resolve_member(&self, target: Target) -> Option<u8> {
+    pub(super) fn resolve_member(&self, target: Target) -> Option<MemberId> {
         match target {
             Target::Active => self
                 .world
                 .active()
-                .or_else(|| self.operator.driver.engine().state().active().map(|m| m.0)),
+                .or_else(|| self.operator.driver.engine().state().active()),
             Target::Standby => {
                 let active = self.resolve_member(Target::Active)?;
-                (self.world.members.len() > 1).then(|| MemberId(active).peer().0)
+                (self.world.members().count() > 1).then(|| active.peer())
             }
             Target::Member(member) => {
-                (usize::from(member) < self.world.members.len()).then_some(member)
+                let member = MemberId(member);
+                self.world.has_member(member).then_some(member)
             }
             _ => None,
         }
     }
 
-    pub(super) fn resolve_node(&self, target: Target) -> Option<usize> {
+    pub(super) fn resolve_node(&self, target: Target) -> Option<NodeIndex> {
         match target {
             Target::NodeOfActive => self.world.node_of(self.resolve_member(Target::Active)?),
             Target::NodeOfStandby => self.world.node_of(self.resolve_member(Target::Standby)?),
-            Target::Node(node) => Some(node as usize),
+            Target::Node(node) => Some(NodeIndex(node as usize)),
             other => self.world.node_of(self.resolve_member(other)?),
         }
-        .filter(|node| *node < self.world.nodes.len())
+        .filter(|node| self.world.has_node(*node))
     }
 
     pub(super) fn fire(&mut self, index: usize) -> Result<(), RunError> {
@@ -145,9 +145,9 @@ impl Sim<'_> {
                 );
                 return;
             };
-            if self.world.nodes[node].gone_for_good {
+            if self.world.is_gone_for_good(node) {
                 // A node gone for good does not come back, with or without its disks.
-                let name = self.world.nodes[node].name.clone();
+                let name = self.world.node_name(node).to_string();
                 self.mark(
                     format!("node-loss: {name} is gone for good already"),
                     None,
@@ -155,26 +155,28 @@ impl Sim<'_> {
                 );
                 return;
             }
-            let lacking_before = self.best_copy_lacks();
+            let lacking_before = self.world.best_copy_lacks();
             // A database that was made the active may have accepted writes, as far as anyone
             // outside the world can tell, even if none was acknowledged yet.
             let served = self.served
-                || self.world.history.acknowledged_writes() > 0
-                || (0..self.world.members.len() as u8)
-                    .any(|member| self.world.members[usize::from(member)].role == Role::Active);
-            let any_copy_before = self.complete_copy_survives();
+                || self.world.history().acknowledged_writes() > 0
+                || self
+                    .world
+                    .members()
+                    .any(|member| self.world.role(member) == Role::Active);
+            let any_copy_before = self.world.complete_copy_survives();
             let copy_before = any_copy_before && served;
             self.world.node_loss(node, now, *for_ms);
             if for_ms.is_none() {
-                let destroyed = self.best_copy_lacks().saturating_sub(lacking_before);
+                let destroyed = self.world.best_copy_lacks().saturating_sub(lacking_before);
                 self.destroyed_writes += destroyed;
                 // Only a loss that took the last complete copy of a database that served
                 // counts: before the first promotion there is nothing to lose.
-                self.no_copy_left |= copy_before && !self.complete_copy_survives();
-                self.unserved_copy_lost |= any_copy_before && !self.complete_copy_survives();
+                self.no_copy_left |= copy_before && !self.world.complete_copy_survives();
+                self.unserved_copy_lost |= any_copy_before && !self.world.complete_copy_survives();
                 self.note_unknowable();
             }
-            let name = self.world.nodes[node].name.clone();
+            let name = self.world.node_name(node).to_string();
             self.mark(
                 label("node-loss", &name),
                 for_ms.map(|d| now + d),
@@ -190,34 +192,22 @@ impl Sim<'_> {
             );
             return;
         };
-        let who = format!("member-{member}");
+        let who = member.to_string();
         let until = self.member_fault(member, fault);
         self.mark(label(fault.name(), &who), until, MarkKind::Fault);
     }
 
     /// Applies a fault to a member; returns when it ends, if it has a duration.
-    pub(super) fn member_fault(&mut self, member: u8, fault: &Fault) -> Option<Millis> {
+    pub(super) fn member_fault(&mut self, member: MemberId, fault: &Fault) -> Option<Millis> {
         let now = self.now;
-        let index = usize::from(member);
         let window = |for_ms: Millis| now + for_ms;
         match *fault {
             Fault::CrashProcess { restart_after_ms } => {
-                let uid = self.world.members[index]
-                    .pod
-                    .as_ref()
-                    .map(|pod| pod.uid.clone());
-                self.world.crash(member);
-                self.world.changed.push(Changed::Pod(member));
-                if let (Some(after), Some(uid)) = (restart_after_ms, uid) {
-                    self.push(
-                        now + after,
-                        Scheduled::World(Later::Restart { member, uid }),
-                    );
-                }
+                self.world.crash_process(member, now, restart_after_ms);
                 None
             }
             Fault::HangProcess { for_ms } => {
-                self.world.members[index].hung_until = window(for_ms);
+                self.world.hang(member, window(for_ms));
                 self.push(window(for_ms), Scheduled::Thaw(member));
                 Some(window(for_ms))
             }
@@ -226,31 +216,32 @@ impl Sim<'_> {
                 None
             }
             Fault::Partition { for_ms } => {
-                self.world.members[index].partitioned_until = window(for_ms);
+                self.world.partition(member, window(for_ms));
                 Some(window(for_ms))
             }
             Fault::Isolate { for_ms } => {
-                self.world.members[index].isolated_until = window(for_ms);
+                self.world.isolate(member, window(for_ms));
                 Some(window(for_ms))
             }
             Fault::ReplicationStall { for_ms } => {
-                self.world.members[index].stalled_until = window(for_ms);
+                self.world.stall_replication(member, window(for_ms));
                 Some(window(for_ms))
             }
             Fault::ReplicationBreak { for_ms } => {
-                self.world.members[index].broken_until = window(for_ms);
+                self.world.break_replication(member, window(for_ms));
                 Some(window(for_ms))
             }
             Fault::DiskFull { for_ms } => {
-                self.world.members[index].disk_full_until = window(for_ms);
+                self.world.fill_disk(member, window(for_ms));
                 Some(window(for_ms))
             }
             Fault::SlowStart { start_ms } => {
-                self.world.members[index].slow_start_ms = Some(start_ms);
+                self.world.slow_next_start(member, start_ms);
                 None
             }
             Fault::AgentFlap { period_ms, for_ms } => {
-                self.world.members[index].flapping = Some((now, period_ms, window(for_ms)));
+                self.world
+                    .flap_agent(member, now, period_ms, window(for_ms));
                 Some(window(for_ms))
             }
             Fault::NodeLoss { .. } | Fault::OperatorCrash { .. } | Fault::ApiErrors { .. } => None,
@@ -269,7 +260,7 @@ impl Sim<'_> {
             }
             UserAction::ConfigChange { hash } => {
                 self.config_hash = hash.unwrap_or(self.config_hash.wrapping_add(1));
-                self.world.config_hash = self.config_hash;
+                self.world.set_config_hash(self.config_hash);
                 spec.config_hash = tandem_engine::ConfigHash(self.config_hash);
             }
             UserAction::Stop => spec.stopped = true,
@@ -283,7 +274,7 @@ impl Sim<'_> {
         if self.operator.up {
             let incarnation = self.operator.incarnation;
             self.push(
-                now + self.world.config.api_latency_ms,
+                now + self.scenario.world.api_latency_ms,
                 Scheduled::Deliver { incarnation, input },
             );
         }

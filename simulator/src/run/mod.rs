@@ -11,7 +11,7 @@ mod verdict;
 use crate::data::Position;
 use crate::scenario::{ClusterStateName, Fault, Millis, Scenario, Target, UserAction, What};
 use crate::timeline::{Mark, MarkKind, MemberSample, Sample, Timeline};
-use crate::world::{Changed, Later, World};
+use crate::world::{Changed, Later, NodeIndex, World};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 use tandem_driver::{AskTicket, Driver, DriverError, Listing, MemberListing, Observed};
@@ -176,8 +176,8 @@ enum Scheduled {
     World(Later),
     Fire(usize),
     Boundary,
-    Thaw(u8),
-    Poll(u8),
+    Thaw(MemberId),
+    Poll(MemberId),
     Deliver {
         incarnation: u64,
         input: Input,
@@ -347,6 +347,11 @@ impl postcard::ser_flavors::Flavor for FnvFlavor {
     }
 }
 
+/// The ordinals of `members`, as failure details list them (`[0, 1]`).
+fn ordinals(members: &[MemberId]) -> Vec<u8> {
+    members.iter().map(|member| member.0).collect()
+}
+
 /// The stream an operator writes to after losing its log `lost` times (the first stream when
 /// `lost` is 0).
 fn stream_after_lost_log(first: &str, lost: u32) -> String {
@@ -425,7 +430,7 @@ pub fn run(
         unserved_copy_lost: false,
         unknowable: false,
     };
-    sim.world.config_hash = sim.config_hash;
+    sim.world.set_config_hash(sim.config_hash);
     sim.start()?;
     sim.run_loop()?;
     Ok(sim.finish(seed, started))
@@ -489,7 +494,7 @@ impl Sim<'_> {
             self.queue
                 .insert((entry.at_ms, self.queued), Box::new(Scheduled::Fire(index)));
         }
-        for node in 0..self.world.nodes.len() {
+        for node in self.world.nodes() {
             let (name, status) = self.world.node_observation(node);
             self.operator_input(Input::Node { node: name, status })?;
         }
@@ -523,7 +528,7 @@ impl Sim<'_> {
     fn advance(&mut self, at: Millis) {
         if at > self.settled {
             if let Some(members) = self.world.settle(self.settled, at) {
-                let names: Vec<String> = members.iter().map(|m| format!("member-{m}")).collect();
+                let names: Vec<String> = members.iter().map(ToString::to_string).collect();
                 self.now = self.settled;
                 self.fail(
                     "no split brain",
@@ -540,7 +545,7 @@ impl Sim<'_> {
 
     fn handle(&mut self, event: Scheduled) -> Result<(), RunError> {
         match event {
-            Scheduled::World(later) => self.world_later(later),
+            Scheduled::World(later) => self.world.carry_out(later, self.now),
             Scheduled::Fire(index) => self.fire(index)?,
             Scheduled::Boundary => {}
             Scheduled::Thaw(member) => self.world.thaw(member, self.now),
@@ -592,42 +597,24 @@ impl Sim<'_> {
         Ok(())
     }
 
-    fn world_later(&mut self, later: Later) {
-        let now = self.now;
-        match later {
-            Later::ProcessUp { member, uid } => self.world.process_up(member, &uid, now),
-            Later::PodGone { member, uid } => self.world.pod_gone(member, &uid, now),
-            Later::Reconcile => self.world.reconcile(now),
-            Later::CopyDone { member, token } => self.world.copy_done(member, token, now),
-            Later::LeaseCheck { member, polled_at } => {
-                self.world.lease_check(member, polled_at, now)
-            }
-            Later::Restart { member, uid } => self.world.restart(member, &uid, now),
-            // A reboot that a loss for good overtook never ends.
-            Later::NodeBack { node } if self.world.nodes[node].gone_for_good => {}
-            Later::NodeBack { node } => self.world.node_back(node, now),
-            Later::Boundary => {}
-        }
-    }
-
     /// Queues what the world scheduled, and tells the operator's watches what changed.
     fn drain_world(&mut self) {
-        for (at, later) in std::mem::take(&mut self.world.later) {
+        for (at, later) in self.world.take_later() {
             self.push(at, Scheduled::World(later));
         }
-        let changed = std::mem::take(&mut self.world.changed);
+        let changed = self.world.take_changes();
         if !self.operator.up {
             return;
         }
-        let latency = self.world.config.api_latency_ms;
+        let latency = self.scenario.world.api_latency_ms;
         for change in changed {
             let input = match change {
                 Changed::Pod(member) => Input::Pod {
-                    member: MemberId(member),
+                    member,
                     pod: self.world.pod_observation(member),
                 },
                 Changed::Volume(member) => Input::Volume {
-                    member: MemberId(member),
+                    member,
                     volume: self.world.volume_observation(member),
                 },
                 Changed::Node(node) => {
@@ -656,16 +643,11 @@ impl Sim<'_> {
             .then(|| self.operator.driver.engine().state().cluster());
         let engine_state = self.operator.driver.engine().state();
         let mut members = [None; 2];
-        for (member, slot) in members
-            .iter_mut()
-            .enumerate()
-            .take(self.world.members.len())
-        {
-            let id = member as u8;
+        for (slot, member) in members.iter_mut().zip(self.world.members()) {
             *slot = Some(MemberSample {
-                role: self.world.members[member].role,
-                health: engine_state.health(MemberId(id), Timestamp(self.now)),
-                accepting_writes: self.world.accepting_writes(id, self.now),
+                role: self.world.role(member),
+                health: engine_state.health(member, Timestamp(self.now)),
+                accepting_writes: self.world.accepting_writes(member, self.now),
             });
         }
         // Most events change nothing drawn: compare before building a sample.

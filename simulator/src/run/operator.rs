@@ -7,20 +7,20 @@ use super::*;
 impl Sim<'_> {
     pub(super) fn start_polls(&mut self) {
         let polling_ms = self.operator.spec.polling_interval_ms();
-        for member in 0..self.world.members.len() as u8 {
-            let offset = 1_000 + u64::from(member) * 100;
+        for member in self.world.members() {
+            let offset = 1_000 + u64::from(member.0) * 100;
             self.push(self.now + offset.min(polling_ms), Scheduled::Poll(member));
         }
     }
 
-    pub(super) fn poll(&mut self, member: u8) {
+    pub(super) fn poll(&mut self, member: MemberId) {
         if !self.operator.up {
             return;
         }
         let incarnation = self.operator.incarnation;
         let (delay, poll) = if self.world.agent_reachable(member, self.now) {
             let report = self.world.report(member, self.now);
-            (self.world.config.agent_latency_ms, Poll::Report(report))
+            (self.scenario.world.agent_latency_ms, Poll::Report(report))
         } else {
             (POLL_TIMEOUT_MS, Poll::Unreachable)
         };
@@ -31,7 +31,7 @@ impl Sim<'_> {
                 Sabotage::RebuildFromUnreachableActive => self.sabotage_rebuild(member),
             }
         }
-        let ticket = self.operator.driver.ask(MemberId(member));
+        let ticket = self.operator.driver.ask(member);
         self.push(
             self.now + delay,
             Scheduled::Answer {
@@ -138,8 +138,8 @@ impl Sim<'_> {
         // A promotion asked for may have taken effect, as far as the engine can tell.
         self.served |= matches!(effect.action, Action::Promote { .. });
         let latency = match effect.action.executor() {
-            Executor::Agent => self.world.config.agent_latency_ms,
-            Executor::Kubernetes | Executor::Report => self.world.config.api_latency_ms,
+            Executor::Agent => self.scenario.world.agent_latency_ms,
+            Executor::Kubernetes | Executor::Report => self.scenario.world.api_latency_ms,
         };
         let incarnation = self.operator.incarnation;
         self.push(
@@ -170,7 +170,7 @@ impl Sim<'_> {
         if !self.operator.up || incarnation != self.operator.incarnation {
             return;
         }
-        let latency = self.world.config.api_latency_ms;
+        let latency = self.scenario.world.api_latency_ms;
         self.push(
             self.now + latency,
             Scheduled::Finished {
@@ -195,7 +195,7 @@ impl Sim<'_> {
     pub(super) fn execute(&mut self, action: &Action) -> Outcome {
         let now = self.now;
         if action.executor() == Executor::Agent {
-            let member = action.member().expect("agent commands name a member").0;
+            let member = action.member().expect("agent commands name a member");
             if !self.world.agent_reachable(member, now) {
                 return Outcome::Failed(EffectError::Timeout);
             }
@@ -222,20 +222,19 @@ impl Sim<'_> {
                 uid,
                 grace_period_s,
             } => {
-                let matches = self.world.members[member.index()]
-                    .pod
-                    .as_ref()
-                    .is_some_and(|pod| pod.uid == uid.0);
+                let matches = self.world.pod_uid(*member) == Some(uid.0.as_str());
                 if matches {
-                    self.world.delete_pod(member.0, now, *grace_period_s == 0);
+                    self.world.delete_pod(*member, now, *grace_period_s == 0);
                 }
                 matches
             }
             Action::Promote { member } => {
-                let others_accepting = (0..self.world.members.len() as u8)
-                    .filter(|m| *m != member.0)
+                let others_accepting = self
+                    .world
+                    .members()
+                    .filter(|m| m != member)
                     .any(|m| self.world.accepting_writes(m, now));
-                let promoted = self.world.promote(member.0);
+                let promoted = self.world.promote(*member);
                 if promoted && others_accepting {
                     self.fail(
                         "fence before promote",
@@ -244,40 +243,43 @@ impl Sim<'_> {
                 }
                 promoted
             }
-            Action::Demote { member } => self.world.demote(member.0, Role::Standby),
-            Action::Fence { member } => self.world.demote(member.0, Role::None),
+            Action::Demote { member } => self.world.demote(*member, Role::Standby),
+            Action::Fence { member } => self.world.demote(*member, Role::None),
             Action::Rebuild { member, from } => {
-                self.guard_newest(member.0, "rebuild");
-                self.world.rebuild(member.0, from.0, now)
+                self.guard_newest(*member, "rebuild");
+                self.world.rebuild(*member, *from, now)
             }
             Action::RestartReplication { member, from } => {
-                self.world.restart_replication(member.0, from.0)
+                self.world.restart_replication(*member, *from)
             }
             Action::ProvisionLocalPv {
                 member,
                 node,
                 generation,
-            } => self.world.provision(member.0, node, *generation),
-            Action::BindPvc { member, .. } => self.world.bind_pvc(member.0, now),
+            } => self.world.provision(*member, node, *generation),
+            Action::BindPvc { member, .. } => self.world.bind_pvc(*member, now),
             Action::ReleaseVolume {
                 member,
                 pvc,
                 generation,
             } => {
-                self.guard_newest(member.0, "release-volume");
-                self.world.release(member.0, pvc.as_ref(), *generation)
+                self.guard_newest(*member, "release-volume");
+                self.world.release(*member, pvc.as_ref(), *generation)
             }
             Action::SetReplicas { replicas } => {
                 self.world.set_replicas(*replicas, now);
                 true
             }
             Action::LabelPod { member, uid, role } => {
-                let labelled = self.world.label_pod(member.0, &uid.0, *role);
+                let labelled = self.world.label_pod(*member, &uid.0, *role);
                 let active = self.world.labelled_active();
                 if active.len() > 1 {
                     self.fail(
                         "one address for the active",
-                        format!("the pods of members {active:?} both carry the active label"),
+                        format!(
+                            "the pods of members {:?} both carry the active label",
+                            ordinals(&active)
+                        ),
                     );
                 }
                 labelled
@@ -301,12 +303,16 @@ impl Sim<'_> {
         self.trace_line("operator", format!("restarted (log lost: {lose_log})"));
         // The watches list everything again; the driver gives it to the engine before the spec.
         let listing = Listing {
-            nodes: (0..self.world.nodes.len())
+            nodes: self
+                .world
+                .nodes()
                 .map(|node| self.world.node_observation(node))
                 .collect(),
-            members: (0..self.world.members.len() as u8)
+            members: self
+                .world
+                .members()
                 .map(|member| MemberListing {
-                    member: MemberId(member),
+                    member,
                     volume: self.world.volume_observation(member),
                     pod: self.world.pod_observation(member),
                 })

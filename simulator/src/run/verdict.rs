@@ -19,9 +19,11 @@ impl Sim<'_> {
         if !stopped {
             return;
         }
-        let running: Vec<String> = (0..self.world.members.len() as u8)
+        let running: Vec<String> = self
+            .world
+            .members()
             .filter(|member| self.world.pod_observation(*member).is_some())
-            .map(|member| format!("member-{member}"))
+            .map(|member| member.to_string())
             .collect();
         if !running.is_empty() {
             self.fail(
@@ -33,58 +35,33 @@ impl Sim<'_> {
 
     pub(super) fn note_unknowable(&mut self) {
         self.unknowable |= self.unserved_copy_lost
-            && !self.complete_copy_survives()
+            && !self.world.complete_copy_survives()
             && self.operator.driver.engine().state().log_lost();
     }
 
-    pub(super) fn guard_newest(&mut self, member: u8, what: &str) {
+    pub(super) fn guard_newest(&mut self, member: MemberId, what: &str) {
         if self.world.holds_the_newest_copy(member) {
             self.fail(
                 "no destruction of the newest copy",
-                format!(
-                    "{what} of member-{member}, which holds acknowledged writes no other copy has"
-                ),
+                format!("{what} of {member}, which holds acknowledged writes no other copy has"),
             );
         }
     }
 
-    /// How many acknowledged writes the best surviving complete copy lacks (all of them when
-    /// there is none): a copy on a node gone for good, or released, or still being copied does
-    /// not count.
-    pub(super) fn best_copy_lacks(&self) -> u64 {
-        let world = &self.world;
-        self.surviving_complete_copies()
-            .map(|volume| world.history.lost_writes(Some(volume.data)))
-            .min()
-            .unwrap_or_else(|| world.history.acknowledged_writes())
-    }
-
-    /// The complete copies that survive: their PV exists on a node not gone for good.
-    pub(super) fn surviving_complete_copies(&self) -> impl Iterator<Item = &crate::world::Volume> {
-        let world = &self.world;
-        world.volumes.iter().filter(|volume| {
-            volume.exists && volume.copy_complete && !world.nodes[volume.node].gone_for_good
-        })
-    }
-
-    pub(super) fn complete_copy_survives(&self) -> bool {
-        self.surviving_complete_copies().next().is_some()
-    }
-
     pub(super) fn final_data(&self) -> Option<Position> {
-        let designated = self.operator.driver.engine().state().active().map(|m| m.0);
+        let designated = self.operator.driver.engine().state().active();
         let holder = self.world.active().or(designated)?;
         // A copy on a node gone for good holds nothing any more.
         self.world
             .survives(holder)
-            .then(|| self.world.data_of(holder))
+            .then(|| self.world.data(holder))
             .flatten()
     }
 
     pub(super) fn finish(mut self, seed: u64, started: Instant) -> RunReport {
         let end = self.scenario.duration_ms;
         let final_state = self.operator.driver.engine().state().cluster();
-        let lost_writes = self.world.history.lost_writes(self.final_data());
+        let lost_writes = self.world.history().lost_writes(self.final_data());
         if self.failure.is_none() {
             self.now = end;
             self.judge(final_state, lost_writes);
@@ -111,7 +88,7 @@ impl Sim<'_> {
             recovered_after_ms,
             simulated_ms: end,
             wall: started.elapsed(),
-            acknowledged_writes: self.world.history.acknowledged_writes(),
+            acknowledged_writes: self.world.history().acknowledged_writes(),
             lost_writes,
             destroyed_writes: self.destroyed_writes,
             trace_hash: self.hash,
@@ -148,13 +125,14 @@ impl Sim<'_> {
         if final_state != tandem_engine::ClusterState::Normal || !self.operator.up || !settled {
             return None;
         }
-        let wanted: Vec<u8> = state.active().map(|member| member.0).into_iter().collect();
+        let wanted: Vec<MemberId> = state.active().into_iter().collect();
         let labelled = self.world.labelled_active();
         (labelled != wanted).then(|| {
             format!(
-                "Normal since {} ms with active {wanted:?}, but the pods of {labelled:?} carry the \
-                 active label",
-                state.since().0
+                "Normal since {} ms with active {:?}, but the pods of {:?} carry the active label",
+                state.since().0,
+                ordinals(&wanted),
+                ordinals(&labelled),
             )
         })
     }

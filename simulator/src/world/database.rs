@@ -4,15 +4,20 @@
 use super::*;
 
 impl World {
+    /// The role the member's database holds.
+    pub fn role(&self, member: MemberId) -> Role {
+        self.members[member.index()].role
+    }
+
     /// Whether the member's process runs (on a live node, in a pod).
-    pub fn running(&self, member: u8) -> bool {
-        let state = &self.members[usize::from(member)];
+    pub(super) fn running(&self, member: MemberId) -> bool {
+        let state = &self.members[member.index()];
         state.process == Proc::Running && state.pod.is_some() && self.node_up(member)
     }
 
     /// Whether the member accepts client writes now.
-    pub fn accepting_writes(&self, member: u8, now: Millis) -> bool {
-        let state = &self.members[usize::from(member)];
+    pub fn accepting_writes(&self, member: MemberId, now: Millis) -> bool {
+        let state = &self.members[member.index()];
         self.running(member)
             && state.role == Role::Active
             && state.hung_until <= now
@@ -20,8 +25,8 @@ impl World {
     }
 
     /// Whether the operator can reach the member's agent now.
-    pub fn agent_reachable(&self, member: u8, now: Millis) -> bool {
-        let state = &self.members[usize::from(member)];
+    pub fn agent_reachable(&self, member: MemberId, now: Millis) -> bool {
+        let state = &self.members[member.index()];
         let flapping_down = state.flapping.is_some_and(|(start, period, until)| {
             now < until && period > 0 && ((now - start) / period) % 2 == 1
         });
@@ -34,14 +39,14 @@ impl World {
     }
 
     /// Whether the standby is connected to the active it replicates from.
-    pub fn connected(&self, standby: u8, now: Millis) -> bool {
-        let state = &self.members[usize::from(standby)];
+    pub(super) fn connected(&self, standby: MemberId, now: Millis) -> bool {
+        let state = &self.members[standby.index()];
         let Some(active) = state.replicating_from else {
             return false;
         };
-        let leader = &self.members[usize::from(active)];
+        let leader = &self.members[active.index()];
         let link_up = |m: &Member| m.isolated_until <= now && m.hung_until <= now;
-        let compatible = match (self.data_of(standby), self.data_of(active)) {
+        let compatible = match (self.data(standby), self.data(active)) {
             (Some(follower), Some(leader)) => self.history.is_prefix(follower, leader),
             _ => false,
         };
@@ -60,18 +65,23 @@ impl World {
     }
 
     /// The standbys connected to `active`.
-    pub(super) fn followers(&self, active: u8, now: Millis) -> impl Iterator<Item = u8> + '_ {
-        (0..self.members.len() as u8)
+    pub(super) fn followers(
+        &self,
+        active: MemberId,
+        now: Millis,
+    ) -> impl Iterator<Item = MemberId> + '_ {
+        self.members()
             .filter(move |m| {
-                *m != active && self.members[usize::from(*m)].replicating_from == Some(active)
+                *m != active && self.members[m.index()].replicating_from == Some(active)
             })
             .filter(move |m| self.connected(*m, now))
     }
 
     /// Client writes and replication from `from` to `to`: call before anything changes. Returns
     /// the members that accepted writes at the same time, if more than one did.
-    pub fn settle(&mut self, from: Millis, to: Millis) -> Option<Vec<u8>> {
-        let accepting: Vec<u8> = (0..self.members.len() as u8)
+    pub fn settle(&mut self, from: Millis, to: Millis) -> Option<Vec<MemberId>> {
+        let accepting: Vec<MemberId> = self
+            .members()
             .filter(|m| self.accepting_writes(*m, from))
             .collect();
         if accepting.len() > 1 {
@@ -84,15 +94,15 @@ impl World {
         None
     }
 
-    pub(super) fn write(&mut self, active: u8, from: Millis, to: Millis) {
-        let state = &self.members[usize::from(active)];
+    pub(super) fn write(&mut self, active: MemberId, from: Millis, to: Millis) {
+        let state = &self.members[active.index()];
         if state.disk_full_until > from {
             return;
         }
-        let followers: Vec<u8> = self.followers(active, from).collect();
+        let followers: Vec<MemberId> = self.followers(active, from).collect();
         let receiving = followers
             .iter()
-            .any(|m| self.members[usize::from(*m)].stalled_until <= from);
+            .any(|m| self.members[m.index()].stalled_until <= from);
         let ackable = match (self.topology, self.replication) {
             (Topology::Standalone, _) | (_, Replication::Async) => true,
             (Topology::MasterSlave, Replication::Sync) => receiving,
@@ -110,12 +120,12 @@ impl World {
         let index = self
             .volume_of(active)
             .expect("an accepting member has a volume");
-        let before = self.volumes[index].data;
+        let before = self.volumes[index.0].data;
         let after = Position {
             lsn: before.lsn + writes * WRITE_BYTES,
             ..before
         };
-        self.volumes[index].data = after;
+        self.volumes[index.0].data = after;
         self.history
             .acknowledge(before.branch, before.lsn, after.lsn);
         self.last_write_at = to;
@@ -124,17 +134,14 @@ impl World {
     /// Connected, unstalled standbys receive: all of it under sync, all but the replication lag
     /// under async.
     pub(super) fn replicate(&mut self, now: Millis) {
-        for standby in 0..self.members.len() as u8 {
-            if !self.connected(standby, now)
-                || self.members[usize::from(standby)].stalled_until > now
-            {
+        for standby in self.members() {
+            if !self.connected(standby, now) || self.members[standby.index()].stalled_until > now {
                 continue;
             }
-            let active = self.members[usize::from(standby)]
+            let active = self.members[standby.index()]
                 .replicating_from
                 .expect("connected");
-            let (Some(leader), Some(index)) = (self.data_of(active), self.volume_of(standby))
-            else {
+            let (Some(leader), Some(index)) = (self.data(active), self.volume_of(standby)) else {
                 continue;
             };
             // Async trails by the replication lag while writes flow, and catches up when they stop.
@@ -150,9 +157,9 @@ impl World {
                 }
             };
             let target = leader.lsn.saturating_sub(lag_bytes);
-            let current = self.volumes[index].data;
+            let current = self.volumes[index.0].data;
             let lsn = current.lsn.max(target).min(leader.lsn);
-            self.volumes[index].data = Position {
+            self.volumes[index.0].data = Position {
                 branch: leader.branch,
                 lsn,
             };
@@ -160,8 +167,8 @@ impl World {
     }
 
     /// The agent's report, as a poll at `now` returns it (the caller checked reachability).
-    pub fn report(&mut self, member: u8, now: Millis) -> AgentReport {
-        self.members[usize::from(member)].last_polled = Some(now);
+    pub fn report(&mut self, member: MemberId, now: Millis) -> AgentReport {
+        self.members[member.index()].last_polled = Some(now);
         self.later.push((
             now + self.lease_ms,
             Later::LeaseCheck {
@@ -169,13 +176,13 @@ impl World {
                 polled_at: now,
             },
         ));
-        let state = &self.members[usize::from(member)];
+        let state = &self.members[member.index()];
         let process = match state.process {
             Proc::Down => Process::Down,
             Proc::Starting(_) => Process::Starting,
             Proc::Running => Process::Running,
         };
-        let volume = self.volume_of(member).map(|index| &self.volumes[index]);
+        let volume = self.volume_of(member).map(|index| &self.volumes[index.0]);
         let lsn = volume.map_or(0, |volume| volume.data.lsn);
         let connected = match state.role {
             Role::Active => self.followers(member, now).next().is_some(),
@@ -185,7 +192,7 @@ impl World {
             && connected
             && state
                 .replicating_from
-                .and_then(|active| self.data_of(active))
+                .and_then(|active| self.data(active))
                 .map(|data| data.lsn)
                 == Some(lsn);
         let copy = match state.copying {
@@ -215,8 +222,8 @@ impl World {
     }
 
     /// An agent whose lease ran out stops accepting writes: it demotes its database.
-    pub fn lease_check(&mut self, member: u8, polled_at: Millis, now: Millis) {
-        let state = &mut self.members[usize::from(member)];
+    pub(super) fn lease_check(&mut self, member: MemberId, polled_at: Millis, now: Millis) {
+        let state = &mut self.members[member.index()];
         if state.last_polled != Some(polled_at) {
             return; // polled since
         }
@@ -232,8 +239,8 @@ impl World {
     }
 
     /// A frozen member thaws: its agent first checks its lease.
-    pub fn thaw(&mut self, member: u8, now: Millis) {
-        let state = &mut self.members[usize::from(member)];
+    pub fn thaw(&mut self, member: MemberId, now: Millis) {
+        let state = &mut self.members[member.index()];
         let expired = state.last_polled.is_none_or(|at| now >= at + self.lease_ms);
         if expired && state.role == Role::Active {
             state.role = Role::None;
@@ -242,12 +249,12 @@ impl World {
         }
     }
 
-    pub(super) fn start_process(&mut self, member: u8, uid: String, now: Millis) {
-        let start_ms = self.members[usize::from(member)]
+    pub(super) fn start_process(&mut self, member: MemberId, uid: String, now: Millis) {
+        let start_ms = self.members[member.index()]
             .slow_start_ms
             .take()
             .unwrap_or(self.config.pod_start_ms);
-        let state = &mut self.members[usize::from(member)];
+        let state = &mut self.members[member.index()];
         state.process = Proc::Starting(now + start_ms);
         state.role = Role::None;
         state.replicating_from = None;
@@ -260,15 +267,15 @@ impl World {
     }
 
     /// A starting process is up: read-only, with no role, waiting for the engine.
-    pub fn process_up(&mut self, member: u8, uid: &str, now: Millis) {
-        let pod_matches = self.members[usize::from(member)]
+    pub(super) fn process_up(&mut self, member: MemberId, uid: &str, now: Millis) {
+        let pod_matches = self.members[member.index()]
             .pod
             .as_ref()
             .is_some_and(|pod| pod.uid == uid);
         if !pod_matches || !self.node_up(member) {
             return;
         }
-        let state = &mut self.members[usize::from(member)];
+        let state = &mut self.members[member.index()];
         if matches!(state.process, Proc::Starting(at) if at <= now) {
             state.process = Proc::Running;
             state.role = Role::None;
@@ -283,18 +290,18 @@ impl World {
     }
 
     /// Promotes the member: it becomes the active, on a new branch of history.
-    pub fn promote(&mut self, member: u8) -> bool {
+    pub fn promote(&mut self, member: MemberId) -> bool {
         let complete = self
             .volume_of(member)
-            .is_some_and(|index| self.volumes[index].copy_complete);
+            .is_some_and(|index| self.volumes[index.0].copy_complete);
         if !self.running(member) || !complete {
             return false;
         }
-        if self.members[usize::from(member)].role != Role::Active {
+        if self.members[member.index()].role != Role::Active {
             let index = self.volume_of(member).expect("checked");
-            let forked = self.history.fork(self.volumes[index].data);
-            self.volumes[index].data = forked;
-            let state = &mut self.members[usize::from(member)];
+            let forked = self.history.fork(self.volumes[index.0].data);
+            self.volumes[index.0].data = forked;
+            let state = &mut self.members[member.index()];
             state.role = Role::Active;
             state.replicating_from = None;
             state.copying = None;
@@ -304,8 +311,8 @@ impl World {
     }
 
     /// Demotes (`demote`: to a standby) or fences (to no role) the member.
-    pub fn demote(&mut self, member: u8, to: Role) -> bool {
-        let state = &mut self.members[usize::from(member)];
+    pub fn demote(&mut self, member: MemberId, to: Role) -> bool {
+        let state = &mut self.members[member.index()];
         if state.role == Role::Active {
             state.role = to;
             state.replicating_from = None;
@@ -319,21 +326,21 @@ impl World {
     }
 
     /// Starts copying the member's data afresh from `from`.
-    pub fn rebuild(&mut self, member: u8, from: u8, now: Millis) -> bool {
-        if !self.running(member) || self.members[usize::from(member)].role == Role::Active {
+    pub fn rebuild(&mut self, member: MemberId, from: MemberId, now: Millis) -> bool {
+        if !self.running(member) || self.members[member.index()].role == Role::Active {
             return false;
         }
-        if self.members[usize::from(member)].copying.is_some() {
+        if self.members[member.index()].copying.is_some() {
             return true;
         }
         let Some(index) = self.volume_of(member) else {
             return false;
         };
-        self.volumes[index].data = Position::default();
-        self.volumes[index].copy_complete = false;
+        self.volumes[index.0].data = Position::default();
+        self.volumes[index.0].copy_complete = false;
         self.next_token += 1;
         let token = self.next_token;
-        let state = &mut self.members[usize::from(member)];
+        let state = &mut self.members[member.index()];
         state.role = Role::Standby;
         state.replicating_from = None;
         state.copying = Some((from, token));
@@ -347,36 +354,36 @@ impl World {
     }
 
     /// A rebuild's copy ends: it succeeds if the source is still the running active.
-    pub fn copy_done(&mut self, member: u8, token: u64, now: Millis) {
-        let Some((from, current)) = self.members[usize::from(member)].copying else {
+    pub(super) fn copy_done(&mut self, member: MemberId, token: u64, now: Millis) {
+        let Some((from, current)) = self.members[member.index()].copying else {
             return;
         };
         if current != token {
             return;
         }
-        self.members[usize::from(member)].copying = None;
-        self.members[usize::from(member)].copy_failed = true; // unless it completes below
+        self.members[member.index()].copying = None;
+        self.members[member.index()].copy_failed = true; // unless it completes below
         let source_ok = self.running(from)
-            && self.members[usize::from(from)].role == Role::Active
+            && self.members[from.index()].role == Role::Active
             && self.running(member)
-            && self.members[usize::from(member)].broken_until <= now;
-        let (Some(source), Some(index)) = (self.data_of(from), self.volume_of(member)) else {
+            && self.members[member.index()].broken_until <= now;
+        let (Some(source), Some(index)) = (self.data(from), self.volume_of(member)) else {
             return;
         };
         if source_ok {
-            self.volumes[index].data = source;
-            self.volumes[index].copy_complete = true;
-            self.members[usize::from(member)].replicating_from = Some(from);
-            self.members[usize::from(member)].copy_failed = false;
+            self.volumes[index.0].data = source;
+            self.volumes[index.0].copy_complete = true;
+            self.members[member.index()].replicating_from = Some(from);
+            self.members[member.index()].copy_failed = false;
         }
     }
 
     /// Points the member's replication at `from`.
-    pub fn restart_replication(&mut self, member: u8, from: u8) -> bool {
+    pub fn restart_replication(&mut self, member: MemberId, from: MemberId) -> bool {
         let complete = self
             .volume_of(member)
-            .is_some_and(|index| self.volumes[index].copy_complete);
-        let state = &mut self.members[usize::from(member)];
+            .is_some_and(|index| self.volumes[index.0].copy_complete);
+        let state = &mut self.members[member.index()];
         if state.role != Role::Standby || !complete || state.copying.is_some() {
             return false;
         }
@@ -385,27 +392,81 @@ impl World {
     }
 
     /// The container restarts a crashed process.
-    pub fn restart(&mut self, member: u8, uid: &str, now: Millis) {
-        let matches = self.members[usize::from(member)]
+    pub(super) fn restart(&mut self, member: MemberId, uid: &str, now: Millis) {
+        let matches = self.members[member.index()]
             .pod
             .as_ref()
             .is_some_and(|pod| pod.uid == uid);
-        if matches
-            && self.node_up(member)
-            && self.members[usize::from(member)].process == Proc::Down
-        {
+        if matches && self.node_up(member) && self.members[member.index()].process == Proc::Down {
             self.start_process(member, uid.to_string(), now);
         }
     }
 
     /// The process dies.
-    pub fn crash(&mut self, member: u8) {
-        let state = &mut self.members[usize::from(member)];
+    pub(super) fn crash(&mut self, member: MemberId) {
+        let state = &mut self.members[member.index()];
         state.process = Proc::Down;
         state.role = Role::None;
         state.replicating_from = None;
         state.copy_failed |= state.copying.is_some();
         state.copying = None;
         state.crashed = true;
+    }
+
+    // --- faults ---------------------------------------------------------------------------------
+
+    /// The process crashes (its pod's watch sees it); its container restarts it after
+    /// `restart_after`, if given.
+    pub fn crash_process(&mut self, member: MemberId, now: Millis, restart_after: Option<Millis>) {
+        let uid = self.pod_uid(member).map(str::to_string);
+        self.crash(member);
+        self.changed.push(Changed::Pod(member));
+        if let (Some(after), Some(uid)) = (restart_after, uid) {
+            self.later
+                .push((now + after, Later::Restart { member, uid }));
+        }
+    }
+
+    /// The process freezes until `until`: it accepts no write, streams nothing and its agent
+    /// answers no poll; the agent checks its lease when it thaws (see [`World::thaw`]).
+    pub fn hang(&mut self, member: MemberId, until: Millis) {
+        self.members[member.index()].hung_until = until;
+    }
+
+    /// The operator cannot reach the member's agent until `until`; replication goes on.
+    pub fn partition(&mut self, member: MemberId, until: Millis) {
+        self.members[member.index()].partitioned_until = until;
+    }
+
+    /// The member is cut off from the operator and from its replication peer until `until`: its
+    /// agent is unreachable, and nothing replicates to or from it.
+    pub fn isolate(&mut self, member: MemberId, until: Millis) {
+        self.members[member.index()].isolated_until = until;
+    }
+
+    /// The standby stays connected but applies nothing until `until`.
+    pub fn stall_replication(&mut self, member: MemberId, until: Millis) {
+        self.members[member.index()].stalled_until = until;
+    }
+
+    /// The member's replication link is broken until `until` (a copy to it fails too).
+    pub fn break_replication(&mut self, member: MemberId, until: Millis) {
+        self.members[member.index()].broken_until = until;
+    }
+
+    /// The member's disk is full until `until`: as the active, it acknowledges no write.
+    pub fn fill_disk(&mut self, member: MemberId, until: Millis) {
+        self.members[member.index()].disk_full_until = until;
+    }
+
+    /// The member's next start takes `start_ms` instead of `podStartSeconds`.
+    pub fn slow_next_start(&mut self, member: MemberId, start_ms: Millis) {
+        self.members[member.index()].slow_start_ms = Some(start_ms);
+    }
+
+    /// From `now` until `until`, the member's agent alternates between reachable and
+    /// unreachable every `period_ms`.
+    pub fn flap_agent(&mut self, member: MemberId, now: Millis, period_ms: Millis, until: Millis) {
+        self.members[member.index()].flapping = Some((now, period_ms, until));
     }
 }

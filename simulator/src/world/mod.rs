@@ -3,6 +3,8 @@
 //! writes. It knows nothing of the engine: the runner feeds it faults and effects and reads
 //! observations out of it. Its Kubernetes half is in `kubernetes`, its database half in
 //! `database`; what both share (the members, the volumes, the clock's pending work) is here.
+//! Its state is its own: the runner asks it questions and tells it what happens through its
+//! methods, which name members by their `MemberId` and nodes by their [`NodeIndex`].
 
 mod database;
 mod kubernetes;
@@ -23,61 +25,69 @@ pub const POD_GRACE_MS: Millis = 1_000;
 /// How long the StatefulSet controller takes to notice a missing pod.
 pub const STATEFULSET_DELAY_MS: Millis = 500;
 
+/// A node, by its place among the world's nodes: node `N` is `node-N`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeIndex(pub usize);
+
+/// A local PV, by its place among the PVs the world ever provisioned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct VolumeIndex(usize);
+
 /// A node.
 #[derive(Clone, Debug)]
-pub struct Node {
+struct Node {
     /// `node-N`.
-    pub name: String,
+    name: String,
     /// Whether it runs (its kubelet, its pods, its disks).
-    pub up: bool,
+    up: bool,
     /// Whether it went away for good, with its disks.
-    pub gone_for_good: bool,
+    gone_for_good: bool,
 }
 
 /// A local PV.
 #[derive(Clone, Debug)]
-pub struct Volume {
+struct Volume {
     /// Its name.
-    pub name: String,
+    name: String,
     /// The node holding its disk.
-    pub node: usize,
+    node: NodeIndex,
     /// The member it is pre-bound to (`claimRef`).
-    pub member: u8,
+    member: MemberId,
     /// The generation the engine gave it.
-    pub generation: u32,
+    generation: u32,
     /// The data on it.
-    pub data: Position,
+    data: Position,
     /// Whether the data is a complete copy.
-    pub copy_complete: bool,
+    copy_complete: bool,
     /// Whether the PV object exists.
-    pub exists: bool,
+    exists: bool,
 }
 
 /// A member's PVC.
 #[derive(Clone, Debug)]
-pub struct Pvc {
+struct Pvc {
     /// Its UID.
-    pub uid: String,
+    uid: String,
     /// The PV it is bound to.
-    pub volume: Option<usize>,
+    volume: Option<VolumeIndex>,
 }
 
 /// A pod object.
 #[derive(Clone, Debug)]
-pub struct Pod {
+struct Pod {
     /// Its UID.
-    pub uid: String,
+    uid: String,
     /// The node it is scheduled on.
-    pub node: Option<usize>,
+    node: Option<NodeIndex>,
     /// Whether a deletion is pending.
-    pub deleting: bool,
+    deleting: bool,
     /// Its role label (`Role::None`: none), which routes the `-rw` and `-ro` Services.
-    pub label: Role,
+    label: Role,
 }
 
 /// A database process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Proc {
+enum Proc {
     /// Not running.
     Down,
     /// Starting: up at the given time.
@@ -88,47 +98,47 @@ pub enum Proc {
 
 /// One member in the world.
 #[derive(Clone, Debug)]
-pub struct Member {
+struct Member {
     /// The pod object.
-    pub pod: Option<Pod>,
+    pod: Option<Pod>,
     /// The PVC.
-    pub pvc: Option<Pvc>,
+    pvc: Option<Pvc>,
     /// The database process.
-    pub process: Proc,
+    process: Proc,
     /// Its role.
-    pub role: Role,
+    role: Role,
     /// The active it replicates from, once configured.
-    pub replicating_from: Option<u8>,
+    replicating_from: Option<MemberId>,
     /// A rebuild in progress: the active copied from, and a token.
-    pub copying: Option<(u8, u64)>,
+    copying: Option<(MemberId, u64)>,
     /// When the rebuild in progress started.
-    pub copy_started: Millis,
+    copy_started: Millis,
     /// The last rebuild stopped before it completed.
-    pub copy_failed: bool,
+    copy_failed: bool,
     /// Why the database is not the active, as its agent reports it.
-    pub not_serving: Option<NotServing>,
+    not_serving: Option<NotServing>,
     /// The process crashed since it last came up.
-    pub crashed: bool,
+    crashed: bool,
     /// The configuration hash it runs with.
-    pub config_hash: u64,
+    config_hash: u64,
     /// The last time the operator polled its agent successfully.
-    pub last_polled: Option<Millis>,
+    last_polled: Option<Millis>,
     /// Fault windows (until these times).
-    pub partitioned_until: Millis,
+    partitioned_until: Millis,
     /// Replication stops too.
-    pub isolated_until: Millis,
+    isolated_until: Millis,
     /// Frozen.
-    pub hung_until: Millis,
+    hung_until: Millis,
     /// The standby applies nothing.
-    pub stalled_until: Millis,
+    stalled_until: Millis,
     /// The replication link is broken.
-    pub broken_until: Millis,
+    broken_until: Millis,
     /// The disk is full.
-    pub disk_full_until: Millis,
+    disk_full_until: Millis,
     /// The agent alternates reachable/unreachable: (start, period, until).
-    pub flapping: Option<(Millis, Millis, Millis)>,
+    flapping: Option<(Millis, Millis, Millis)>,
     /// The next start takes this long instead of `podStartSeconds`.
-    pub slow_start_ms: Option<Millis>,
+    slow_start_ms: Option<Millis>,
 }
 
 impl Member {
@@ -164,14 +174,14 @@ pub enum Later {
     /// A starting process is up.
     ProcessUp {
         /// The member.
-        member: u8,
+        member: MemberId,
         /// The pod it started in.
         uid: String,
     },
     /// A graceful deletion completes.
     PodGone {
         /// The member.
-        member: u8,
+        member: MemberId,
         /// The pod.
         uid: String,
     },
@@ -180,28 +190,28 @@ pub enum Later {
     /// A rebuild's copy completes.
     CopyDone {
         /// The member.
-        member: u8,
+        member: MemberId,
         /// The copy's token.
         token: u64,
     },
     /// An agent checks its lease.
     LeaseCheck {
         /// The member.
-        member: u8,
+        member: MemberId,
         /// The poll the lease counts from.
         polled_at: Millis,
     },
     /// A crashed process is restarted by its container.
     Restart {
         /// The member.
-        member: u8,
+        member: MemberId,
         /// The pod it crashed in.
         uid: String,
     },
     /// A lost node comes back.
     NodeBack {
         /// The node.
-        node: usize,
+        node: NodeIndex,
     },
     /// A fault window ends (writes and replication change).
     Boundary,
@@ -211,44 +221,44 @@ pub enum Later {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Changed {
     /// A member's pod.
-    Pod(u8),
+    Pod(MemberId),
     /// A member's PVC or PV.
-    Volume(u8),
+    Volume(MemberId),
     /// A node.
-    Node(usize),
+    Node(NodeIndex),
 }
 
 /// The world.
 #[derive(Clone, Debug)]
 pub struct World {
     /// The knobs.
-    pub config: WorldConfig,
+    config: WorldConfig,
     /// The topology.
-    pub topology: Topology,
+    topology: Topology,
     /// How writes are acknowledged.
-    pub replication: Replication,
+    replication: Replication,
     /// The agents' self-fencing lease.
-    pub lease_ms: Millis,
+    lease_ms: Millis,
     /// Nodes.
-    pub nodes: Vec<Node>,
+    nodes: Vec<Node>,
     /// Members.
-    pub members: Vec<Member>,
+    members: Vec<Member>,
     /// Local PVs ever provisioned.
-    pub volumes: Vec<Volume>,
+    volumes: Vec<Volume>,
     /// The ground truth about data.
-    pub history: History,
+    history: History,
     /// The StatefulSet's replicas.
-    pub replicas: u8,
+    replicas: u8,
     /// The configuration hash the ConfigMaps hold now.
-    pub config_hash: u64,
+    config_hash: u64,
     next_uid: u64,
     next_token: u64,
     write_remainder: u64,
     last_write_at: Millis,
     /// Things to happen later, drained by the runner.
-    pub later: Vec<(Millis, Later)>,
+    later: Vec<(Millis, Later)>,
     /// Changed objects, drained by the runner.
-    pub changed: Vec<Changed>,
+    changed: Vec<Changed>,
 }
 
 impl World {
@@ -287,48 +297,87 @@ impl World {
         }
     }
 
+    // --- who is in the world ------------------------------------------------------------------
+
+    /// The members, in ordinal order.
+    pub fn members(&self) -> impl Iterator<Item = MemberId> + use<> {
+        self.topology.members()
+    }
+
+    /// Whether the world has this member (the topology's members are the only ones).
+    pub fn has_member(&self, member: MemberId) -> bool {
+        member.index() < self.members.len()
+    }
+
+    /// The nodes, in order.
+    pub fn nodes(&self) -> impl Iterator<Item = NodeIndex> + use<> {
+        (0..self.nodes.len()).map(NodeIndex)
+    }
+
+    /// Whether the world has this node.
+    pub fn has_node(&self, node: NodeIndex) -> bool {
+        node.0 < self.nodes.len()
+    }
+
+    /// The node's name (`node-N`).
+    pub fn node_name(&self, node: NodeIndex) -> &str {
+        &self.nodes[node.0].name
+    }
+
+    /// Whether the node went away for good, with its disks.
+    pub fn is_gone_for_good(&self, node: NodeIndex) -> bool {
+        self.nodes[node.0].gone_for_good
+    }
+
+    // --- where the data is ----------------------------------------------------------------------
+
     /// The volume a member's PVC is bound to, if the PV exists.
-    pub fn volume_of(&self, member: u8) -> Option<usize> {
-        let index = self.members[usize::from(member)].pvc.as_ref()?.volume?;
-        self.volumes[index].exists.then_some(index)
+    fn volume_of(&self, member: MemberId) -> Option<VolumeIndex> {
+        let index = self.members[member.index()].pvc.as_ref()?.volume?;
+        self.volumes[index.0].exists.then_some(index)
     }
 
     /// The member's data, if its volume exists.
-    pub fn data_of(&self, member: u8) -> Option<Position> {
-        self.volume_of(member).map(|index| self.volumes[index].data)
+    pub fn data(&self, member: MemberId) -> Option<Position> {
+        self.volume_of(member)
+            .map(|index| self.volumes[index.0].data)
     }
 
     /// The node a member's pod runs on (else its volume's node).
-    pub fn node_of(&self, member: u8) -> Option<usize> {
-        let pod_node = self.members[usize::from(member)]
+    pub fn node_of(&self, member: MemberId) -> Option<NodeIndex> {
+        let pod_node = self.members[member.index()]
             .pod
             .as_ref()
             .and_then(|pod| pod.node);
-        pod_node.or_else(|| self.volume_of(member).map(|index| self.volumes[index].node))
+        pod_node.or_else(|| {
+            self.volume_of(member)
+                .map(|index| self.volumes[index.0].node)
+        })
     }
 
-    fn node_up(&self, member: u8) -> bool {
-        self.node_of(member).is_some_and(|node| self.nodes[node].up)
+    fn node_up(&self, member: MemberId) -> bool {
+        self.node_of(member)
+            .is_some_and(|node| self.nodes[node.0].up)
     }
 
-    // --- observations ---------------------------------------------------------------------
-
-    // --- Kubernetes -------------------------------------------------------------------------
-
-    // --- database commands --------------------------------------------------------------------
+    /// The ground truth about written data: every branch of history, and the writes
+    /// acknowledged on them.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
 
     /// The member holding the active role in the world (the first, if several do).
-    pub fn active(&self) -> Option<u8> {
-        (0..self.members.len() as u8)
-            .find(|m| self.members[usize::from(*m)].role == Role::Active && self.running(*m))
+    pub fn active(&self) -> Option<MemberId> {
+        self.members()
+            .find(|m| self.members[m.index()].role == Role::Active && self.running(*m))
     }
 
     /// Whether wiping the member's data would lose acknowledged writes that no other copy holds.
-    pub fn holds_the_newest_copy(&self, member: u8) -> bool {
+    pub fn holds_the_newest_copy(&self, member: MemberId) -> bool {
         if !self.survives(member) {
             return false; // already destroyed by the node's loss
         }
-        let Some(own) = self.data_of(member) else {
+        let Some(own) = self.data(member) else {
             return false;
         };
         // A copy that diverged from the running active (it kept writes past the point the active
@@ -336,14 +385,15 @@ impl World {
         // counts; wiping it destroys nothing more. Only a copy ahead on the active's own history
         // is a newest copy the active could still have caught up from.
         if let Some(active) = self.active().filter(|active| *active != member)
-            && let Some(leader) = self.data_of(active)
+            && let Some(leader) = self.data(active)
         {
             return !self.history.is_prefix(own, leader) && self.history.is_prefix(leader, own);
         }
         // Only copies that survive count: one on a node gone for good holds nothing any more.
-        let others: Vec<Position> = (0..self.members.len() as u8)
+        let others: Vec<Position> = self
+            .members()
             .filter(|m| *m != member && self.survives(*m))
-            .filter_map(|m| self.data_of(m))
+            .filter_map(|m| self.data(m))
             .collect();
         let lost_without = others
             .iter()
@@ -355,13 +405,57 @@ impl World {
 
     /// Whether the member's copy survives: it has a volume, and the volume's node is not gone
     /// for good.
-    pub fn survives(&self, member: u8) -> bool {
+    pub fn survives(&self, member: MemberId) -> bool {
         self.volume_of(member)
-            .is_some_and(|index| !self.nodes[self.volumes[index].node].gone_for_good)
+            .is_some_and(|index| !self.nodes[self.volumes[index.0].node.0].gone_for_good)
     }
 
-    /// The member by id.
-    pub fn member_id(member: u8) -> MemberId {
-        MemberId(member)
+    /// The complete copies that survive: their PV exists on a node not gone for good.
+    fn surviving_complete_copies(&self) -> impl Iterator<Item = &Volume> {
+        self.volumes.iter().filter(|volume| {
+            volume.exists && volume.copy_complete && !self.nodes[volume.node.0].gone_for_good
+        })
+    }
+
+    /// Whether any complete copy survives, whoever it belongs to.
+    pub fn complete_copy_survives(&self) -> bool {
+        self.surviving_complete_copies().next().is_some()
+    }
+
+    /// How many acknowledged writes the best surviving complete copy lacks (all of them when
+    /// there is none): a copy on a node gone for good, or released, or still being copied does
+    /// not count.
+    pub fn best_copy_lacks(&self) -> u64 {
+        self.surviving_complete_copies()
+            .map(|volume| self.history.lost_writes(Some(volume.data)))
+            .min()
+            .unwrap_or_else(|| self.history.acknowledged_writes())
+    }
+
+    // --- the clock's pending work ---------------------------------------------------------------
+
+    /// What the world scheduled since it was last asked, with when it is due; the runner queues
+    /// each and hands it back to [`World::carry_out`] at that time.
+    pub fn take_later(&mut self) -> Vec<(Millis, Later)> {
+        std::mem::take(&mut self.later)
+    }
+
+    /// The objects that changed since it was last asked, for the operator's watches.
+    pub fn take_changes(&mut self) -> Vec<Changed> {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// Carries out something the world scheduled, now that it is due.
+    pub fn carry_out(&mut self, later: Later, now: Millis) {
+        match later {
+            Later::ProcessUp { member, uid } => self.process_up(member, &uid, now),
+            Later::PodGone { member, uid } => self.pod_gone(member, &uid, now),
+            Later::Reconcile => self.reconcile(now),
+            Later::CopyDone { member, token } => self.copy_done(member, token, now),
+            Later::LeaseCheck { member, polled_at } => self.lease_check(member, polled_at, now),
+            Later::Restart { member, uid } => self.restart(member, &uid, now),
+            Later::NodeBack { node } => self.node_back(node, now),
+            Later::Boundary => {}
+        }
     }
 }
