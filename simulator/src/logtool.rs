@@ -4,35 +4,35 @@ use anyhow::{Context, Result, bail};
 use std::io::Write;
 use std::path::Path;
 use tandem_engine::{Engine, Event, Record, Seq};
-use tandem_sled::{EventLog, LogConfig};
+use tandem_sled::{EventLog, Inspection};
 
-fn open(dir: &Path) -> Result<EventLog> {
+/// Opens a copy of the log: reading never writes to it, and never creates one.
+fn open(dir: &Path) -> Result<Inspection> {
     if !dir.is_dir() {
         bail!("{}: not a directory", dir.display());
     }
-    EventLog::open(dir, LogConfig::default())
-        .with_context(|| format!("opening the log in {}", dir.display()))
+    EventLog::inspect(dir).with_context(|| format!("reading the log in {}", dir.display()))
 }
 
-fn streams(log: &EventLog, only: Option<&str>) -> Result<Vec<String>> {
-    let all = log.streams()?;
+fn streams(log: &Inspection, only: Option<&str>) -> Result<Vec<String>> {
+    // Streams sled lost entirely are known only to the witness.
+    let mut all = log.streams()?;
+    all.extend(log.damaged_streams().into_keys());
+    all.sort();
+    all.dedup();
     match only {
         None => Ok(all),
         Some(name) if all.iter().any(|stream| stream == name) => Ok(vec![name.to_string()]),
         Some(name) => bail!(
             "{}: no stream {name:?} (streams: {})",
-            log.path().display(),
+            log.original().display(),
             all.join(", ")
         ),
     }
 }
 
-fn records(log: &EventLog, stream: &str) -> Result<Vec<Record>> {
-    let mut out = Vec::new();
-    for record in log.records(stream, Seq(1))? {
-        out.push(record?);
-    }
-    Ok(out)
+fn records(log: &Inspection, stream: &str) -> Result<Vec<Record>> {
+    Ok(log.records(stream, Seq(1))?)
 }
 
 /// One line per record: sequence number, time, input, transitions and effects.
@@ -99,32 +99,33 @@ pub fn verify(dir: &Path) -> Result<bool> {
     let log = open(dir)?;
     let mut ok = true;
     for stream in streams(&log, None)? {
-        let records = records(&log, &stream).with_context(|| format!("stream {stream}"))?;
-        let recovered = log
-            .recover(&stream)
-            .with_context(|| format!("stream {stream}"))?;
-        let from_start = Engine::recover(tandem_engine::EngineState::new(), &records);
-        let verdict = match (&from_start, records.first().map(|r| r.seq)) {
-            (Ok(engine), Some(Seq(1)) | None) if engine.state() == recovered.engine.state() => {
-                "ok".to_string()
-            }
-            (Ok(_), Some(Seq(1)) | None) => {
-                ok = false;
-                "MISMATCH: the snapshot's fold differs from the records' fold".to_string()
-            }
-            (Err(error), _) => {
-                ok = false;
-                format!("BROKEN: {error}")
-            }
-            (Ok(_), Some(first)) => {
-                format!("ok (records before {first} pruned; recovered from a snapshot)")
-            }
-        };
-        println!(
-            "{stream}: {} records, tail {}: {verdict}",
-            records.len(),
-            log.tail_seq(&stream)?
-        );
+        let verdict = (|| -> Result<(bool, String)> {
+            let records = records(&log, &stream)?;
+            let recovered = log.recover(&stream)?;
+            let from_start = Engine::recover(tandem_engine::EngineState::new(), &records);
+            let tail = log.tail_seq(&stream)?;
+            let (fine, verdict) = match (&from_start, records.first().map(|r| r.seq)) {
+                (Ok(engine), Some(Seq(1)) | None) if engine.state() == recovered.engine.state() => {
+                    (true, "ok".to_string())
+                }
+                (Ok(_), Some(Seq(1)) | None) => (
+                    false,
+                    "MISMATCH: the snapshot's fold differs from the records' fold".to_string(),
+                ),
+                (Err(error), _) => (false, format!("BROKEN: {error}")),
+                (Ok(_), Some(first)) => (
+                    true,
+                    format!("ok (records before {first} pruned; recovered from a snapshot)"),
+                ),
+            };
+            Ok((
+                fine,
+                format!("{} records, tail {tail}: {verdict}", records.len()),
+            ))
+        })()
+        .unwrap_or_else(|error| (false, format!("BROKEN: {error:#}")));
+        ok &= verdict.0;
+        println!("{stream}: {}", verdict.1);
     }
     Ok(ok)
 }

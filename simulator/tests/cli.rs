@@ -161,6 +161,129 @@ fn a_kept_log_can_be_shown_verified_exported_and_replayed() {
     );
 }
 
+/// Every file of a directory, with its bytes, recursively.
+fn snapshot_of(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).expect("a listing") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let bytes = std::fs::read(&path).expect("a file");
+                files.insert(path, bytes);
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn reading_a_log_never_writes_to_it_nor_creates_one() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let log = dir.path().join("log");
+    let log_arg = log.to_str().expect("UTF-8");
+    let output = sim(&[
+        "run",
+        &catalog("active-process-crash.yaml"),
+        "--log",
+        log_arg,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let untouched = snapshot_of(&log);
+    for command in [
+        &["log", "verify"][..],
+        &["log", "show"],
+        &["log", "export"],
+        &["replay"],
+    ] {
+        let mut args = command.to_vec();
+        args.push(log_arg);
+        let output = sim(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{command:?}: {}",
+            text(&output)
+        );
+        assert!(
+            snapshot_of(&log) == untouched,
+            "{command:?} changed the log's files"
+        );
+    }
+
+    // Damage that removes acknowledged records: every reader refuses it, naming the log, and
+    // the damage stays as it was, so that undoing it brings the records back.
+    let db = log.join("sled").join("db");
+    let flip = || {
+        let mut bytes = std::fs::read(&db).expect("sled's file");
+        bytes[4000] ^= 0x5a;
+        std::fs::write(&db, &bytes).expect("the damaged file");
+    };
+    flip();
+    let damaged = snapshot_of(&log);
+    for command in [
+        &["log", "verify"][..],
+        &["log", "show"],
+        &["log", "export"],
+        &["replay"],
+    ] {
+        let mut args = command.to_vec();
+        args.push(log_arg);
+        let output = sim(&args);
+        assert_ne!(
+            output.status.code(),
+            Some(0),
+            "{command:?}: {}",
+            text(&output)
+        );
+        let out = text(&output);
+        assert!(
+            out.contains("damaged") && out.contains(log_arg) && out.contains("acknowledged"),
+            "{command:?}: {out}"
+        );
+        assert!(
+            snapshot_of(&log) == damaged,
+            "{command:?} changed the log's files"
+        );
+    }
+    flip();
+    let verified = sim(&["log", "verify", log_arg]);
+    assert_eq!(verified.status.code(), Some(0), "{}", text(&verified));
+
+    // An empty directory holds no log: an error, and nothing is created.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).expect("a directory");
+    let empty_arg = empty.to_str().expect("UTF-8");
+    for command in [
+        &["log", "verify"][..],
+        &["log", "show"],
+        &["log", "export"],
+        &["replay"],
+    ] {
+        let mut args = command.to_vec();
+        args.push(empty_arg);
+        let output = sim(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{command:?}: {}",
+            text(&output)
+        );
+        assert!(
+            text(&output).contains("no tandem event log"),
+            "{}",
+            text(&output)
+        );
+        assert_eq!(
+            std::fs::read_dir(&empty).expect("a listing").count(),
+            0,
+            "{command:?} created something"
+        );
+    }
+}
+
 #[test]
 fn the_diagram_is_printed_in_both_formats() {
     let dot = sim(&["diagram", "--format", "dot"]);

@@ -2,6 +2,7 @@
 //! process out, and the `fsync`s that sled's own flush leaves out.
 
 use crate::error::LogError;
+use crate::witness::WITNESS_FILE;
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs::{self, File, TryLockError};
@@ -10,8 +11,10 @@ use std::path::{Path, PathBuf};
 
 /// The marker file, written last when a log is created: its presence means the log exists.
 pub const MARKER_FILE: &str = "TANDEM_LOG";
-/// The directory layout version this build writes and reads.
-pub const LAYOUT_VERSION: u32 = 1;
+/// The directory layout version this build writes and reads. Version 2 replaced the
+/// watermarks, written with snapshots, by the witness, written with every append; a log of
+/// version 1 is refused.
+pub const LAYOUT_VERSION: u32 = 2;
 const FORMAT_NAME: &str = "tandem-event-log";
 const MARKER_TEMPORARY: &str = "TANDEM_LOG.tmp";
 /// The subdirectory sled's files live in.
@@ -41,13 +44,13 @@ pub(crate) struct Claim {
 /// The marker is written last when a log is created (see [`write_marker`]), so a marker means
 /// the creation completed, and sled's data behind it must be there.
 pub(crate) fn claim(path: &Path) -> Result<Claim, LogError> {
-    fs::create_dir_all(path).map_err(io_error("create directory", path))?;
+    create_directories(path)?;
     let marker = path.join(MARKER_FILE);
     let existing = marker.exists();
     if !existing {
-        let foreign = entries(path)?
-            .into_iter()
-            .find(|name| name != MARKER_TEMPORARY && name != SLED_DIRECTORY);
+        let foreign = entries(path)?.into_iter().find(|name| {
+            name != MARKER_TEMPORARY && name != SLED_DIRECTORY && name != WITNESS_FILE
+        });
         if let Some(name) = foreign {
             return Err(LogError::NotATandemLog {
                 path: path.to_path_buf(),
@@ -69,6 +72,73 @@ pub(crate) fn claim(path: &Path) -> Result<Claim, LogError> {
         check_marker(path, &marker)?;
     }
     Ok(Claim { lock, existing })
+}
+
+/// Creates `path` and whatever of its ancestors is missing, and makes each new directory's
+/// entry durable (an `fsync` of the directory that holds it), from the deepest up, so that a
+/// power loss cannot leave the log's files under a directory that is not there.
+fn create_directories(path: &Path) -> Result<(), LogError> {
+    let mut missing = Vec::new();
+    let mut ancestor = Some(path);
+    while let Some(directory) = ancestor.filter(|directory| !directory.as_os_str().is_empty()) {
+        if directory.exists() {
+            break;
+        }
+        missing.push(directory);
+        ancestor = directory.parent();
+    }
+    fs::create_dir_all(path).map_err(io_error("create directory", path))?;
+    for directory in missing {
+        if let Some(parent) = directory
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            sync_directory(parent)?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies the log in `path` into `to` for reading it without writing to it: the witness first,
+/// so that records appended meanwhile by a process that has the log open only make the copy
+/// longer than its witness claims, then the marker and sled's files. Refuses a directory that
+/// holds no log (no marker) or a log of another layout, before copying anything.
+pub(crate) fn copy_log(path: &Path, to: &Path) -> Result<(), LogError> {
+    let marker = path.join(MARKER_FILE);
+    if !marker.is_file() {
+        return Err(LogError::NoLog {
+            path: path.to_path_buf(),
+        });
+    }
+    check_marker(path, &marker)?;
+    let witness = path.join(WITNESS_FILE);
+    if witness.exists() {
+        fs::copy(&witness, to.join(WITNESS_FILE)).map_err(io_error("copy", &witness))?;
+    }
+    fs::copy(&marker, to.join(MARKER_FILE)).map_err(io_error("copy", &marker))?;
+    copy_tree(&path.join(SLED_DIRECTORY), &to.join(SLED_DIRECTORY))
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<(), LogError> {
+    fs::create_dir_all(to).map_err(io_error("create directory", to))?;
+    let listing = fs::read_dir(from).map_err(io_error("list", from))?;
+    for entry in listing {
+        let entry = entry.map_err(io_error("list", from))?;
+        let source = entry.path();
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type().map_err(io_error("stat", &source))?;
+        if kind.is_dir() {
+            copy_tree(&source, &target)?;
+        } else if kind.is_file() {
+            match fs::copy(&source, &target) {
+                Ok(_) => {}
+                // sled removes old page-table snapshots as it writes new ones.
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source_error) => return Err(io_error("copy", &source)(source_error)),
+            }
+        }
+    }
+    Ok(())
 }
 
 fn entries(path: &Path) -> Result<Vec<String>, LogError> {
@@ -102,7 +172,7 @@ pub(crate) fn write_marker(path: &Path) -> Result<(), LogError> {
     Ok(())
 }
 
-fn check_marker(path: &Path, marker: &Path) -> Result<(), LogError> {
+pub(crate) fn check_marker(path: &Path, marker: &Path) -> Result<(), LogError> {
     let text = fs::read(marker).map_err(io_error("read", marker))?;
     let text = String::from_utf8_lossy(&text);
     let not_ours = || LogError::NotATandemLog {

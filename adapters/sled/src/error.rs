@@ -1,7 +1,7 @@
 //! The crate's one error type. Every variant names the path, or the stream and sequence number,
 //! it is about.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tandem_engine::{DecodeError, Seq};
 
 /// Why an operation on the event log failed.
@@ -35,9 +35,18 @@ pub enum LogError {
         /// What was found instead.
         detail: String,
     },
-    /// The directory holds a tandem log of a layout version this build cannot read.
+    /// Reading a log where there is none: the directory is absent, or holds no marker. Readers
+    /// never create a log.
+    #[error("{path} holds no tandem event log (no TANDEM_LOG marker): nothing to read")]
+    NoLog {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// The directory holds a tandem log of a layout version this build cannot read: an older
+    /// one (this build reads only its own, see `docs/event-log.md`), or a newer one.
     #[error(
-        "{path} holds a tandem event log of layout version {found}; this build reads {supported}"
+        "{path} holds a tandem event log of layout version {found}, {}; this build reads layout version {supported} only",
+        if found < supported { "written by an older build" } else { "written by a newer build" }
     )]
     UnsupportedLayout {
         /// The directory.
@@ -200,4 +209,58 @@ pub enum LogError {
         /// The failure.
         cause: String,
     },
+}
+
+impl LogError {
+    /// The same error, with a path under `from` named as under `to`, and `from` in a message
+    /// replaced by `to`: an error found in a copy of a log ([`crate::EventLog::inspect`]) names
+    /// the log that was copied.
+    pub(crate) fn relocated(self, from: &Path, to: &Path) -> LogError {
+        let path = |path: PathBuf| match path.strip_prefix(from) {
+            Ok(rest) if rest.as_os_str().is_empty() => to.to_path_buf(),
+            Ok(rest) => to.join(rest),
+            Err(_) => path,
+        };
+        let text =
+            |text: String| text.replace(&from.display().to_string(), &to.display().to_string());
+        match self {
+            LogError::Io {
+                operation,
+                path: at,
+                source,
+            } => LogError::Io {
+                operation,
+                path: path(at),
+                source,
+            },
+            LogError::Storage { path: at, source } => LogError::Storage {
+                path: path(at),
+                source,
+            },
+            LogError::NotATandemLog { path: at, detail } => LogError::NotATandemLog {
+                path: path(at),
+                detail: text(detail),
+            },
+            LogError::NoLog { path: at } => LogError::NoLog { path: path(at) },
+            LogError::UnsupportedLayout {
+                path: at,
+                found,
+                supported,
+            } => LogError::UnsupportedLayout {
+                path: path(at),
+                found,
+                supported,
+            },
+            LogError::Damaged { path: at, detail } => LogError::Damaged {
+                path: path(at),
+                detail: text(detail),
+            },
+            LogError::Locked { path: at } => LogError::Locked { path: path(at) },
+            LogError::Poisoned { path: at, cause } => LogError::Poisoned {
+                path: path(at),
+                cause: text(cause),
+            },
+            other => other,
+        }
+    }
 }

@@ -27,7 +27,7 @@
 //! - [`recovery`]: folding a stream ([`Recovered`]).
 //! - `directory`: the marker, the lock, the `fsync`s.
 //! - `group_commit`: shared durable flushes.
-//! - `watermark`: noticing that sled lost the end of its log.
+//! - `witness`: noticing that sled lost records.
 //! - [`workload`]: a deterministic engine-driven record source for tests and benchmarks.
 //! - [`error`]: the error type, [`LogError`].
 
@@ -41,15 +41,15 @@ mod keys;
 pub mod log;
 mod read;
 pub mod recovery;
-mod watermark;
+mod witness;
 pub mod workload;
 
 pub use config::LogConfig;
 pub use directory::{LAYOUT_VERSION, MARKER_FILE};
 pub use error::LogError;
 pub use keys::MAX_STREAM_NAME_BYTES;
-pub use log::EventLog;
+pub use log::{EventLog, Inspection};
 pub use read::Records;
 pub use recovery::{Recovered, SkipReason, SkippedSnapshot};
-pub use watermark::WATERMARK_FILE;
+pub use witness::{COMPACT_AFTER_BYTES, WITNESS_FILE};
 pub use workload::{Steady, Workload};

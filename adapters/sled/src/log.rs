@@ -7,7 +7,7 @@ use crate::group_commit::GroupCommit;
 use crate::keys::{self, RECORD_TAG, SNAPSHOT_TAG};
 use crate::read::{self, Records, storage};
 use crate::recovery::{self, Recovered};
-use crate::watermark::Watermarks;
+use crate::witness::Witness;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -32,7 +32,10 @@ pub struct EventLog {
     streams: Mutex<BTreeMap<String, Arc<Mutex<Stream>>>>,
     group: GroupCommit,
     files: Mutex<DurableFiles>,
-    watermarks: Mutex<Watermarks>,
+    witness: Mutex<Witness>,
+    /// The streams found damaged at open, with what is wrong: every access to one is
+    /// [`LogError::Damaged`] until it is removed.
+    damaged: Mutex<BTreeMap<String, String>>,
     /// The directory, locked. Declared last so that sled is closed before the lock is released.
     _lock: File,
 }
@@ -74,23 +77,66 @@ impl EventLog {
         let sled_path = path.join(SLED_DIRECTORY);
         let db = open_sled(&path, &sled_path, &config)?;
         check_format(&db, &path, claim.existing)?;
-        let log = EventLog {
-            files: Mutex::new(DurableFiles::open(&sled_path)?),
-            watermarks: Mutex::new(Watermarks::load(&path)?),
+        let mut files = DurableFiles::open(&sled_path)?;
+        // Makes the creation (or whatever a previous process left unflushed) durable.
+        db.flush().map_err(storage(&path))?;
+        files.sync()?;
+        directory::sync_directory(&path)?;
+        if !claim.existing {
+            // The witness exists before the marker: a log never lacks it.
+            Witness::create(&path)?;
+            directory::write_marker(&path)?;
+        }
+        let witness = Witness::open(&path)?;
+        let damaged = damaged_streams(&db, &path, &witness)?;
+        Ok(EventLog {
+            files: Mutex::new(files),
+            witness: Mutex::new(witness),
+            damaged: Mutex::new(damaged),
             path,
             config,
             db,
             streams: Mutex::new(BTreeMap::new()),
             group: GroupCommit::default(),
             _lock: claim.lock,
+        })
+    }
+
+    /// Opens the log in `path` for reading, without writing to it: a copy of it, in a new
+    /// temporary directory (under `TMPDIR`), is opened and checked as [`EventLog::open`] checks
+    /// a log, and goes away with the returned [`Inspection`]. Opening a log lets sled recover
+    /// its files, which writes to them and, on a damaged log, makes the loss permanent; a copy
+    /// spares the original, and the log may even be open in another process meanwhile.
+    ///
+    /// Errors: [`LogError::NoLog`] when `path` holds no log (nothing is created), the errors of
+    /// [`EventLog::open`] otherwise, naming the copy's path.
+    pub fn inspect(path: impl AsRef<Path>) -> Result<Inspection, LogError> {
+        let path = path.as_ref();
+        let copy = tempfile::Builder::new()
+            .prefix("tandem-log-inspection-")
+            .tempdir()
+            .map_err(|source| LogError::Io {
+                operation: "create a temporary directory",
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        let log_copy = copy.path().join("log");
+        std::fs::create_dir(&log_copy).map_err(|source| LogError::Io {
+            operation: "create directory",
+            path: log_copy.clone(),
+            source,
+        })?;
+        directory::copy_log(path, &log_copy)?;
+        let config = LogConfig {
+            durable_appends: false,
+            ..LogConfig::default()
         };
-        // Makes the creation (or whatever a previous process left unflushed) durable.
-        log.flush_durably()?;
-        directory::sync_directory(&log.path)?;
-        if !claim.existing {
-            directory::write_marker(&log.path)?;
-        }
-        Ok(log)
+        let log = EventLog::open(&log_copy, config)?;
+        Ok(Inspection {
+            log,
+            original: path.to_path_buf(),
+            _copy: copy,
+        })
     }
 
     /// The log's directory.
@@ -128,12 +174,18 @@ impl EventLog {
             }
             outcome?
         };
-        if new_tail != tail && self.config.durable_appends {
-            self.flush_durably()?;
-            if snapshot_written {
-                // Only a durable tail may become a watermark: a higher one would report
-                // a loss that never happened.
-                lock(&self.watermarks).raise(stream, new_tail)?;
+        if new_tail != tail {
+            if self.config.durable_appends {
+                self.flush_durably()?;
+                // Only a durable tail may be witnessed: a higher one would report a loss that
+                // never happened.
+                let mut witness = lock(&self.witness);
+                witness.raise(stream, new_tail)?;
+                if snapshot_written {
+                    witness.sync()?;
+                }
+            } else {
+                lock(&self.witness).raise_later(stream, new_tail);
             }
         }
         Ok(new_tail)
@@ -162,7 +214,9 @@ impl EventLog {
             (seq, loaded.tail())
         };
         self.flush_durably()?;
-        lock(&self.watermarks).raise(stream, tail)?;
+        let mut witness = lock(&self.witness);
+        witness.raise(stream, tail)?;
+        witness.sync()?;
         Ok(seq)
     }
 
@@ -194,11 +248,11 @@ impl EventLog {
         match tree {
             Some(tree) => {
                 let recovered = recovery::fold(&tree, &self.path, stream)?.recovered;
-                lock(&self.watermarks).check(stream, recovered.engine.state().seq())?;
+                lock(&self.witness).check(stream, recovered.engine.state().seq())?;
                 Ok(recovered)
             }
             None => {
-                lock(&self.watermarks).check(stream, Seq(0))?;
+                lock(&self.witness).check(stream, Seq(0))?;
                 Ok(Recovered {
                     engine: tandem_engine::Engine::new(),
                     snapshot: None,
@@ -268,9 +322,10 @@ impl EventLog {
         // Waits for an append in flight on the stream's handle.
         let handle = streams.remove(stream);
         let _writer = handle.as_ref().map(|handle| lock(handle));
-        // The watermark goes first: a crash in between leaves a stream without a watermark
-        // (checked less), never a watermark without its stream (which would read as a loss).
-        lock(&self.watermarks).forget(stream)?;
+        lock(&self.damaged).remove(stream);
+        // The witness forgets it first: a crash in between leaves a stream without a witness
+        // (checked less), never a witness without its stream (which would read as a loss).
+        lock(&self.witness).forget(stream)?;
         let existed = self.db.drop_tree(name).map_err(storage(&self.path))?;
         if existed && self.config.durable_appends {
             self.flush_durably()?;
@@ -292,6 +347,22 @@ impl EventLog {
 }
 
 impl EventLog {
+    /// The streams found damaged when the log was opened, with what is wrong with each.
+    pub fn damaged_streams(&self) -> BTreeMap<String, String> {
+        lock(&self.damaged).clone()
+    }
+
+    /// A stream found damaged at open is refused by every read and write.
+    fn check_stream(&self, stream: &str) -> Result<(), LogError> {
+        match lock(&self.damaged).get(stream) {
+            Some(detail) => Err(LogError::Damaged {
+                path: self.path.clone(),
+                detail: detail.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     fn check_usable(&self) -> Result<(), LogError> {
         match self.group.failure() {
             Some(cause) => Err(LogError::Poisoned {
@@ -317,6 +388,7 @@ impl EventLog {
 
     /// The writer handle of a stream, creating the stream's tree if needed.
     fn stream(&self, stream: &str) -> Result<Arc<Mutex<Stream>>, LogError> {
+        self.check_stream(stream)?;
         let mut streams = lock(&self.streams);
         if let Some(handle) = streams.get(stream) {
             return Ok(Arc::clone(handle));
@@ -330,6 +402,7 @@ impl EventLog {
 
     /// A stream's tree if the stream exists; readers never create one.
     fn existing_tree(&self, stream: &str) -> Result<Option<sled::Tree>, LogError> {
+        self.check_stream(stream)?;
         if let Some(handle) = lock(&self.streams).get(stream) {
             return Ok(Some(lock(handle).tree.clone()));
         }
@@ -363,7 +436,7 @@ impl EventLog {
             None => {
                 let folded = recovery::fold(tree, &self.path, stream)?;
                 let tail = folded.recovered.engine.state().seq();
-                lock(&self.watermarks).check(stream, tail)?;
+                lock(&self.witness).check(stream, tail)?;
                 let (before_last, last) = match folded.before_last {
                     Some((state, record)) => (state, Some(record)),
                     None => (folded.recovered.engine.state().clone(), None),
@@ -469,6 +542,111 @@ impl EventLog {
         plan.commit(loaded);
         Ok((new_tail, snapshot_written))
     }
+}
+
+/// A log opened for reading through a copy ([`EventLog::inspect`]): the read half of
+/// [`EventLog`]'s API, with errors that name the log that was copied. The copy is removed when
+/// the inspection is dropped.
+#[derive(Debug)]
+pub struct Inspection {
+    log: EventLog,
+    original: PathBuf,
+    _copy: tempfile::TempDir,
+}
+
+impl Inspection {
+    /// The directory of the log that was copied.
+    pub fn original(&self) -> &Path {
+        &self.original
+    }
+
+    fn named<T>(&self, result: Result<T, LogError>) -> Result<T, LogError> {
+        result.map_err(|error| error.relocated(self.log.path(), &self.original))
+    }
+
+    /// See [`EventLog::streams`].
+    pub fn streams(&self) -> Result<Vec<String>, LogError> {
+        self.named(self.log.streams())
+    }
+
+    /// See [`EventLog::damaged_streams`].
+    pub fn damaged_streams(&self) -> BTreeMap<String, String> {
+        let copy = self.log.path().display().to_string();
+        let original = self.original.display().to_string();
+        self.log
+            .damaged_streams()
+            .into_iter()
+            .map(|(stream, detail)| (stream, detail.replace(&copy, &original)))
+            .collect()
+    }
+
+    /// See [`EventLog::records`]; the records are read through to the end before they are
+    /// returned, so that every error names the original log.
+    pub fn records(&self, stream: &str, from: Seq) -> Result<Vec<Record>, LogError> {
+        let records = self.named(self.log.records(stream, from))?;
+        records
+            .map(|record| self.named(record))
+            .collect::<Result<Vec<_>, _>>()
+    }
+
+    /// See [`EventLog::recover`].
+    pub fn recover(&self, stream: &str) -> Result<Recovered, LogError> {
+        self.named(self.log.recover(stream))
+    }
+
+    /// See [`EventLog::tail_seq`].
+    pub fn tail_seq(&self, stream: &str) -> Result<Seq, LogError> {
+        self.named(self.log.tail_seq(stream))
+    }
+}
+
+impl Drop for EventLog {
+    /// Closing the log: sled writes what it still buffers, and the witness follows it.
+    fn drop(&mut self) {
+        if self.group.failure().is_some() {
+            return;
+        }
+        let witness = self
+            .witness
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        if self.config.durable_appends {
+            let _ = witness.sync();
+        } else if self.db.flush().is_ok() && lock(&self.files).sync().is_ok() {
+            let _ = witness.write_pending().and_then(|()| witness.sync());
+        }
+    }
+}
+
+/// The streams the witness names that sled lost, entirely or at their end, with what is lost.
+fn damaged_streams(
+    db: &sled::Db,
+    path: &Path,
+    witness: &Witness,
+) -> Result<BTreeMap<String, String>, LogError> {
+    let names = db.tree_names();
+    let mut damaged = BTreeMap::new();
+    for (stream, witnessed) in witness.tails() {
+        let name = keys::tree_name(stream)?;
+        if !names.iter().any(|tree| tree == &name[..]) {
+            damaged.insert(
+                stream.clone(),
+                format!(
+                    "stream {stream} is gone from sled's files, but its records up to \
+                     {witnessed} were acknowledged"
+                ),
+            );
+            continue;
+        }
+        let tree = db.open_tree(name).map_err(storage(path))?;
+        let record = read::edge(&tree, path, stream, RECORD_TAG, true)?;
+        let snapshot = recovery::newest_snapshot(&tree, path, stream)?;
+        let tail = record.max(snapshot).unwrap_or(Seq(0));
+        if let Err(LogError::Damaged { detail, .. }) = witness.check(stream, tail) {
+            damaged.insert(stream.clone(), detail);
+        }
+    }
+    Ok(damaged)
 }
 
 /// sled releases its lock on `db` when the last of its background threads lets go of the file,

@@ -195,11 +195,75 @@ fn a_foreign_directory_is_refused() {
             error,
             Err(LogError::UnsupportedLayout {
                 found: 9,
-                supported: 1,
+                supported: 2,
                 ..
             })
         ),
         "{error:?}"
+    );
+    // A log of the first layout, as an older build wrote it, is refused with a message that
+    // says so.
+    let older = tempfile::tempdir().expect("a temporary directory");
+    std::fs::write(
+        older.path().join(tandem_sled::MARKER_FILE),
+        "tandem-event-log 1\n",
+    )
+    .expect("a file");
+    std::fs::write(older.path().join("WATERMARKS"), "").expect("a file");
+    let error = EventLog::open(older.path(), LogConfig::default());
+    match error {
+        Err(error @ LogError::UnsupportedLayout { found: 1, .. }) => {
+            let message = error.to_string();
+            assert!(message.contains("older build"), "{message}");
+        }
+        other => panic!("expected UnsupportedLayout, got {other:?}"),
+    }
+    assert!(
+        !older.path().join("sled").exists(),
+        "a refused directory is left as it was"
+    );
+}
+
+#[test]
+fn a_stream_gone_from_sled_but_witnessed_is_damaged_and_refused_by_every_path() {
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let all = records(5);
+    {
+        let log = EventLog::open(directory.path(), LogConfig::default()).expect("a new log");
+        log.append("default/pg", Seq(0), &all).expect("an append");
+        log.append("default/other", Seq(0), &all[..2])
+            .expect("an append");
+    }
+    // Remove the stream's tree behind the log's back (as a lost part of sled's file would).
+    for _ in 0..300 {
+        if let Ok(db) = sled::open(directory.path().join("sled")) {
+            db.drop_tree("stream/default/pg").expect("dropped");
+            db.flush().expect("flushed");
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let log = EventLog::open(directory.path(), LogConfig::default()).expect("the log opens");
+    assert_eq!(log.damaged_streams().len(), 1);
+    let damaged = |result: Result<(), LogError>| {
+        assert!(
+            matches!(&result, Err(LogError::Damaged { detail, .. }) if detail.contains("default/pg")),
+            "{result:?}"
+        );
+    };
+    damaged(log.recover("default/pg").map(|_| ()));
+    damaged(log.records("default/pg", Seq(1)).map(|_| ()));
+    damaged(log.tail("default/pg").map(|_| ()));
+    damaged(log.tail_seq("default/pg").map(|_| ()));
+    damaged(log.append("default/pg", Seq(0), &all[..1]).map(|_| ()));
+    // The other stream is untouched.
+    assert_eq!(log.tail_seq("default/other").expect("a tail"), Seq(2));
+    // A person may remove the damaged stream; it then starts afresh.
+    assert!(!log.remove_stream("default/pg").expect("removed"));
+    assert_eq!(
+        log.append("default/pg", Seq(0), &all[..1])
+            .expect("an append"),
+        Seq(1)
     );
 }
 
@@ -221,7 +285,7 @@ fn a_removed_stream_is_gone_and_starts_afresh() -> Result<(), LogError> {
     let all = records(25);
     {
         let log = EventLog::open(directory.path(), small_config())?;
-        // Past a snapshot, so that the stream has a watermark too.
+        // Past a snapshot, as a long-lived stream is.
         log.append("default/gone", Seq(0), &all)?;
         log.append("default/kept", Seq(0), &all[..3])?;
         assert!(log.remove_stream("default/gone")?);
@@ -229,7 +293,7 @@ fn a_removed_stream_is_gone_and_starts_afresh() -> Result<(), LogError> {
         assert_eq!(log.streams()?, vec!["default/kept".to_string()]);
         assert_eq!(log.tail_seq("default/gone")?, Seq(0));
     }
-    // Reopened: no trace of the stream, and no watermark reporting its records as lost.
+    // Reopened: no trace of the stream, and no witness reporting its records as lost.
     let log = EventLog::open(directory.path(), small_config())?;
     assert_eq!(log.recover("default/gone")?.engine.state().seq(), Seq(0));
     assert_eq!(log.append("default/gone", Seq(0), &all[..2])?, Seq(2));
