@@ -8,6 +8,15 @@ cd "$(dirname "$0")/.."
 # built from the Go module proxy on a fresh machine, reused from ~/.cache/tandem when present.
 bash tests/control-plane/build.sh
 
+# The event log's system-call order test runs its child under strace.
+if ! command -v strace >/dev/null 2>&1; then
+    as_root=()
+    [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+    "${as_root[@]}" apt-get install -y strace || {
+        "${as_root[@]}" apt-get update && "${as_root[@]}" apt-get install -y strace
+    }
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 cargo test --workspace --all-features --release
