@@ -41,7 +41,7 @@ fn every_acknowledgement_follows_a_completed_fdatasync_and_new_directories_are_s
     let root = tempfile::tempdir().expect("a temporary directory");
     let log = root.path().join("new").join("parents").join("log");
     let trace_path = root.path().join("trace.txt");
-    let mut child = Command::new("strace")
+    let child = Command::new("strace")
         .args(["-f", "-y", "-qq", "-o"])
         .arg(&trace_path)
         .args([
