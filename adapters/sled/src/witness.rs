@@ -193,7 +193,14 @@ impl Witness {
     /// Records that `stream`'s records up to `seq` are written but not durable yet: the entry
     /// waits for [`Witness::write_pending`], called once they are.
     pub(crate) fn raise_later(&mut self, stream: &str, seq: Seq) {
-        self.pending.insert(stream.to_string(), seq);
+        // Called on every append of a log without durable appends: no allocation once the
+        // stream is known.
+        match self.pending.get_mut(stream) {
+            Some(pending) => *pending = seq,
+            None => {
+                self.pending.insert(stream.to_string(), seq);
+            }
+        }
     }
 
     /// Writes the tails raised for later, once their records are durable.
