@@ -37,9 +37,14 @@ pub struct ZenithClusterStatus {
     /// The `metadata.generation` of the spec this status reflects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// The sequence number of the last event in tandem's log for this cluster.
+    /// The sequence number of the last event in tandem's log for this cluster: a witness,
+    /// outside the log, of how far the log reached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sequence: Option<u64>,
+    /// Set while tandem refuses to act on this cluster because its log cannot be trusted
+    /// (damaged, or behind `lastSequence`): it waits for a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_refused: Option<LogRefusal>,
     /// The most recent transitions, oldest first, at most [`TRANSITIONS_KEPT`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "crate::schema::transitions")]
@@ -70,6 +75,20 @@ pub struct MemberStatus {
     /// The hash of the configuration the member runs with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_hash: Option<String>,
+}
+
+/// Why tandem refuses to act on a cluster's log, and how a person lets it go on.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct LogRefusal {
+    /// When tandem refused.
+    pub since: Time,
+    /// What is wrong with the log.
+    pub reason: String,
+    /// The `spec.ha.reexamine` token in force when tandem refused. Setting the spec's token to
+    /// any other value tells tandem to set the log aside and recover the cluster from what its
+    /// members report, as after a lost log.
+    pub reexamine: String,
 }
 
 /// A change of the cluster state.

@@ -42,7 +42,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tandem_crds::{ZenithCluster, ZenithClusterSpec};
+use tandem_crds::{LogRefusal, ZenithCluster, ZenithClusterSpec};
 use tandem_driver::{Driver, Listing, MemberListing, Observed};
 use tandem_engine::{
     Action, AgentReport, Effect, EffectError, Input, MemberId, NodeName, NodeStatus, Outcome,
@@ -515,6 +515,33 @@ enum TaskError {
     Log(#[from] tandem_sled::LogError),
     #[error("the agents' TLS configuration: {0}")]
     Agents(String),
+    #[error("the cluster's log is refused, waiting for a person: {0}")]
+    LogRefused(String),
+}
+
+/// Why a cluster's stream cannot be trusted, if it cannot: the log found it damaged when it
+/// opened, or it ends before the last record the status witnessed (`status.lastSequence`), as
+/// a log rolled back to an older copy would. A cluster with no stream at all is not refused: its
+/// log was lost, which the engine is told, and it recovers from observation.
+fn log_refusal(
+    log: &EventLog,
+    stream: &str,
+    cluster: &ZenithCluster,
+) -> Result<Option<String>, TaskError> {
+    let witnessed = cluster
+        .status
+        .as_ref()
+        .and_then(|status| status.last_sequence)
+        .unwrap_or(0);
+    match log.tail_seq(stream) {
+        Err(tandem_sled::LogError::Damaged { detail, .. }) => Ok(Some(detail)),
+        Err(other) => Err(other.into()),
+        Ok(tail) if tail.0 > 0 && tail.0 < witnessed => Ok(Some(format!(
+            "the log's stream {stream} ends at record {tail}, but the status shows that record \
+             {witnessed} was written: the log was rolled back to an older copy, or lost records"
+        ))),
+        Ok(_) => Ok(None),
+    }
 }
 
 impl ClusterTask {
@@ -527,11 +554,50 @@ impl ClusterTask {
     ) -> Result<ClusterTask, TaskError> {
         let objects = objects_of(&cluster, &config);
         let stream = stream_name(&cluster);
-        let logged = log.tail_seq(&stream)?.0 > 0;
         let ran_before = cluster
             .status
             .as_ref()
             .is_some_and(|status| status.state.is_some());
+        if let Some(reason) = log_refusal(&log, &stream, &cluster)? {
+            let token = &cluster.spec.ha_spec.reexamine;
+            let refused = cluster
+                .status
+                .as_ref()
+                .and_then(|status| status.log_refused.as_ref());
+            match refused {
+                // A person set a new reexamine token since tandem refused: the log is set
+                // aside, and the cluster recovered from observation as after a lost log.
+                Some(refused) if refused.reexamine != *token => {
+                    tracing::warn!(%stream, %reason, "the log set aside as a person asked: recovering from observation");
+                    log.remove_stream(&stream)?;
+                }
+                _ => {
+                    let refusal = LogRefusal {
+                        since: refused.map_or_else(
+                            || {
+                                k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                                    k8s_openapi::jiff::Timestamp::now(),
+                                )
+                            },
+                            |refused| refused.since.clone(),
+                        ),
+                        reason: reason.clone(),
+                        reexamine: refused
+                            .map_or_else(|| token.clone(), |refused| refused.reexamine.clone()),
+                    };
+                    Reporter::new(client.clone(), objects.clone())
+                        .refuse_log(&refusal)
+                        .await
+                        .map_err(|error| {
+                            TaskError::LogRefused(format!(
+                                "{reason} (reporting it failed: {error:?})"
+                            ))
+                        })?;
+                    return Err(TaskError::LogRefused(reason));
+                }
+            }
+        }
+        let logged = log.tail_seq(&stream)?.0 > 0;
         let driver = if logged {
             Driver::recover(Arc::clone(&log), &stream)?
         } else {

@@ -9,7 +9,7 @@ use kube::Client;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
-use tandem_crds::{MemberStatus, Transition, ZenithCluster, ZenithClusterStatus};
+use tandem_crds::{LogRefusal, MemberStatus, Transition, ZenithCluster, ZenithClusterStatus};
 use tandem_engine::{
     Action, ClusterState, EffectError, Outcome, Role, StateKind, Status, Timestamp,
 };
@@ -105,6 +105,8 @@ pub fn cluster_status(
         ],
         observed_generation: generation,
         last_sequence: Some(status.seq.0),
+        // The engine acts: whatever refusal there was is over.
+        log_refused: None,
         transitions,
     }
 }
@@ -168,7 +170,7 @@ impl Reporter {
         // A merge patch leaves out what serializes to nothing: what no longer holds is cleared
         // explicitly.
         let mut body = serde_json::to_value(&written).expect("a status serializes");
-        for field in ["activeMember", "previousState"] {
+        for field in ["activeMember", "previousState", "logRefused"] {
             if body.get(field).is_none() {
                 body[field] = serde_json::Value::Null;
             }
@@ -183,6 +185,55 @@ impl Reporter {
             .await
             .map(|_| ())
             .map_err(effect_error)
+    }
+
+    /// Reports that tandem refuses to act on the cluster's log: `status.logRefused`, the
+    /// `LogRefused` condition (and `Ready` false), and a Warning Event the first time.
+    pub async fn refuse_log(&self, refusal: &LogRefusal) -> Result<(), EffectError> {
+        let cluster = self
+            .clusters()
+            .get(&self.objects.cluster)
+            .await
+            .map_err(effect_error)?;
+        let status = cluster.status.clone().unwrap_or_default();
+        if status.log_refused.as_ref() == Some(refusal) {
+            return Ok(());
+        }
+        let first = status.log_refused.is_none();
+        let message = format!(
+            "{}. tandem does not act on this cluster until a person sets spec.haSpec.reexamine \
+             to a new value, which sets the log aside and recovers the cluster from what its \
+             members report",
+            refusal.reason
+        );
+        let condition = |type_: &str, on: bool| Condition {
+            type_: type_.into(),
+            status: if on { "True" } else { "False" }.into(),
+            reason: "LogRefused".into(),
+            message: message.clone(),
+            last_transition_time: refusal.since.clone(),
+            observed_generation: cluster.metadata.generation,
+        };
+        let mut conditions: Vec<Condition> = status
+            .conditions
+            .into_iter()
+            .filter(|condition| condition.type_ != "LogRefused" && condition.type_ != "Ready")
+            .collect();
+        conditions.push(condition("LogRefused", true));
+        conditions.push(condition("Ready", false));
+        let patch = json!({"status": {"logRefused": refusal, "conditions": conditions}});
+        self.clusters()
+            .patch_status(
+                &self.objects.cluster,
+                &PatchParams::apply(FIELD_MANAGER),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .map_err(effect_error)?;
+        if first {
+            self.emit(true, "LogRefused", &message).await?;
+        }
+        Ok(())
     }
 
     async fn emit(&self, warning: bool, reason: &str, message: &str) -> Result<(), EffectError> {

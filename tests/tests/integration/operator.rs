@@ -64,6 +64,10 @@ pub fn tests() -> Vec<Trial> {
             "operator::bad_input_is_refused_and_changes_nothing",
             bad_input_is_refused_and_changes_nothing,
         ),
+        control_plane(
+            "operator::a_log_behind_its_status_is_refused_until_a_person_says_so",
+            a_log_behind_its_status_is_refused_until_a_person_says_so,
+        ),
     ]
 }
 
@@ -169,6 +173,19 @@ impl Rig {
         self.operator = Some(tokio::spawn(async move {
             let _ = tandem_kube::controller::run(client, Arc::new(log), config).await;
         }));
+    }
+
+    /// Stops the operator and waits until its log is closed.
+    async fn stop_operator(&mut self) {
+        if let Some(operator) = self.operator.take() {
+            operator.abort();
+            let _ = operator.await;
+        }
+        let path = self.logs.last().expect("a log").path().to_path_buf();
+        wait_for_within("the log to be free", LIMIT, || async {
+            EventLog::open(&path, LogConfig::default()).ok().map(drop)
+        })
+        .await;
     }
 
     fn clusters(&self) -> Api<ZenithCluster> {
@@ -750,4 +767,128 @@ async fn bad_input_is_refused_and_changes_nothing(cp: Arc<ControlPlane>) {
         cluster.status.and_then(|s| s.state).as_deref(),
         Some("Normal")
     );
+}
+
+/// Copies a directory's files, recursively.
+fn copy_directory(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("a directory");
+    for entry in std::fs::read_dir(from).expect("a listing") {
+        let entry = entry.expect("an entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_directory(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("a copy");
+        }
+    }
+}
+
+/// A log put back to an older copy of itself (a restored backup, a volume snapshot) is
+/// consistent inside, so only the witness outside it can tell: the status's `lastSequence`. The
+/// operator refuses to act on the cluster, says so in the status, a condition and an Event, and
+/// waits. A new `reexamine` token from a person sets the log aside, and the cluster recovers
+/// from what its members report, keeping its active. (The older copy still names the first
+/// active; acting on it would undo the failover.)
+async fn a_log_behind_its_status_is_refused_until_a_person_says_so(cp: Arc<ControlPlane>) {
+    let mut rig = Rig::start(&cp, "operator-log-behind", 2).await;
+    rig.create(master_slave()).await;
+    let cluster = rig.state_is("Normal").await;
+    let first = Rig::active_of(&cluster);
+    rig.stop_operator().await;
+    let older = tempfile::tempdir().expect("a directory for the copy");
+    let log = rig.logs.last().expect("a log").path().to_path_buf();
+    copy_directory(&log, older.path());
+
+    // The cluster goes on: the active's process dies and the standby takes over, which the
+    // status witnesses.
+    rig.start_operator(true).await;
+    let standby = 1 - first;
+    rig.doubles[usize::from(first)].state().write(8192);
+    wait_for_within("the standby to be in sync", LIMIT, || async {
+        let status = rig.doubles[usize::from(standby)].state().status.clone();
+        (status.in_sync && status.lsn >= 8192).then_some(())
+    })
+    .await;
+    // Long enough for the engine to record the standby in sync at the active's position.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    rig.doubles[usize::from(first)].state().stop();
+    let clusters = rig.clusters();
+    let moved = wait_for_within("the standby to take over", LIMIT, || async {
+        let cluster = clusters.get(NAME).await.ok()?;
+        let status = cluster.status.as_ref()?;
+        (status.state.as_deref() == Some("Normal") && Rig::active_of(&cluster) == standby)
+            .then_some(cluster)
+    })
+    .await;
+    let active = Rig::active_of(&moved);
+    let witnessed = moved
+        .status
+        .as_ref()
+        .and_then(|status| status.last_sequence)
+        .expect("a witnessed sequence number");
+
+    // The log goes back to its older copy.
+    rig.stop_operator().await;
+    std::fs::remove_dir_all(&log).expect("the log removed");
+    copy_directory(older.path(), &log);
+    rig.start_operator(true).await;
+    let refused = wait_for_within("the log to be refused", LIMIT, || async {
+        let cluster = clusters.get(NAME).await.ok()?;
+        cluster.status.as_ref()?.log_refused.as_ref()?;
+        Some(cluster)
+    })
+    .await;
+    let status = refused.status.as_ref().expect("a status");
+    let refusal = status.log_refused.as_ref().expect("a refusal");
+    assert!(
+        refusal.reason.contains(&witnessed.to_string()),
+        "the reason names the witnessed record: {refusal:?}"
+    );
+    assert!(
+        status
+            .conditions
+            .iter()
+            .any(|condition| condition.type_ == "LogRefused" && condition.status == "True"),
+        "{:?}",
+        status.conditions
+    );
+    let reasons = rig.event_reasons().await;
+    assert!(
+        reasons.iter().any(|reason| reason == "LogRefused"),
+        "{reasons:?}"
+    );
+    // Waiting, it acts on nothing: the active stays, and the status is the refusal's.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let waiting = clusters.get(NAME).await.expect("the cluster");
+    assert_eq!(Rig::active_of(&waiting), active);
+    assert_eq!(
+        waiting
+            .status
+            .as_ref()
+            .and_then(|status| status.last_sequence),
+        Some(witnessed),
+        "nothing was recorded over the witness"
+    );
+    rig.rw_selects(active).await;
+
+    // A person looks, and says go.
+    rig.patch_spec(json!({"haSpec": {"reexamine": "log-rolled-back"}}))
+        .await
+        .expect("a reexamine token");
+    let recovered = wait_for_within("the cluster to recover from observation", LIMIT, || async {
+        let cluster = clusters.get(NAME).await.ok()?;
+        let status = cluster.status.as_ref()?;
+        let path: Vec<&str> = status.transitions.iter().map(|t| t.to.as_str()).collect();
+        (status.log_refused.is_none()
+            && path.contains(&"Reexamine")
+            && status.state.as_deref() == Some("Normal"))
+        .then_some(cluster)
+    })
+    .await;
+    assert_eq!(
+        Rig::active_of(&recovered),
+        active,
+        "the active the members show, adopted"
+    );
+    rig.rw_selects(active).await;
 }
