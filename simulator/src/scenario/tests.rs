@@ -891,17 +891,27 @@ proptest! {
 #[test]
 fn the_catalog_round_trips() {
     let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let Ok(entries) = std::fs::read_dir(&directory) else {
-        return;
-    };
+    let entries = std::fs::read_dir(&directory)
+        .unwrap_or_else(|error| panic!("{}: {error}", directory.display()));
     let mut paths: Vec<_> = entries
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .map(|entry| {
+            entry
+                .unwrap_or_else(|error| panic!("{}: {error}", directory.display()))
+                .path()
+        })
         .filter(|path| {
             path.extension()
                 .is_some_and(|extension| extension == "yaml")
         })
         .collect();
     paths.sort();
+    // The catalog has 51 files: fewer than 40 means this is not the catalog, or most of it is gone.
+    assert!(
+        paths.len() >= 40,
+        "{} holds {} scenario files",
+        directory.display(),
+        paths.len()
+    );
     for path in paths {
         let scenario = load(&path).unwrap_or_else(|error| panic!("{error}"));
         let written = to_yaml(&scenario);
