@@ -3,7 +3,12 @@
 //! a fault's parameters against the fault) and the scenario is built.
 
 use super::error::ScenarioError;
-use super::file::{EntryFile, ExpectFile, ScenarioFile, WorldFile, member_ordinal};
+use super::file::{
+    EntryFile, ExpectFile, ScenarioFile, WorldFile, longer_than_a_run, member_ordinal,
+};
+use super::limits::{
+    MAX_DURATION_MS, MAX_EXPECTED_STATES, MAX_NODES, MAX_TIMELINE_ENTRIES, MAX_WRITES_PER_SECOND,
+};
 use super::{
     ClusterStateName, Expect, Fault, FaultKind, Millis, Scenario, Target, TimelineEntry,
     UserAction, UserActionKind, What, WorldConfig, format_duration,
@@ -260,6 +265,16 @@ impl Reader<'_> {
             duration_ms,
         };
         let timeline = match document.timeline {
+            Some(entries) if entries.value.len() > MAX_TIMELINE_ENTRIES => {
+                return Err(self.invalid(
+                    line(&entries),
+                    "timeline",
+                    format!(
+                        "{} entries are more than the {MAX_TIMELINE_ENTRIES} a timeline may have",
+                        entries.value.len()
+                    ),
+                ));
+            }
             Some(entries) => entries
                 .value
                 .into_iter()
@@ -340,6 +355,17 @@ impl Reader<'_> {
                     "a world has at least one node",
                 ));
             }
+            if nodes.value > MAX_NODES {
+                return Err(self.invalid(
+                    line(&nodes),
+                    "world.nodes",
+                    format!(
+                        "{} nodes are more than the {MAX_NODES} a world may have (the most the \
+                         engine tracks)",
+                        nodes.value
+                    ),
+                ));
+            }
             world.nodes = nodes.value;
         }
         let set = |slot: &mut Millis, value: Option<Millis>| {
@@ -355,19 +381,38 @@ impl Reader<'_> {
             &mut world.rebuild_ms,
             file.rebuild_seconds.map(|s| s.value.0),
         );
+        let millis = |value: Option<Spanned<u64>>, key: &str| match value {
+            Some(ms) if ms.value > MAX_DURATION_MS => Err(self.invalid(
+                line(&ms),
+                format!("world.{key}"),
+                longer_than_a_run(&format!("{}ms", ms.value)),
+            )),
+            value => Ok(value.map(|ms| ms.value)),
+        };
         set(
             &mut world.replication_lag_ms,
-            file.replication_lag_ms.map(|s| s.value),
+            millis(file.replication_lag_ms, "replicationLagMs")?,
         );
         set(
             &mut world.api_latency_ms,
-            file.api_latency_ms.map(|s| s.value),
+            millis(file.api_latency_ms, "apiLatencyMs")?,
         );
         set(
             &mut world.agent_latency_ms,
-            file.agent_latency_ms.map(|s| s.value),
+            millis(file.agent_latency_ms, "agentLatencyMs")?,
         );
         if let Some(writes) = file.writes_per_second {
+            if writes.value > MAX_WRITES_PER_SECOND {
+                return Err(self.invalid(
+                    line(&writes),
+                    "world.writesPerSecond",
+                    format!(
+                        "{} writes a second are more than the {MAX_WRITES_PER_SECOND} a world \
+                         may have",
+                        writes.value
+                    ),
+                ));
+            }
             world.writes_per_second = writes.value;
         }
         Ok(world)
@@ -463,6 +508,19 @@ impl Reader<'_> {
         }
         let names = |list: &Option<Spanned<serde_saphyr::FlowSeq<Vec<Spanned<String>>>>>,
                      key: &str| {
+            if let Some(list) = list
+                .as_ref()
+                .filter(|list| list.value.0.len() > MAX_EXPECTED_STATES)
+            {
+                return Err(self.invalid(
+                    line(list),
+                    key,
+                    format!(
+                        "{} states are more than the {MAX_EXPECTED_STATES} it may list",
+                        list.value.0.len()
+                    ),
+                ));
+            }
             list.iter()
                 .flat_map(|list| list.value.0.iter().enumerate())
                 .map(|(index, name)| self.state_name(name, &format!("{key}[{index}]"), members))

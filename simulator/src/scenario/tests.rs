@@ -3,8 +3,9 @@
 //! and no input makes the parser panic.
 
 use crate::scenario::{
-    ClusterStateName, Expect, Fault, Scenario, ScenarioError, Target, TimelineEntry, UserAction,
-    What, WorldConfig, load, parse, to_yaml,
+    ClusterStateName, Expect, Fault, MAX_DURATION_MS, MAX_EXPECTED_STATES, MAX_NODES,
+    MAX_TIMELINE_ENTRIES, MAX_WRITES_PER_SECOND, Scenario, ScenarioError, Target, TimelineEntry,
+    UserAction, What, WorldConfig, load, parse, to_yaml,
 };
 use proptest::prelude::*;
 use std::path::Path;
@@ -415,6 +416,234 @@ fn mistakes_are_refused_with_file_line_and_key() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// A scenario whose `key:` (a dotted path) is `value`, its other keys valid; the key's line.
+fn with_value(key: &str, value: &str) -> (String, u32) {
+    let entry = |fields: &str| format!("{HEAD}  - at: 1m\n{fields}");
+    match key {
+        "duration" => (
+            format!("name: x\ntopology: master-slave\nduration: {value}\n"),
+            3,
+        ),
+        "expect.recoveredWithin" => (
+            format!(
+                "name: x\ntopology: master-slave\nexpect:\n  finalState: Normal\n  \
+                 recoveredWithin: {value}\n"
+            ),
+            5,
+        ),
+        "timeline[0].at" => (format!("{HEAD}  - at: {value}\n    action: stop\n"), 4),
+        "timeline[0].for" => (
+            entry(&format!(
+                "    fault: partition\n    target: active\n    for: {value}\n"
+            )),
+            7,
+        ),
+        "timeline[0].restartAfter" => (
+            entry(&format!(
+                "    fault: crash-process\n    target: active\n    restartAfter: {value}\n"
+            )),
+            7,
+        ),
+        "timeline[0].period" => (
+            entry(&format!(
+                "    fault: agent-flap\n    target: active\n    period: {value}\n    for: 1m\n"
+            )),
+            7,
+        ),
+        "timeline[0].seconds" => (
+            entry(&format!(
+                "    fault: slow-start\n    target: active\n    seconds: {value}\n"
+            )),
+            7,
+        ),
+        world => {
+            let name = world.strip_prefix("world.").expect("a key of world:");
+            (
+                format!("name: x\ntopology: master-slave\nworld:\n  {name}: {value}\n"),
+                4,
+            )
+        }
+    }
+}
+
+/// Every key that gives a time, by how it writes one: a duration, seconds, milliseconds.
+const DURATION_KEYS: &[&str] = &[
+    "duration",
+    "expect.recoveredWithin",
+    "timeline[0].at",
+    "timeline[0].for",
+    "timeline[0].restartAfter",
+    "timeline[0].period",
+];
+const SECONDS_KEYS: &[&str] = &[
+    "timeline[0].seconds",
+    "world.podStartSeconds",
+    "world.rebuildSeconds",
+];
+const MILLIS_KEYS: &[&str] = &[
+    "world.replicationLagMs",
+    "world.apiLatencyMs",
+    "world.agentLatencyMs",
+];
+
+#[test]
+fn every_time_is_at_most_a_day() {
+    let kinds: [(&[&str], &str, &[&str]); 3] = [
+        (
+            DURATION_KEYS,
+            "24h",
+            &[
+                "24h1ms",
+                "86400001ms",
+                "25h",
+                "5124095576030h",
+                "18446744073709551s615ms",
+            ],
+        ),
+        (
+            SECONDS_KEYS,
+            "86400",
+            &[
+                "86400.001",
+                "86401",
+                "1099511627.776",
+                "18446744073709551615",
+            ],
+        ),
+        (
+            MILLIS_KEYS,
+            "86400000",
+            &["86400001", "18446744073709551615"],
+        ),
+    ];
+    for (keys, longest, too_long) in kinds {
+        for key in keys {
+            // The longest time is accepted everywhere (`at` within a run that long).
+            let (text, line) = with_value(key, longest);
+            let text = if *key == "timeline[0].at" {
+                text.replace("timeline:", "duration: 24h\ntimeline:")
+            } else {
+                text
+            };
+            if let Err(error) = parse_text(&text) {
+                panic!("{key} at the limit: {error}\n{text}");
+            }
+            for written in too_long {
+                let (text, _) = with_value(key, written);
+                let unit = if SECONDS_KEYS.contains(key) {
+                    " seconds"
+                } else if MILLIS_KEYS.contains(key) {
+                    "ms"
+                } else {
+                    ""
+                };
+                refused(
+                    &text,
+                    line,
+                    key,
+                    &format!("{written}{unit} is longer than 24h, the longest a run may last"),
+                );
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Whatever the key and however far beyond, a time longer than a day is refused with the
+    /// file, the line, the key and the limit.
+    #[test]
+    fn any_time_beyond_a_day_is_refused(
+        key in proptest::sample::select([DURATION_KEYS, SECONDS_KEYS, MILLIS_KEYS].concat()),
+        ms in prop_oneof![
+            MAX_DURATION_MS + 1..=u64::MAX,
+            MAX_DURATION_MS + 1..=MAX_DURATION_MS * 1_000,
+            Just(MAX_DURATION_MS + 1),
+            Just(u64::MAX),
+        ],
+    ) {
+        let written = if SECONDS_KEYS.contains(&key) {
+            format!("{}.{:03}", ms / 1_000, ms % 1_000)
+        } else if MILLIS_KEYS.contains(&key) {
+            ms.to_string()
+        } else {
+            format!("{ms}ms")
+        };
+        let (text, line) = with_value(key, &written);
+        let fragment = if SECONDS_KEYS.contains(&key) {
+            // The message writes the number as it was read, a binary floating-point number.
+            " seconds is longer than 24h, the longest a run may last".to_owned()
+        } else if MILLIS_KEYS.contains(&key) {
+            format!("{written}ms is longer than 24h, the longest a run may last")
+        } else {
+            format!("{written} is longer than 24h, the longest a run may last")
+        };
+        let checked = check_refused(&text, line, key, &fragment);
+        prop_assert!(checked.is_ok(), "{}", checked.unwrap_err());
+    }
+}
+
+#[test]
+fn counts_and_sizes_are_bounded() {
+    let max = |key: &str, value: u64| with_value(key, &value.to_string()).0;
+    for (key, limit) in [
+        ("world.nodes", u64::from(MAX_NODES)),
+        ("world.writesPerSecond", u64::from(MAX_WRITES_PER_SECOND)),
+    ] {
+        parse_text(&max(key, limit)).unwrap_or_else(|error| panic!("{key}: {error}"));
+        for value in [limit + 1, u64::from(u32::MAX)] {
+            refused(
+                &max(key, value),
+                4,
+                key,
+                &format!(
+                    "{value} {} more than the {limit}",
+                    if key == "world.nodes" {
+                        "nodes are"
+                    } else {
+                        "writes a second are"
+                    }
+                ),
+            );
+        }
+    }
+    let timeline = |entries: usize| {
+        format!(
+            "{HEAD}{}",
+            "  - {at: 1m, action: pause-failover}\n".repeat(entries)
+        )
+    };
+    assert_eq!(
+        parse_text(&timeline(MAX_TIMELINE_ENTRIES))
+            .unwrap()
+            .timeline
+            .len(),
+        MAX_TIMELINE_ENTRIES
+    );
+    refused(
+        &timeline(MAX_TIMELINE_ENTRIES + 1),
+        4,
+        "timeline",
+        "1001 entries are more than the 1000 a timeline may have",
+    );
+    for key in ["visits", "never"] {
+        let states = |count: usize| {
+            format!(
+                "name: x\ntopology: master-slave\nexpect:\n  {key}: [{}]\n",
+                vec!["Normal"; count].join(", ")
+            )
+        };
+        parse_text(&states(MAX_EXPECTED_STATES)).unwrap();
+        refused(
+            &states(MAX_EXPECTED_STATES + 1),
+            4,
+            &format!("expect.{key}"),
+            "101 states are more than the 100 it may list",
+        );
+    }
+}
+
 #[test]
 fn invalid_yaml_names_the_file_and_line() {
     for (text, line) in [
@@ -549,13 +778,13 @@ fn cluster(topology: Topology) -> impl Strategy<Value = Spec> {
 
 fn world() -> impl Strategy<Value = WorldConfig> {
     (
-        1_u32..=20,
+        prop_oneof![1_u32..=20, 1_u32..=MAX_NODES, Just(MAX_NODES)],
         seconds(),
         seconds(),
-        any::<u32>(),
-        any::<u64>(),
-        any::<u64>(),
-        any::<u64>(),
+        prop_oneof![0_u32..=MAX_WRITES_PER_SECOND, Just(MAX_WRITES_PER_SECOND)],
+        millis(),
+        millis(),
+        millis(),
     )
         .prop_map(
             |(nodes, pod, rebuild, writes, lag, api, agent)| WorldConfig {
@@ -570,21 +799,24 @@ fn world() -> impl Strategy<Value = WorldConfig> {
         )
 }
 
-/// Durations as a shrinker leaves them: any millisecond count, often a round one.
 /// Spans written in seconds: whole seconds and milliseconds, up to the largest allowed.
 fn seconds() -> impl Strategy<Value = u64> {
     prop_oneof![
-        0_u64..=super::MAX_SECONDS_MS,
-        (0_u64..=super::MAX_SECONDS_MS / 1_000).prop_map(|s| s * 1_000),
-        Just(super::MAX_SECONDS_MS),
+        0_u64..=MAX_DURATION_MS,
+        (0_u64..=MAX_DURATION_MS / 1_000).prop_map(|s| s * 1_000),
+        Just(MAX_DURATION_MS),
     ]
 }
 
+/// Durations as a shrinker leaves them: any millisecond count, often a round one, up to the
+/// largest allowed.
 fn millis() -> impl Strategy<Value = u64> {
     prop_oneof![
         0_u64..=10_000_000,
-        (0_u64..=1_000).prop_map(|m| m * 60_000),
-        (0_u64..=100).prop_map(|h| h * 3_600_000),
+        0_u64..=MAX_DURATION_MS,
+        (0_u64..=MAX_DURATION_MS / 60_000).prop_map(|m| m * 60_000),
+        (0_u64..=MAX_DURATION_MS / 3_600_000).prop_map(|h| h * 3_600_000),
+        Just(MAX_DURATION_MS),
     ]
 }
 
