@@ -39,3 +39,9 @@ pub const MAX_TIMELINE_ENTRIES: usize = 1_000;
 /// The most states `expect.visits` and `expect.never` may each list: the engine has 15 kinds of
 /// state, and a path through them that visits a hundred is more than anyone checks by hand.
 pub const MAX_EXPECTED_STATES: usize = 100;
+
+/// The largest scenario file, in bytes: a mebibyte. The catalog's largest file is under 1 KiB
+/// and explore writes smaller ones; parsing takes some 40 times a file's size in memory, so a
+/// file at this limit costs tens of megabytes, where a file without a limit could exhaust the
+/// machine's memory.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;

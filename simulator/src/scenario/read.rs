@@ -7,7 +7,8 @@ use super::file::{
     EntryFile, ExpectFile, ScenarioFile, WorldFile, longer_than_a_run, member_ordinal,
 };
 use super::limits::{
-    MAX_DURATION_MS, MAX_EXPECTED_STATES, MAX_NODES, MAX_TIMELINE_ENTRIES, MAX_WRITES_PER_SECOND,
+    MAX_DURATION_MS, MAX_EXPECTED_STATES, MAX_FILE_BYTES, MAX_NODES, MAX_TIMELINE_ENTRIES,
+    MAX_WRITES_PER_SECOND,
 };
 use super::{
     ClusterStateName, Expect, Fault, FaultKind, Millis, Scenario, Target, TimelineEntry,
@@ -25,17 +26,90 @@ pub const DEFAULT_DURATION_MS: Millis = 30 * 60 * 1000;
 /// `seed` when the file does not say.
 pub const DEFAULT_SEED: u64 = 1;
 
-/// Reads and parses the scenario file at `path`.
+/// Reads and parses the scenario file at `path`: a regular file of at most
+/// [`MAX_FILE_BYTES`], in UTF-8.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-        file: path.to_owned(),
-        source,
-    })?;
-    parse(path, &text)
+    parse(path, &read_text(path)?)
 }
 
-/// Parses a scenario from `text`; `file` names it in messages.
+/// The text of the file at `path`. What it is is looked at before it is opened, since opening
+/// a FIFO waits for a writer, and again once opened, since the path may name another file by
+/// then; and no more than [`MAX_FILE_BYTES`] and one byte are read, so that a file growing
+/// meanwhile is refused too.
+fn read_text(path: &Path) -> Result<String, ScenarioError> {
+    use std::io::Read;
+    let unreadable = |source| ScenarioError::Read {
+        file: path.to_owned(),
+        source,
+    };
+    check_file(path, &std::fs::metadata(path).map_err(unreadable)?)?;
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    check_file(path, &file.metadata().map_err(unreadable)?)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(ScenarioError::TooLarge {
+            file: path.to_owned(),
+        });
+    }
+    String::from_utf8(bytes).map_err(|error| {
+        unreadable(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("it is not UTF-8 text: {error}"),
+        ))
+    })
+}
+
+/// Refuses what is not a regular file, or one larger than [`MAX_FILE_BYTES`].
+fn check_file(path: &Path, metadata: &std::fs::Metadata) -> Result<(), ScenarioError> {
+    if !metadata.is_file() {
+        return Err(ScenarioError::NotAFile {
+            file: path.to_owned(),
+            kind: file_kind(&metadata.file_type()),
+        });
+    }
+    if metadata.len() > MAX_FILE_BYTES {
+        return Err(ScenarioError::TooLarge {
+            file: path.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// What a path that is not a regular file names.
+fn file_kind(kind: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_char_device() {
+            return "a character device";
+        }
+        if kind.is_block_device() {
+            return "a block device";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    if kind.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Parses a scenario from `text`, of at most [`MAX_FILE_BYTES`]; `file` names it in messages.
 pub fn parse(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(ScenarioError::TooLarge {
+            file: file.to_owned(),
+        });
+    }
     // An empty file is a document without keys: the first complaint is the missing name.
     let document = deserialize(file, text)?.unwrap_or_default();
     Reader { file }.scenario(document)

@@ -3,9 +3,9 @@
 //! and no input makes the parser panic.
 
 use crate::scenario::{
-    ClusterStateName, Expect, Fault, MAX_DURATION_MS, MAX_EXPECTED_STATES, MAX_NODES,
-    MAX_TIMELINE_ENTRIES, MAX_WRITES_PER_SECOND, Scenario, ScenarioError, Target, TimelineEntry,
-    UserAction, What, WorldConfig, load, parse, to_yaml,
+    ClusterStateName, Expect, Fault, MAX_DURATION_MS, MAX_EXPECTED_STATES, MAX_FILE_BYTES,
+    MAX_NODES, MAX_TIMELINE_ENTRIES, MAX_WRITES_PER_SECOND, Scenario, ScenarioError, Target,
+    TimelineEntry, UserAction, What, WorldConfig, load, parse, to_yaml,
 };
 use proptest::prelude::*;
 use std::path::Path;
@@ -642,6 +642,77 @@ fn counts_and_sizes_are_bounded() {
             "101 states are more than the 100 it may list",
         );
     }
+    let size = usize::try_from(MAX_FILE_BYTES).unwrap();
+    let padded = |bytes: usize| {
+        let text = "name: x\ntopology: master-slave\n";
+        format!("{text}{}", "#".repeat(bytes - text.len()))
+    };
+    parse_text(&padded(size)).unwrap();
+    let error = parse_text(&padded(size + 1)).unwrap_err();
+    assert!(matches!(error, ScenarioError::TooLarge { .. }), "{error}");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{FILE}: cannot read: it is larger than 1048576 bytes, the most a scenario file may have"
+        )
+    );
+}
+
+#[test]
+fn load_reads_only_regular_files_of_bounded_size() {
+    let directory = tempfile::tempdir().unwrap();
+    let error = load(directory.path()).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}: cannot read: it is a directory, not a regular file",
+            directory.path().display()
+        )
+    );
+    let error = load(Path::new("/dev/zero")).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "/dev/zero: cannot read: it is a character device, not a regular file"
+    );
+    let big = directory.path().join("big.yaml");
+    let mut text = String::from("name: big\ntopology: master-slave\n");
+    text.push_str(&"#".repeat(usize::try_from(MAX_FILE_BYTES).unwrap() - text.len()));
+    std::fs::write(&big, &text).unwrap();
+    assert_eq!(load(&big).unwrap().name, "big");
+    text.push('#');
+    std::fs::write(&big, &text).unwrap();
+    let error = load(&big).unwrap_err();
+    assert!(matches!(error, ScenarioError::TooLarge { .. }), "{error}");
+    assert!(error.to_string().starts_with(&big.display().to_string()));
+    let binary = directory.path().join("binary.yaml");
+    std::fs::write(&binary, b"name: \xff\n").unwrap();
+    let error = load(&binary).unwrap_err();
+    assert!(error.to_string().contains("not UTF-8 text"), "{error}");
+}
+
+/// A FIFO is refused without opening it: opening one waits for a writer.
+#[cfg(unix)]
+#[test]
+fn load_refuses_a_fifo_without_waiting() {
+    let directory = tempfile::tempdir().unwrap();
+    let fifo = directory.path().join("fifo.yaml");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|status| status.success()) {
+        panic!("mkfifo could not make {}", fifo.display());
+    }
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let path = fifo.clone();
+    std::thread::spawn(move || sender.send(load(&path).map_err(|error| error.to_string())));
+    let outcome = receiver
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("load returns at once for a FIFO");
+    assert_eq!(
+        outcome.unwrap_err(),
+        format!(
+            "{}: cannot read: it is a FIFO, not a regular file",
+            fifo.display()
+        )
+    );
 }
 
 #[test]
