@@ -22,8 +22,8 @@ mod write;
 pub use error::ScenarioError;
 pub use file::{format_duration, parse_duration};
 pub use limits::{
-    MAX_DURATION_MS, MAX_EXPECTED_STATES, MAX_FILE_BYTES, MAX_NODES, MAX_TIMELINE_ENTRIES,
-    MAX_WRITES_PER_SECOND,
+    MAX_DURATION_MS, MAX_EXPECTED_STATES, MAX_FILE_BYTES, MAX_NAME_BYTES, MAX_NODES,
+    MAX_TIMELINE_ENTRIES, MAX_WRITES_PER_SECOND,
 };
 pub use read::{DEFAULT_DURATION_MS, DEFAULT_SEED, load, parse};
 pub use write::to_yaml;

@@ -40,6 +40,16 @@ pub const MAX_TIMELINE_ENTRIES: usize = 1_000;
 /// state, and a path through them that visits a hundred is more than anyone checks by hand.
 pub const MAX_EXPECTED_STATES: usize = 100;
 
+/// The longest scenario name, in bytes. The name names the run's log stream, with the seed, a
+/// suffix for a run of the same name and a suffix per lost log after it (at most 57 bytes; the
+/// log takes names of up to `tandem_sled::MAX_STREAM_NAME_BYTES`, 320), and the files
+/// `--trace` and `--timeline` write for each scenario, after the given file's stem and before
+/// its extension (a file name is at most 255 bytes on common file systems): 200 leaves room
+/// for both.
+pub const MAX_NAME_BYTES: usize = 200;
+
+const _: () = assert!(MAX_NAME_BYTES + 57 <= tandem_sled::MAX_STREAM_NAME_BYTES);
+
 /// The largest scenario file, in bytes: a mebibyte. The catalog's largest file is under 1 KiB
 /// and explore writes smaller ones; parsing takes some 40 times a file's size in memory, so a
 /// file at this limit costs tens of megabytes, where a file without a limit could exhaust the

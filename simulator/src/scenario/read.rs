@@ -7,8 +7,8 @@ use super::file::{
     EntryFile, ExpectFile, ScenarioFile, WorldFile, longer_than_a_run, member_ordinal,
 };
 use super::limits::{
-    MAX_DURATION_MS, MAX_EXPECTED_STATES, MAX_FILE_BYTES, MAX_NODES, MAX_TIMELINE_ENTRIES,
-    MAX_WRITES_PER_SECOND,
+    MAX_DURATION_MS, MAX_EXPECTED_STATES, MAX_FILE_BYTES, MAX_NAME_BYTES, MAX_NODES,
+    MAX_TIMELINE_ENTRIES, MAX_WRITES_PER_SECOND,
 };
 use super::{
     ClusterStateName, Expect, Fault, FaultKind, Millis, Scenario, Target, TimelineEntry,
@@ -314,8 +314,8 @@ impl Reader<'_> {
         let name = document
             .name
             .ok_or_else(|| self.missing(1, "name", "every scenario has a name"))?;
-        if name.value.trim().is_empty() {
-            return Err(self.invalid(line(&name), "name", "the name is empty"));
+        if let Err(message) = check_name(&name.value) {
+            return Err(self.invalid(line(&name), "name", message));
         }
         let topology = document
             .topology
@@ -650,6 +650,32 @@ impl Reader<'_> {
         };
         Ok(ClusterStateName { kind, member })
     }
+}
+
+/// A scenario's name names its log stream and the files `--trace` and `--timeline` write for
+/// it: it is not empty or blank, at most [`MAX_NAME_BYTES`] long, and printable (no control
+/// character), with no path separator (`/`, `\`).
+fn check_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("the name is empty".to_owned());
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err(format!(
+            "the name is {} bytes long, more than the {MAX_NAME_BYTES} a name may have",
+            name.len()
+        ));
+    }
+    if let Some(control) = name.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "the name contains the control character {control:?}: a name is printable"
+        ));
+    }
+    if let Some(separator) = name.chars().find(|c| matches!(c, '/' | '\\')) {
+        return Err(format!(
+            "the name contains {separator:?}: a name names files, and has no path separator"
+        ));
+    }
+    Ok(())
 }
 
 /// `stopped`, `reexamine` and `switchover` change during a run, so the timeline drives them.

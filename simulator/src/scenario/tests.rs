@@ -4,8 +4,8 @@
 
 use crate::scenario::{
     ClusterStateName, Expect, Fault, MAX_DURATION_MS, MAX_EXPECTED_STATES, MAX_FILE_BYTES,
-    MAX_NODES, MAX_TIMELINE_ENTRIES, MAX_WRITES_PER_SECOND, Scenario, ScenarioError, Target,
-    TimelineEntry, UserAction, What, WorldConfig, load, parse, to_yaml,
+    MAX_NAME_BYTES, MAX_NODES, MAX_TIMELINE_ENTRIES, MAX_WRITES_PER_SECOND, Scenario,
+    ScenarioError, Target, TimelineEntry, UserAction, What, WorldConfig, load, parse, to_yaml,
 };
 use proptest::prelude::*;
 use std::path::Path;
@@ -659,6 +659,47 @@ fn counts_and_sizes_are_bounded() {
 }
 
 #[test]
+fn names_are_printable_short_and_name_no_path() {
+    let named = |name: &str| format!("name: {name}\ntopology: master-slave\n");
+    for name in [
+        "x".to_owned(),
+        "\"a name, with spaces: é\"".to_owned(),
+        "n".repeat(MAX_NAME_BYTES),
+        "é".repeat(MAX_NAME_BYTES / 2),
+        "..".to_owned(),
+    ] {
+        parse_text(&named(&name)).unwrap_or_else(|error| panic!("{name}: {error}"));
+    }
+    #[rustfmt::skip]
+    let cases: &[(&str, &str)] = &[
+        ("\"a\\u0007b\"", "the name contains the control character '\\u{7}': a name is printable"),
+        ("\"a\\tb\"", "the name contains the control character '\\t': a name is printable"),
+        ("\"a\\nb\"", "control character '\\n'"),
+        ("\"a\\u0000b\"", "control character '\\0'"),
+        ("\"a\\u009bb\"", "control character '\\u{9b}'"),
+        ("../../etc/passwd", "the name contains '/': a name names files, and has no path separator"),
+        ("a/b", "contains '/'"),
+        ("\"a\\\\b\"", "contains '\\\\'"),
+        ("\"   \"", "the name is empty"),
+    ];
+    for (name, fragment) in cases {
+        refused(&named(name), 1, "name", fragment);
+    }
+    refused(
+        &named(&"n".repeat(MAX_NAME_BYTES + 1)),
+        1,
+        "name",
+        "the name is 201 bytes long, more than the 200 a name may have",
+    );
+    refused(
+        &named(&"é".repeat(MAX_NAME_BYTES / 2 + 1)),
+        1,
+        "name",
+        "the name is 202 bytes long",
+    );
+}
+
+#[test]
 fn load_reads_only_regular_files_of_bounded_size() {
     let directory = tempfile::tempdir().unwrap();
     let error = load(directory.path()).unwrap_err();
@@ -1002,16 +1043,32 @@ fn expect(members: u8) -> impl Strategy<Value = Expect> {
         })
 }
 
+/// Every kind of name the language accepts, up to the longest.
+fn name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z][a-z0-9-]{0,20}",
+        any::<String>()
+            .prop_map(|text| {
+                let mut name: String = text
+                    .chars()
+                    .filter(|c| !c.is_control() && !matches!(c, '/' | '\\'))
+                    .collect();
+                while name.len() > MAX_NAME_BYTES {
+                    name.pop();
+                }
+                name
+            })
+            .prop_filter("a name is not blank", |name| !name.trim().is_empty()),
+        Just("n".repeat(MAX_NAME_BYTES)),
+        Just("é".repeat(MAX_NAME_BYTES / 2)),
+    ]
+}
+
 fn scenario() -> impl Strategy<Value = Scenario> {
     (topology(), world()).prop_flat_map(|(topology, world)| {
         let members = topology.member_count();
         (
-            (
-                "[a-z][a-z0-9-]{0,20}",
-                any::<String>(),
-                any::<u64>(),
-                millis(),
-            ),
+            (name(), any::<String>(), any::<u64>(), millis()),
             cluster(topology),
             proptest::collection::vec((any::<u64>(), what(members, world.nodes)), 0..8),
             expect(members),
