@@ -743,7 +743,13 @@ fn load_refuses_a_fifo_without_waiting() {
     }
     let (sender, receiver) = std::sync::mpsc::channel();
     let path = fifo.clone();
-    std::thread::spawn(move || sender.send(load(&path).map_err(|error| error.to_string())));
+    std::thread::spawn(move || {
+        let _ = sender.send(
+            load(&path)
+                .map(|scenario| scenario.name)
+                .map_err(|error| error.to_string()),
+        );
+    });
     let outcome = receiver
         .recv_timeout(std::time::Duration::from_secs(10))
         .expect("load returns at once for a FIFO");
