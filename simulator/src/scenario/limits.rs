@@ -32,8 +32,8 @@ pub const MAX_NODES: u32 = 5_000;
 const _: () = assert!(MAX_NODES as usize == tandem_engine::limits::MAX_NODES);
 
 /// The most entries a timeline may have. Explore draws at most a dozen (six, each perhaps
-/// with its pair) and the catalog's longest has a handful; a thousand is more than any story of failures needs, and keeps the
-/// run's queue and its picture small.
+/// with its pair) and the catalog's longest has a handful; a thousand is more than any story
+/// of failures needs, and keeps the run's queue and its picture small.
 pub const MAX_TIMELINE_ENTRIES: usize = 1_000;
 
 /// The most states `expect.visits` and `expect.never` may each list: the engine has 15 kinds of
