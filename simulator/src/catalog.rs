@@ -269,12 +269,61 @@ pub fn failure_details(report: &RunReport) -> Option<String> {
 }
 
 /// Where a file of a run's output goes when several scenarios run: `path` itself for one, else
-/// `path` with the scenario's name before the extension.
+/// `path` with the scenario's name before the extension, in `path`'s directory whatever the
+/// name: a scenario file's name has no path separator or control character, and one built
+/// otherwise has them replaced by `_`.
 pub fn output_path(path: &Path, name: &str, many: bool) -> PathBuf {
     if !many {
         return path.to_path_buf();
     }
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("out");
+    let name: String = name
+        .chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '/' | '\\') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
     let extension = path.extension().and_then(|s| s.to_str()).unwrap_or("");
     path.with_file_name(format!("{stem}-{name}.{extension}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_files_stay_in_the_directory_asked_for() {
+        let asked = Path::new("out/runs/trace.jsonl");
+        assert_eq!(output_path(asked, "a/b", false), asked);
+        assert_eq!(
+            output_path(asked, "crash", true),
+            Path::new("out/runs/trace-crash.jsonl")
+        );
+        for name in [
+            "../../etc/passwd",
+            "/etc/passwd",
+            "a\\..\\..\\b",
+            "..",
+            "a\nb",
+            "a\0b",
+        ] {
+            let path = output_path(asked, name, true);
+            assert_eq!(
+                path.parent(),
+                asked.parent(),
+                "{name:?}: {}",
+                path.display()
+            );
+            let file = path.file_name().and_then(|file| file.to_str()).unwrap();
+            assert!(
+                file.starts_with("trace-") && file.ends_with(".jsonl"),
+                "{name:?}: {file}"
+            );
+            assert!(!file.contains(['/', '\\', '\n', '\0']), "{name:?}: {file}");
+        }
+    }
 }

@@ -10,7 +10,7 @@ use crate::scenario::{
     WorldConfig, format_duration, to_yaml,
 };
 use anyhow::{Context, bail};
-use std::ops::Range;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -34,8 +34,8 @@ const MAX_SHRINK_RUNS: usize = 400;
 pub struct ExploreOptions {
     /// The topology.
     pub topology: Topology,
-    /// The seeds.
-    pub seeds: Range<u64>,
+    /// The seeds, both ends included.
+    pub seeds: RangeInclusive<u64>,
     /// Simulated time per seed.
     pub duration_ms: Millis,
     /// Where failing scenarios are written.
@@ -45,7 +45,8 @@ pub struct ExploreOptions {
 }
 
 impl ExploreOptions {
-    /// Parses the command line's `--seeds A..B` and `--duration`.
+    /// Parses the command line's `--seeds A..B` (B excluded) or `A..=B` (B included, so that
+    /// the largest seed can be run too) and `--duration`.
     pub fn parse(
         topology: Topology,
         seeds: &str,
@@ -54,7 +55,11 @@ impl ExploreOptions {
     ) -> anyhow::Result<ExploreOptions> {
         let (from, to) = seeds
             .split_once("..")
-            .with_context(|| format!("--seeds {seeds:?}: expected A..B"))?;
+            .with_context(|| format!("--seeds {seeds:?}: expected A..B or A..=B"))?;
+        let (to, inclusive) = match to.strip_prefix('=') {
+            Some(to) => (to, true),
+            None => (to, false),
+        };
         let from: u64 = from
             .trim()
             .parse()
@@ -63,9 +68,14 @@ impl ExploreOptions {
             .trim()
             .parse()
             .with_context(|| format!("--seeds {seeds:?}: {to:?} is not a number"))?;
-        if to <= from {
+        let last = if inclusive {
+            Some(to)
+        } else {
+            to.checked_sub(1)
+        };
+        let Some(last) = last.filter(|last| *last >= from) else {
             bail!("--seeds {seeds:?}: the range is empty");
-        }
+        };
         let duration_ms = crate::scenario::parse_duration(duration)
             .map_err(|message| anyhow::anyhow!("--duration: {message}"))?;
         if duration_ms < 10 * 60_000 {
@@ -73,7 +83,7 @@ impl ExploreOptions {
         }
         Ok(ExploreOptions {
             topology,
-            seeds: from..to,
+            seeds: from..=last,
             duration_ms,
             out,
             sabotage: Sabotage::None,
@@ -154,27 +164,27 @@ pub fn explore_seeds(
 ) -> anyhow::Result<Exploration> {
     assert!(!logs.is_empty(), "explore needs a log per worker");
     let started = Instant::now();
-    let total = options.seeds.clone().count();
+    let (first, last) = (*options.seeds.start(), *options.seeds.end());
+    // For the progress line only: `0..=u64::MAX` has one seed more than a `usize` counts.
+    let total = usize::try_from(last.saturating_sub(first))
+        .map_or(usize::MAX, |count| count.saturating_add(1));
     let progress = Mutex::new(Progress::new(if show_progress { total } else { 0 }));
-    let next = AtomicU64::new(options.seeds.start);
+    let seeds = Seeds::new(&options.seeds);
     // Seeds are independent: workers take the next seed until none is left, and the results
     // are put back in seed order, so the outcome does not depend on the scheduling.
     let outcomes: Vec<anyhow::Result<Vec<SeedOutcome>>> = std::thread::scope(|scope| {
-        let (next, progress) = (&next, &progress);
+        let (seeds, progress) = (&seeds, &progress);
         let handles: Vec<_> = logs
             .iter()
             .map(|log| {
                 scope.spawn(move || {
                     let mut outcomes = Vec::new();
-                    loop {
-                        let seed = next.fetch_add(1, Ordering::Relaxed);
-                        if seed >= options.seeds.end {
-                            return Ok(outcomes);
-                        }
+                    while let Some(seed) = seeds.take() {
                         outcomes.push(explore_seed(seed, options, log)?);
                         let mut progress = progress.lock().unwrap_or_else(PoisonError::into_inner);
                         progress.tick(&format!("seed {seed}"));
                     }
+                    Ok(outcomes)
                 })
             })
             .collect();
@@ -192,17 +202,42 @@ pub fn explore_seeds(
         all.extend(outcome?);
     }
     all.sort_by_key(|outcome| outcome.seed);
+    let seeds_run = all.len() as u64;
     let simulated_ms = all.iter().map(|outcome| outcome.simulated_ms).sum();
     let failures = all
         .into_iter()
         .filter_map(|outcome| outcome.failure)
         .collect();
     Ok(Exploration {
-        seeds: total as u64,
+        seeds: seeds_run,
         failures,
         simulated_ms,
         wall_secs: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The seeds not yet taken, handed out in order to the workers. The last one is taken without
+/// counting past it, so that a range ending at `u64::MAX` ends.
+struct Seeds {
+    next: Mutex<Option<u64>>,
+    last: u64,
+}
+
+impl Seeds {
+    fn new(range: &RangeInclusive<u64>) -> Seeds {
+        Seeds {
+            next: Mutex::new((range.start() <= range.end()).then_some(*range.start())),
+            last: *range.end(),
+        }
+    }
+
+    /// The next seed, or `None` once every seed was taken.
+    fn take(&self) -> Option<u64> {
+        let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
+        let seed = (*next)?;
+        *next = (seed < self.last).then(|| seed + 1);
+        Some(seed)
+    }
 }
 
 /// Explore runs on at most this many threads.
@@ -873,4 +908,64 @@ fn draw(
         }
     };
     vec![entry(at_ms, what)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seeds(text: &str) -> anyhow::Result<RangeInclusive<u64>> {
+        ExploreOptions::parse(Topology::MasterSlave, text, "1h", PathBuf::from("."))
+            .map(|options| options.seeds)
+    }
+
+    #[test]
+    fn seed_ranges_exclude_or_include_their_end() {
+        assert_eq!(seeds("1..101").unwrap(), 1..=100);
+        assert_eq!(seeds("5..=5").unwrap(), 5..=5);
+        assert_eq!(
+            seeds("18446744073709551613..18446744073709551615").unwrap(),
+            u64::MAX - 2..=u64::MAX - 1
+        );
+        assert_eq!(
+            seeds("18446744073709551613..=18446744073709551615").unwrap(),
+            u64::MAX - 2..=u64::MAX
+        );
+        assert_eq!(seeds("0..=18446744073709551615").unwrap(), 0..=u64::MAX);
+        for empty in [
+            "5..5",
+            "0..0",
+            "3..=2",
+            "18446744073709551615..18446744073709551615",
+        ] {
+            let error = seeds(empty).unwrap_err().to_string();
+            assert!(error.ends_with("the range is empty"), "{empty}: {error}");
+        }
+        for malformed in ["5", "a..3", "1..18446744073709551616", "1..=-1"] {
+            assert!(seeds(malformed).is_err(), "{malformed}");
+        }
+    }
+
+    /// Workers that take seeds at the same time take each seed of the range once, and stop,
+    /// also when the range ends at the largest seed.
+    #[test]
+    fn every_seed_is_taken_once_up_to_the_largest() {
+        for range in [u64::MAX - 20..=u64::MAX, u64::MAX..=u64::MAX, 0..=20, 7..=7] {
+            let seeds = Seeds::new(&range);
+            let mut taken: Vec<u64> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..4)
+                    .map(|_| {
+                        scope.spawn(|| std::iter::from_fn(|| seeds.take()).collect::<Vec<u64>>())
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|handle| handle.join().expect("a worker"))
+                    .collect()
+            });
+            taken.sort_unstable();
+            assert_eq!(taken, range.clone().collect::<Vec<u64>>(), "{range:?}");
+            assert_eq!(seeds.take(), None, "{range:?}");
+        }
+    }
 }

@@ -72,7 +72,7 @@ enum Command {
         /// master-slave or standalone.
         #[arg(long, value_enum, default_value = "master-slave")]
         topology: TopologyArg,
-        /// Seeds, as `A..B` (B excluded).
+        /// Seeds, as `A..B` (B excluded) or `A..=B` (B included).
         #[arg(long, default_value = "1..101")]
         seeds: String,
         /// Simulated time per seed (faults, then the quiet phase).

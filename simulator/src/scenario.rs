@@ -8,17 +8,23 @@
 //! - `file`: the file as serde reads and writes it, every value with its line;
 //! - `read`: from the file to a [`Scenario`], checking what serde cannot (a target against the
 //!   members, a time against the run);
-//! - `write`: the way back.
+//! - `write`: the way back;
+//! - `limits`: the largest value, count and file the language accepts.
 
 mod error;
 mod file;
+mod limits;
 mod read;
 #[cfg(test)]
 mod tests;
 mod write;
 
 pub use error::ScenarioError;
-pub use file::{MAX_SECONDS_MS, format_duration, parse_duration};
+pub use file::{format_duration, parse_duration};
+pub use limits::{
+    MAX_DURATION_MS, MAX_EXPECTED_STATES, MAX_FILE_BYTES, MAX_NAME_BYTES, MAX_NODES,
+    MAX_TIMELINE_ENTRIES, MAX_WRITES_PER_SECOND,
+};
 pub use read::{DEFAULT_DURATION_MS, DEFAULT_SEED, load, parse};
 pub use write::to_yaml;
 

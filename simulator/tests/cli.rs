@@ -110,6 +110,97 @@ fn bad_input_exits_2_naming_the_file_line_and_key() {
 }
 
 #[test]
+fn what_is_not_a_regular_file_is_refused_at_once() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let output = sim(&["run", "/dev/zero"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "tandem-sim: /dev/zero: cannot read: it is a character device, not a regular file\n"
+    );
+    // A directory ending in .yaml, inside a directory given to run.
+    std::fs::create_dir(dir.path().join("odd.yaml")).expect("a directory");
+    let output = sim(&["run", dir.path().to_str().expect("UTF-8")]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("odd.yaml: cannot read: it is a directory, not a regular file"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn names_at_their_longest_run_and_output_stays_where_asked() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let scenarios = dir.path().join("scenarios");
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&scenarios).expect("a directory");
+    std::fs::create_dir_all(&out).expect("a directory");
+    let long = "n".repeat(tandem_sim::scenario::MAX_NAME_BYTES);
+    for (file, name) in [("a.yaml", long.as_str()), ("b.yaml", "a name, é")] {
+        write(
+            &scenarios,
+            file,
+            &format!("name: {name:?}\ntopology: standalone\nduration: 10m\n"),
+        );
+    }
+    let trace = out.join("t.jsonl");
+    let svg = out.join("p.svg");
+    let output = sim(&[
+        "run",
+        scenarios.to_str().expect("UTF-8"),
+        "--trace",
+        trace.to_str().expect("UTF-8"),
+        "--timeline",
+        svg.to_str().expect("UTF-8"),
+        "--seed",
+        "18446744073709551615",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let mut written: Vec<String> = std::fs::read_dir(&out)
+        .expect("the output directory")
+        .map(|entry| {
+            entry
+                .expect("an entry")
+                .file_name()
+                .into_string()
+                .expect("UTF-8")
+        })
+        .collect();
+    written.sort();
+    assert_eq!(
+        written,
+        [
+            "p-a name, é.svg".to_owned(),
+            format!("p-{long}.svg"),
+            "t-a name, é.jsonl".to_owned(),
+            format!("t-{long}.jsonl"),
+        ]
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path())
+            .expect("the directory")
+            .count(),
+        2
+    );
+    // A name with a path in it is refused before anything runs.
+    let bad = write(
+        &scenarios,
+        "c.yaml",
+        "name: ../../escape\ntopology: standalone\n",
+    );
+    let output = sim(&["run", &bad, "--trace", trace.to_str().expect("UTF-8")]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains(
+            "c.yaml:1: name: the name contains '/': a name names files, and has no path separator"
+        ),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
 fn a_kept_log_can_be_shown_verified_exported_and_replayed() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let log = dir.path().join("log");

@@ -32,8 +32,37 @@ fn logs(dir: &tempfile::TempDir) -> Vec<EventLog> {
 
 fn options(topology: Topology, seeds: std::ops::Range<u64>, out: PathBuf) -> ExploreOptions {
     let mut options = ExploreOptions::parse(topology, "1..2", "1h", out).expect("valid options");
-    options.seeds = seeds;
+    options.seeds = seeds.start..=seeds.end - 1;
     options
+}
+
+/// A range that ends at the largest seed ends: several workers take its seeds, and none
+/// counts past the last one.
+#[test]
+fn seeds_up_to_the_largest_run_once_each_and_end() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let options = ExploreOptions::parse(
+        Topology::Standalone,
+        "18446744073709551614..=18446744073709551615",
+        "10m",
+        dir.path().to_path_buf(),
+    )
+    .expect("valid options");
+    let logs: Vec<EventLog> = (0..3)
+        .map(|worker| {
+            EventLog::open(dir.path().join(format!("worker-{worker}")), log_config())
+                .expect("a log in a temporary directory")
+        })
+        .collect();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let result = explore_seeds(&options, &logs, false).map(|result| result.seeds);
+        let _ = sender.send(result.map_err(|error| error.to_string()));
+    });
+    let seeds = receiver
+        .recv_timeout(std::time::Duration::from_secs(300))
+        .expect("the exploration ends");
+    assert_eq!(seeds, Ok(2));
 }
 
 fn assert_no_failure(topology: Topology, seeds: std::ops::Range<u64>) {

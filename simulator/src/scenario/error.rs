@@ -15,6 +15,24 @@ pub enum ScenarioError {
         /// Why.
         source: std::io::Error,
     },
+    /// The path names a directory, a FIFO, a device or a socket, not a regular file.
+    #[error("{}: cannot read: it is {kind}, not a regular file", file.display())]
+    NotAFile {
+        /// The path.
+        file: PathBuf,
+        /// What it names instead.
+        kind: &'static str,
+    },
+    /// The file is larger than [`super::MAX_FILE_BYTES`].
+    #[error(
+        "{}: cannot read: it is larger than {} bytes, the most a scenario file may have",
+        file.display(),
+        super::MAX_FILE_BYTES
+    )]
+    TooLarge {
+        /// The file.
+        file: PathBuf,
+    },
     /// The text is not YAML the parser accepts.
     #[error("{}:{line}: invalid YAML: {message}", file.display())]
     Syntax {
@@ -58,6 +76,8 @@ impl ScenarioError {
     pub fn file(&self) -> &std::path::Path {
         match self {
             ScenarioError::Read { file, .. }
+            | ScenarioError::NotAFile { file, .. }
+            | ScenarioError::TooLarge { file, .. }
             | ScenarioError::Syntax { file, .. }
             | ScenarioError::MissingKey { file, .. }
             | ScenarioError::Invalid { file, .. } => file,
@@ -67,7 +87,9 @@ impl ScenarioError {
     /// The 1-based line, for every error but an unreadable file.
     pub fn line(&self) -> Option<u32> {
         match self {
-            ScenarioError::Read { .. } => None,
+            ScenarioError::Read { .. }
+            | ScenarioError::NotAFile { .. }
+            | ScenarioError::TooLarge { .. } => None,
             ScenarioError::Syntax { line, .. }
             | ScenarioError::MissingKey { line, .. }
             | ScenarioError::Invalid { line, .. } => Some(*line),
@@ -77,7 +99,10 @@ impl ScenarioError {
     /// The path of the key the error is about, when there is one.
     pub fn key(&self) -> Option<&str> {
         match self {
-            ScenarioError::Read { .. } | ScenarioError::Syntax { .. } => None,
+            ScenarioError::Read { .. }
+            | ScenarioError::NotAFile { .. }
+            | ScenarioError::TooLarge { .. }
+            | ScenarioError::Syntax { .. } => None,
             ScenarioError::MissingKey { key, .. } | ScenarioError::Invalid { key, .. } => Some(key),
         }
     }

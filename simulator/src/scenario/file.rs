@@ -6,6 +6,7 @@
 //! Unknown keys are refused (`deny_unknown_fields`); the value types below refuse malformed
 //! values with a message that says how to write them.
 
+use super::limits::MAX_DURATION_MS;
 use super::{FaultKind, Millis, Target, UserActionKind};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
@@ -145,17 +146,31 @@ pub(super) struct Duration(pub Millis);
 
 const DURATION_FORMS: &str = "write a number and a unit: 500ms, 30s, 1m30s, 2h";
 
-/// Parses a duration as scenario files and the command line write them.
+/// Parses a duration as scenario files and the command line write them, at most
+/// [`MAX_DURATION_MS`].
 pub fn parse_duration(text: &str) -> Result<Millis, String> {
-    let duration = humantime::parse_duration(text)
-        .map_err(|error| format!("malformed duration {text:?}: {error} ({DURATION_FORMS})"))?;
+    let duration = humantime::parse_duration(text).map_err(|error| match error {
+        // Beyond what a `std::time::Duration` holds: longer than any run, too.
+        humantime::DurationError::NumberOverflow => longer_than_a_run(text),
+        error => format!("malformed duration {text:?}: {error} ({DURATION_FORMS})"),
+    })?;
     if duration.subsec_nanos() % 1_000_000 != 0 {
         return Err(format!(
             "{text} is finer than the millisecond the simulator counts in"
         ));
     }
     Millis::try_from(duration.as_millis())
-        .map_err(|_| format!("{text} is longer than the simulator can count"))
+        .ok()
+        .filter(|ms| *ms <= MAX_DURATION_MS)
+        .ok_or_else(|| longer_than_a_run(text))
+}
+
+/// Why a time of `written` is refused: it is longer than [`MAX_DURATION_MS`].
+pub(super) fn longer_than_a_run(written: &str) -> String {
+    format!(
+        "{written} is longer than {}, the longest a run may last",
+        format_duration(MAX_DURATION_MS)
+    )
 }
 
 /// A duration the way scenario files write it, hours to milliseconds, largest first: `0s`,
@@ -238,43 +253,53 @@ impl Serialize for RestartAfter {
 }
 
 /// Seconds, whole or with up to three decimals (`5`, `2.5`), kept as milliseconds, at most
-/// [`MAX_SECONDS_MS`].
+/// [`MAX_DURATION_MS`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Seconds(pub Millis);
 
-/// The longest span written in seconds, about 34 years: below it, a number of seconds with
-/// three decimals goes through a binary floating-point number and back to the same millisecond.
-pub const MAX_SECONDS_MS: Millis = 1 << 40;
+// Below 2^40 ms (about 34 years), a number of seconds with three decimals goes through a binary
+// floating-point number and back to the same millisecond.
+const _: () = assert!(MAX_DURATION_MS <= 1 << 40);
 
 impl<'de> Deserialize<'de> for Seconds {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Seconds, D::Error> {
         struct SecondsVisitor;
-        const EXPECTED: &str =
-            "a number of seconds from 0 to 1099511627.776, with at most three decimals";
+        fn expected() -> String {
+            format!(
+                "a number of seconds from 0 to {}, with at most three decimals",
+                MAX_DURATION_MS / 1_000
+            )
+        }
+        fn too_long<E: de::Error>(seconds: impl fmt::Display) -> E {
+            E::custom(longer_than_a_run(&format!("{seconds} seconds")))
+        }
         impl Visitor<'_> for SecondsVisitor {
             type Value = Seconds;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(EXPECTED)
+                f.write_str(&expected())
             }
             fn visit_u64<E: de::Error>(self, seconds: u64) -> Result<Seconds, E> {
                 seconds
                     .checked_mul(1_000)
-                    .filter(|ms| *ms <= MAX_SECONDS_MS)
+                    .filter(|ms| *ms <= MAX_DURATION_MS)
                     .map(Seconds)
-                    .ok_or_else(|| E::custom(format!("{seconds} is not {EXPECTED}")))
+                    .ok_or_else(|| too_long(seconds))
             }
             fn visit_i64<E: de::Error>(self, seconds: i64) -> Result<Seconds, E> {
                 u64::try_from(seconds)
-                    .map_err(|_| E::custom(format!("{seconds} is not {EXPECTED}")))
+                    .map_err(|_| E::custom(format!("{seconds} is not {}", expected())))
                     .and_then(|seconds| self.visit_u64(seconds))
             }
             fn visit_f64<E: de::Error>(self, seconds: f64) -> Result<Seconds, E> {
                 let ms = (seconds * 1_000.0).round();
-                // Below `MAX_SECONDS_MS`, what binary floating point adds to a value written
-                // with three decimals is far less than this.
+                if ms > MAX_DURATION_MS as f64 {
+                    return Err(too_long(seconds));
+                }
+                // Below 2^40 ms, what binary floating point adds to a value written with three
+                // decimals is far less than this.
                 let exact = ((seconds * 1_000.0) - ms).abs() < 1e-3;
-                if !(exact && ms >= 0.0 && ms <= MAX_SECONDS_MS as f64) {
-                    return Err(E::custom(format!("{seconds} is not {EXPECTED}")));
+                if !(exact && ms >= 0.0) {
+                    return Err(E::custom(format!("{seconds} is not {}", expected())));
                 }
                 // In range and whole: checked just above.
                 Ok(Seconds(ms as u64))
@@ -426,11 +451,23 @@ mod tests {
         );
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("1.0001s").unwrap_err().contains("finer"));
-        assert!(
-            parse_duration("18446744073709551615h")
-                .unwrap_err()
-                .contains("malformed")
-        );
+        assert_eq!(parse_duration("24h"), Ok(MAX_DURATION_MS));
+        assert_eq!(parse_duration("86400000ms"), Ok(MAX_DURATION_MS));
+        for text in [
+            "24h1ms",
+            "25h",
+            "5124095576030h",
+            "18446744073709551s615ms",
+            "18446744073709551615ms",
+            "18446744073709551615h",
+        ] {
+            assert_eq!(
+                parse_duration(text),
+                Err(format!(
+                    "{text} is longer than 24h, the longest a run may last"
+                )),
+            );
+        }
     }
 
     #[test]

@@ -3,7 +3,13 @@
 //! a fault's parameters against the fault) and the scenario is built.
 
 use super::error::ScenarioError;
-use super::file::{EntryFile, ExpectFile, ScenarioFile, WorldFile, member_ordinal};
+use super::file::{
+    EntryFile, ExpectFile, ScenarioFile, WorldFile, longer_than_a_run, member_ordinal,
+};
+use super::limits::{
+    MAX_DURATION_MS, MAX_EXPECTED_STATES, MAX_FILE_BYTES, MAX_NAME_BYTES, MAX_NODES,
+    MAX_TIMELINE_ENTRIES, MAX_WRITES_PER_SECOND,
+};
 use super::{
     ClusterStateName, Expect, Fault, FaultKind, Millis, Scenario, Target, TimelineEntry,
     UserAction, UserActionKind, What, WorldConfig, format_duration,
@@ -20,17 +26,90 @@ pub const DEFAULT_DURATION_MS: Millis = 30 * 60 * 1000;
 /// `seed` when the file does not say.
 pub const DEFAULT_SEED: u64 = 1;
 
-/// Reads and parses the scenario file at `path`.
+/// Reads and parses the scenario file at `path`: a regular file of at most
+/// [`MAX_FILE_BYTES`], in UTF-8.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-        file: path.to_owned(),
-        source,
-    })?;
-    parse(path, &text)
+    parse(path, &read_text(path)?)
 }
 
-/// Parses a scenario from `text`; `file` names it in messages.
+/// The text of the file at `path`. What it is is looked at before it is opened, since opening
+/// a FIFO waits for a writer, and again once opened, since the path may name another file by
+/// then; and no more than [`MAX_FILE_BYTES`] and one byte are read, so that a file growing
+/// meanwhile is refused too.
+fn read_text(path: &Path) -> Result<String, ScenarioError> {
+    use std::io::Read;
+    let unreadable = |source| ScenarioError::Read {
+        file: path.to_owned(),
+        source,
+    };
+    check_file(path, &std::fs::metadata(path).map_err(unreadable)?)?;
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    check_file(path, &file.metadata().map_err(unreadable)?)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(ScenarioError::TooLarge {
+            file: path.to_owned(),
+        });
+    }
+    String::from_utf8(bytes).map_err(|error| {
+        unreadable(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("it is not UTF-8 text: {error}"),
+        ))
+    })
+}
+
+/// Refuses what is not a regular file, or one larger than [`MAX_FILE_BYTES`].
+fn check_file(path: &Path, metadata: &std::fs::Metadata) -> Result<(), ScenarioError> {
+    if !metadata.is_file() {
+        return Err(ScenarioError::NotAFile {
+            file: path.to_owned(),
+            kind: file_kind(&metadata.file_type()),
+        });
+    }
+    if metadata.len() > MAX_FILE_BYTES {
+        return Err(ScenarioError::TooLarge {
+            file: path.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// What a path that is not a regular file names.
+fn file_kind(kind: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_char_device() {
+            return "a character device";
+        }
+        if kind.is_block_device() {
+            return "a block device";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    if kind.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Parses a scenario from `text`, of at most [`MAX_FILE_BYTES`]; `file` names it in messages.
 pub fn parse(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(ScenarioError::TooLarge {
+            file: file.to_owned(),
+        });
+    }
     // An empty file is a document without keys: the first complaint is the missing name.
     let document = deserialize(file, text)?.unwrap_or_default();
     Reader { file }.scenario(document)
@@ -235,8 +314,8 @@ impl Reader<'_> {
         let name = document
             .name
             .ok_or_else(|| self.missing(1, "name", "every scenario has a name"))?;
-        if name.value.trim().is_empty() {
-            return Err(self.invalid(line(&name), "name", "the name is empty"));
+        if let Err(message) = check_name(&name.value) {
+            return Err(self.invalid(line(&name), "name", message));
         }
         let topology = document
             .topology
@@ -260,6 +339,16 @@ impl Reader<'_> {
             duration_ms,
         };
         let timeline = match document.timeline {
+            Some(entries) if entries.value.len() > MAX_TIMELINE_ENTRIES => {
+                return Err(self.invalid(
+                    line(&entries),
+                    "timeline",
+                    format!(
+                        "{} entries are more than the {MAX_TIMELINE_ENTRIES} a timeline may have",
+                        entries.value.len()
+                    ),
+                ));
+            }
             Some(entries) => entries
                 .value
                 .into_iter()
@@ -340,6 +429,17 @@ impl Reader<'_> {
                     "a world has at least one node",
                 ));
             }
+            if nodes.value > MAX_NODES {
+                return Err(self.invalid(
+                    line(&nodes),
+                    "world.nodes",
+                    format!(
+                        "{} nodes are more than the {MAX_NODES} a world may have (the most the \
+                         engine tracks)",
+                        nodes.value
+                    ),
+                ));
+            }
             world.nodes = nodes.value;
         }
         let set = |slot: &mut Millis, value: Option<Millis>| {
@@ -355,19 +455,38 @@ impl Reader<'_> {
             &mut world.rebuild_ms,
             file.rebuild_seconds.map(|s| s.value.0),
         );
+        let millis = |value: Option<Spanned<u64>>, key: &str| match value {
+            Some(ms) if ms.value > MAX_DURATION_MS => Err(self.invalid(
+                line(&ms),
+                format!("world.{key}"),
+                longer_than_a_run(&format!("{}ms", ms.value)),
+            )),
+            value => Ok(value.map(|ms| ms.value)),
+        };
         set(
             &mut world.replication_lag_ms,
-            file.replication_lag_ms.map(|s| s.value),
+            millis(file.replication_lag_ms, "replicationLagMs")?,
         );
         set(
             &mut world.api_latency_ms,
-            file.api_latency_ms.map(|s| s.value),
+            millis(file.api_latency_ms, "apiLatencyMs")?,
         );
         set(
             &mut world.agent_latency_ms,
-            file.agent_latency_ms.map(|s| s.value),
+            millis(file.agent_latency_ms, "agentLatencyMs")?,
         );
         if let Some(writes) = file.writes_per_second {
+            if writes.value > MAX_WRITES_PER_SECOND {
+                return Err(self.invalid(
+                    line(&writes),
+                    "world.writesPerSecond",
+                    format!(
+                        "{} writes a second are more than the {MAX_WRITES_PER_SECOND} a world \
+                         may have",
+                        writes.value
+                    ),
+                ));
+            }
             world.writes_per_second = writes.value;
         }
         Ok(world)
@@ -463,6 +582,19 @@ impl Reader<'_> {
         }
         let names = |list: &Option<Spanned<serde_saphyr::FlowSeq<Vec<Spanned<String>>>>>,
                      key: &str| {
+            if let Some(list) = list
+                .as_ref()
+                .filter(|list| list.value.0.len() > MAX_EXPECTED_STATES)
+            {
+                return Err(self.invalid(
+                    line(list),
+                    key,
+                    format!(
+                        "{} states are more than the {MAX_EXPECTED_STATES} it may list",
+                        list.value.0.len()
+                    ),
+                ));
+            }
             list.iter()
                 .flat_map(|list| list.value.0.iter().enumerate())
                 .map(|(index, name)| self.state_name(name, &format!("{key}[{index}]"), members))
@@ -518,6 +650,32 @@ impl Reader<'_> {
         };
         Ok(ClusterStateName { kind, member })
     }
+}
+
+/// A scenario's name names its log stream and the files `--trace` and `--timeline` write for
+/// it: it is not empty or blank, at most [`MAX_NAME_BYTES`] long, and printable (no control
+/// character), with no path separator (`/`, `\`).
+fn check_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("the name is empty".to_owned());
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err(format!(
+            "the name is {} bytes long, more than the {MAX_NAME_BYTES} a name may have",
+            name.len()
+        ));
+    }
+    if let Some(control) = name.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "the name contains the control character {control:?}: a name is printable"
+        ));
+    }
+    if let Some(separator) = name.chars().find(|c| matches!(c, '/' | '\\')) {
+        return Err(format!(
+            "the name contains {separator:?}: a name names files, and has no path separator"
+        ));
+    }
+    Ok(())
 }
 
 /// `stopped`, `reexamine` and `switchover` change during a run, so the timeline drives them.

@@ -3,8 +3,9 @@
 //! and no input makes the parser panic.
 
 use crate::scenario::{
-    ClusterStateName, Expect, Fault, Scenario, ScenarioError, Target, TimelineEntry, UserAction,
-    What, WorldConfig, load, parse, to_yaml,
+    ClusterStateName, Expect, Fault, MAX_DURATION_MS, MAX_EXPECTED_STATES, MAX_FILE_BYTES,
+    MAX_NAME_BYTES, MAX_NODES, MAX_TIMELINE_ENTRIES, MAX_WRITES_PER_SECOND, Scenario,
+    ScenarioError, Target, TimelineEntry, UserAction, What, WorldConfig, load, parse, to_yaml,
 };
 use proptest::prelude::*;
 use std::path::Path;
@@ -415,6 +416,352 @@ fn mistakes_are_refused_with_file_line_and_key() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// A scenario whose `key:` (a dotted path) is `value`, its other keys valid; the key's line.
+fn with_value(key: &str, value: &str) -> (String, u32) {
+    let entry = |fields: &str| format!("{HEAD}  - at: 1m\n{fields}");
+    match key {
+        "duration" => (
+            format!("name: x\ntopology: master-slave\nduration: {value}\n"),
+            3,
+        ),
+        "expect.recoveredWithin" => (
+            format!(
+                "name: x\ntopology: master-slave\nexpect:\n  finalState: Normal\n  \
+                 recoveredWithin: {value}\n"
+            ),
+            5,
+        ),
+        "timeline[0].at" => (format!("{HEAD}  - at: {value}\n    action: stop\n"), 4),
+        "timeline[0].for" => (
+            entry(&format!(
+                "    fault: partition\n    target: active\n    for: {value}\n"
+            )),
+            7,
+        ),
+        "timeline[0].restartAfter" => (
+            entry(&format!(
+                "    fault: crash-process\n    target: active\n    restartAfter: {value}\n"
+            )),
+            7,
+        ),
+        "timeline[0].period" => (
+            entry(&format!(
+                "    fault: agent-flap\n    target: active\n    period: {value}\n    for: 1m\n"
+            )),
+            7,
+        ),
+        "timeline[0].seconds" => (
+            entry(&format!(
+                "    fault: slow-start\n    target: active\n    seconds: {value}\n"
+            )),
+            7,
+        ),
+        world => {
+            let name = world.strip_prefix("world.").expect("a key of world:");
+            (
+                format!("name: x\ntopology: master-slave\nworld:\n  {name}: {value}\n"),
+                4,
+            )
+        }
+    }
+}
+
+/// Every key that gives a time, by how it writes one: a duration, seconds, milliseconds.
+const DURATION_KEYS: &[&str] = &[
+    "duration",
+    "expect.recoveredWithin",
+    "timeline[0].at",
+    "timeline[0].for",
+    "timeline[0].restartAfter",
+    "timeline[0].period",
+];
+const SECONDS_KEYS: &[&str] = &[
+    "timeline[0].seconds",
+    "world.podStartSeconds",
+    "world.rebuildSeconds",
+];
+const MILLIS_KEYS: &[&str] = &[
+    "world.replicationLagMs",
+    "world.apiLatencyMs",
+    "world.agentLatencyMs",
+];
+
+#[test]
+fn every_time_is_at_most_a_day() {
+    let kinds: [(&[&str], &str, &[&str]); 3] = [
+        (
+            DURATION_KEYS,
+            "24h",
+            &[
+                "24h1ms",
+                "86400001ms",
+                "25h",
+                "5124095576030h",
+                "18446744073709551s615ms",
+            ],
+        ),
+        (
+            SECONDS_KEYS,
+            "86400",
+            &[
+                "86400.001",
+                "86401",
+                "1099511627.776",
+                "18446744073709551615",
+            ],
+        ),
+        (
+            MILLIS_KEYS,
+            "86400000",
+            &["86400001", "18446744073709551615"],
+        ),
+    ];
+    for (keys, longest, too_long) in kinds {
+        for key in keys {
+            // The longest time is accepted everywhere (`at` within a run that long).
+            let (text, line) = with_value(key, longest);
+            let text = if *key == "timeline[0].at" {
+                text.replace("timeline:", "duration: 24h\ntimeline:")
+            } else {
+                text
+            };
+            if let Err(error) = parse_text(&text) {
+                panic!("{key} at the limit: {error}\n{text}");
+            }
+            for written in too_long {
+                let (text, _) = with_value(key, written);
+                let unit = if SECONDS_KEYS.contains(key) {
+                    " seconds"
+                } else if MILLIS_KEYS.contains(key) {
+                    "ms"
+                } else {
+                    ""
+                };
+                refused(
+                    &text,
+                    line,
+                    key,
+                    &format!("{written}{unit} is longer than 24h, the longest a run may last"),
+                );
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Whatever the key and however far beyond, a time longer than a day is refused with the
+    /// file, the line, the key and the limit.
+    #[test]
+    fn any_time_beyond_a_day_is_refused(
+        key in proptest::sample::select([DURATION_KEYS, SECONDS_KEYS, MILLIS_KEYS].concat()),
+        ms in prop_oneof![
+            MAX_DURATION_MS + 1..=u64::MAX,
+            MAX_DURATION_MS + 1..=MAX_DURATION_MS * 1_000,
+            Just(MAX_DURATION_MS + 1),
+            Just(u64::MAX),
+        ],
+    ) {
+        let written = if SECONDS_KEYS.contains(&key) {
+            format!("{}.{:03}", ms / 1_000, ms % 1_000)
+        } else if MILLIS_KEYS.contains(&key) {
+            ms.to_string()
+        } else {
+            format!("{ms}ms")
+        };
+        let (text, line) = with_value(key, &written);
+        let fragment = if SECONDS_KEYS.contains(&key) {
+            // The message writes the number as it was read, a binary floating-point number.
+            " seconds is longer than 24h, the longest a run may last".to_owned()
+        } else if MILLIS_KEYS.contains(&key) {
+            format!("{written}ms is longer than 24h, the longest a run may last")
+        } else {
+            format!("{written} is longer than 24h, the longest a run may last")
+        };
+        let checked = check_refused(&text, line, key, &fragment);
+        prop_assert!(checked.is_ok(), "{}", checked.unwrap_err());
+    }
+}
+
+#[test]
+fn counts_and_sizes_are_bounded() {
+    let max = |key: &str, value: u64| with_value(key, &value.to_string()).0;
+    for (key, limit) in [
+        ("world.nodes", u64::from(MAX_NODES)),
+        ("world.writesPerSecond", u64::from(MAX_WRITES_PER_SECOND)),
+    ] {
+        parse_text(&max(key, limit)).unwrap_or_else(|error| panic!("{key}: {error}"));
+        for value in [limit + 1, u64::from(u32::MAX)] {
+            refused(
+                &max(key, value),
+                4,
+                key,
+                &format!(
+                    "{value} {} more than the {limit}",
+                    if key == "world.nodes" {
+                        "nodes are"
+                    } else {
+                        "writes a second are"
+                    }
+                ),
+            );
+        }
+    }
+    let timeline = |entries: usize| {
+        format!(
+            "{HEAD}{}",
+            "  - {at: 1m, action: pause-failover}\n".repeat(entries)
+        )
+    };
+    assert_eq!(
+        parse_text(&timeline(MAX_TIMELINE_ENTRIES))
+            .unwrap()
+            .timeline
+            .len(),
+        MAX_TIMELINE_ENTRIES
+    );
+    refused(
+        &timeline(MAX_TIMELINE_ENTRIES + 1),
+        4,
+        "timeline",
+        "1001 entries are more than the 1000 a timeline may have",
+    );
+    for key in ["visits", "never"] {
+        let states = |count: usize| {
+            format!(
+                "name: x\ntopology: master-slave\nexpect:\n  {key}: [{}]\n",
+                vec!["Normal"; count].join(", ")
+            )
+        };
+        parse_text(&states(MAX_EXPECTED_STATES)).unwrap();
+        refused(
+            &states(MAX_EXPECTED_STATES + 1),
+            4,
+            &format!("expect.{key}"),
+            "101 states are more than the 100 it may list",
+        );
+    }
+    let size = usize::try_from(MAX_FILE_BYTES).unwrap();
+    let padded = |bytes: usize| {
+        let text = "name: x\ntopology: master-slave\n";
+        format!("{text}{}", "#".repeat(bytes - text.len()))
+    };
+    parse_text(&padded(size)).unwrap();
+    let error = parse_text(&padded(size + 1)).unwrap_err();
+    assert!(matches!(error, ScenarioError::TooLarge { .. }), "{error}");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{FILE}: cannot read: it is larger than 1048576 bytes, the most a scenario file may have"
+        )
+    );
+}
+
+#[test]
+fn names_are_printable_short_and_name_no_path() {
+    let named = |name: &str| format!("name: {name}\ntopology: master-slave\n");
+    for name in [
+        "x".to_owned(),
+        "\"a name, with spaces: é\"".to_owned(),
+        "n".repeat(MAX_NAME_BYTES),
+        "é".repeat(MAX_NAME_BYTES / 2),
+        "..".to_owned(),
+    ] {
+        parse_text(&named(&name)).unwrap_or_else(|error| panic!("{name}: {error}"));
+    }
+    #[rustfmt::skip]
+    let cases: &[(&str, &str)] = &[
+        ("\"a\\u0007b\"", "the name contains the control character '\\u{7}': a name is printable"),
+        ("\"a\\tb\"", "the name contains the control character '\\t': a name is printable"),
+        ("\"a\\nb\"", "control character '\\n'"),
+        ("\"a\\u0000b\"", "control character '\\0'"),
+        ("\"a\\u009bb\"", "control character '\\u{9b}'"),
+        ("../../etc/passwd", "the name contains '/': a name names files, and has no path separator"),
+        ("a/b", "contains '/'"),
+        ("\"a\\\\b\"", "contains '\\\\'"),
+        ("\"   \"", "the name is empty"),
+    ];
+    for (name, fragment) in cases {
+        refused(&named(name), 1, "name", fragment);
+    }
+    refused(
+        &named(&"n".repeat(MAX_NAME_BYTES + 1)),
+        1,
+        "name",
+        "the name is 201 bytes long, more than the 200 a name may have",
+    );
+    refused(
+        &named(&"é".repeat(MAX_NAME_BYTES / 2 + 1)),
+        1,
+        "name",
+        "the name is 202 bytes long",
+    );
+}
+
+#[test]
+fn load_reads_only_regular_files_of_bounded_size() {
+    let directory = tempfile::tempdir().unwrap();
+    let error = load(directory.path()).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}: cannot read: it is a directory, not a regular file",
+            directory.path().display()
+        )
+    );
+    let error = load(Path::new("/dev/zero")).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "/dev/zero: cannot read: it is a character device, not a regular file"
+    );
+    let big = directory.path().join("big.yaml");
+    let mut text = String::from("name: big\ntopology: master-slave\n");
+    text.push_str(&"#".repeat(usize::try_from(MAX_FILE_BYTES).unwrap() - text.len()));
+    std::fs::write(&big, &text).unwrap();
+    assert_eq!(load(&big).unwrap().name, "big");
+    text.push('#');
+    std::fs::write(&big, &text).unwrap();
+    let error = load(&big).unwrap_err();
+    assert!(matches!(error, ScenarioError::TooLarge { .. }), "{error}");
+    assert!(error.to_string().starts_with(&big.display().to_string()));
+    let binary = directory.path().join("binary.yaml");
+    std::fs::write(&binary, b"name: \xff\n").unwrap();
+    let error = load(&binary).unwrap_err();
+    assert!(error.to_string().contains("not UTF-8 text"), "{error}");
+}
+
+/// A FIFO is refused without opening it: opening one waits for a writer.
+#[cfg(unix)]
+#[test]
+fn load_refuses_a_fifo_without_waiting() {
+    let directory = tempfile::tempdir().unwrap();
+    let fifo = directory.path().join("fifo.yaml");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|status| status.success()) {
+        panic!("mkfifo could not make {}", fifo.display());
+    }
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let path = fifo.clone();
+    std::thread::spawn(move || {
+        let _ = sender.send(
+            load(&path)
+                .map(|scenario| scenario.name)
+                .map_err(|error| error.to_string()),
+        );
+    });
+    let outcome = receiver
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("load returns at once for a FIFO");
+    assert_eq!(
+        outcome.unwrap_err(),
+        format!(
+            "{}: cannot read: it is a FIFO, not a regular file",
+            fifo.display()
+        )
+    );
+}
+
 #[test]
 fn invalid_yaml_names_the_file_and_line() {
     for (text, line) in [
@@ -549,13 +896,13 @@ fn cluster(topology: Topology) -> impl Strategy<Value = Spec> {
 
 fn world() -> impl Strategy<Value = WorldConfig> {
     (
-        1_u32..=20,
+        prop_oneof![1_u32..=20, 1_u32..=MAX_NODES, Just(MAX_NODES)],
         seconds(),
         seconds(),
-        any::<u32>(),
-        any::<u64>(),
-        any::<u64>(),
-        any::<u64>(),
+        prop_oneof![0_u32..=MAX_WRITES_PER_SECOND, Just(MAX_WRITES_PER_SECOND)],
+        millis(),
+        millis(),
+        millis(),
     )
         .prop_map(
             |(nodes, pod, rebuild, writes, lag, api, agent)| WorldConfig {
@@ -570,21 +917,24 @@ fn world() -> impl Strategy<Value = WorldConfig> {
         )
 }
 
-/// Durations as a shrinker leaves them: any millisecond count, often a round one.
 /// Spans written in seconds: whole seconds and milliseconds, up to the largest allowed.
 fn seconds() -> impl Strategy<Value = u64> {
     prop_oneof![
-        0_u64..=super::MAX_SECONDS_MS,
-        (0_u64..=super::MAX_SECONDS_MS / 1_000).prop_map(|s| s * 1_000),
-        Just(super::MAX_SECONDS_MS),
+        0_u64..=MAX_DURATION_MS,
+        (0_u64..=MAX_DURATION_MS / 1_000).prop_map(|s| s * 1_000),
+        Just(MAX_DURATION_MS),
     ]
 }
 
+/// Durations as a shrinker leaves them: any millisecond count, often a round one, up to the
+/// largest allowed.
 fn millis() -> impl Strategy<Value = u64> {
     prop_oneof![
         0_u64..=10_000_000,
-        (0_u64..=1_000).prop_map(|m| m * 60_000),
-        (0_u64..=100).prop_map(|h| h * 3_600_000),
+        0_u64..=MAX_DURATION_MS,
+        (0_u64..=MAX_DURATION_MS / 60_000).prop_map(|m| m * 60_000),
+        (0_u64..=MAX_DURATION_MS / 3_600_000).prop_map(|h| h * 3_600_000),
+        Just(MAX_DURATION_MS),
     ]
 }
 
@@ -699,16 +1049,32 @@ fn expect(members: u8) -> impl Strategy<Value = Expect> {
         })
 }
 
+/// Every kind of name the language accepts, up to the longest.
+fn name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z][a-z0-9-]{0,20}",
+        any::<String>()
+            .prop_map(|text| {
+                let mut name: String = text
+                    .chars()
+                    .filter(|c| !c.is_control() && !matches!(c, '/' | '\\'))
+                    .collect();
+                while name.len() > MAX_NAME_BYTES {
+                    name.pop();
+                }
+                name
+            })
+            .prop_filter("a name is not blank", |name| !name.trim().is_empty()),
+        Just("n".repeat(MAX_NAME_BYTES)),
+        Just("é".repeat(MAX_NAME_BYTES / 2)),
+    ]
+}
+
 fn scenario() -> impl Strategy<Value = Scenario> {
     (topology(), world()).prop_flat_map(|(topology, world)| {
         let members = topology.member_count();
         (
-            (
-                "[a-z][a-z0-9-]{0,20}",
-                any::<String>(),
-                any::<u64>(),
-                millis(),
-            ),
+            (name(), any::<String>(), any::<u64>(), millis()),
             cluster(topology),
             proptest::collection::vec((any::<u64>(), what(members, world.nodes)), 0..8),
             expect(members),
@@ -891,17 +1257,27 @@ proptest! {
 #[test]
 fn the_catalog_round_trips() {
     let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let Ok(entries) = std::fs::read_dir(&directory) else {
-        return;
-    };
+    let entries = std::fs::read_dir(&directory)
+        .unwrap_or_else(|error| panic!("{}: {error}", directory.display()));
     let mut paths: Vec<_> = entries
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .map(|entry| {
+            entry
+                .unwrap_or_else(|error| panic!("{}: {error}", directory.display()))
+                .path()
+        })
         .filter(|path| {
             path.extension()
                 .is_some_and(|extension| extension == "yaml")
         })
         .collect();
     paths.sort();
+    // The catalog has 51 files: fewer than 40 means this is not the catalog, or most of it is gone.
+    assert!(
+        paths.len() >= 40,
+        "{} holds {} scenario files",
+        directory.display(),
+        paths.len()
+    );
     for path in paths {
         let scenario = load(&path).unwrap_or_else(|error| panic!("{error}"));
         let written = to_yaml(&scenario);
