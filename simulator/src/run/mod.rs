@@ -31,7 +31,9 @@ const POLL_TIMEOUT_MS: Millis = 1_000;
 /// for a failed label patch to be retried.
 const ROUTING_SETTLE_MS: Millis = 60_000;
 
-/// Every run stops after this many events, whatever its duration: a bound on runaway loops.
+/// Every run stops after this many events, whatever its duration: a bound on runaway loops. A
+/// run that reaches it fails ("the run reaches its end"). The busiest day a scenario can
+/// describe takes about 200,000.
 pub const MAX_EVENTS: u64 = 20_000_000;
 
 /// Deliberate defects, to prove the checkers can fail.
@@ -71,6 +73,8 @@ pub struct RunOptions {
     /// a `Timer` just before the engine's next deadline, on a copy of the engine, records
     /// nothing. It costs a copy of the engine and a step per step (the property tests run so).
     pub check_timer_table: bool,
+    /// The most events the run may take before it fails: [`MAX_EVENTS`] when `None`.
+    pub max_events: Option<u64>,
 }
 
 /// Why a run failed.
@@ -507,7 +511,21 @@ impl Sim<'_> {
         let end = self.scenario.duration_ms;
         let mut events = 0u64;
         while let Some((&(at, _), _)) = self.queue.first_key_value() {
-            if at > end || self.failure.is_some() || events >= MAX_EVENTS {
+            if at > end || self.failure.is_some() {
+                break;
+            }
+            let max_events = self.options.max_events.unwrap_or(MAX_EVENTS);
+            if events >= max_events {
+                // A run that did not reach its end was not judged: it fails, rather than
+                // pass on what it did not run.
+                self.fail(
+                    "the run reaches its end",
+                    format!(
+                        "{max_events} events at {}, before the end at {}: a loop that keeps the world busy",
+                        crate::scenario::format_duration(self.now),
+                        crate::scenario::format_duration(end)
+                    ),
+                );
                 break;
             }
             let (_, event) = self.queue.pop_first().expect("just seen");

@@ -326,3 +326,15 @@ fn promoting_without_fencing_is_a_split_brain() {
     assert!(!report.last_steps.is_empty());
     passed(&run_text(&partitioned_active("")));
 }
+
+#[test]
+fn a_run_stopped_by_its_event_limit_fails_rather_than_pass_on_what_it_did_not_run() {
+    let text = "name: busy\ntopology: master-slave\nduration: 10m\n";
+    let options = RunOptions {
+        max_events: Some(50),
+        ..RunOptions::default()
+    };
+    let failure = failed(&run_with(text, &options), "the run reaches its end");
+    assert!(failure.detail.contains("50 events"), "{failure:?}");
+    passed(&run_text(text));
+}
