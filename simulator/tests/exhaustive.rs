@@ -38,12 +38,16 @@
 //! and so does a cluster serving again (`Normal` at the end) after the world destroyed
 //! acknowledged writes, which explore's judgement says only a person may accept. Whether the
 //! cluster recovers is explore's and the property tests' to judge, after a quiet phase of half
-//! an hour or more. A sequence that failed is not extended, and one that ends with an
-//! interval with no entry is not run: it is its prefix.
+//! an hour or more, and so is the timer table, which bears on when the engine decides, not on
+//! what. A sequence that failed is not extended, and one that ends with an interval with no
+//! entry is not run: it is its prefix.
 //!
 //! A failure prints the sequence as a scenario file that `tandem-sim run FILE` fails on the same
-//! way. `TANDEM_EXHAUSTIVE_DEPTH` asks for another depth. A last test breaks the operator on
-//! purpose (it copies the standby from an active that stopped answering) and the search finds it.
+//! way. `TANDEM_EXHAUSTIVE_DEPTH` asks for another depth. The default depth meets no finding;
+//! depth 4 meets findings the engine does not pass yet, on file with the property tests' in
+//! `tests/known-failures/`, and its sequences that hit them are set aside ([`KNOWN_CASES`]).
+//! A last test breaks the operator on purpose (it copies the standby from an active that stopped
+//! answering) and the search finds it.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
@@ -56,9 +60,9 @@ use tandem_sim::scenario::{
 };
 use tandem_sled::{EventLog, LogConfig};
 
-/// The longest sequence explored from each starting point in every test run;
-/// `TANDEM_EXHAUSTIVE_DEPTH` asks for another depth (each level multiplies the time by the size
-/// of the alphabet).
+/// The longest sequence explored from each starting point in every test run: 9,261 sequences
+/// each, about a minute of one core for the three. `TANDEM_EXHAUSTIVE_DEPTH` asks for another
+/// depth; each level multiplies the time by the size of the alphabet (depth 4: about 25 minutes).
 const DEPTH: usize = 3;
 
 fn depth() -> usize {
@@ -92,7 +96,7 @@ fn spec() -> Spec {
     spec
 }
 
-// --- the alphabet ----------------------------------------------------------------------------------
+// --- the alphabet --------------------------------------------------------------------------------
 
 /// A letter: the fault or action of one timeline entry, or none (an interval with no entry).
 struct Letter {
@@ -214,7 +218,7 @@ fn alphabet() -> Vec<Letter> {
     letters
 }
 
-// --- the starting points -----------------------------------------------------------------------------
+// --- the starting points -------------------------------------------------------------------------
 
 /// Where the sequences start: a world and the entries that lead there before the first entry of
 /// a sequence.
@@ -325,7 +329,7 @@ fn scenario(start: &Start, letters: &[Letter], sequence: &[usize]) -> Scenario {
     }
 }
 
-// --- running and judging -------------------------------------------------------------------------------
+// --- running and judging -------------------------------------------------------------------------
 
 thread_local! {
     /// A log per test: tests run on threads of their own, and threads sharing one sled database
@@ -411,6 +415,8 @@ struct Search {
     runs: Vec<usize>,
     /// The sequences that broke safety, in the order met (depth first).
     found: Vec<Found>,
+    /// The sequences that broke safety the way a known case does ([`KNOWN_CASES`]).
+    known: Vec<&'static KnownCase>,
     wall: Duration,
 }
 
@@ -421,6 +427,7 @@ fn search(start: &Start, sabotage: Sabotage, depth: usize) -> Search {
     let mut search = Search {
         runs: vec![0; depth + 1],
         found: Vec::new(),
+        known: Vec::new(),
         wall: Duration::ZERO,
     };
     let started = Instant::now();
@@ -470,11 +477,20 @@ fn try_sequence(
     let Some(failure) = unsafe_failure(&report) else {
         return true;
     };
+    let labels: Vec<String> = sequence
+        .iter()
+        .map(|letter| letters[*letter].label.clone())
+        .collect();
+    if sabotage == Sabotage::None
+        && let Some(known) = KNOWN_CASES.iter().find(|known| {
+            known.start == start.name && known.sequence == labels && known.what == failure.what
+        })
+    {
+        search.known.push(known);
+        return false;
+    }
     search.found.push(Found {
-        sequence: sequence
-            .iter()
-            .map(|letter| letters[*letter].label.clone())
-            .collect(),
+        sequence: labels,
         failure: failure.clone(),
         last_steps: report.last_steps.clone(),
         yaml: to_yaml(&explore::reproducible(&scenario, &report)),
@@ -498,7 +514,26 @@ fn every_sequence_is_safe(start: Start) {
             .join(", "),
         search.wall.as_secs_f64(),
     );
+    for known in &search.known {
+        println!(
+            "set aside, known failure {}: [{}]",
+            known.finding,
+            known.sequence.join(", ")
+        );
+    }
     search.found.sort_by_key(|found| found.sequence.len());
+    let every: Vec<String> = search
+        .found
+        .iter()
+        .map(|found| {
+            format!(
+                "[{}]: {}: {}",
+                found.sequence.join(", "),
+                found.failure.what,
+                found.failure.detail
+            )
+        })
+        .collect();
     let shown: Vec<String> = search
         .found
         .iter()
@@ -507,14 +542,141 @@ fn every_sequence_is_safe(start: Start) {
         .collect();
     assert!(
         search.found.is_empty(),
-        "from {}, {} of {runs} sequences broke safety; the shortest:\n\n{}",
+        "from {}, {} of {runs} sequences broke safety:\n{}\n\nthe shortest:\n\n{}",
         start.name,
         search.found.len(),
+        every.join("\n"),
         shown.join("\n\n")
     );
 }
 
-// --- the tests -------------------------------------------------------------------------------------
+// --- known failures ------------------------------------------------------------------------------
+
+/// A sequence that breaks safety because of a finding the engine does not pass yet. Each finding
+/// has a minimal scenario in `tests/known-failures/` (its description says what goes wrong),
+/// which the property tests run with theirs (`properties.rs`, `KNOWN_FAILURES`). The search sets
+/// these sequences aside, neither failing on them nor extending them, and
+/// [`known_cases_still_fail`] checks that each still fails the way it is recorded; once the
+/// engine passes a finding, that test fails: remove its cases here and its file and entry there.
+/// They are the cases of depth 4; a deeper search meets others, which fail it, as they should.
+struct KnownCase {
+    /// The starting point's name.
+    start: &'static str,
+    /// The letters' labels.
+    sequence: &'static [&'static str],
+    /// The finding: its file's name in `tests/known-failures/`.
+    finding: &'static str,
+    /// The invariant it breaks.
+    what: &'static str,
+}
+
+const STOP_AFTER_LOST_LOG: &str = "lost-writes-counted-on-a-member-lost-after-a-lost-log";
+const LABEL_TIMEOUT: &str = "two-active-labels-under-api-errors";
+const LABEL_SUPERSEDED: &str = "two-active-labels-after-a-superseded-label-patch";
+
+const KNOWN_CASES: &[KnownCase] = &[
+    KnownCase {
+        start: "Normal",
+        sequence: &[
+            "node-loss node-0 for 40s",
+            "delete-pod member-0",
+            "operator-crash restartAfter 5s loseLog",
+            "node-loss node-1 for good",
+        ],
+        finding: STOP_AFTER_LOST_LOG,
+        what: "no lost writes",
+    },
+    KnownCase {
+        start: "Normal",
+        sequence: &[
+            "node-loss node-0 for 40s",
+            "operator-crash restartAfter 5s loseLog",
+            "delete-pod member-0",
+            "node-loss node-1 for good",
+        ],
+        finding: STOP_AFTER_LOST_LOG,
+        what: "no lost writes",
+    },
+    KnownCase {
+        start: "a partitioned active",
+        sequence: &[
+            "operator-crash restartAfter 5s loseLog",
+            "node-loss node-0 for 40s",
+            "delete-pod member-0",
+            "node-loss node-1 for good",
+        ],
+        finding: STOP_AFTER_LOST_LOG,
+        what: "no lost writes",
+    },
+    KnownCase {
+        start: "Normal",
+        sequence: &[
+            "api-errors rate 0.5 for 40s",
+            "operator-crash restartAfter 5s",
+            "operator-crash restartAfter 5s loseLog",
+            "crash-process member-0 restartAfter 5s",
+        ],
+        finding: LABEL_TIMEOUT,
+        what: "one address for the active",
+    },
+    KnownCase {
+        start: "Normal",
+        sequence: &[
+            "switchover",
+            "api-errors rate 0.5 for 40s",
+            "nothing",
+            "crash-process member-1 restartAfter 5s",
+        ],
+        finding: LABEL_SUPERSEDED,
+        what: "one address for the active",
+    },
+    KnownCase {
+        start: "Normal",
+        sequence: &[
+            "switchover",
+            "api-errors rate 0.5 for 40s",
+            "nothing",
+            "switchover",
+        ],
+        finding: LABEL_SUPERSEDED,
+        what: "one address for the active",
+    },
+    KnownCase {
+        start: "Normal",
+        sequence: &[
+            "switchover",
+            "api-errors rate 0.5 for 40s",
+            "api-errors rate 0.5 for 40s",
+            "crash-process member-1 restartAfter 5s",
+        ],
+        finding: LABEL_SUPERSEDED,
+        what: "one address for the active",
+    },
+    KnownCase {
+        start: "Normal",
+        sequence: &[
+            "switchover",
+            "api-errors rate 0.5 for 40s",
+            "api-errors rate 0.5 for 40s",
+            "switchover",
+        ],
+        finding: LABEL_SUPERSEDED,
+        what: "one address for the active",
+    },
+    KnownCase {
+        start: "Normal",
+        sequence: &[
+            "switchover",
+            "api-errors rate 0.5 for 40s",
+            "switchover",
+            "switchover",
+        ],
+        finding: LABEL_SUPERSEDED,
+        what: "one address for the active",
+    },
+];
+
+// --- the tests -----------------------------------------------------------------------------------
 
 #[test]
 fn every_short_sequence_from_normal_is_safe() {
@@ -591,6 +753,41 @@ fn the_starting_points_are_what_they_say() {
             ),
             "at {ms} ms"
         );
+    }
+}
+
+/// Every known case still fails the way it is recorded, and names a finding on file.
+#[test]
+fn known_cases_still_fail() {
+    let letters = alphabet();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/known-failures");
+    for known in KNOWN_CASES {
+        let path = dir.join(format!("{}.yaml", known.finding));
+        assert!(path.exists(), "{} is not a known failure", known.finding);
+        let start = starting_points()
+            .into_iter()
+            .find(|start| start.name == known.start)
+            .unwrap_or_else(|| panic!("no starting point {}", known.start));
+        let sequence: Vec<usize> = known
+            .sequence
+            .iter()
+            .map(|label| {
+                letters
+                    .iter()
+                    .position(|letter| letter.label == *label)
+                    .unwrap_or_else(|| panic!("no letter {label}"))
+            })
+            .collect();
+        let report = run_once(&scenario(&start, &letters, &sequence), Sabotage::None);
+        let failure = unsafe_failure(&report).unwrap_or_else(|| {
+            panic!(
+                "from {}, [{}] passes now: remove the known cases of {}",
+                known.start,
+                known.sequence.join(", "),
+                known.finding
+            )
+        });
+        assert_eq!(failure.what, known.what, "{}", failure.detail);
     }
 }
 
