@@ -1,6 +1,6 @@
 //! The harness: an engine with an in-memory log that commits and checks every step, the check
-//! of the timer table a driving world runs after every step, and the scripted inputs and specs
-//! tests start from.
+//! of the timer table a driving world runs after every step, and the scripted inputs tests
+//! start from.
 
 use super::{Before, Checker, Violation};
 use crate::config::Spec;
@@ -12,8 +12,7 @@ use crate::input::{
 use crate::record::Record;
 use crate::state::{ClusterState, EngineState};
 use crate::types::{
-    ConfigHash, Lsn, MemberId, NodeName, PodUid, PvName, PvcUid, Replication, Role, Timestamp,
-    Topology,
+    ConfigHash, Lsn, MemberId, NodeName, PodUid, PvName, PvcUid, Role, Timestamp, Topology,
 };
 
 /// An engine with an in-memory log: every step is committed (the record encoded, stored, and
@@ -131,21 +130,6 @@ pub fn check_timer_table(engine: &Engine) -> Result<(), Violation> {
 /// The name of node `index` in the worlds tests build (`node-0`, `node-1`, ...).
 pub fn node_name(index: usize) -> NodeName {
     NodeName(format!("node-{index}"))
-}
-
-/// A spec for tests: defaults with short timeouts and the given replication.
-pub fn test_spec(topology: Topology, replication: Replication) -> Spec {
-    let mut spec = Spec::defaults(topology);
-    spec.replication = replication;
-    spec.max_lag_on_failover_bytes = if replication == Replication::Async {
-        20_000
-    } else {
-        0
-    };
-    spec.node_lost_timeout_s = 120;
-    spec.standby_start_timeout_s = 120;
-    spec.lag_threshold_bytes = 50_000;
-    spec
 }
 
 // ---------------------------------------------------------------------------------------------

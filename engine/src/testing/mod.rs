@@ -11,11 +11,13 @@
 //!
 //! Generated fault schedules run on the simulator's world, not here: its property tests
 //! (`simulator/tests/properties.rs`) draw scenarios from the scenario language and check every
-//! invariant, the timer table and determinism on them.
+//! invariant, the timer table and determinism on them, and its exhaustive check
+//! (`simulator/tests/exhaustive.rs`) runs every short sequence of the language's faults from a
+//! few starting points.
 //!
 //! Every item is named from here (`testing::Harness`); the code lives in `harness` (the harness,
-//! the timer-table check, and the scripted inputs and specs tests start from) and `strategies`
-//! (the strategies for raw inputs).
+//! the timer-table check, and the scripted inputs tests start from) and `strategies` (the
+//! strategies for raw inputs).
 
 mod harness;
 mod strategies;
@@ -23,6 +25,5 @@ mod strategies;
 pub use crate::checker::{Before, Checker, Violation};
 pub use harness::{
     Harness, bootstrap_inputs, check_timer_table, node_name, normal_cluster, steady_report,
-    test_spec,
 };
 pub use strategies::{arb_copy_progress, arb_not_serving, arb_raw_input};
