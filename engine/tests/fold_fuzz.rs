@@ -11,7 +11,7 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
-use tandem_engine::testing::{Harness, arb_raw_input, normal_cluster, test_spec};
+use tandem_engine::testing::{Harness, arb_raw_input, normal_cluster};
 use tandem_engine::{
     Engine, EngineState, Input, Record, Replication, Spec, Topology,
     record::{FORMAT_VERSION, SNAPSHOT_VERSION},
@@ -110,7 +110,8 @@ fn mutate(payload: &mut Vec<u8>, mutations: &[Mutation]) {
 
 /// A history: the records of a cluster taken through its bootstrap and arbitrary inputs.
 fn history(topology: Topology, inputs: &[(u64, Input)]) -> Vec<Record> {
-    let spec: Spec = test_spec(topology, Replication::Sync);
+    let mut spec = Spec::defaults(topology);
+    spec.replication = Replication::Sync;
     let mut harness: Harness = normal_cluster(&spec);
     let mut now = harness.engine.now();
     for (advance, input) in inputs {
