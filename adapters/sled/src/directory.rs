@@ -20,7 +20,11 @@ const MARKER_TEMPORARY: &str = "TANDEM_LOG.tmp";
 /// The subdirectory sled's files live in.
 pub(crate) const SLED_DIRECTORY: &str = "sled";
 
-fn io_error(operation: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> LogError {
+/// Maps an I/O error on `path` to [`LogError::Io`], naming the operation.
+pub(crate) fn io_error(
+    operation: &'static str,
+    path: &Path,
+) -> impl FnOnce(std::io::Error) -> LogError {
     let path = path.to_path_buf();
     move |source| LogError::Io {
         operation,

@@ -115,17 +115,13 @@ impl EventLog {
         let copy = tempfile::Builder::new()
             .prefix("tandem-log-inspection-")
             .tempdir()
-            .map_err(|source| LogError::Io {
-                operation: "create a temporary directory",
-                path: std::env::temp_dir(),
-                source,
-            })?;
+            .map_err(directory::io_error(
+                "create a temporary directory",
+                &std::env::temp_dir(),
+            ))?;
         let log_copy = copy.path().join("log");
-        std::fs::create_dir(&log_copy).map_err(|source| LogError::Io {
-            operation: "create directory",
-            path: log_copy.clone(),
-            source,
-        })?;
+        std::fs::create_dir(&log_copy)
+            .map_err(directory::io_error("create directory", &log_copy))?;
         directory::copy_log(path, &log_copy)?;
         let config = LogConfig {
             durable_appends: false,

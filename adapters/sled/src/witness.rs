@@ -20,7 +20,7 @@
 //! all of these. Reading stops at the first entry that does not check: what follows is the
 //! torn end of an interrupted write, and the file is cut there before anything is appended.
 
-use crate::directory::sync_directory;
+use crate::directory::{io_error as io, sync_directory};
 use crate::error::LogError;
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -38,15 +38,6 @@ pub const COMPACT_AFTER_BYTES: u64 = 1 << 20;
 
 const TAIL: u8 = b'T';
 const REMOVED: u8 = b'R';
-
-fn io(operation: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> LogError {
-    let path = path.to_path_buf();
-    move |source| LogError::Io {
-        operation,
-        path,
-        source,
-    }
-}
 
 /// The witness of a log: the tails, and the file they are appended to.
 #[derive(Debug)]
