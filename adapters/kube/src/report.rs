@@ -21,6 +21,25 @@ pub fn time(at: Timestamp) -> Time {
     Time(jiff::Timestamp::from_millisecond(millis).unwrap_or(jiff::Timestamp::MAX))
 }
 
+/// A status condition of the cluster.
+fn condition(
+    type_: &str,
+    on: bool,
+    reason: &str,
+    message: &str,
+    since: &Time,
+    generation: Option<i64>,
+) -> Condition {
+    Condition {
+        type_: type_.into(),
+        status: if on { "True" } else { "False" }.into(),
+        reason: reason.into(),
+        message: message.into(),
+        last_transition_time: since.clone(),
+        observed_generation: generation,
+    }
+}
+
 /// The status subresource for the engine's `status`, given the status written before
 /// (`previous`, whose transitions it continues) and the spec's generation.
 pub fn cluster_status(
@@ -49,13 +68,8 @@ pub fn cluster_status(
         .len()
         .saturating_sub(tandem_crds::status::TRANSITIONS_KEPT);
     transitions.drain(..excess);
-    let condition = |type_: &str, on: bool, why: &str| Condition {
-        type_: type_.into(),
-        status: if on { "True" } else { "False" }.into(),
-        reason: why.into(),
-        message: status.reason.clone(),
-        last_transition_time: since.clone(),
-        observed_generation: generation,
+    let condition = |type_: &str, on: bool, why: &str| {
+        condition(type_, on, why, &status.reason, &since, generation)
     };
     let kind = status.state.kind();
     let reason = kind.name();
@@ -206,13 +220,15 @@ impl Reporter {
              members report",
             refusal.reason
         );
-        let condition = |type_: &str, on: bool| Condition {
-            type_: type_.into(),
-            status: if on { "True" } else { "False" }.into(),
-            reason: "LogRefused".into(),
-            message: message.clone(),
-            last_transition_time: refusal.since.clone(),
-            observed_generation: cluster.metadata.generation,
+        let condition = |type_: &str, on: bool| {
+            condition(
+                type_,
+                on,
+                "LogRefused",
+                &message,
+                &refusal.since,
+                cluster.metadata.generation,
+            )
         };
         let mut conditions: Vec<Condition> = status
             .conditions
