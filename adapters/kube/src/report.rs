@@ -189,7 +189,11 @@ impl Reporter {
                 body[field] = serde_json::Value::Null;
             }
         }
-        let patch = json!({"status": body});
+        self.merge_status(json!({"status": body})).await
+    }
+
+    /// Merges `patch` into the cluster's status subresource.
+    async fn merge_status(&self, patch: serde_json::Value) -> Result<(), EffectError> {
         self.clusters()
             .patch_status(
                 &self.objects.cluster,
@@ -237,15 +241,8 @@ impl Reporter {
             .collect();
         conditions.push(condition("LogRefused", true));
         conditions.push(condition("Ready", false));
-        let patch = json!({"status": {"logRefused": refusal, "conditions": conditions}});
-        self.clusters()
-            .patch_status(
-                &self.objects.cluster,
-                &PatchParams::apply(FIELD_MANAGER),
-                &Patch::Merge(&patch),
-            )
-            .await
-            .map_err(effect_error)?;
+        self.merge_status(json!({"status": {"logRefused": refusal, "conditions": conditions}}))
+            .await?;
         if first {
             self.emit(true, "LogRefused", &message).await?;
         }
