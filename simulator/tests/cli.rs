@@ -270,6 +270,14 @@ fn snapshot_of(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
     files
 }
 
+/// Every command that reads a log.
+const READERS: [&[&str]; 4] = [
+    &["log", "verify"],
+    &["log", "show"],
+    &["log", "export"],
+    &["replay"],
+];
+
 #[test]
 fn reading_a_log_never_writes_to_it_nor_creates_one() {
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -283,12 +291,7 @@ fn reading_a_log_never_writes_to_it_nor_creates_one() {
     ]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let untouched = snapshot_of(&log);
-    for command in [
-        &["log", "verify"][..],
-        &["log", "show"],
-        &["log", "export"],
-        &["replay"],
-    ] {
+    for command in READERS {
         let mut args = command.to_vec();
         args.push(log_arg);
         let output = sim(&args);
@@ -314,12 +317,7 @@ fn reading_a_log_never_writes_to_it_nor_creates_one() {
     };
     flip();
     let damaged = snapshot_of(&log);
-    for command in [
-        &["log", "verify"][..],
-        &["log", "show"],
-        &["log", "export"],
-        &["replay"],
-    ] {
+    for command in READERS {
         let mut args = command.to_vec();
         args.push(log_arg);
         let output = sim(&args);
@@ -347,12 +345,7 @@ fn reading_a_log_never_writes_to_it_nor_creates_one() {
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).expect("a directory");
     let empty_arg = empty.to_str().expect("UTF-8");
-    for command in [
-        &["log", "verify"][..],
-        &["log", "show"],
-        &["log", "export"],
-        &["replay"],
-    ] {
+    for command in READERS {
         let mut args = command.to_vec();
         args.push(empty_arg);
         let output = sim(&args);
