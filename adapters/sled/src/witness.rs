@@ -53,6 +53,17 @@ pub(crate) struct Witness {
     pending: BTreeMap<String, Seq>,
 }
 
+/// Sets a stream's tail in `map`. Called on every append: no allocation once the stream is
+/// known.
+fn set(map: &mut BTreeMap<String, Seq>, stream: &str, seq: Seq) {
+    match map.get_mut(stream) {
+        Some(tail) => *tail = seq,
+        None => {
+            map.insert(stream.to_string(), seq);
+        }
+    }
+}
+
 fn encode(kind: u8, stream: &str, seq: Seq, out: &mut Vec<u8>) {
     let start = out.len();
     out.push(kind);
@@ -175,7 +186,7 @@ impl Witness {
         if self.tails.get(stream).is_some_and(|tail| *tail >= seq) {
             return Ok(());
         }
-        self.tails.insert(stream.to_string(), seq);
+        set(&mut self.tails, stream, seq);
         let mut entry = Vec::with_capacity(32 + stream.len());
         encode(TAIL, stream, seq, &mut entry);
         self.append(&entry)
@@ -184,14 +195,7 @@ impl Witness {
     /// Records that `stream`'s records up to `seq` are written but not durable yet: the entry
     /// waits for [`Witness::write_pending`], called once they are.
     pub(crate) fn raise_later(&mut self, stream: &str, seq: Seq) {
-        // Called on every append of a log without durable appends: no allocation once the
-        // stream is known.
-        match self.pending.get_mut(stream) {
-            Some(pending) => *pending = seq,
-            None => {
-                self.pending.insert(stream.to_string(), seq);
-            }
-        }
+        set(&mut self.pending, stream, seq);
     }
 
     /// Writes the tails raised for later, once their records are durable.
