@@ -16,7 +16,7 @@ use tandem_sim::explore::{ExploreOptions, explore};
 use tandem_sim::logtool;
 use tandem_sim::run::RunOptions;
 use tandem_sim::timeline::render_svg;
-use tandem_sled::{EventLog, LogConfig};
+use tandem_sled::EventLog;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -187,15 +187,14 @@ fn main() -> ExitCode {
 
 /// Opens the log in `dir`, or in a temporary directory kept alive by the returned guard.
 fn open_log(dir: Option<PathBuf>) -> Result<(EventLog, Option<tempfile::TempDir>)> {
-    let config = simulator_log_config();
+    let config = tandem_sim::run::log_config();
     match dir {
         Some(dir) => Ok((
             EventLog::open(&dir, config).with_context(|| format!("opening {}", dir.display()))?,
             None,
         )),
         None => {
-            let temporary = tempfile::tempdir().context("creating a temporary directory")?;
-            let log = EventLog::open(temporary.path().join("log"), config)?;
+            let (log, temporary) = tandem_sim::run::temporary_log()?;
             Ok((log, Some(temporary)))
         }
     }
@@ -217,19 +216,11 @@ fn open_worker_logs(
     let logs = (0..workers)
         .map(|worker| {
             let path = dir.join(format!("worker-{worker}"));
-            EventLog::open(&path, simulator_log_config())
+            EventLog::open(&path, tandem_sim::run::log_config())
                 .with_context(|| format!("opening {}", path.display()))
         })
         .collect::<Result<Vec<_>>>()?;
     Ok((logs, guard))
-}
-
-/// Virtual time has no power loss to survive: the simulator's log skips the device flush.
-fn simulator_log_config() -> LogConfig {
-    LogConfig {
-        durable_appends: false,
-        ..LogConfig::default()
-    }
 }
 
 fn dispatch(command: Command) -> Result<bool, BadInput> {

@@ -3,18 +3,15 @@
 use std::path::PathBuf;
 use tandem_sim::catalog::{failure_details, load_all, run_all, scenario_paths, summary};
 use tandem_sim::run::{RunOptions, run};
-use tandem_sled::{EventLog, LogConfig};
+use tandem_sled::EventLog;
 
 fn catalog() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios")
 }
 
 fn log(dir: &tempfile::TempDir) -> EventLog {
-    let config = LogConfig {
-        durable_appends: false,
-        ..LogConfig::default()
-    };
-    EventLog::open(dir.path().join("log"), config).expect("a log in a temporary directory")
+    EventLog::open(dir.path().join("log"), tandem_sim::run::log_config())
+        .expect("a log in a temporary directory")
 }
 
 #[test]

@@ -58,7 +58,7 @@ use tandem_sim::scenario::{
     Fault, Millis, Scenario, Target, TimelineEntry, UserAction, What, WorldConfig, format_duration,
     parse, to_yaml,
 };
-use tandem_sled::{EventLog, LogConfig};
+use tandem_sled::EventLog;
 
 /// The longest sequence explored from each starting point in every test run: 9,261 sequences
 /// each, about a minute of one core for the three. `TANDEM_EXHAUSTIVE_DEPTH` asks for another
@@ -334,15 +334,8 @@ fn scenario(start: &Start, letters: &[Letter], sequence: &[usize]) -> Scenario {
 thread_local! {
     /// A log per test: tests run on threads of their own, and threads sharing one sled database
     /// contend in it.
-    static LOG: (EventLog, tempfile::TempDir) = {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let config = LogConfig {
-            durable_appends: false,
-            ..LogConfig::default()
-        };
-        let log = EventLog::open(dir.path().join("log"), config).expect("a log");
-        (log, dir)
-    };
+    static LOG: (EventLog, tempfile::TempDir) =
+        tandem_sim::run::temporary_log().expect("a log");
     static RUNS: Cell<u64> = const { Cell::new(0) };
 }
 

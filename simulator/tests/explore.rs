@@ -5,16 +5,9 @@
 use std::path::PathBuf;
 use tandem_engine::{Replication, Topology};
 use tandem_sim::explore::{ExploreOptions, explore_seeds};
-use tandem_sim::run::{RunOptions, Sabotage, run};
+use tandem_sim::run::{RunOptions, Sabotage, log_config, run};
 use tandem_sim::scenario::{Fault, Scenario, Target, UserAction, What, load, parse};
-use tandem_sled::{EventLog, LogConfig};
-
-fn log_config() -> LogConfig {
-    LogConfig {
-        durable_appends: false,
-        ..LogConfig::default()
-    }
-}
+use tandem_sled::EventLog;
 
 fn log(dir: &tempfile::TempDir) -> EventLog {
     EventLog::open(dir.path().join("log"), log_config()).expect("a log in a temporary directory")

@@ -11,7 +11,6 @@ use tandem_sim::scenario::{
     MAX_WRITES_PER_SECOND, What, parse,
 };
 use tandem_sim::timeline::MarkKind;
-use tandem_sled::{EventLog, LogConfig};
 
 /// The largest `u64` and `u32`, as YAML writes them.
 const U64: u64 = u64::MAX;
@@ -196,12 +195,7 @@ fn cases() -> Vec<(String, String)> {
 
 #[test]
 fn every_value_at_its_largest_runs_without_a_wrapped_time() {
-    let directory = tempfile::tempdir().expect("a temporary directory");
-    let config = LogConfig {
-        durable_appends: false,
-        ..LogConfig::default()
-    };
-    let log = EventLog::open(directory.path().join("log"), config).expect("a log");
+    let (log, _directory) = tandem_sim::run::temporary_log().expect("a log");
     for (name, text) in cases() {
         let scenario = parse(Path::new(&format!("{name}.yaml")), &text)
             .unwrap_or_else(|error| panic!("{error}\n{text}"));

@@ -36,7 +36,7 @@ use tandem_sim::scenario::{
     ClusterStateName, Fault, FaultKind, Millis, Scenario, Target, TimelineEntry, UserAction,
     UserActionKind, What, WorldConfig, load, parse, to_yaml,
 };
-use tandem_sled::{EventLog, LogConfig};
+use tandem_sled::EventLog;
 
 /// Master-slave cases in every run: about 15 s of one core in release.
 const MASTER_SLAVE_CASES: u32 = 2_000;
@@ -339,15 +339,8 @@ fn judge(scenario: &mut Scenario, fault_phase: Millis, more_rebuilds: u32, more_
 thread_local! {
     /// A log per test: tests run on threads of their own, and threads sharing one sled database
     /// contend in it.
-    static LOG: (EventLog, tempfile::TempDir) = {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let config = LogConfig {
-            durable_appends: false,
-            ..LogConfig::default()
-        };
-        let log = EventLog::open(dir.path().join("log"), config).expect("a log");
-        (log, dir)
-    };
+    static LOG: (EventLog, tempfile::TempDir) =
+        tandem_sim::run::temporary_log().expect("a log");
 }
 
 fn with_log<T>(f: impl FnOnce(&EventLog) -> T) -> T {

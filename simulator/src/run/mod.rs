@@ -19,7 +19,7 @@ use tandem_engine::{
     Action, ClusterState, Effect, EffectError, Executor, Input, MemberId, Outcome, Poll, Record,
     Role, Seq, Spec, StateKind, SwitchoverRequest, Timestamp, Topology,
 };
-use tandem_sled::EventLog;
+use tandem_sled::{EventLog, LogConfig, LogError};
 
 /// How many of the last steps a failure report shows.
 pub const LAST_STEPS: usize = 24;
@@ -363,6 +363,28 @@ fn stream_after_lost_log(first: &str, lost: u32) -> String {
         0 => first.to_string(),
         lost => format!("{first}-lost{lost}"),
     }
+}
+
+/// The configuration of the simulator's logs: virtual time has no power loss to survive, so
+/// appends skip the device flush (`LogConfig::durable_appends`); everything else is what the
+/// operator runs with.
+pub fn log_config() -> LogConfig {
+    LogConfig {
+        durable_appends: false,
+        ..LogConfig::default()
+    }
+}
+
+/// A simulator log ([`log_config`]) in a new temporary directory, removed with the returned
+/// guard.
+pub fn temporary_log() -> Result<(EventLog, tempfile::TempDir), LogError> {
+    let directory = tempfile::tempdir().map_err(|source| LogError::Io {
+        operation: "create a temporary directory",
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let log = EventLog::open(directory.path().join("log"), log_config())?;
+    Ok((log, directory))
 }
 
 /// Runs one scenario against a fresh operator writing to `log`.

@@ -4,17 +4,11 @@
 use super::*;
 use crate::scenario::parse;
 use std::path::Path;
-use tandem_sled::LogConfig;
 
 /// Runs the scenario written `text` with `options`, on a fresh log.
 fn run_with(text: &str, options: &RunOptions) -> RunReport {
     let scenario = parse(Path::new("test.yaml"), text).expect("a valid scenario");
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let config = LogConfig {
-        durable_appends: false,
-        ..LogConfig::default()
-    };
-    let log = EventLog::open(dir.path().join("log"), config).expect("a log");
+    let (log, _directory) = temporary_log().expect("a log");
     run(&scenario, options, &log).expect("a run")
 }
 
