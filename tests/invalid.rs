@@ -79,6 +79,7 @@ pub fn cases() -> Vec<InvalidCase> {
             change: |o| {
                 zenith(o, "pollingInterval", json!(20));
                 zenith(o, "unreachableTimeout", json!(39));
+                ha(o, "agentLeaseSeconds", json!(23));
             },
             expected: &[(UNREACHABLE, Some(messages::UNREACHABLE_TIMEOUT_POLLING))],
         },
@@ -217,6 +218,133 @@ pub fn cases() -> Vec<InvalidCase> {
             ],
         },
         InvalidCase {
+            name: "lease-shorter-than-the-gap-between-polls",
+            example: Example::MasterSlave,
+            update: false,
+            // Passes every other rule: the agent would fence itself between every two polls.
+            change: |o| {
+                zenith(o, "pollingInterval", json!(100));
+                zenith(o, "unreachableTimeout", json!(200));
+                ha(o, "agentLeaseSeconds", json!(1));
+            },
+            expected: &[(
+                "spec.haSpec.agentLeaseSeconds",
+                Some(messages::AGENT_LEASE_POLLING),
+            )],
+        },
+        InvalidCase {
+            name: "waits-within-the-gap-between-polls",
+            example: Example::MasterSlave,
+            update: false,
+            change: |o| {
+                ha(o, "lagTimeout", json!(12));
+                ha(o, "initTimeout", json!(5));
+                ha(o, "standbyStartTimeout", json!(12));
+                ha(o, "switchoverTimeout", json!(1));
+                ha(o, "waitForActiveTimeout", json!(12));
+            },
+            expected: &[
+                (
+                    "spec.haSpec.lagTimeout",
+                    Some(messages::LAG_TIMEOUT_POLLING),
+                ),
+                (
+                    "spec.haSpec.initTimeout",
+                    Some(messages::INIT_TIMEOUT_POLLING),
+                ),
+                (
+                    "spec.haSpec.standbyStartTimeout",
+                    Some(messages::STANDBY_START_TIMEOUT_POLLING),
+                ),
+                (
+                    "spec.haSpec.switchoverTimeout",
+                    Some(messages::SWITCHOVER_TIMEOUT_POLLING),
+                ),
+                (
+                    "spec.haSpec.waitForActiveTimeout",
+                    Some(messages::WAIT_FOR_ACTIVE_TIMEOUT_POLLING),
+                ),
+            ],
+        },
+        InvalidCase {
+            name: "timeouts-beyond-32-bits",
+            example: Example::MasterSlave,
+            update: false,
+            change: |o| {
+                ha(o, "nodeLostTimeout", json!(1_000_000_000_000_i64));
+                zenith(o, "unreachableTimeout", json!(i64::MAX));
+                ha(o, "maxRebuildAttempts", json!(4_294_967_296_i64));
+            },
+            expected: &[
+                (
+                    "spec.haSpec.nodeLostTimeout",
+                    Some(messages::NODE_LOST_TIMEOUT),
+                ),
+                (UNREACHABLE, Some(messages::UNREACHABLE_TIMEOUT)),
+                (
+                    "spec.haSpec.maxRebuildAttempts",
+                    Some(messages::MAX_REBUILD_ATTEMPTS),
+                ),
+            ],
+        },
+        InvalidCase {
+            name: "storage-size-negative",
+            example: Example::MasterSlave,
+            update: false,
+            change: |o| zenith(o, "storageSize", json!("-5Gi")),
+            expected: &[("spec.zenithSpec.storageSize", Some(messages::STORAGE_SIZE))],
+        },
+        InvalidCase {
+            name: "storage-size-a-bare-suffix",
+            example: Example::Standalone,
+            update: false,
+            change: |o| zenith(o, "storageSize", json!("Gi")),
+            expected: &[("spec.zenithSpec.storageSize", Some(messages::STORAGE_SIZE))],
+        },
+        InvalidCase {
+            name: "storage-size-a-huge-exponent",
+            example: Example::MasterSlave,
+            update: false,
+            change: |o| zenith(o, "storageSize", json!("9e999999999")),
+            expected: &[("spec.zenithSpec.storageSize", Some(messages::STORAGE_SIZE))],
+        },
+        InvalidCase {
+            name: "lag-negative",
+            example: Example::MasterSlave,
+            update: false,
+            change: |o| ha(o, "maxLagOnFailoverBytes", json!(-1)),
+            expected: &[(
+                "spec.haSpec.maxLagOnFailoverBytes",
+                Some(messages::MAX_LAG_ON_FAILOVER_BYTES),
+            )],
+        },
+        InvalidCase {
+            name: "lag-beyond-int64",
+            example: Example::MasterSlave,
+            update: false,
+            change: |o| ha(o, "lagThresholdBytes", json!(u64::MAX)),
+            // The API server and serde word a number beyond int64 differently.
+            expected: &[("spec.haSpec.lagThresholdBytes", None)],
+        },
+        InvalidCase {
+            name: "switchover-token-empty",
+            example: Example::MasterSlave,
+            update: false,
+            change: |o| ha(o, "switchover", json!({"token": ""})),
+            expected: &[(
+                "spec.haSpec.switchover.token",
+                Some(messages::SWITCHOVER_TOKEN),
+            )],
+        },
+        InvalidCase {
+            name: "reexamine-token-longer-than-a-name",
+            example: Example::Standalone,
+            update: false,
+            // 127 characters, 254 bytes.
+            change: |o| ha(o, "reexamine", json!("é".repeat(127))),
+            expected: &[("spec.haSpec.reexamine", Some(messages::REEXAMINE))],
+        },
+        InvalidCase {
             name: "replicas-changed",
             example: Example::MasterSlave,
             update: true,
@@ -249,6 +377,22 @@ pub fn cases() -> Vec<InvalidCase> {
 /// Checks a list of (field, message) refusals against a case's expectations: exactly the
 /// expected fields, each with a message that ends with the expected one.
 pub fn check_refusals(case: &InvalidCase, who: &str, refusals: &[(String, String)]) {
+    // The API server gives some type errors twice, once without a field (`<nil>`); such a
+    // cause must name an expected field in its message.
+    let (unplaced, refusals): (Vec<_>, Vec<_>) = refusals
+        .iter()
+        .cloned()
+        .partition(|(field, _)| field == "<nil>");
+    for (_, message) in &unplaced {
+        assert!(
+            case.expected
+                .iter()
+                .any(|(field, _)| message.contains(field)),
+            "{}: {who} gave a cause without a field that names no expected field: {message}",
+            case.name
+        );
+    }
+    let refusals = refusals.as_slice();
     let mut fields: Vec<&str> = refusals.iter().map(|(field, _)| field.as_str()).collect();
     fields.sort_unstable();
     fields.dedup();

@@ -4,14 +4,13 @@
 
 use crate::spec::{Replication, ZenithClusterSpec};
 use crate::validation::ValidationError;
-use tandem_engine::config::topology_from_replicas;
+use tandem_engine::config::{spec_field, topology_from_replicas};
 use tandem_engine::{ConfigHash, MemberId, Spec, SwitchoverRequest};
 
 impl ZenithClusterSpec {
     /// The engine's configuration for this spec, which must pass the schema's rules first
     /// (`previous`: the spec before an update, `None` on creation). `config_hash` is the hash of
-    /// the instance and database configuration. A value the schema accepts but the engine cannot
-    /// hold (seconds beyond `u32`) is refused with its field named.
+    /// the instance and database configuration.
     pub fn to_engine(
         &self,
         previous: Option<&Self>,
@@ -21,14 +20,17 @@ impl ZenithClusterSpec {
         let mut errors = Vec::new();
         let zenith = &self.zenith_spec;
         let ha = &self.ha_spec;
+        // Validation refused every value out of its range already; this keeps the conversion
+        // total, with the same message.
         let mut fit = |field: &str, value: i64| -> u32 {
             u32::try_from(value).unwrap_or_else(|_| {
+                let name = field.rsplit('.').next().unwrap_or(field);
+                let range = spec_field(name).and_then(|field| field.range);
                 errors.push(ValidationError {
                     field: field.to_owned(),
-                    message: format!(
-                        "{} must be at most {}",
-                        field.rsplit('.').next().unwrap_or(field),
-                        u32::MAX
+                    message: range.map_or_else(
+                        || format!("{name} is out of range"),
+                        |range| range.message.to_owned(),
                     ),
                 });
                 0
@@ -53,8 +55,9 @@ impl ZenithClusterSpec {
                 Replication::Sync => tandem_engine::Replication::Sync,
                 Replication::Async => tandem_engine::Replication::Async,
             },
-            max_lag_on_failover_bytes: ha.max_lag_on_failover_bytes,
-            lag_threshold_bytes: ha.lag_threshold_bytes,
+            // Validation checked that the lags are not negative.
+            max_lag_on_failover_bytes: ha.max_lag_on_failover_bytes.unsigned_abs(),
+            lag_threshold_bytes: ha.lag_threshold_bytes.unsigned_abs(),
             lag_timeout_s: fit("spec.haSpec.lagTimeout", ha.lag_timeout),
             init_timeout_s: fit("spec.haSpec.initTimeout", ha.init_timeout),
             standby_start_timeout_s: fit(
@@ -243,7 +246,7 @@ mod tests {
         spec.ha_spec.init_timeout = i64::from(u32::MAX) + 1;
         let errors = spec.to_engine(None, ConfigHash(0)).expect_err("refused");
         assert_eq!(errors[0].field, "spec.haSpec.initTimeout");
-        assert_eq!(errors[0].message, "initTimeout must be at most 4294967295");
+        assert_eq!(errors[0].message, crate::messages::INIT_TIMEOUT);
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod engine_spec;
 pub mod generate;
 pub mod messages;
 pub mod quantity;
+mod rules;
 mod schema;
 pub mod spec;
 pub mod status;

@@ -9,7 +9,7 @@ pub use tandem_engine::config::messages::*;
 mod tests {
     use super::*;
 
-    /// The per-field messages follow the engine's pattern exactly.
+    /// The per-field messages follow one pattern.
     #[test]
     fn per_field_messages_follow_the_engine_pattern() {
         let seconds = [
@@ -20,16 +20,20 @@ mod tests {
             ("switchoverTimeout", SWITCHOVER_TIMEOUT),
             ("waitForActiveTimeout", WAIT_FOR_ACTIVE_TIMEOUT),
             ("pollingInterval", POLLING_INTERVAL),
+            ("unreachableTimeout", UNREACHABLE_TIMEOUT),
             ("agentLeaseSeconds", AGENT_LEASE_SECONDS),
         ];
         for (field, message) in seconds {
-            assert_eq!(message, format!("{field} must be at least 1 second"));
+            assert_eq!(
+                message,
+                format!("{field} must be from 1 to 4294967295 seconds")
+            );
         }
         for (field, message) in [
             ("maxRebuildAttempts", MAX_REBUILD_ATTEMPTS),
             ("maxRestartAttempts", MAX_RESTART_ATTEMPTS),
         ] {
-            assert_eq!(message, format!("{field} must be at least 1"));
+            assert_eq!(message, format!("{field} must be from 1 to 4294967295"));
         }
         assert_eq!(
             UNREACHABLE_TIMEOUT_LEASE,

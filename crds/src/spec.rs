@@ -5,8 +5,10 @@
 //! Each validation rule lives next to its field as a CEL rule whose message is the one in
 //! [`crate::messages`]; [`ZenithClusterSpec::validate`] checks the same rules in Rust.
 //!
-//! Durations are whole seconds. They are `i64` on purpose: an unsigned type would add an OpenAPI
-//! `minimum: 0` whose generic message would pre-empt the rule's own message for negative values.
+//! Durations are whole seconds, and lags whole bytes. They are `i64` on purpose: an unsigned type
+//! would add an OpenAPI `minimum: 0` whose generic message would pre-empt the rule's own message
+//! for negative values. Each one's range, and the timing rules between them, come from the
+//! engine's tables (`crate::rules`).
 
 use std::collections::BTreeMap;
 
@@ -42,9 +44,6 @@ use crate::status::ZenithClusterStatus;
     )
 )]
 #[x_kube(
-    validation = Rule::new("self.zenithSpec.unreachableTimeout * 3 > self.haSpec.agentLeaseSeconds * 4")
-        .message(messages::UNREACHABLE_TIMEOUT_LEASE)
-        .field_path(".zenithSpec.unreachableTimeout"),
     validation = Rule::new(
         "!has(self.haSpec.switchover) || !has(self.haSpec.switchover.to) || \
          (self.haSpec.switchover.to >= 0 && self.haSpec.switchover.to < self.zenithSpec.replicas)"
@@ -52,6 +51,8 @@ use crate::status::ZenithClusterStatus;
     .message(messages::SWITCHOVER_TO)
     .field_path(".haSpec.switchover.to")
 )]
+// The timing rules between fields, from the engine's table.
+#[schemars(transform = crate::rules::timing_rules)]
 #[serde(rename_all = "camelCase")]
 pub struct ZenithClusterSpec {
     /// The database: topology, package, storage, configuration, and how often it is polled.
@@ -71,9 +72,6 @@ pub struct ZenithClusterSpec {
 
 /// The database of the cluster (`zenithSpec`).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[x_kube(validation = Rule::new("self.unreachableTimeout >= 2 * self.pollingInterval")
-    .message(messages::UNREACHABLE_TIMEOUT_POLLING)
-    .field_path(".unreachableTimeout"))]
 #[serde(rename_all = "camelCase")]
 pub struct ZenithSpec {
     /// 1: standalone; 2: master-slave. Immutable: it decides the topology.
@@ -92,17 +90,18 @@ pub struct ZenithSpec {
     #[x_kube(validation = Rule::new("self == oldSelf").message(messages::STORAGE_CLASS_IMMUTABLE))]
     pub storage_class_name: String,
     /// The size of each member's data volume, as a Kubernetes quantity (`5Gi`).
-    #[x_kube(validation = Rule::new("isQuantity(self)").message(messages::STORAGE_SIZE))]
+    #[x_kube(validation = Rule::new(crate::quantity::STORAGE_SIZE_RULE).message(messages::STORAGE_SIZE))]
     pub storage_size: String,
     /// Whether replication between the members must use TLS.
     #[serde(default, rename = "replicationSSLMandatory")]
     pub replication_ssl_mandatory: bool,
     /// How often, in seconds, each member's agent is polled.
     #[serde(default = "defaults::polling_interval")]
-    #[x_kube(validation = Rule::new("self >= 1").message(messages::POLLING_INTERVAL))]
+    #[x_kube(validation = crate::rules::range("pollingInterval"))]
     pub polling_interval: i64,
     /// Seconds without contact after which a member counts as unreachable.
     #[serde(default = "defaults::unreachable_timeout")]
+    #[x_kube(validation = crate::rules::range("unreachableTimeout"))]
     pub unreachable_timeout: i64,
     /// ConfigMaps holding the instance configuration.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -168,11 +167,11 @@ pub struct ZenithPodSpec {
 pub struct HaSpec {
     /// Seconds an agent's lease lasts; an agent that stops renewing it is not trusted beyond.
     #[serde(default = "defaults::agent_lease_seconds")]
-    #[x_kube(validation = Rule::new("self >= 1").message(messages::AGENT_LEASE_SECONDS))]
+    #[x_kube(validation = crate::rules::range("agentLeaseSeconds"))]
     pub agent_lease_seconds: i64,
     /// Seconds a node may be NotReady before its members count as lost.
     #[serde(default = "defaults::node_lost_timeout")]
-    #[x_kube(validation = Rule::new("self >= 1").message(messages::NODE_LOST_TIMEOUT))]
+    #[x_kube(validation = crate::rules::range("nodeLostTimeout"))]
     pub node_lost_timeout: i64,
     /// Whether a commit waits for the standby (`sync`) or not (`async`). Immutable: the engine
     /// relies on every complete copy holding every acknowledged write under `sync`.
@@ -181,33 +180,35 @@ pub struct HaSpec {
     pub replication: Replication,
     /// The most bytes of log a standby may lag and still be promoted on failover.
     #[serde(default = "defaults::max_lag_on_failover_bytes")]
-    pub max_lag_on_failover_bytes: u64,
+    #[x_kube(validation = crate::rules::range("maxLagOnFailoverBytes"))]
+    pub max_lag_on_failover_bytes: i64,
     /// Lag in bytes above which the standby counts as lagging.
     #[serde(default = "defaults::lag_threshold_bytes")]
-    pub lag_threshold_bytes: u64,
+    #[x_kube(validation = crate::rules::range("lagThresholdBytes"))]
+    pub lag_threshold_bytes: i64,
     /// Seconds the standby may stay lagging before it is reported.
     #[serde(default = "defaults::lag_timeout")]
-    #[x_kube(validation = Rule::new("self >= 1").message(messages::LAG_TIMEOUT))]
+    #[x_kube(validation = crate::rules::range("lagTimeout"))]
     pub lag_timeout: i64,
     /// Seconds the cluster may take to initialise.
     #[serde(default = "defaults::init_timeout")]
-    #[x_kube(validation = Rule::new("self >= 1").message(messages::INIT_TIMEOUT))]
+    #[x_kube(validation = crate::rules::range("initTimeout"))]
     pub init_timeout: i64,
     /// Seconds a standby may take to start.
     #[serde(default = "defaults::standby_start_timeout")]
-    #[x_kube(validation = Rule::new("self >= 1").message(messages::STANDBY_START_TIMEOUT))]
+    #[x_kube(validation = crate::rules::range("standbyStartTimeout"))]
     pub standby_start_timeout: i64,
     /// Seconds a requested switchover may take.
     #[serde(default = "defaults::switchover_timeout")]
-    #[x_kube(validation = Rule::new("self >= 1").message(messages::SWITCHOVER_TIMEOUT))]
+    #[x_kube(validation = crate::rules::range("switchoverTimeout"))]
     pub switchover_timeout: i64,
     /// How many times a member's volume is rebuilt before the cluster is declared failed.
     #[serde(default = "defaults::max_rebuild_attempts")]
-    #[x_kube(validation = Rule::new("self >= 1").message(messages::MAX_REBUILD_ATTEMPTS))]
+    #[x_kube(validation = crate::rules::range("maxRebuildAttempts"))]
     pub max_rebuild_attempts: i64,
     /// How many times a member is restarted before it is rebuilt.
     #[serde(default = "defaults::max_restart_attempts")]
-    #[x_kube(validation = Rule::new("self >= 1").message(messages::MAX_RESTART_ATTEMPTS))]
+    #[x_kube(validation = crate::rules::range("maxRestartAttempts"))]
     pub max_restart_attempts: i64,
     /// Seconds to wait for the member holding the newest data to come back before a person is
     /// asked.
@@ -215,7 +216,7 @@ pub struct HaSpec {
         default = "defaults::wait_for_active_timeout",
         skip_serializing_if = "Option::is_none"
     )]
-    #[x_kube(validation = Rule::new("self >= 1").message(messages::WAIT_FOR_ACTIVE_TIMEOUT))]
+    #[x_kube(validation = crate::rules::range("waitForActiveTimeout"))]
     pub wait_for_active_timeout: Option<i64>,
     /// Whether tandem fails over on its own when the active is lost.
     #[serde(default = "defaults::enabled")]
@@ -225,6 +226,8 @@ pub struct HaSpec {
     pub stopped: bool,
     /// A free-form token: changing it asks tandem to leave a hands-off state and look again.
     #[serde(default)]
+    #[x_kube(validation = crate::rules::token("reexamine"))]
+    #[schemars(length(max = tandem_engine::limits::MAX_NAME_BYTES))]
     pub reexamine: String,
     /// A requested switchover; a new token is a new request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -272,6 +275,8 @@ pub enum Replication {
 #[serde(rename_all = "camelCase")]
 pub struct Switchover {
     /// Identifies the request; tandem acts once per token.
+    #[x_kube(validation = crate::rules::token("switchover.token"))]
+    #[schemars(length(max = tandem_engine::limits::MAX_NAME_BYTES))]
     pub token: String,
     /// The ordinal of the member to make active (0 or 1); unset: the current standby.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -304,12 +309,12 @@ pub mod defaults {
         i64::from(engine().node_lost_timeout_s)
     }
     /// `haSpec.maxLagOnFailoverBytes`.
-    pub fn max_lag_on_failover_bytes() -> u64 {
-        engine().max_lag_on_failover_bytes
+    pub fn max_lag_on_failover_bytes() -> i64 {
+        i64::try_from(engine().max_lag_on_failover_bytes).unwrap_or(i64::MAX)
     }
     /// `haSpec.lagThresholdBytes`.
-    pub fn lag_threshold_bytes() -> u64 {
-        engine().lag_threshold_bytes
+    pub fn lag_threshold_bytes() -> i64 {
+        i64::try_from(engine().lag_threshold_bytes).unwrap_or(i64::MAX)
     }
     /// `haSpec.waitForActiveTimeout`.
     pub fn wait_for_active_timeout() -> Option<i64> {

@@ -3,8 +3,11 @@
 //! the simulator refuse exactly what the API server refuses.
 
 use crate::messages;
-use crate::quantity::is_quantity;
-use crate::spec::{HaSpec, ZenithCluster, ZenithClusterSpec, ZenithSpec};
+use crate::quantity::is_storage_size;
+use crate::spec::{ZenithCluster, ZenithClusterSpec, ZenithSpec};
+use tandem_engine::config::{
+    SPEC_FIELDS, TIMING_RULES, is_reexamine_token, is_switchover_token, spec_field,
+};
 
 /// One broken rule: the field it is about and the message the API server gives for it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,8 +51,8 @@ impl ZenithClusterSpec {
     pub fn validate(&self, previous: Option<&Self>) -> Result<(), Vec<ValidationError>> {
         let mut errors = Vec::new();
         check_zenith(&self.zenith_spec, &mut errors);
-        check_ha(&self.ha_spec, &mut errors);
-        check_across(self, &mut errors);
+        check_engine_fields(self, &mut errors);
+        check_requests(self, &mut errors);
         if let Some(previous) = previous {
             check_change(&self.zenith_spec, &previous.zenith_spec, &mut errors);
             if self.ha_spec.replication != previous.ha_spec.replication {
@@ -68,105 +71,84 @@ impl ZenithClusterSpec {
 }
 
 fn check_zenith(spec: &ZenithSpec, errors: &mut Vec<ValidationError>) {
-    let mut fail = |field: &str, message: &str| {
-        errors.push(ValidationError::new(
-            &format!("spec.zenithSpec.{field}"),
-            message,
-        ));
-    };
     if !matches!(spec.replicas, 1 | 2) {
-        fail("replicas", messages::REPLICAS);
+        errors.push(ValidationError::new(
+            "spec.zenithSpec.replicas",
+            messages::REPLICAS,
+        ));
     }
-    if !is_quantity(&spec.storage_size) {
-        fail("storageSize", messages::STORAGE_SIZE);
-    }
-    if spec.polling_interval < 1 {
-        fail("pollingInterval", messages::POLLING_INTERVAL);
-    }
-    // CEL's int64 arithmetic fails on overflow, and a failing rule refuses the object: an
-    // overflow breaks the rule here too.
-    let twice_polling = spec.polling_interval.checked_mul(2);
-    if twice_polling.is_none_or(|twice| spec.unreachable_timeout < twice) {
-        fail("unreachableTimeout", messages::UNREACHABLE_TIMEOUT_POLLING);
+    if !is_storage_size(&spec.storage_size) {
+        errors.push(ValidationError::new(
+            "spec.zenithSpec.storageSize",
+            messages::STORAGE_SIZE,
+        ));
     }
 }
 
-fn check_ha(spec: &HaSpec, errors: &mut Vec<ValidationError>) {
-    let at_least_one: [(&str, Option<i64>, &str); 9] = [
-        (
-            "agentLeaseSeconds",
-            Some(spec.agent_lease_seconds),
-            messages::AGENT_LEASE_SECONDS,
-        ),
-        (
-            "nodeLostTimeout",
-            Some(spec.node_lost_timeout),
-            messages::NODE_LOST_TIMEOUT,
-        ),
-        ("lagTimeout", Some(spec.lag_timeout), messages::LAG_TIMEOUT),
-        (
-            "initTimeout",
-            Some(spec.init_timeout),
-            messages::INIT_TIMEOUT,
-        ),
-        (
-            "standbyStartTimeout",
-            Some(spec.standby_start_timeout),
-            messages::STANDBY_START_TIMEOUT,
-        ),
-        (
-            "switchoverTimeout",
-            Some(spec.switchover_timeout),
-            messages::SWITCHOVER_TIMEOUT,
-        ),
-        (
-            "maxRebuildAttempts",
-            Some(spec.max_rebuild_attempts),
-            messages::MAX_REBUILD_ATTEMPTS,
-        ),
-        (
-            "maxRestartAttempts",
-            Some(spec.max_restart_attempts),
-            messages::MAX_RESTART_ATTEMPTS,
-        ),
-        (
-            "waitForActiveTimeout",
-            spec.wait_for_active_timeout,
-            messages::WAIT_FOR_ACTIVE_TIMEOUT,
-        ),
-    ];
-    for (field, value, message) in at_least_one {
-        if value.is_some_and(|value| value < 1) {
-            errors.push(ValidationError::new(
-                &format!("spec.haSpec.{field}"),
-                message,
-            ));
+/// The engine's rules on its numeric fields, from its tables, on the values as written (before
+/// any conversion): each field's range, then the timing rules, which apply when both of their
+/// fields are within range, as the schema's CEL rules do.
+fn check_engine_fields(spec: &ZenithClusterSpec, errors: &mut Vec<ValidationError>) {
+    let object = serde_json::to_value(spec).unwrap_or_default();
+    let number = |name: &str| {
+        let field = spec_field(name)?;
+        let value = &object[field.section][field.name];
+        value
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| value.as_u64().map(i128::from))
+    };
+    let in_range = |name: &str| {
+        let range = spec_field(name).and_then(|field| field.range)?;
+        number(name).filter(|value| range.holds(*value))
+    };
+    for field in SPEC_FIELDS {
+        if let (Some(range), Some(value)) = (field.range, number(field.name))
+            && !range.holds(value)
+        {
+            errors.push(ValidationError::new(&path(field.name), range.message));
+        }
+    }
+    for rule in TIMING_RULES {
+        if let (Some(value), Some(other)) = (in_range(rule.field), in_range(rule.other))
+            && !rule.holds(value, other)
+        {
+            errors.push(ValidationError::new(&path(rule.field), rule.message));
         }
     }
 }
 
-/// Rules that tie fields of `zenithSpec` and `haSpec` together; the schema states them on `spec`.
-fn check_across(spec: &ZenithClusterSpec, errors: &mut Vec<ValidationError>) {
-    // As in CEL, an int64 overflow breaks the rule.
-    let unreachable = spec.zenith_spec.unreachable_timeout.checked_mul(3);
-    let lease = spec.ha_spec.agent_lease_seconds.checked_mul(4);
-    let holds =
-        matches!((unreachable, lease), (Some(unreachable), Some(lease)) if unreachable > lease);
-    if !holds {
-        errors.push(ValidationError::new(
-            "spec.zenithSpec.unreachableTimeout",
-            messages::UNREACHABLE_TIMEOUT_LEASE,
-        ));
+/// A field's path from the object's root, as the API server writes it.
+fn path(name: &str) -> String {
+    let section = spec_field(name).map_or("", |field| field.section);
+    format!("spec.{section}.{name}")
+}
+
+/// The requests a person makes through the spec: a switchover's target and token, and the
+/// reexamine token.
+fn check_requests(spec: &ZenithClusterSpec, errors: &mut Vec<ValidationError>) {
+    let ha = &spec.ha_spec;
+    if let Some(switchover) = &ha.switchover {
+        if !is_switchover_token(&switchover.token) {
+            errors.push(ValidationError::new(
+                "spec.haSpec.switchover.token",
+                messages::SWITCHOVER_TOKEN,
+            ));
+        }
+        if switchover
+            .to
+            .is_some_and(|to| to < 0 || to >= spec.zenith_spec.replicas)
+        {
+            errors.push(ValidationError::new(
+                "spec.haSpec.switchover.to",
+                messages::SWITCHOVER_TO,
+            ));
+        }
     }
-    let target = spec
-        .ha_spec
-        .switchover
-        .as_ref()
-        .and_then(|switchover| switchover.to);
-    if target.is_some_and(|to| to < 0 || to >= spec.zenith_spec.replicas) {
+    if !is_reexamine_token(&ha.reexamine) {
         errors.push(ValidationError::new(
-            "spec.haSpec.switchover.to",
-            messages::SWITCHOVER_TO,
+            "spec.haSpec.reexamine",
+            messages::REEXAMINE,
         ));
     }
 }
@@ -189,7 +171,7 @@ fn check_change(spec: &ZenithSpec, previous: &ZenithSpec, errors: &mut Vec<Valid
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{Switchover, ZenithCluster};
+    use crate::spec::{HaSpec, Switchover, ZenithCluster};
 
     fn example(name: &str) -> ZenithCluster {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -261,8 +243,8 @@ mod tests {
             broken(&spec, None)
         };
         // 2 x pollingInterval is allowed; one second less is not.
-        assert!(at(20, 10, 1).is_empty());
-        assert_eq!(at(19, 10, 1).len(), 1);
+        assert!(at(20, 4, 7).is_empty());
+        assert_eq!(at(19, 10, 13).len(), 1);
         // unreachableTimeout * 3 > agentLeaseSeconds * 4: 27 * 3 = 81 > 80, 26 * 3 = 78 is not.
         assert!(at(27, 1, 20).is_empty());
         assert_eq!(
@@ -272,11 +254,71 @@ mod tests {
                 messages::UNREACHABLE_TIMEOUT_LEASE
             )]
         );
-        // Huge values do not wrap around into acceptance; an overflow breaks the rule, as the
-        // API server's CEL arithmetic does.
-        assert_eq!(at(i64::MIN, 1, 20).len(), 2);
+        // Huge values are refused by their range alone: no rule wraps around into acceptance,
+        // and none overflows.
+        assert_eq!(
+            at(i64::MIN, 1, 20),
+            [format!(
+                "spec.zenithSpec.unreachableTimeout: {}",
+                messages::UNREACHABLE_TIMEOUT
+            )]
+        );
         assert_eq!(at(i64::MAX, 1, 20).len(), 1);
-        assert_eq!(at(30, i64::MAX, 20).len(), 1);
+        assert_eq!(
+            at(30, i64::MAX, 20),
+            [format!(
+                "spec.zenithSpec.pollingInterval: {}",
+                messages::POLLING_INTERVAL
+            )]
+        );
+    }
+
+    #[test]
+    fn a_lease_shorter_than_the_gap_between_polls_is_refused() {
+        let mut spec = example("master-slave.yaml").spec;
+        spec.zenith_spec.polling_interval = 100;
+        spec.zenith_spec.unreachable_timeout = 200;
+        spec.ha_spec.agent_lease_seconds = 1;
+        assert_eq!(
+            broken(&spec, None),
+            [format!(
+                "spec.haSpec.agentLeaseSeconds: {}",
+                messages::AGENT_LEASE_POLLING
+            )]
+        );
+    }
+
+    #[test]
+    fn values_the_engine_cannot_hold_or_that_mean_nothing_are_refused() {
+        let valid = example("master-slave.yaml").spec;
+        let mut spec = valid.clone();
+        spec.ha_spec.node_lost_timeout = 1_000_000_000_000;
+        spec.ha_spec.lag_threshold_bytes = -1;
+        spec.zenith_spec.storage_size = "-5Gi".into();
+        spec.ha_spec.switchover = Some(Switchover {
+            token: String::new(),
+            to: None,
+        });
+        spec.ha_spec.reexamine = "r".repeat(254);
+        assert_eq!(
+            broken(&spec, None),
+            [
+                format!("spec.zenithSpec.storageSize: {}", messages::STORAGE_SIZE),
+                format!(
+                    "spec.haSpec.nodeLostTimeout: {}",
+                    messages::NODE_LOST_TIMEOUT
+                ),
+                format!(
+                    "spec.haSpec.lagThresholdBytes: {}",
+                    messages::LAG_THRESHOLD_BYTES
+                ),
+                format!(
+                    "spec.haSpec.switchover.token: {}",
+                    messages::SWITCHOVER_TOKEN
+                ),
+                format!("spec.haSpec.reexamine: {}", messages::REEXAMINE),
+            ]
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! messages are identical to the CRD's validation messages: the operator and the simulator refuse
 //! exactly what the API server refuses.
 
+use crate::limits::MAX_NAME_BYTES;
 use crate::types::{ConfigHash, MemberId, Replication, Topology};
 use serde::{Deserialize, Serialize};
 
@@ -80,9 +81,163 @@ pub struct SpecField {
     pub section: &'static str,
     /// How its value is written.
     pub kind: FieldKind,
+    /// The values it may take, for a number.
+    pub range: Option<FieldRange>,
+    /// Whether it may be absent (`waitForActiveTimeout`: wait forever).
+    pub optional: bool,
     get: fn(&Spec) -> Option<FieldValue>,
     set: fn(&mut Spec, FieldValue) -> Option<()>,
 }
+
+/// The values a numeric spec field may take, and the message that refuses another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldRange {
+    /// The smallest value.
+    pub min: u64,
+    /// The largest value.
+    pub max: u64,
+    /// The message of the rule, naming the field.
+    pub message: &'static str,
+}
+
+impl FieldRange {
+    /// Whether `value` is in the range.
+    pub fn holds(&self, value: i128) -> bool {
+        (i128::from(self.min)..=i128::from(self.max)).contains(&value)
+    }
+}
+
+/// The largest value of a field counted in seconds or attempts: what the engine holds in 32
+/// bits (136 years of seconds).
+pub const MAX_SECONDS: u64 = u32::MAX as u64;
+
+/// The largest value of a field counted in bytes: the largest whole number the resource's
+/// schema holds (int64).
+pub const MAX_BYTES: u64 = i64::MAX as u64;
+
+/// How two fields must compare: `times × field` is at least, or above, `other_times × other +
+/// plus`. Each timing rule of the spec is one of these ([`TIMING_RULES`]); the resource's schema
+/// states the same rules, built from this table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimingRule {
+    /// The field the rule is about, which a refusal names.
+    pub field: &'static str,
+    /// Its factor.
+    pub times: u64,
+    /// `true`: strictly above; `false`: at least.
+    pub strictly: bool,
+    /// The field it is compared with.
+    pub other: &'static str,
+    /// That field's factor.
+    pub other_times: u64,
+    /// A constant added to the other side, in the fields' unit.
+    pub plus: u64,
+    /// The message, naming both fields.
+    pub message: &'static str,
+}
+
+impl TimingRule {
+    /// Whether the rule holds for these values of its two fields.
+    pub fn holds(&self, value: i128, other: i128) -> bool {
+        let left = i128::from(self.times) * value;
+        let right = i128::from(self.other_times) * other + i128::from(self.plus);
+        if self.strictly {
+            left > right
+        } else {
+            left >= right
+        }
+    }
+}
+
+/// The spec's timing rules: every pair of timing fields whose values could leave a cluster that
+/// passes every other rule unable to work, each with its reason (`docs/state-machine.md`,
+/// Configuration, has the table of every pair). A rule applies when both its fields are set and
+/// within their ranges; a field out of its range is refused by its range alone.
+pub const TIMING_RULES: &[TimingRule] = &[
+    // One missed poll is not a loss of contact.
+    TimingRule {
+        field: "unreachableTimeout",
+        times: 1,
+        strictly: false,
+        other: "pollingInterval",
+        other_times: 2,
+        plus: 0,
+        message: messages::UNREACHABLE_TIMEOUT_POLLING,
+    },
+    // The engine believes a lease ran out only once it has (the contact-time granularity).
+    TimingRule {
+        field: "unreachableTimeout",
+        times: 3,
+        strictly: true,
+        other: "agentLeaseSeconds",
+        other_times: 4,
+        plus: 0,
+        message: messages::UNREACHABLE_TIMEOUT_LEASE,
+    },
+    // The lease outlasts the gap between two polls that reach the agent: a shorter one fences a
+    // healthy active between every two polls.
+    TimingRule {
+        field: "agentLeaseSeconds",
+        times: 1,
+        strictly: true,
+        other: "pollingInterval",
+        other_times: 1,
+        plus: POLL_DEADLINE_S as u64,
+        message: messages::AGENT_LEASE_POLLING,
+    },
+    // A wait for news that only a poll brings outlasts the gap between two polls: a shorter one
+    // expires before the engine can learn that what it waited for happened.
+    TimingRule {
+        field: "lagTimeout",
+        times: 1,
+        strictly: true,
+        other: "pollingInterval",
+        other_times: 1,
+        plus: POLL_DEADLINE_S as u64,
+        message: messages::LAG_TIMEOUT_POLLING,
+    },
+    TimingRule {
+        field: "initTimeout",
+        times: 1,
+        strictly: true,
+        other: "pollingInterval",
+        other_times: 1,
+        plus: POLL_DEADLINE_S as u64,
+        message: messages::INIT_TIMEOUT_POLLING,
+    },
+    TimingRule {
+        field: "standbyStartTimeout",
+        times: 1,
+        strictly: true,
+        other: "pollingInterval",
+        other_times: 1,
+        plus: POLL_DEADLINE_S as u64,
+        message: messages::STANDBY_START_TIMEOUT_POLLING,
+    },
+    TimingRule {
+        field: "switchoverTimeout",
+        times: 1,
+        strictly: true,
+        other: "pollingInterval",
+        other_times: 1,
+        plus: POLL_DEADLINE_S as u64,
+        message: messages::SWITCHOVER_TIMEOUT_POLLING,
+    },
+    TimingRule {
+        field: "waitForActiveTimeout",
+        times: 1,
+        strictly: true,
+        other: "pollingInterval",
+        other_times: 1,
+        plus: POLL_DEADLINE_S as u64,
+        message: messages::WAIT_FOR_ACTIVE_TIMEOUT_POLLING,
+    },
+];
+
+/// The longest a poll may take to reach an agent and be answered, in seconds: an operator's
+/// status call gives up after it, and the poll counts as failed. The agent's lease, and every
+/// wait for news from a poll, must outlast `pollingInterval` plus this.
+pub const POLL_DEADLINE_S: u32 = 2;
 
 impl SpecField {
     /// The field's value in `spec` (`None`: an optional field that is absent).
@@ -92,9 +247,15 @@ impl SpecField {
 
     /// Sets the field in `spec`; refuses a value of another kind or out of its range.
     pub fn set(&self, spec: &mut Spec, value: FieldValue) -> Result<(), String> {
+        if let (Some(range), FieldValue::Number(number)) = (self.range, value)
+            && !range.holds(i128::from(number))
+        {
+            return Err(range.message.to_owned());
+        }
         (self.set)(spec, value).ok_or_else(|| match self.kind {
-            FieldKind::Number32 => format!("{} must be at most {}", self.name, u32::MAX),
-            FieldKind::Bytes => format!("{} must be a whole number of bytes", self.name),
+            FieldKind::Number32 | FieldKind::Bytes => {
+                format!("{} must be a whole number", self.name)
+            }
             FieldKind::Flag => format!("{} must be true or false", self.name),
             FieldKind::Replication => format!("{} must be sync or async", self.name),
         })
@@ -139,11 +300,17 @@ fn flag(value: FieldValue) -> Option<bool> {
 }
 
 macro_rules! number32_field {
-    ($name:literal, $section:literal, $field:ident) => {
+    ($name:literal, $section:literal, $field:ident, $message:expr) => {
         SpecField {
             name: $name,
             section: $section,
             kind: FieldKind::Number32,
+            range: Some(FieldRange {
+                min: 1,
+                max: MAX_SECONDS,
+                message: $message,
+            }),
+            optional: false,
             get: |spec| Some(FieldValue::Number(spec.$field.into())),
             set: |spec, value| {
                 spec.$field = number32(value)?;
@@ -154,11 +321,17 @@ macro_rules! number32_field {
 }
 
 macro_rules! bytes_field {
-    ($name:literal, $field:ident) => {
+    ($name:literal, $field:ident, $message:expr) => {
         SpecField {
             name: $name,
             section: "haSpec",
             kind: FieldKind::Bytes,
+            range: Some(FieldRange {
+                min: 0,
+                max: MAX_BYTES,
+                message: $message,
+            }),
+            optional: false,
             get: |spec| Some(FieldValue::Number(spec.$field)),
             set: |spec, value| {
                 spec.$field = bytes(value)?;
@@ -171,14 +344,36 @@ macro_rules! bytes_field {
 /// The spec fields a file sets by name, in the order error messages list them. `stopped`,
 /// `reexamine` and `switchover` are not among them: they change during a run.
 pub const SPEC_FIELDS: &[SpecField] = &[
-    number32_field!("pollingInterval", "zenithSpec", polling_interval_s),
-    number32_field!("unreachableTimeout", "zenithSpec", unreachable_timeout_s),
-    number32_field!("agentLeaseSeconds", "haSpec", agent_lease_s),
-    number32_field!("nodeLostTimeout", "haSpec", node_lost_timeout_s),
+    number32_field!(
+        "pollingInterval",
+        "zenithSpec",
+        polling_interval_s,
+        messages::POLLING_INTERVAL
+    ),
+    number32_field!(
+        "unreachableTimeout",
+        "zenithSpec",
+        unreachable_timeout_s,
+        messages::UNREACHABLE_TIMEOUT
+    ),
+    number32_field!(
+        "agentLeaseSeconds",
+        "haSpec",
+        agent_lease_s,
+        messages::AGENT_LEASE_SECONDS
+    ),
+    number32_field!(
+        "nodeLostTimeout",
+        "haSpec",
+        node_lost_timeout_s,
+        messages::NODE_LOST_TIMEOUT
+    ),
     SpecField {
         name: "replication",
         section: "haSpec",
         kind: FieldKind::Replication,
+        range: None,
+        optional: false,
         get: |spec| Some(FieldValue::Replication(spec.replication)),
         set: |spec, value| match value {
             FieldValue::Replication(mode) => {
@@ -188,18 +383,57 @@ pub const SPEC_FIELDS: &[SpecField] = &[
             _ => None,
         },
     },
-    bytes_field!("maxLagOnFailoverBytes", max_lag_on_failover_bytes),
-    bytes_field!("lagThresholdBytes", lag_threshold_bytes),
-    number32_field!("lagTimeout", "haSpec", lag_timeout_s),
-    number32_field!("initTimeout", "haSpec", init_timeout_s),
-    number32_field!("standbyStartTimeout", "haSpec", standby_start_timeout_s),
-    number32_field!("switchoverTimeout", "haSpec", switchover_timeout_s),
-    number32_field!("maxRebuildAttempts", "haSpec", max_rebuild_attempts),
-    number32_field!("maxRestartAttempts", "haSpec", max_restart_attempts),
+    bytes_field!(
+        "maxLagOnFailoverBytes",
+        max_lag_on_failover_bytes,
+        messages::MAX_LAG_ON_FAILOVER_BYTES
+    ),
+    bytes_field!(
+        "lagThresholdBytes",
+        lag_threshold_bytes,
+        messages::LAG_THRESHOLD_BYTES
+    ),
+    number32_field!("lagTimeout", "haSpec", lag_timeout_s, messages::LAG_TIMEOUT),
+    number32_field!(
+        "initTimeout",
+        "haSpec",
+        init_timeout_s,
+        messages::INIT_TIMEOUT
+    ),
+    number32_field!(
+        "standbyStartTimeout",
+        "haSpec",
+        standby_start_timeout_s,
+        messages::STANDBY_START_TIMEOUT
+    ),
+    number32_field!(
+        "switchoverTimeout",
+        "haSpec",
+        switchover_timeout_s,
+        messages::SWITCHOVER_TIMEOUT
+    ),
+    number32_field!(
+        "maxRebuildAttempts",
+        "haSpec",
+        max_rebuild_attempts,
+        messages::MAX_REBUILD_ATTEMPTS
+    ),
+    number32_field!(
+        "maxRestartAttempts",
+        "haSpec",
+        max_restart_attempts,
+        messages::MAX_RESTART_ATTEMPTS
+    ),
     SpecField {
         name: "waitForActiveTimeout",
         section: "haSpec",
         kind: FieldKind::Number32,
+        range: Some(FieldRange {
+            min: 1,
+            max: MAX_SECONDS,
+            message: messages::WAIT_FOR_ACTIVE_TIMEOUT,
+        }),
+        optional: true,
         get: |spec| {
             spec.wait_for_active_timeout_s
                 .map(|seconds| FieldValue::Number(seconds.into()))
@@ -213,6 +447,8 @@ pub const SPEC_FIELDS: &[SpecField] = &[
         name: "autoFailover",
         section: "haSpec",
         kind: FieldKind::Flag,
+        range: None,
+        optional: false,
         get: |spec| Some(FieldValue::Flag(spec.auto_failover)),
         set: |spec, value| {
             spec.auto_failover = flag(value)?;
@@ -308,75 +544,48 @@ impl Spec {
         }
     }
 
-    /// Every rule this configuration violates, in a fixed order.
+    /// Every rule this configuration violates, in a fixed order: the range of each field
+    /// ([`SPEC_FIELDS`]), the timing rules ([`TIMING_RULES`]), then the switchover request.
     pub fn violations(&self) -> Vec<ConfigError> {
         let mut errors = Vec::new();
-        if self.polling_interval_s < 1 {
-            errors.push(ConfigError::new(
-                "pollingInterval",
-                messages::POLLING_INTERVAL,
-            ));
-        }
-        if u64::from(self.unreachable_timeout_s) < 2 * u64::from(self.polling_interval_s) {
-            errors.push(ConfigError::new(
-                "unreachableTimeout",
-                messages::UNREACHABLE_TIMEOUT_POLLING,
-            ));
-        }
-        if self.agent_lease_s < 1 {
-            errors.push(ConfigError::new(
-                "agentLeaseSeconds",
-                messages::AGENT_LEASE_SECONDS,
-            ));
-        }
-        if u64::from(self.unreachable_timeout_s) * 3 <= u64::from(self.agent_lease_s) * 4 {
-            errors.push(ConfigError::new("unreachableTimeout", LEASE_MESSAGE));
-        }
-        let at_least_one: [(&'static str, u32, &'static str); 8] = [
-            (
-                "nodeLostTimeout",
-                self.node_lost_timeout_s,
-                messages::NODE_LOST_TIMEOUT,
-            ),
-            ("lagTimeout", self.lag_timeout_s, messages::LAG_TIMEOUT),
-            ("initTimeout", self.init_timeout_s, messages::INIT_TIMEOUT),
-            (
-                "standbyStartTimeout",
-                self.standby_start_timeout_s,
-                messages::STANDBY_START_TIMEOUT,
-            ),
-            (
-                "switchoverTimeout",
-                self.switchover_timeout_s,
-                messages::SWITCHOVER_TIMEOUT,
-            ),
-            (
-                "waitForActiveTimeout",
-                self.wait_for_active_timeout_s.unwrap_or(1),
-                messages::WAIT_FOR_ACTIVE_TIMEOUT,
-            ),
-            (
-                "maxRebuildAttempts",
-                self.max_rebuild_attempts,
-                messages::MAX_REBUILD_ATTEMPTS,
-            ),
-            (
-                "maxRestartAttempts",
-                self.max_restart_attempts,
-                messages::MAX_RESTART_ATTEMPTS,
-            ),
-        ];
-        for (field, value, message) in at_least_one {
-            if value < 1 {
-                errors.push(ConfigError::new(field, message));
+        let number = |name: &str| match spec_field(name).and_then(|field| field.get(self)) {
+            Some(FieldValue::Number(number)) => Some(i128::from(number)),
+            _ => None,
+        };
+        let in_range = |name: &str| {
+            let range = spec_field(name).and_then(|field| field.range);
+            number(name).filter(|value| range.is_none_or(|range| range.holds(*value)))
+        };
+        for field in SPEC_FIELDS {
+            if let (Some(range), Some(value)) = (field.range, number(field.name))
+                && !range.holds(value)
+            {
+                errors.push(ConfigError::new(field.name, range.message));
             }
         }
-        if let Some(SwitchoverRequest {
-            to: Some(member), ..
-        }) = &self.switchover
-            && member.0 >= self.topology.member_count()
-        {
-            errors.push(ConfigError::new("switchover", messages::SWITCHOVER_TO));
+        for rule in TIMING_RULES {
+            if let (Some(value), Some(other)) = (in_range(rule.field), in_range(rule.other))
+                && !rule.holds(value, other)
+            {
+                errors.push(ConfigError::new(rule.field, rule.message));
+            }
+        }
+        if let Some(request) = &self.switchover {
+            if !is_switchover_token(&request.token) {
+                errors.push(ConfigError::new(
+                    "switchover.token",
+                    messages::SWITCHOVER_TOKEN,
+                ));
+            }
+            if request
+                .to
+                .is_some_and(|member| member.0 >= self.topology.member_count())
+            {
+                errors.push(ConfigError::new("switchover.to", messages::SWITCHOVER_TO));
+            }
+        }
+        if !is_reexamine_token(&self.reexamine) {
+            errors.push(ConfigError::new("reexamine", messages::REEXAMINE));
         }
         errors
     }
@@ -434,10 +643,13 @@ pub mod messages {
     pub const REPLICATION_IMMUTABLE: &str = "replication is immutable after creation";
     /// `zenithSpec.storageClassName` changed after creation.
     pub const STORAGE_CLASS_IMMUTABLE: &str = "storageClassName is immutable after creation";
-    /// `zenithSpec.storageSize` is not a Kubernetes quantity.
-    pub const STORAGE_SIZE: &str = "storageSize must be a quantity, for example 5Gi";
-    /// `zenithSpec.pollingInterval` is below 1.
-    pub const POLLING_INTERVAL: &str = "pollingInterval must be at least 1 second";
+    /// `zenithSpec.storageSize` is not a positive quantity of bytes up to 1Ei.
+    pub const STORAGE_SIZE: &str = "storageSize must be a quantity of bytes above 0 and at most \
+    1Ei, written as digits with an optional fraction and suffix, for example 5Gi or 500M";
+    /// `zenithSpec.pollingInterval` is out of its range.
+    pub const POLLING_INTERVAL: &str = "pollingInterval must be from 1 to 4294967295 seconds";
+    /// `zenithSpec.unreachableTimeout` is out of its range.
+    pub const UNREACHABLE_TIMEOUT: &str = "unreachableTimeout must be from 1 to 4294967295 seconds";
     /// `zenithSpec.unreachableTimeout` is below twice `pollingInterval`.
     pub const UNREACHABLE_TIMEOUT_POLLING: &str =
         "unreachableTimeout must be at least twice pollingInterval";
@@ -446,26 +658,69 @@ pub mod messages {
     pub const UNREACHABLE_TIMEOUT_LEASE: &str = "unreachableTimeout must exceed agentLeaseSeconds plus \
     a quarter of unreachableTimeout (the contact-time granularity): unreachableTimeout * 3 > \
     agentLeaseSeconds * 4";
-    /// `haSpec.agentLeaseSeconds` is below 1.
-    pub const AGENT_LEASE_SECONDS: &str = "agentLeaseSeconds must be at least 1 second";
-    /// `haSpec.nodeLostTimeout` is below 1.
-    pub const NODE_LOST_TIMEOUT: &str = "nodeLostTimeout must be at least 1 second";
-    /// `haSpec.lagTimeout` is below 1.
-    pub const LAG_TIMEOUT: &str = "lagTimeout must be at least 1 second";
-    /// `haSpec.initTimeout` is below 1.
-    pub const INIT_TIMEOUT: &str = "initTimeout must be at least 1 second";
-    /// `haSpec.standbyStartTimeout` is below 1.
-    pub const STANDBY_START_TIMEOUT: &str = "standbyStartTimeout must be at least 1 second";
-    /// `haSpec.switchoverTimeout` is below 1.
-    pub const SWITCHOVER_TIMEOUT: &str = "switchoverTimeout must be at least 1 second";
-    /// `haSpec.waitForActiveTimeout` is set and below 1.
-    pub const WAIT_FOR_ACTIVE_TIMEOUT: &str = "waitForActiveTimeout must be at least 1 second";
-    /// `haSpec.maxRebuildAttempts` is below 1.
-    pub const MAX_REBUILD_ATTEMPTS: &str = "maxRebuildAttempts must be at least 1";
-    /// `haSpec.maxRestartAttempts` is below 1.
-    pub const MAX_RESTART_ATTEMPTS: &str = "maxRestartAttempts must be at least 1";
+    /// `haSpec.agentLeaseSeconds` is out of its range.
+    pub const AGENT_LEASE_SECONDS: &str = "agentLeaseSeconds must be from 1 to 4294967295 seconds";
+    /// `haSpec.agentLeaseSeconds` does not outlast the gap between two polls.
+    pub const AGENT_LEASE_POLLING: &str = "agentLeaseSeconds must exceed pollingInterval plus 2 \
+    seconds (a poll may take 2 seconds to reach the agent): a shorter lease fences a healthy active \
+    between two polls";
+    /// `haSpec.nodeLostTimeout` is out of its range.
+    pub const NODE_LOST_TIMEOUT: &str = "nodeLostTimeout must be from 1 to 4294967295 seconds";
+    /// `haSpec.maxLagOnFailoverBytes` is out of its range.
+    pub const MAX_LAG_ON_FAILOVER_BYTES: &str =
+        "maxLagOnFailoverBytes must be from 0 to 9223372036854775807 bytes";
+    /// `haSpec.lagThresholdBytes` is out of its range.
+    pub const LAG_THRESHOLD_BYTES: &str =
+        "lagThresholdBytes must be from 0 to 9223372036854775807 bytes";
+    /// `haSpec.lagTimeout` is out of its range.
+    pub const LAG_TIMEOUT: &str = "lagTimeout must be from 1 to 4294967295 seconds";
+    /// `haSpec.lagTimeout` does not outlast the gap between two polls.
+    pub const LAG_TIMEOUT_POLLING: &str = "lagTimeout must exceed pollingInterval plus 2 seconds: \
+    a lag is seen only by a poll";
+    /// `haSpec.initTimeout` is out of its range.
+    pub const INIT_TIMEOUT: &str = "initTimeout must be from 1 to 4294967295 seconds";
+    /// `haSpec.initTimeout` does not outlast the gap between two polls.
+    pub const INIT_TIMEOUT_POLLING: &str = "initTimeout must exceed pollingInterval plus 2 \
+    seconds: a member's start is seen only by a poll";
+    /// `haSpec.standbyStartTimeout` is out of its range.
+    pub const STANDBY_START_TIMEOUT: &str =
+        "standbyStartTimeout must be from 1 to 4294967295 seconds";
+    /// `haSpec.standbyStartTimeout` does not outlast the gap between two polls.
+    pub const STANDBY_START_TIMEOUT_POLLING: &str = "standbyStartTimeout must exceed \
+    pollingInterval plus 2 seconds: a standby's start is seen only by a poll";
+    /// `haSpec.switchoverTimeout` is out of its range.
+    pub const SWITCHOVER_TIMEOUT: &str = "switchoverTimeout must be from 1 to 4294967295 seconds";
+    /// `haSpec.switchoverTimeout` does not outlast the gap between two polls.
+    pub const SWITCHOVER_TIMEOUT_POLLING: &str = "switchoverTimeout must exceed pollingInterval \
+    plus 2 seconds: each step of a switchover is seen only by a poll";
+    /// `haSpec.waitForActiveTimeout` is set and out of its range.
+    pub const WAIT_FOR_ACTIVE_TIMEOUT: &str =
+        "waitForActiveTimeout must be from 1 to 4294967295 seconds";
+    /// `haSpec.waitForActiveTimeout` does not outlast the gap between two polls.
+    pub const WAIT_FOR_ACTIVE_TIMEOUT_POLLING: &str = "waitForActiveTimeout must exceed \
+    pollingInterval plus 2 seconds: the member waited for is heard from only by a poll";
+    /// `haSpec.maxRebuildAttempts` is out of its range.
+    pub const MAX_REBUILD_ATTEMPTS: &str = "maxRebuildAttempts must be from 1 to 4294967295";
+    /// `haSpec.maxRestartAttempts` is out of its range.
+    pub const MAX_RESTART_ATTEMPTS: &str = "maxRestartAttempts must be from 1 to 4294967295";
     /// `haSpec.switchover.to` is not the ordinal of a member of the cluster.
     pub const SWITCHOVER_TO: &str = "switchover.to must name a member of the cluster (0 or 1)";
+    /// `haSpec.switchover.token` is empty or longer than a Kubernetes name.
+    pub const SWITCHOVER_TOKEN: &str = "switchover.token must be 1 to 253 bytes long";
+    /// `haSpec.reexamine` is longer than a Kubernetes name.
+    pub const REEXAMINE: &str = "reexamine must be at most 253 bytes long";
+}
+
+/// Whether `token` may identify a switchover request: not empty (a request is a change of token),
+/// and at most a Kubernetes name's bytes.
+pub fn is_switchover_token(token: &str) -> bool {
+    (1..=MAX_NAME_BYTES).contains(&token.len())
+}
+
+/// Whether `token` may be a `reexamine` token: at most a Kubernetes name's bytes (empty: never
+/// asked).
+pub fn is_reexamine_token(token: &str) -> bool {
+    token.len() <= MAX_NAME_BYTES
 }
 
 /// Maps the CRD's `replicas` to a topology.
@@ -532,13 +787,108 @@ mod tests {
             "maxRebuildAttempts",
             "maxRestartAttempts",
             "waitForActiveTimeout",
-            "switchover",
+            "switchover.to",
         ] {
             assert!(fields.contains(&field), "{field} missing from {fields:?}");
         }
         for error in spec.violations() {
             assert!(error.message.contains(error.field), "{error}");
         }
+    }
+
+    #[test]
+    fn a_lease_shorter_than_the_gap_between_polls_is_refused() {
+        // Every other rule passes: the agent would fence itself between every two polls.
+        let mut spec = Spec::defaults(Topology::MasterSlave);
+        spec.polling_interval_s = 100;
+        spec.unreachable_timeout_s = 200;
+        spec.agent_lease_s = 1;
+        let errors = spec.violations();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, "agentLeaseSeconds");
+        assert_eq!(errors[0].message, messages::AGENT_LEASE_POLLING);
+        // The bound is exact: pollingInterval + POLL_DEADLINE_S is refused, one more is not.
+        spec.polling_interval_s = 10;
+        spec.unreachable_timeout_s = 30;
+        spec.agent_lease_s = 10 + POLL_DEADLINE_S;
+        assert_eq!(spec.validate().unwrap_err().field, "agentLeaseSeconds");
+        spec.agent_lease_s += 1;
+        assert_eq!(spec.validate(), Ok(()));
+    }
+
+    #[test]
+    fn every_wait_for_a_poll_outlasts_the_gap_between_polls() {
+        let waits = [
+            "lagTimeout",
+            "initTimeout",
+            "standbyStartTimeout",
+            "switchoverTimeout",
+            "waitForActiveTimeout",
+        ];
+        for name in waits {
+            let field = spec_field(name).expect("a spec field");
+            let mut spec = Spec::defaults(Topology::MasterSlave);
+            let gap = u64::from(spec.polling_interval_s + POLL_DEADLINE_S);
+            field
+                .set(&mut spec, FieldValue::Number(gap))
+                .expect("in range");
+            let errors = spec.violations();
+            assert_eq!(errors.len(), 1, "{name}: {errors:?}");
+            assert_eq!(errors[0].field, name);
+            assert!(errors[0].message.starts_with(name), "{}", errors[0].message);
+            field
+                .set(&mut spec, FieldValue::Number(gap + 1))
+                .expect("in range");
+            assert_eq!(spec.validate(), Ok(()), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_messages_state_the_limits_the_rules_apply() {
+        for field in SPEC_FIELDS {
+            if let Some(range) = field.range {
+                assert!(range.message.starts_with(field.name), "{}", range.message);
+                assert!(
+                    range.message.contains(&range.max.to_string()),
+                    "{}",
+                    range.message
+                );
+                assert!(range.message.contains(&format!("from {}", range.min)));
+            }
+        }
+        for rule in TIMING_RULES {
+            assert!(rule.message.starts_with(rule.field), "{}", rule.message);
+            assert!(rule.message.contains(rule.other), "{}", rule.message);
+            if rule.plus > 0 {
+                assert!(
+                    rule.message
+                        .contains(&format!("plus {} seconds", rule.plus))
+                );
+            }
+        }
+        assert!(messages::SWITCHOVER_TOKEN.contains(&MAX_NAME_BYTES.to_string()));
+        assert!(messages::REEXAMINE.contains(&MAX_NAME_BYTES.to_string()));
+    }
+
+    #[test]
+    fn out_of_range_fields_are_refused_by_their_range_alone() {
+        let mut spec = Spec::defaults(Topology::MasterSlave);
+        spec.polling_interval_s = 0;
+        let fields: Vec<&str> = spec.violations().iter().map(|error| error.field).collect();
+        // A rule about pollingInterval and another field says nothing of a value out of range.
+        assert_eq!(fields, ["pollingInterval"]);
+        let field = spec_field("lagThresholdBytes").expect("a spec field");
+        assert_eq!(
+            field.set(&mut spec, FieldValue::Number(MAX_BYTES + 1)),
+            Err(messages::LAG_THRESHOLD_BYTES.to_owned())
+        );
+        spec.switchover = Some(SwitchoverRequest {
+            token: String::new(),
+            to: None,
+        });
+        spec.reexamine = "r".repeat(MAX_NAME_BYTES + 1);
+        let fields: Vec<&str> = spec.violations().iter().map(|error| error.field).collect();
+        assert_eq!(fields, ["pollingInterval", "switchover.token", "reexamine"]);
     }
 
     #[test]

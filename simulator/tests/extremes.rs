@@ -14,6 +14,8 @@ use tandem_sim::timeline::MarkKind;
 
 /// The largest `u64` and `u32`, as YAML writes them.
 const U64: u64 = u64::MAX;
+/// The largest byte count a spec holds (int64, as the resource's schema).
+const I64: i64 = i64::MAX;
 const U32: u32 = u32::MAX;
 
 /// Scenarios with one key, or a few that go together, at the largest value accepted.
@@ -85,7 +87,7 @@ fn cases() -> Vec<(String, String)> {
             "busiest-day",
             format!(
                 "duration: {day}\ncluster:\n  pollingInterval: 1\n  unreachableTimeout: 30\n  \
-                 agentLeaseSeconds: 3\ntimeline:\n  - {{at: 1m, fault: api-errors, rate: 0.5, \
+                 agentLeaseSeconds: 4\ntimeline:\n  - {{at: 1m, fault: api-errors, rate: 0.5, \
                  for: {day}}}\n  - {{at: 2m, fault: agent-flap, target: active, period: 1ms, \
                  for: {day}}}\n"
             ),
@@ -129,8 +131,8 @@ fn cases() -> Vec<(String, String)> {
         (
             "cluster-bytes",
             format!(
-                "cluster:\n  replication: async\n  maxLagOnFailoverBytes: {U64}\n  \
-                 lagThresholdBytes: {U64}\ntimeline:\n  \
+                "cluster:\n  replication: async\n  maxLagOnFailoverBytes: {I64}\n  \
+                 lagThresholdBytes: {I64}\ntimeline:\n  \
                  - {{at: 1m, fault: crash-process, target: active}}\n"
             ),
         ),

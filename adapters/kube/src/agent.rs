@@ -324,7 +324,8 @@ pub struct Timeouts {
 impl Default for Timeouts {
     fn default() -> Timeouts {
         Timeouts {
-            status: Duration::from_secs(2),
+            // The spec's timing rules count on a poll taking no longer than this.
+            status: Duration::from_secs(u64::from(tandem_engine::config::POLL_DEADLINE_S)),
             command: Duration::from_secs(10),
         }
     }

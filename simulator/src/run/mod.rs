@@ -24,8 +24,10 @@ use tandem_sled::{EventLog, LogConfig, LogError};
 /// How many of the last steps a failure report shows.
 pub const LAST_STEPS: usize = 24;
 
-/// A poll that gets no answer times out after this long.
+/// A poll that gets no answer times out after this long: within the deadline the spec's timing
+/// rules count on (`POLL_DEADLINE_S`, the operator's status-call timeout).
 const POLL_TIMEOUT_MS: Millis = 1_000;
+const _: () = assert!(POLL_TIMEOUT_MS <= tandem_engine::config::POLL_DEADLINE_S as Millis * 1000);
 
 /// How long a cluster is `Normal` before its labels must route clients to its active: enough
 /// for a failed label patch to be retried.

@@ -9,6 +9,7 @@ use crate::scenario::{
 };
 use proptest::prelude::*;
 use std::path::Path;
+use tandem_engine::config::{MAX_BYTES, POLL_DEADLINE_S};
 use tandem_engine::{MemberId, Replication, Spec, StateKind, Topology};
 
 /// A scenario with every section, commented as a first scenario file would be.
@@ -384,7 +385,7 @@ fn mistakes_are_refused_with_file_line_and_key() {
         ("name: x\ntopology: master-slave\nexpect:\n  finalState: WaitingForActive(member-7)\n", 4, "expect.finalState", "no member-7"),
         ("name: x\ntopology: master-slave\nexpect:\n  never: [Normal(member-0)]\n", 4, "expect.never[0]", "names no member"),
         ("name: x\ntopology: master-slave\ncluster:\n  replication: async\n  unreachableTimeout: 15\n", 5, "cluster.unreachableTimeout", "at least twice pollingInterval"),
-        ("name: x\ntopology: master-slave\ncluster:\n  pollingInterval: 0\n", 4, "cluster.pollingInterval", "at least 1 second"),
+        ("name: x\ntopology: master-slave\ncluster:\n  pollingInterval: 0\n", 4, "cluster.pollingInterval", "from 1 to 4294967295 seconds"),
         ("name: x\ntopology: master-slave\ncluster:\n  agentLeaseSeconds: 25\n", 4, "cluster.unreachableTimeout", "agentLeaseSeconds"),
         ("name: x\ntopology: master-slave\ncluster:\n  stopped: true\n", 4, "cluster.stopped", "stop and start actions"),
         ("name: x\ntopology: master-slave\ncluster:\n  switchover: {to: 1}\n", 4, "cluster.switchover", "switchover action"),
@@ -863,8 +864,8 @@ fn cluster(topology: Topology) -> impl Strategy<Value = Spec> {
             any::<bool>(),
         ),
         (
-            any::<u64>(),
-            any::<u64>(),
+            0..=MAX_BYTES,
+            0..=MAX_BYTES,
             1_u32..=u32::MAX,
             1_u32..=u32::MAX,
         ),
@@ -875,9 +876,11 @@ fn cluster(topology: Topology) -> impl Strategy<Value = Spec> {
             let (polling, lease, extra, async_replication, auto_failover) = timing;
             let mut spec = Spec::defaults(topology);
             spec.polling_interval_s = polling;
-            spec.agent_lease_s = lease;
+            // The lease outlasts the gap between two polls.
+            let gap = polling + POLL_DEADLINE_S;
+            spec.agent_lease_s = gap + lease;
             // The smallest timeout both rules allow, and then some.
-            spec.unreachable_timeout_s = (2 * polling).max(lease * 4 / 3 + 1) + extra;
+            spec.unreachable_timeout_s = (2 * polling).max(spec.agent_lease_s * 4 / 3 + 1) + extra;
             spec.replication = if async_replication {
                 Replication::Async
             } else {
@@ -885,11 +888,14 @@ fn cluster(topology: Topology) -> impl Strategy<Value = Spec> {
             };
             spec.auto_failover = auto_failover;
             (spec.max_lag_on_failover_bytes, spec.lag_threshold_bytes) = (bytes.0, bytes.1);
-            (spec.node_lost_timeout_s, spec.lag_timeout_s) = (bytes.2, bytes.3);
-            (spec.init_timeout_s, spec.standby_start_timeout_s) = (timeouts.0, timeouts.1);
+            // Every wait for news from a poll outlasts the gap between two polls.
+            let wait = |seconds: u32| seconds.max(gap + 1);
+            (spec.node_lost_timeout_s, spec.lag_timeout_s) = (bytes.2, wait(bytes.3));
+            (spec.init_timeout_s, spec.standby_start_timeout_s) =
+                (wait(timeouts.0), wait(timeouts.1));
             (spec.max_rebuild_attempts, spec.max_restart_attempts) = (timeouts.2, timeouts.3);
             // Absent means the default in a scenario file: a wait without end cannot be written.
-            spec.wait_for_active_timeout_s = rest.0.or(spec.wait_for_active_timeout_s);
+            spec.wait_for_active_timeout_s = rest.0.or(spec.wait_for_active_timeout_s).map(wait);
             spec
         })
 }

@@ -6,7 +6,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use libtest_mimic::Trial;
 use serde_json::{Value, json};
-use tandem_crds::quantity::is_quantity;
+use tandem_crds::quantity::is_storage_size;
 use tandem_crds::validation::parse_and_validate;
 use tandem_crds::{HaSpec, ZenithCluster};
 use tandem_tests::cluster::ControlPlane;
@@ -33,6 +33,10 @@ pub fn tests() -> Vec<Trial> {
         control_plane(
             "crd::storage_size_rule_agrees_with_the_api_server",
             storage_size_rule_agrees_with_the_api_server,
+        ),
+        control_plane(
+            "crd::a_misspelt_field_reaches_the_user",
+            a_misspelt_field_reaches_the_user,
         ),
         control_plane(
             "crd::status_and_printer_columns",
@@ -157,10 +161,23 @@ fn zenith_resource() -> kube::api::ApiResource {
     kube::api::ApiResource::erase::<ZenithCluster>(&())
 }
 
-/// Quantities, including the odd ones apimachinery accepts, decided by the API server (a
-/// dry-run create) and by `is_quantity`.
+/// Storage sizes, including quantities apimachinery accepts but that mean nothing as a size,
+/// decided by the API server (a dry-run create) and by `is_storage_size`.
 async fn storage_size_rule_agrees_with_the_api_server(cp: Arc<ControlPlane>) {
-    const CANDIDATES: [&str; 32] = [
+    const CANDIDATES: [&str; 45] = [
+        "-5Gi",
+        "9e999999999",
+        "0Gi",
+        "0.5Gi",
+        "1Ei",
+        "1.000000001Ei",
+        "1025Pi",
+        "999999999999999999",
+        "1000000000000000000",
+        "1.5Ti",
+        "05",
+        "1.0000000000",
+        "1.000000000",
         "5Gi",
         "5G",
         "5",
@@ -207,14 +224,67 @@ async fn storage_size_rule_agrees_with_the_api_server(cp: Arc<ControlPlane>) {
         let mut cluster = Example::Standalone.json();
         cluster["spec"]["zenithSpec"]["storageSize"] = json!(candidate);
         let server = api.create(&dry_run, &dynamic(cluster)).await.is_ok();
-        if server != is_quantity(candidate) {
+        if server != is_storage_size(candidate) {
             disagreements.push(format!(
-                "{candidate:?}: API server {server}, is_quantity {}",
+                "{candidate:?}: API server {server}, is_storage_size {}",
                 !server
             ));
         }
     }
     assert!(disagreements.is_empty(), "{disagreements:#?}");
+}
+
+/// A field the schema does not know (`agentLeaseSecond`, for `agentLeaseSeconds`) is not kept.
+/// Server-side field validation tells the user: `Strict` (what `kubectl` asks for by default)
+/// refuses the object naming the field, and the API's own default (`Warn`) stores the object
+/// without it and says so in a `Warning` header, which `kubectl` prints.
+async fn a_misspelt_field_reaches_the_user(cp: Arc<ControlPlane>) {
+    let client = cp.client();
+    install_crd(&client).await;
+    let namespace = cp.namespace("typo").await.expect("a namespace");
+    let mut cluster = Example::MasterSlave.json();
+    cluster["metadata"] = json!({"name": "typo", "namespace": namespace});
+    cluster["spec"]["haSpec"] = json!({"agentLeaseSecond": 25});
+    let collection = format!("/apis/huawei.cloudb.com/v1/namespaces/{namespace}/zenithclusters");
+    let post = |validation: &str| {
+        http::Request::post(format!("{collection}?fieldValidation={validation}"))
+            .header("Content-Type", "application/json")
+            .body(kube::client::Body::from(
+                serde_json::to_vec(&cluster).expect("JSON"),
+            ))
+            .expect("a request")
+    };
+    let unknown = "unknown field \"spec.haSpec.agentLeaseSecond\"";
+
+    let response = client.send(post("Strict")).await.expect("an answer");
+    assert_eq!(response.status(), 400, "Strict refuses the object");
+    let body = response.into_body().collect_bytes().await.expect("a body");
+    let status: Value = serde_json::from_slice(&body).expect("a Status");
+    let message = status["message"].as_str().unwrap_or_default();
+    assert!(message.contains(unknown), "{status}");
+
+    let response = client.send(post("Warn")).await.expect("an answer");
+    assert_eq!(response.status(), 201, "Warn creates the object");
+    let warnings: Vec<String> = response
+        .headers()
+        .get_all("warning")
+        .iter()
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+        .collect();
+    // The header quotes the message: `299 - "unknown field \"spec.haSpec.agentLeaseSecond\""`.
+    assert!(
+        warnings.iter().any(|warning| warning.starts_with("299 - ")
+            && warning.contains("unknown field")
+            && warning.contains("spec.haSpec.agentLeaseSecond")),
+        "{warnings:?}"
+    );
+    let api: Api<ZenithCluster> = Api::namespaced(client, &namespace);
+    let stored = api.get("typo").await.expect("stored");
+    assert_eq!(
+        stored.spec.ha_spec.agent_lease_seconds,
+        HaSpec::default().agent_lease_seconds,
+        "the misspelt field is dropped, and the field it meant keeps its default"
+    );
 }
 
 async fn status_and_printer_columns(cp: Arc<ControlPlane>) {
