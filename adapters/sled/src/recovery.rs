@@ -1,7 +1,6 @@
 //! Folding a stream into engine state: the newest usable snapshot, then the records after it.
 
 use crate::error::LogError;
-use crate::keys::{RECORD_TAG, SNAPSHOT_TAG};
 use crate::read::{self, Records};
 use std::path::Path;
 use tandem_engine::{DecodeError, Engine, EngineState, Record, Seq};
@@ -93,7 +92,7 @@ pub(crate) struct Folded {
 
 /// Folds a stream's tree.
 pub(crate) fn fold(tree: &sled::Tree, path: &Path, stream: &str) -> Result<Folded, LogError> {
-    let first = read::edge(tree, path, stream, RECORD_TAG, false)?;
+    let first = read::chunk_edge(tree, path, stream, false)?.map(|(first, _)| first);
     let base = choose_base(tree, path, stream, first)?;
     let from = base.state.seq().next();
     let (engine, before_last, records_folded) = fold_records(tree, path, stream, from, base.state)?;
@@ -198,7 +197,7 @@ fn fold_records(
     from: Seq,
     state: EngineState,
 ) -> Result<FoldedRecords, LogError> {
-    let last = read::edge(tree, path, stream, RECORD_TAG, true)?;
+    let last = read::chunk_edge(tree, path, stream, true)?.map(|(_, last)| last);
     let to_fold = last.map_or(0, |last| last.0.saturating_add(1).saturating_sub(from.0));
     if to_fold <= FOLD_CHUNK_RECORDS as u64 {
         // One chunk at most: readers would cost more to start than they save.
@@ -334,13 +333,4 @@ pub(crate) fn gap(stream: &str, error: tandem_engine::FoldError) -> LogError {
             detail,
         },
     }
-}
-
-/// The sequence number of the last snapshot tag, for callers that only need to know one exists.
-pub(crate) fn newest_snapshot(
-    tree: &sled::Tree,
-    path: &Path,
-    stream: &str,
-) -> Result<Option<Seq>, LogError> {
-    read::edge(tree, path, stream, SNAPSHOT_TAG, true)
 }
