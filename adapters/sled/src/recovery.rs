@@ -181,10 +181,12 @@ fn choose_base(
 /// [`Folded::before_last`]), and the number of records folded.
 type FoldedRecords = (Engine, Option<(EngineState, Record)>, u64);
 
-/// Folds records into `state`. Reading records from sled and decoding them costs several
-/// times what folding them does, so [`FOLD_READERS`] threads read and decode while this one
-/// folds: reader `r` takes chunks `r`, `r + FOLD_READERS`, ... of [`FOLD_CHUNK_RECORDS`]
-/// records each, and the fold takes the chunks in turn from each reader's bounded queue.
+/// Folds records into `state`. Decoding records costs about what folding them does, so
+/// [`FOLD_READERS`] threads read and decode while this one folds: reader `r` takes chunks `r`,
+/// `r + FOLD_READERS`, ... of [`FOLD_CHUNK_RECORDS`] records each, and the fold takes the
+/// chunks in turn from each reader's bounded queue. The fold hands each chunk back to its
+/// reader once folded, and the reader frees its records: memory allocated by one thread and
+/// freed by another costs the allocator several times what it costs in one thread.
 ///
 /// The last record goes through [`Engine::recover`], so the engine also learns the latest time
 /// recorded (an engine's record times never decrease, so the latest is the last record's).
@@ -209,13 +211,16 @@ fn fold_records(
         return finish_fold(stream, state, chunk, folded);
     }
     std::thread::scope(|scope| {
-        let mut receivers = Vec::new();
+        let mut readers = Vec::new();
         for reader in 0..FOLD_READERS {
             let (sender, receiver) = std::sync::mpsc::sync_channel(FOLD_QUEUE_CHUNKS);
-            receivers.push(receiver);
-            scope.spawn(move || read_chunks(tree, path, stream, from, reader, &sender));
+            let (give_back, given_back) = std::sync::mpsc::channel();
+            readers.push((receiver, give_back));
+            scope.spawn(move || {
+                read_chunks(tree, path, stream, from, reader, &sender, &given_back);
+            });
         }
-        fold_chunks(stream, &receivers, state)
+        fold_chunks(stream, &readers, state)
     })
 }
 
@@ -227,8 +232,15 @@ pub const FOLD_QUEUE_CHUNKS: usize = 2;
 
 type Chunk = Result<Vec<Record>, LogError>;
 
+/// A reader's side of a fold: the chunks it decodes, and the folded chunks it is handed back.
+type Reader = (
+    std::sync::mpsc::Receiver<Chunk>,
+    std::sync::mpsc::Sender<Vec<Record>>,
+);
+
 /// Reads this reader's chunks until the stream ends (a chunk shorter than full, possibly
-/// empty), an error, or the fold stops listening.
+/// empty), an error, or the fold stops listening. Chunks handed back are emptied here, which
+/// frees their records in the thread that allocated them, and reused.
 fn read_chunks(
     tree: &sled::Tree,
     path: &Path,
@@ -236,12 +248,18 @@ fn read_chunks(
     from: Seq,
     reader: u64,
     sender: &std::sync::mpsc::SyncSender<Chunk>,
+    given_back: &std::sync::mpsc::Receiver<Vec<Record>>,
 ) {
     let chunk_records = FOLD_CHUNK_RECORDS as u64;
     let mut index = reader;
     loop {
         let start = Seq(from.0.saturating_add(index.saturating_mul(chunk_records)));
-        let mut chunk = Vec::with_capacity(FOLD_CHUNK_RECORDS);
+        let mut spare = None;
+        while let Ok(mut folded) = given_back.try_recv() {
+            folded.clear();
+            spare = Some(folded);
+        }
+        let mut chunk = spare.unwrap_or_else(|| Vec::with_capacity(FOLD_CHUNK_RECORDS));
         // `Records` checks that the chunk starts at `start` and is contiguous.
         for record in Records::new(tree, path, stream, start).take(FOLD_CHUNK_RECORDS) {
             match record {
@@ -262,14 +280,15 @@ fn read_chunks(
 
 fn fold_chunks(
     stream: &str,
-    receivers: &[std::sync::mpsc::Receiver<Chunk>],
+    readers: &[Reader],
     state: EngineState,
 ) -> Result<FoldedRecords, LogError> {
     let mut state = state;
     let mut folded = 0u64;
     // One chunk is held back, so that the last record is known when the stream ends.
     let mut held: Vec<Record> = Vec::new();
-    for receiver in receivers.iter().cycle() {
+    let mut held_from = 0;
+    for (index, (receiver, _)) in readers.iter().enumerate().cycle() {
         // Every reader ends on a short chunk or an error, which end this loop first.
         let Ok(chunk) = receiver.recv() else {
             break;
@@ -278,11 +297,15 @@ fn fold_chunks(
         let end = chunk.len() < FOLD_CHUNK_RECORDS;
         folded += chunk.len() as u64;
         if !chunk.is_empty() {
-            for record in &std::mem::replace(&mut held, chunk) {
+            let previous = std::mem::replace(&mut held, chunk);
+            for record in &previous {
                 state
                     .apply_record(record)
                     .map_err(|error| gap(stream, error))?;
             }
+            // A reader that has ended no longer takes chunks back: this thread frees it then.
+            let _ = readers[held_from].1.send(previous);
+            held_from = index;
         }
         if end {
             break;
