@@ -162,6 +162,16 @@ impl Record {
         encoded.len().checked_sub(HEADER_LEN)
     }
 
+    /// The length of the encoded record at the start of `bytes`, header and payload, as its
+    /// header announces it: what lets encoded records be stored one after another and told
+    /// apart again. `None` when `bytes` is shorter than a header. Nothing is checked: decoding
+    /// `bytes[..len]` (or all of `bytes` when they are shorter) reports what is wrong.
+    pub fn framed_len(bytes: &[u8]) -> Option<usize> {
+        let header = bytes.get(..HEADER_LEN)?;
+        let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
+        Some(HEADER_LEN + len as usize)
+    }
+
     /// Encodes the record with header and checksum.
     pub fn encode(&self) -> Vec<u8> {
         frame(RECORD_MAGIC, FORMAT_VERSION, self)
@@ -340,6 +350,29 @@ mod tests {
             detail: String::new(),
             at: Timestamp(1),
         }
+    }
+
+    #[test]
+    fn encoded_records_one_after_another_are_told_apart_by_their_framed_length() {
+        let records: Vec<Record> = (1..=3)
+            .map(|seq| Record {
+                seq: Seq(seq),
+                at: Timestamp(seq),
+                input: Input::Timer,
+                events: Vec::new(),
+                effects: Vec::new(),
+            })
+            .collect();
+        let encoded: Vec<u8> = records.iter().flat_map(Record::encode).collect();
+        let mut rest = &encoded[..];
+        for record in &records {
+            let len = Record::framed_len(rest).expect("a header");
+            assert_eq!(len, record.encode().len());
+            assert_eq!(Record::decode(&rest[..len]).as_ref(), Ok(record));
+            rest = &rest[len..];
+        }
+        assert_eq!(Record::framed_len(rest), None);
+        assert_eq!(Record::framed_len(&encoded[..HEADER_LEN - 1]), None);
     }
 
     #[test]

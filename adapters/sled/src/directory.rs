@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 /// The marker file, written last when a log is created: its presence means the log exists.
 pub const MARKER_FILE: &str = "TANDEM_LOG";
 /// The directory layout version this build writes and reads. Version 2 replaced the
-/// watermarks, written with snapshots, by the witness, written with every append; a log of
-/// version 1 is refused.
-pub const LAYOUT_VERSION: u32 = 2;
+/// watermarks, written with snapshots, by the witness, written with every append. Version 3
+/// stores the records of an append in chunks, one sled value per chunk, instead of one sled
+/// value per record. Logs of versions 1 and 2 are refused.
+pub const LAYOUT_VERSION: u32 = 3;
 const FORMAT_NAME: &str = "tandem-event-log";
 const MARKER_TEMPORARY: &str = "TANDEM_LOG.tmp";
 /// The subdirectory sled's files live in.

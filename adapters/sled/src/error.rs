@@ -100,26 +100,42 @@ pub enum LogError {
         /// The one given.
         found: Seq,
     },
-    /// A stored record does not decode (checksum mismatch, truncation, unknown version...).
+    /// A stored record does not decode (checksum mismatch, truncation, unknown version...),
+    /// or its bytes are missing from the end of its chunk.
     #[error("stream {stream}, record {seq}: {source}")]
     CorruptRecord {
         /// The stream.
         stream: String,
-        /// The record's key.
+        /// The record's place: its chunk's first record, plus its position in the chunk.
         seq: Seq,
         /// What is wrong with its bytes.
         #[source]
         source: DecodeError,
     },
-    /// A stored record decodes, but carries another sequence number than its key.
-    #[error("stream {stream}: the record stored under {seq} says it is record {found}")]
+    /// A stored record decodes, but carries another sequence number than its place in its
+    /// chunk.
+    #[error("stream {stream}: the record stored as {seq} says it is record {found}")]
     MisplacedRecord {
         /// The stream.
         stream: String,
-        /// The key it is stored under.
+        /// The place it is stored at.
         seq: Seq,
         /// The sequence number inside the record.
         found: Seq,
+    },
+    /// A chunk of records holds bytes after the last record its key names.
+    #[error(
+        "stream {stream}: the chunk of records {first} to {last} holds {bytes} bytes after record {last}"
+    )]
+    CorruptChunk {
+        /// The stream.
+        stream: String,
+        /// The first record its key names.
+        first: Seq,
+        /// The last record its key names.
+        last: Seq,
+        /// How many bytes follow that record.
+        bytes: usize,
     },
     /// A key in a stream's tree that the layout does not define.
     #[error("stream {stream}: unexpected key {key:02x?}")]

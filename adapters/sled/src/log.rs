@@ -4,7 +4,7 @@ use crate::config::LogConfig;
 use crate::directory::{self, DurableFiles, SLED_DIRECTORY};
 use crate::error::LogError;
 use crate::group_commit::GroupCommit;
-use crate::keys::{self, RECORD_TAG, SNAPSHOT_TAG};
+use crate::keys::{self, SNAPSHOT_TAG};
 use crate::read::{self, Records, storage};
 use crate::recovery::{self, Recovered};
 use crate::witness::Witness;
@@ -22,6 +22,12 @@ const FORMAT_VALUE: &[u8] = b"tandem-event-log 1";
 /// One prune removes at most this many records, so that a lowered retention does not turn one
 /// append into a huge batch; the rest goes with the next appends.
 pub const MAX_PRUNE_RECORDS_PER_BATCH: u64 = 100_000;
+
+/// The records of an append are stored in chunks of at most this many bytes (a record larger
+/// than this is a chunk of its own): one sled value per chunk instead of one per record. sled
+/// keeps up to 17 values in a leaf node and writes a node of more than 128 KiB as a file of its
+/// own (a blob), so a full leaf of chunks this size still fits in sled's log.
+pub const CHUNK_BYTES: usize = 7 * 1024;
 
 /// An open event log. Shared between threads by reference (`&EventLog` or an `Arc`).
 #[derive(Debug)]
@@ -226,7 +232,7 @@ impl EventLog {
             let Stream { tree, loaded } = &mut *guard;
             let loaded = self.load(stream, tree, loaded)?;
             let mut batch = sled::Batch::default();
-            let plan = plan_prune(loaded, &self.config);
+            let plan = plan_prune(stream, tree, &self.path, loaded, &self.config, &[])?;
             plan.add_to(&mut batch);
             tree.apply_batch(batch).map_err(storage(&self.path))?;
             plan.commit(loaded)
@@ -264,8 +270,8 @@ impl EventLog {
     /// [`LogError::Pruned`].
     pub fn records(&self, stream: &str, from: Seq) -> Result<Records, LogError> {
         let tree = self.existing_or_empty_tree(stream)?;
-        let first = read::edge(&tree, &self.path, stream, RECORD_TAG, false)?;
-        if let Some(first) = first.filter(|first| from < *first) {
+        let first = read::chunk_edge(&tree, &self.path, stream, false)?;
+        if let Some((first, _)) = first.filter(|(first, _)| from < *first) {
             return Err(LogError::Pruned {
                 stream: stream.to_string(),
                 requested: from,
@@ -291,21 +297,23 @@ impl EventLog {
     /// The last record of a stream, `None` when the stream holds none.
     pub fn tail(&self, stream: &str) -> Result<Option<Record>, LogError> {
         let tree = self.existing_or_empty_tree(stream)?;
-        let Some(entry) = tree.scan_prefix([RECORD_TAG]).next_back() else {
+        let Some((_, last)) = read::chunk_edge(&tree, &self.path, stream, true)? else {
             return Ok(None);
         };
-        let (key, value) = entry.map_err(storage(&self.path))?;
-        let seq = keys::parse(stream, RECORD_TAG, &key)?;
-        read::decode_record(stream, seq, &value).map(Some)
+        // Reads the last chunk through, so that bytes after its last record are found.
+        let mut records = Records::new(&tree, &self.path, stream, last);
+        let record = records.next().transpose()?;
+        match records.next() {
+            Some(Err(error)) => Err(error),
+            _ => Ok(record),
+        }
     }
 
     /// The sequence number of a stream's last record (`Seq(0)` for an empty stream), counting
     /// records that were pruned after a snapshot.
     pub fn tail_seq(&self, stream: &str) -> Result<Seq, LogError> {
         let tree = self.existing_or_empty_tree(stream)?;
-        let record = read::edge(&tree, &self.path, stream, RECORD_TAG, true)?;
-        let snapshot = recovery::newest_snapshot(&tree, &self.path, stream)?;
-        Ok(record.max(snapshot).unwrap_or(Seq(0)))
+        stored_tail(&tree, &self.path, stream)
     }
 
     /// Removes a stream, its records and snapshots, and returns whether it existed; durably
@@ -448,8 +456,8 @@ impl EventLog {
         Ok(loaded.insert(value))
     }
 
-    /// Checks and writes an append as one sled batch: the records, and when the append crosses
-    /// a snapshot boundary, the snapshot and the pruning it allows.
+    /// Checks and writes an append as one sled batch: the records in chunks, and when the
+    /// append crosses a snapshot boundary, the snapshot and the pruning it allows.
     fn write(
         &self,
         stream: &str,
@@ -480,18 +488,12 @@ impl EventLog {
                 });
             }
         }
-        let mut encoded = Vec::with_capacity(records.len());
-        for record in records {
-            let bytes = record.encode();
-            let payload = Record::payload_len(&bytes).unwrap_or_default();
-            if payload > MAX_RECORD_BYTES {
-                return Err(LogError::RecordTooLarge {
-                    stream: stream.to_string(),
-                    seq: record.seq,
-                    bytes: payload,
-                    limit: MAX_RECORD_BYTES,
-                });
-            }
+        let Some((newest, earlier)) = records.split_last() else {
+            return Ok((tail, false));
+        };
+        let mut chunks = Chunks::new(records.len() > 1);
+        for record in earlier {
+            let bytes = encode(stream, record)?;
             if let Some(previous) = loaded.last.take() {
                 // It was checked against this state when it was appended, or folded when the
                 // stream was loaded.
@@ -500,43 +502,109 @@ impl EventLog {
                     .apply_record(&previous)
                     .map_err(|error| recovery::gap(stream, error))?;
             }
-            // A record no reader would fold is not stored.
+            // Checks the record (a record no reader would fold is not stored) and folds it.
             loaded
                 .before_last
-                .check_record(record)
+                .apply_record(record)
                 .map_err(|error| recovery::gap(stream, error))?;
-            loaded.last = Some(record.clone());
-            encoded.push((keys::key(RECORD_TAG, record.seq), bytes));
+            chunks.push(record.seq, &bytes);
         }
-        let new_tail = loaded.tail();
+        let bytes = encode(stream, newest)?;
+        if let Some(previous) = loaded.last.take() {
+            loaded
+                .before_last
+                .apply_record(&previous)
+                .map_err(|error| recovery::gap(stream, error))?;
+        }
+        loaded
+            .before_last
+            .check_record(newest)
+            .map_err(|error| recovery::gap(stream, error))?;
+        loaded.last = Some(newest.clone());
+        chunks.push(newest.seq, &bytes);
+        let new_tail = newest.seq;
         let mut plan = PrunePlan::default();
-        let snapshot = (new_tail != tail && crosses(new_tail)).then_some(&loaded.before_last);
+        let snapshot = crosses(new_tail).then_some(&loaded.before_last);
         let snapshot_written = snapshot.is_some();
-        // The records go into the batch first: a later removal of the same key (pruning with
+        let mut chunks = chunks.done();
+        if chunks.len() == 1 && snapshot.is_none() {
+            // One key is atomic on its own, and a batch costs sled a manifest and a sealed
+            // write buffer of its own.
+            if let Some((first, last, bytes)) = chunks.pop() {
+                tree.insert(&keys::chunk_key(first, last)[..], bytes)
+                    .map_err(storage(&self.path))?;
+            }
+            return Ok((new_tail, false));
+        }
+        // The chunks go into the batch first: a later removal of the same key (pruning with
         // no records retained) must win.
         let mut batch = sled::Batch::default();
-        let alone = (encoded.len() == 1 && snapshot.is_none())
-            .then(|| encoded.pop())
-            .flatten();
-        for (key, bytes) in encoded {
-            batch.insert(&key[..], bytes);
+        let mut written = Vec::with_capacity(chunks.len());
+        for (first, last, bytes) in chunks {
+            batch.insert(&keys::chunk_key(first, last)[..], bytes);
+            written.push((first, last));
         }
         if let Some(state) = snapshot {
             let seq = state.seq();
             batch.insert(&keys::key(SNAPSHOT_TAG, seq)[..], state.encode_snapshot());
             loaded.snapshots.push(seq);
-            plan = plan_prune(loaded, &self.config);
+            plan = plan_prune(stream, tree, &self.path, loaded, &self.config, &written)?;
             plan.add_to(&mut batch);
         }
-        match alone {
-            // One key is atomic on its own, and a batch costs sled a manifest and a sealed
-            // write buffer of its own.
-            Some((key, bytes)) => tree.insert(&key[..], bytes).map(|_| ()),
-            None => tree.apply_batch(batch),
-        }
-        .map_err(storage(&self.path))?;
+        tree.apply_batch(batch).map_err(storage(&self.path))?;
         plan.commit(loaded);
         Ok((new_tail, snapshot_written))
+    }
+}
+
+/// Encodes a record for storing, refusing one that readers would refuse as too large.
+fn encode(stream: &str, record: &Record) -> Result<Vec<u8>, LogError> {
+    let bytes = record.encode();
+    let payload = Record::payload_len(&bytes).unwrap_or_default();
+    if payload > MAX_RECORD_BYTES {
+        return Err(LogError::RecordTooLarge {
+            stream: stream.to_string(),
+            seq: record.seq,
+            bytes: payload,
+            limit: MAX_RECORD_BYTES,
+        });
+    }
+    Ok(bytes)
+}
+
+/// The chunks of an append: encoded records one after another, at most [`CHUNK_BYTES`] each,
+/// unless one record alone is larger.
+struct Chunks {
+    done: Vec<(Seq, Seq, Vec<u8>)>,
+    /// Whether more than one record is coming: chunks are then allocated at their full size.
+    many: bool,
+}
+
+impl Chunks {
+    fn new(many: bool) -> Chunks {
+        Chunks {
+            done: Vec::new(),
+            many,
+        }
+    }
+
+    fn push(&mut self, seq: Seq, bytes: &[u8]) {
+        match self.done.last_mut() {
+            Some((_, last, chunk)) if chunk.len() + bytes.len() <= CHUNK_BYTES => {
+                chunk.extend_from_slice(bytes);
+                *last = seq;
+            }
+            _ => {
+                let capacity = if self.many { CHUNK_BYTES } else { 0 };
+                let mut chunk = Vec::with_capacity(capacity.max(bytes.len()));
+                chunk.extend_from_slice(bytes);
+                self.done.push((seq, seq, chunk));
+            }
+        }
+    }
+
+    fn done(self) -> Vec<(Seq, Seq, Vec<u8>)> {
+        self.done
     }
 }
 
@@ -635,14 +703,20 @@ fn damaged_streams(
             continue;
         }
         let tree = db.open_tree(name).map_err(storage(path))?;
-        let record = read::edge(&tree, path, stream, RECORD_TAG, true)?;
-        let snapshot = recovery::newest_snapshot(&tree, path, stream)?;
-        let tail = record.max(snapshot).unwrap_or(Seq(0));
+        let tail = stored_tail(&tree, path, stream)?;
         if let Err(LogError::Damaged { detail, .. }) = witness.check(stream, tail) {
             damaged.insert(stream.clone(), detail);
         }
     }
     Ok(damaged)
+}
+
+/// The sequence number of a stream's last record, as its last chunk's key and its newest
+/// snapshot's key name it (`Seq(0)` for an empty stream).
+fn stored_tail(tree: &sled::Tree, path: &Path, stream: &str) -> Result<Seq, LogError> {
+    let record = read::chunk_edge(tree, path, stream, true)?.map(|(_, last)| last);
+    let snapshot = read::newest_snapshot(tree, path, stream)?;
+    Ok(record.max(snapshot).unwrap_or(Seq(0)))
 }
 
 /// sled releases its lock on `db` when the last of its background threads lets go of the file,
@@ -711,8 +785,6 @@ fn check_format(db: &sled::Db, path: &Path, existing: bool) -> Result<(), LogErr
     }
 }
 
-/// What a prune removes: a range of records, and the snapshots left without the records
-/// that follow them.
 impl Loaded {
     fn tail(&self) -> Seq {
         self.last
@@ -721,40 +793,77 @@ impl Loaded {
     }
 }
 
+/// What a prune removes: chunks of records, and the snapshots left without the records that
+/// follow them.
 #[derive(Debug, Default)]
 struct PrunePlan {
-    records: Option<(Seq, Seq)>,
+    /// The chunks removed, in order: their first and last records.
+    chunks: Vec<(Seq, Seq)>,
     snapshots: Vec<Seq>,
 }
 
-/// Records up to the newest snapshot may go, except the last `retain_records`.
-fn plan_prune(loaded: &Loaded, config: &LogConfig) -> PrunePlan {
+/// Chunks whose records all lie up to the newest snapshot may go, except those holding any of
+/// the last `retain_records`: whole chunks only, so a few more records than asked may stay.
+/// `written` are the chunks of the append in progress, not in the tree yet.
+fn plan_prune(
+    stream: &str,
+    tree: &sled::Tree,
+    path: &Path,
+    loaded: &Loaded,
+    config: &LogConfig,
+    written: &[(Seq, Seq)],
+) -> Result<PrunePlan, LogError> {
     let Some(&newest) = loaded.snapshots.last() else {
-        return PrunePlan::default();
+        return Ok(PrunePlan::default());
     };
     let tail = loaded.tail();
     let through = newest.min(Seq(tail.0.saturating_sub(config.retain_records)));
-    let first = loaded.first;
-    let records = (through >= first).then(|| {
-        let bounded = first.0.saturating_add(MAX_PRUNE_RECORDS_PER_BATCH - 1);
-        (first, Seq(through.0.min(bounded)))
-    });
-    let new_first = records.map_or(first, |(_, last)| last.next());
+    let mut chunks = Vec::new();
+    if through >= loaded.first {
+        let stored = tree
+            .range(keys::chunk_key(loaded.first, loaded.first)..=keys::chunk_key(through, through));
+        let mut removed = 0u64;
+        let mut take = |first: Seq, last: Seq| {
+            let records = last.0 - first.0 + 1;
+            let fits = chunks.is_empty() || removed + records <= MAX_PRUNE_RECORDS_PER_BATCH;
+            if last > through || !fits {
+                return false;
+            }
+            removed += records;
+            chunks.push((first, last));
+            true
+        };
+        let mut more = true;
+        for entry in stored {
+            let (key, _) = entry.map_err(storage(path))?;
+            let (first, last) = keys::parse_chunk(stream, &key)?;
+            more = take(first, last);
+            if !more {
+                break;
+            }
+        }
+        if more {
+            for &(first, last) in written {
+                if !take(first, last) {
+                    break;
+                }
+            }
+        }
+    }
+    let new_first = chunks.last().map_or(loaded.first, |(_, last)| last.next());
     let snapshots = loaded
         .snapshots
         .iter()
         .filter(|seq| **seq != newest && seq.next() < new_first)
         .copied()
         .collect();
-    PrunePlan { records, snapshots }
+    Ok(PrunePlan { chunks, snapshots })
 }
 
 impl PrunePlan {
     fn add_to(&self, batch: &mut sled::Batch) {
-        if let Some((first, last)) = self.records {
-            for seq in first.0..=last.0 {
-                batch.remove(&keys::key(RECORD_TAG, Seq(seq))[..]);
-            }
+        for (first, last) in &self.chunks {
+            batch.remove(&keys::chunk_key(*first, *last)[..]);
         }
         for seq in &self.snapshots {
             batch.remove(&keys::key(SNAPSHOT_TAG, *seq)[..]);
@@ -764,12 +873,12 @@ impl PrunePlan {
     /// Updates the writer's view once the batch is written; returns the records removed.
     fn commit(&self, loaded: &mut Loaded) -> u64 {
         loaded.snapshots.retain(|seq| !self.snapshots.contains(seq));
-        match self.records {
-            Some((first, last)) => {
+        match (self.chunks.first(), self.chunks.last()) {
+            (Some((first, _)), Some((_, last))) => {
                 loaded.first = last.next();
                 last.0 - first.0 + 1
             }
-            None => 0,
+            _ => 0,
         }
     }
 }

@@ -1,7 +1,6 @@
 //! Folding a stream into engine state: the newest usable snapshot, then the records after it.
 
 use crate::error::LogError;
-use crate::keys::{RECORD_TAG, SNAPSHOT_TAG};
 use crate::read::{self, Records};
 use std::path::Path;
 use tandem_engine::{DecodeError, Engine, EngineState, Record, Seq};
@@ -93,7 +92,7 @@ pub(crate) struct Folded {
 
 /// Folds a stream's tree.
 pub(crate) fn fold(tree: &sled::Tree, path: &Path, stream: &str) -> Result<Folded, LogError> {
-    let first = read::edge(tree, path, stream, RECORD_TAG, false)?;
+    let first = read::chunk_edge(tree, path, stream, false)?.map(|(first, _)| first);
     let base = choose_base(tree, path, stream, first)?;
     let from = base.state.seq().next();
     let (engine, before_last, records_folded) = fold_records(tree, path, stream, from, base.state)?;
@@ -182,10 +181,12 @@ fn choose_base(
 /// [`Folded::before_last`]), and the number of records folded.
 type FoldedRecords = (Engine, Option<(EngineState, Record)>, u64);
 
-/// Folds records into `state`. Reading records from sled and decoding them costs several
-/// times what folding them does, so [`FOLD_READERS`] threads read and decode while this one
-/// folds: reader `r` takes chunks `r`, `r + FOLD_READERS`, ... of [`FOLD_CHUNK_RECORDS`]
-/// records each, and the fold takes the chunks in turn from each reader's bounded queue.
+/// Folds records into `state`. Decoding records costs about what folding them does, so
+/// [`FOLD_READERS`] threads read and decode while this one folds: reader `r` takes chunks `r`,
+/// `r + FOLD_READERS`, ... of [`FOLD_CHUNK_RECORDS`] records each, and the fold takes the
+/// chunks in turn from each reader's bounded queue. The fold hands each chunk back to its
+/// reader once folded, and the reader frees its records: memory allocated by one thread and
+/// freed by another costs the allocator several times what it costs in one thread.
 ///
 /// The last record goes through [`Engine::recover`], so the engine also learns the latest time
 /// recorded (an engine's record times never decrease, so the latest is the last record's).
@@ -198,7 +199,7 @@ fn fold_records(
     from: Seq,
     state: EngineState,
 ) -> Result<FoldedRecords, LogError> {
-    let last = read::edge(tree, path, stream, RECORD_TAG, true)?;
+    let last = read::chunk_edge(tree, path, stream, true)?.map(|(_, last)| last);
     let to_fold = last.map_or(0, |last| last.0.saturating_add(1).saturating_sub(from.0));
     if to_fold <= FOLD_CHUNK_RECORDS as u64 {
         // One chunk at most: readers would cost more to start than they save.
@@ -210,13 +211,16 @@ fn fold_records(
         return finish_fold(stream, state, chunk, folded);
     }
     std::thread::scope(|scope| {
-        let mut receivers = Vec::new();
+        let mut readers = Vec::new();
         for reader in 0..FOLD_READERS {
             let (sender, receiver) = std::sync::mpsc::sync_channel(FOLD_QUEUE_CHUNKS);
-            receivers.push(receiver);
-            scope.spawn(move || read_chunks(tree, path, stream, from, reader, &sender));
+            let (give_back, given_back) = std::sync::mpsc::channel();
+            readers.push((receiver, give_back));
+            scope.spawn(move || {
+                read_chunks(tree, path, stream, from, reader, &sender, &given_back);
+            });
         }
-        fold_chunks(stream, &receivers, state)
+        fold_chunks(stream, &readers, state)
     })
 }
 
@@ -228,8 +232,15 @@ pub const FOLD_QUEUE_CHUNKS: usize = 2;
 
 type Chunk = Result<Vec<Record>, LogError>;
 
+/// A reader's side of a fold: the chunks it decodes, and the folded chunks it is handed back.
+type Reader = (
+    std::sync::mpsc::Receiver<Chunk>,
+    std::sync::mpsc::Sender<Vec<Record>>,
+);
+
 /// Reads this reader's chunks until the stream ends (a chunk shorter than full, possibly
-/// empty), an error, or the fold stops listening.
+/// empty), an error, or the fold stops listening. Chunks handed back are emptied here, which
+/// frees their records in the thread that allocated them, and reused.
 fn read_chunks(
     tree: &sled::Tree,
     path: &Path,
@@ -237,12 +248,18 @@ fn read_chunks(
     from: Seq,
     reader: u64,
     sender: &std::sync::mpsc::SyncSender<Chunk>,
+    given_back: &std::sync::mpsc::Receiver<Vec<Record>>,
 ) {
     let chunk_records = FOLD_CHUNK_RECORDS as u64;
     let mut index = reader;
     loop {
         let start = Seq(from.0.saturating_add(index.saturating_mul(chunk_records)));
-        let mut chunk = Vec::with_capacity(FOLD_CHUNK_RECORDS);
+        let mut spare = None;
+        while let Ok(mut folded) = given_back.try_recv() {
+            folded.clear();
+            spare = Some(folded);
+        }
+        let mut chunk = spare.unwrap_or_else(|| Vec::with_capacity(FOLD_CHUNK_RECORDS));
         // `Records` checks that the chunk starts at `start` and is contiguous.
         for record in Records::new(tree, path, stream, start).take(FOLD_CHUNK_RECORDS) {
             match record {
@@ -263,14 +280,15 @@ fn read_chunks(
 
 fn fold_chunks(
     stream: &str,
-    receivers: &[std::sync::mpsc::Receiver<Chunk>],
+    readers: &[Reader],
     state: EngineState,
 ) -> Result<FoldedRecords, LogError> {
     let mut state = state;
     let mut folded = 0u64;
     // One chunk is held back, so that the last record is known when the stream ends.
     let mut held: Vec<Record> = Vec::new();
-    for receiver in receivers.iter().cycle() {
+    let mut held_from = 0;
+    for (index, (receiver, _)) in readers.iter().enumerate().cycle() {
         // Every reader ends on a short chunk or an error, which end this loop first.
         let Ok(chunk) = receiver.recv() else {
             break;
@@ -279,11 +297,15 @@ fn fold_chunks(
         let end = chunk.len() < FOLD_CHUNK_RECORDS;
         folded += chunk.len() as u64;
         if !chunk.is_empty() {
-            for record in &std::mem::replace(&mut held, chunk) {
+            let previous = std::mem::replace(&mut held, chunk);
+            for record in &previous {
                 state
                     .apply_record(record)
                     .map_err(|error| gap(stream, error))?;
             }
+            // A reader that has ended no longer takes chunks back: this thread frees it then.
+            let _ = readers[held_from].1.send(previous);
+            held_from = index;
         }
         if end {
             break;
@@ -334,13 +356,4 @@ pub(crate) fn gap(stream: &str, error: tandem_engine::FoldError) -> LogError {
             detail,
         },
     }
-}
-
-/// The sequence number of the last snapshot tag, for callers that only need to know one exists.
-pub(crate) fn newest_snapshot(
-    tree: &sled::Tree,
-    path: &Path,
-    stream: &str,
-) -> Result<Option<Seq>, LogError> {
-    read::edge(tree, path, stream, SNAPSHOT_TAG, true)
 }

@@ -31,9 +31,10 @@ fn written_log() -> (tempfile::TempDir, Vec<Record>) {
     (directory, records)
 }
 
-fn record_key(seq: u64) -> Vec<u8> {
-    let mut key = vec![b'r'];
-    key.extend_from_slice(&seq.to_be_bytes());
+fn chunk_key(first: u64, last: u64) -> Vec<u8> {
+    let mut key = vec![b'c'];
+    key.extend_from_slice(&first.to_be_bytes());
+    key.extend_from_slice(&last.to_be_bytes());
     key
 }
 
@@ -54,18 +55,67 @@ fn open_sled(path: &Path) -> sled::Db {
     sled::open(path).expect("sled opens the log's files")
 }
 
-/// Changes the stored value under `key` behind the log's back.
-fn tamper(directory: &Path, key: &[u8], change: impl FnOnce(Option<Vec<u8>>) -> Option<Vec<u8>>) {
+fn stream_tree(db: &sled::Db) -> sled::Tree {
+    db.open_tree(format!("stream/{STREAM}"))
+        .expect("the stream's tree")
+}
+
+/// Changes the stored snapshot of `seq` behind the log's back.
+fn tamper_snapshot(
+    directory: &Path,
+    seq: u64,
+    change: impl FnOnce(Option<Vec<u8>>) -> Option<Vec<u8>>,
+) {
     let db = open_sled(&directory.join("sled"));
-    let tree = db
-        .open_tree(format!("stream/{STREAM}"))
-        .expect("the stream's tree");
-    let old = tree.get(key).expect("a read").map(|value| value.to_vec());
+    let tree = stream_tree(&db);
+    let key = snapshot_key(seq);
+    let old = tree.get(&key).expect("a read").map(|value| value.to_vec());
     match change(old) {
         Some(new) => tree.insert(key, new).map(|_| ()),
         None => tree.remove(key).map(|_| ()),
     }
     .expect("a write");
+    db.flush().expect("a flush");
+}
+
+/// Changes the stored bytes of record `seq` behind the log's back, inside the chunk that holds
+/// it. Removing it (`None`) splits the chunk around it, as a record that was never stored.
+fn tamper(directory: &Path, seq: u64, change: impl FnOnce(Option<Vec<u8>>) -> Option<Vec<u8>>) {
+    let db = open_sled(&directory.join("sled"));
+    let tree = stream_tree(&db);
+    let (key, value) = tree
+        .range(..=chunk_key(seq, u64::MAX))
+        .next_back()
+        .expect("a chunk")
+        .expect("a read");
+    let first = u64::from_be_bytes(key[1..9].try_into().expect("a first seq"));
+    let last = u64::from_be_bytes(key[9..].try_into().expect("a last seq"));
+    assert!((first..=last).contains(&seq), "record {seq} is stored");
+    let mut records = Vec::new();
+    let mut rest = &value[..];
+    while !rest.is_empty() {
+        let len = Record::framed_len(rest).expect("a record header");
+        records.push(rest[..len].to_vec());
+        rest = &rest[len..];
+    }
+    let at = (seq - first) as usize;
+    tree.remove(&key).expect("a removal");
+    match change(Some(records[at].clone())) {
+        Some(new) => {
+            records[at] = new;
+            tree.insert(key, records.concat()).expect("a write");
+        }
+        None => {
+            if at > 0 {
+                tree.insert(chunk_key(first, seq - 1), records[..at].concat())
+                    .expect("a write");
+            }
+            if seq < last {
+                tree.insert(chunk_key(seq + 1, last), records[at + 1..].concat())
+                    .expect("a write");
+            }
+        }
+    }
     db.flush().expect("a flush");
 }
 
@@ -88,7 +138,7 @@ fn recover_error(directory: &Path) -> LogError {
 #[test]
 fn a_flipped_byte_is_a_checksum_error_naming_stream_and_seq() {
     let (directory, _) = written_log();
-    tamper(directory.path(), &record_key(23), |value| {
+    tamper(directory.path(), 23, |value| {
         let mut value = value.expect("record 23");
         let last = value.len() - 1;
         value[last] ^= 0x40;
@@ -109,7 +159,7 @@ fn a_flipped_byte_is_a_checksum_error_naming_stream_and_seq() {
 #[test]
 fn a_truncated_tail_record_is_detected() {
     let (directory, _) = written_log();
-    tamper(directory.path(), &record_key(25), |value| {
+    tamper(directory.path(), 25, |value| {
         value.map(|value| value[..value.len() - 5].to_vec())
     });
     let error = recover_error(directory.path());
@@ -129,7 +179,7 @@ fn a_truncated_tail_record_is_detected() {
 #[test]
 fn a_record_of_an_unknown_version_is_named() {
     let (directory, _) = written_log();
-    tamper(directory.path(), &record_key(21), |value| {
+    tamper(directory.path(), 21, |value| {
         let mut value = value.expect("record 21");
         value[2..4].copy_from_slice(&(FORMAT_VERSION + 1).to_be_bytes());
         Some(value)
@@ -154,9 +204,7 @@ fn a_record_of_an_unknown_version_is_named() {
 #[test]
 fn a_record_under_the_wrong_key_or_a_missing_one_is_detected() {
     let (directory, records) = written_log();
-    tamper(directory.path(), &record_key(22), |_| {
-        Some(records[20].encode())
-    });
+    tamper(directory.path(), 22, |_| Some(records[20].encode()));
     let error = recover_error(directory.path());
     assert!(
         matches!(
@@ -169,7 +217,7 @@ fn a_record_under_the_wrong_key_or_a_missing_one_is_detected() {
         ),
         "{error:?}"
     );
-    tamper(directory.path(), &record_key(22), |_| None);
+    tamper(directory.path(), 22, |_| None);
     let error = recover_error(directory.path());
     assert!(
         matches!(
@@ -188,7 +236,7 @@ fn a_record_under_the_wrong_key_or_a_missing_one_is_detected() {
 fn a_snapshot_of_another_version_is_skipped_and_the_stream_folded_from_the_start() {
     let (directory, records) = written_log();
     for seq in [9, 19] {
-        tamper(directory.path(), &snapshot_key(seq), |value| {
+        tamper_snapshot(directory.path(), seq, |value| {
             let mut value = value.expect("a snapshot");
             assert_eq!(peek_version(&value), Some(SNAPSHOT_VERSION));
             value[2..4].copy_from_slice(&7u16.to_be_bytes());
@@ -217,10 +265,16 @@ fn pruned_records_without_a_usable_snapshot_are_a_clear_error() {
         ..LogConfig::default()
     };
     let log = EventLog::open(directory.path(), pruning).expect("a new log");
-    log.append(STREAM, Seq(0), &Workload::new().records(12))
-        .expect("an append");
+    // One record per append, so one chunk per record: pruning removes whole chunks. The
+    // append of record 10 snapshots the state after 9 and prunes 1 to 7.
+    let mut tail = Seq(0);
+    for record in Workload::new().records(12) {
+        tail = log
+            .append(STREAM, tail, std::slice::from_ref(&record))
+            .expect("an append");
+    }
     drop(log);
-    tamper(directory.path(), &snapshot_key(11), |value| {
+    tamper_snapshot(directory.path(), 9, |value| {
         let mut value = value.expect("the snapshot");
         value[20] ^= 1;
         Some(value)
@@ -234,7 +288,7 @@ fn pruned_records_without_a_usable_snapshot_are_a_clear_error() {
             detail,
         }) => {
             assert_eq!(stream, STREAM);
-            assert_eq!(first_retained, Seq(10));
+            assert_eq!(first_retained, Seq(8));
             assert!(detail.contains("checksum"), "{detail}");
         }
         other => panic!("expected SnapshotRequired, got {other:?}"),
@@ -381,7 +435,7 @@ fn a_long_stream_folds_across_chunks_and_a_gap_at_a_boundary_is_found() {
     assert_eq!(recovered.engine.now(), folded.now());
     assert_eq!(recovered.records_folded, 9_000);
     drop(log);
-    tamper(directory.path(), &record_key(4_097), |_| None);
+    tamper(directory.path(), 4_097, |_| None);
     let log = EventLog::open(directory.path(), unsnapshotted).expect("the log opens");
     let error = log
         .recover(STREAM)
@@ -416,7 +470,7 @@ fn record_naming_member_7(seq: u64) -> Record {
 #[test]
 fn a_record_beyond_the_engines_bounds_is_refused_by_readers_not_a_panic() {
     let (directory, _) = written_log();
-    tamper(directory.path(), &record_key(23), |_| {
+    tamper(directory.path(), 23, |_| {
         Some(record_naming_member_7(23).encode())
     });
     let log = EventLog::open(directory.path(), config()).expect("the log opens");
@@ -511,7 +565,7 @@ fn a_record_larger_than_readers_accept_is_refused_by_the_writer_with_the_limit()
 fn a_stored_record_larger_than_the_limit_is_named_as_too_large() {
     use tandem_engine::limits::MAX_RECORD_BYTES;
     let (directory, _) = written_log();
-    tamper(directory.path(), &record_key(25), |_| {
+    tamper(directory.path(), 25, |_| {
         Some(record_of_size(25, MAX_RECORD_BYTES + 1).encode())
     });
     let error = recover_error(directory.path());
@@ -528,4 +582,73 @@ fn a_stored_record_larger_than_the_limit_is_named_as_too_large() {
     );
     let message = error.to_string();
     assert!(message.contains("more than the"), "{message}");
+}
+
+/// Changes the whole stored chunk that holds record `seq`; returns its first and last record.
+fn tamper_chunk(directory: &Path, seq: u64, change: impl FnOnce(&mut Vec<u8>)) -> (u64, u64) {
+    let db = open_sled(&directory.join("sled"));
+    let tree = stream_tree(&db);
+    let (key, value) = tree
+        .range(..=chunk_key(seq, u64::MAX))
+        .next_back()
+        .expect("a chunk")
+        .expect("a read");
+    let first = u64::from_be_bytes(key[1..9].try_into().expect("a first seq"));
+    let last = u64::from_be_bytes(key[9..].try_into().expect("a last seq"));
+    let mut value = value.to_vec();
+    change(&mut value);
+    tree.insert(key, value).expect("a write");
+    db.flush().expect("a flush");
+    (first, last)
+}
+
+/// A log holding 40 records of one stream, appended at once: chunks of several records.
+fn batched_log() -> (tempfile::TempDir, Vec<Record>) {
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let records = Workload::new().records(40);
+    let log = EventLog::open(directory.path(), config()).expect("a new log");
+    log.append(STREAM, Seq(0), &records).expect("an append");
+    assert_eq!(
+        log.read_range(STREAM, Seq(3), Seq(5)).expect("a range"),
+        records[2..5].to_vec(),
+        "a range from inside a chunk"
+    );
+    (directory, records)
+}
+
+#[test]
+fn bytes_after_a_chunks_last_record_are_detected() {
+    let (directory, _) = batched_log();
+    let (first, last) = tamper_chunk(directory.path(), 3, |value| {
+        value.extend_from_slice(b"stray")
+    });
+    assert!(last > first, "the chunk holds several records");
+    let error = recover_error(directory.path());
+    assert!(
+        matches!(&error, LogError::CorruptChunk { first: f, last: l, bytes: 5, .. }
+            if *f == Seq(first) && *l == Seq(last)),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn a_chunk_shorter_than_its_key_says_is_detected() {
+    let (directory, records) = batched_log();
+    let (_, last) = tamper_chunk(directory.path(), 3, |value| {
+        // Drops the chunk's last record whole: what is left still decodes.
+        let len = value.len();
+        let dropped = records
+            .iter()
+            .map(Record::encode)
+            .find(|bytes| value.ends_with(bytes))
+            .expect("the chunk ends with a record")
+            .len();
+        value.truncate(len - dropped);
+    });
+    let error = recover_error(directory.path());
+    assert!(
+        matches!(&error, LogError::CorruptRecord { seq, source: DecodeError::TooShort { len: 0 }, .. }
+            if *seq == Seq(last)),
+        "{error:?}"
+    );
 }

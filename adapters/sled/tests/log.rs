@@ -133,7 +133,9 @@ fn explicit_snapshot_and_prune() -> Result<(), LogError> {
     };
     let log = EventLog::open(directory.path(), config)?;
     let all = records(9);
-    log.append("s", Seq(0), &all)?;
+    // Two appends, two chunks: records 1 to 7, and 8 and 9.
+    log.append("s", Seq(0), &all[..7])?;
+    log.append("s", Seq(7), &all[7..])?;
     assert_eq!(log.prune("s")?, 0, "nothing is covered by a snapshot yet");
     assert_eq!(log.snapshot("s")?, Seq(8));
     assert_eq!(
@@ -145,6 +147,12 @@ fn explicit_snapshot_and_prune() -> Result<(), LogError> {
     let recovered = log.recover("s")?;
     assert_eq!(recovered.snapshot, Some(Seq(8)));
     assert_eq!(recovered.engine.state(), &fold_all(&all));
+    assert_eq!(log.read_range("s", Seq(8), Seq(9))?, all[7..].to_vec());
+    // Pruning removes whole chunks: one chunk holding records to keep stays whole.
+    log.append("t", Seq(0), &all)?;
+    assert_eq!(log.snapshot("t")?, Seq(8));
+    assert_eq!(log.prune("t")?, 0);
+    assert_eq!(log.read_range("t", Seq(1), Seq(9))?, all);
     Ok(())
 }
 
@@ -195,33 +203,35 @@ fn a_foreign_directory_is_refused() {
             error,
             Err(LogError::UnsupportedLayout {
                 found: 9,
-                supported: 2,
+                supported: tandem_sled::LAYOUT_VERSION,
                 ..
             })
         ),
         "{error:?}"
     );
-    // A log of the first layout, as an older build wrote it, is refused with a message that
-    // says so.
-    let older = tempfile::tempdir().expect("a temporary directory");
-    std::fs::write(
-        older.path().join(tandem_sled::MARKER_FILE),
-        "tandem-event-log 1\n",
-    )
-    .expect("a file");
-    std::fs::write(older.path().join("WATERMARKS"), "").expect("a file");
-    let error = EventLog::open(older.path(), LogConfig::default());
-    match error {
-        Err(error @ LogError::UnsupportedLayout { found: 1, .. }) => {
-            let message = error.to_string();
-            assert!(message.contains("older build"), "{message}");
+    // Logs of the first layout (watermarks) and of the second (one sled value per record), as
+    // older builds wrote them, are refused with a message that says so.
+    for (version, extra) in [(1u32, "WATERMARKS"), (2, tandem_sled::WITNESS_FILE)] {
+        let older = tempfile::tempdir().expect("a temporary directory");
+        std::fs::write(
+            older.path().join(tandem_sled::MARKER_FILE),
+            format!("tandem-event-log {version}\n"),
+        )
+        .expect("a file");
+        std::fs::write(older.path().join(extra), "").expect("a file");
+        let error = EventLog::open(older.path(), LogConfig::default());
+        match error {
+            Err(error @ LogError::UnsupportedLayout { found, .. }) if found == version => {
+                let message = error.to_string();
+                assert!(message.contains("older build"), "{message}");
+            }
+            other => panic!("expected UnsupportedLayout, got {other:?}"),
         }
-        other => panic!("expected UnsupportedLayout, got {other:?}"),
+        assert!(
+            !older.path().join("sled").exists(),
+            "a refused directory is left as it was"
+        );
     }
-    assert!(
-        !older.path().join("sled").exists(),
-        "a refused directory is left as it was"
-    );
 }
 
 #[test]
