@@ -7,11 +7,11 @@
 //! Each of these either works or returns a named error; none panics. In a debug build (the
 //! test command runs this suite there too) an arithmetic overflow is a panic as well.
 //!
-//! CI draws from a fixed seed; `PROPTEST_RNG_SEED=N` draws other cases.
+//! Every run draws the same cases from a fixed seed (`PROPTEST_RNG_SEED=N` draws other cases),
+//! and more from a fresh seed.
 
 use proptest::prelude::*;
-use proptest::test_runner::RngSeed;
-use tandem_engine::testing::{Harness, arb_raw_input, normal_cluster};
+use tandem_engine::testing::{Harness, arb_raw_input, fixed_and_fresh, normal_cluster};
 use tandem_engine::{
     Engine, EngineState, Input, Record, Replication, Spec, Topology,
     record::{FORMAT_VERSION, SNAPSHOT_VERSION},
@@ -23,16 +23,8 @@ const CI_SEED: u64 = 0xF01D_F022_2026;
 /// The header: magic (2), version (2), payload length (4), CRC-32 (4).
 const HEADER_LEN: usize = 12;
 
-fn config() -> ProptestConfig {
-    let mut config = ProptestConfig {
-        cases: CASES,
-        max_shrink_iters: 1_024,
-        ..ProptestConfig::default()
-    };
-    if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
-        config.rng_seed = RngSeed::Fixed(CI_SEED);
-    }
-    config
+fn config() -> [ProptestConfig; 2] {
+    fixed_and_fresh(CASES, CI_SEED)
 }
 
 /// Frames a payload as the format describes it, with a correct checksum.
@@ -155,7 +147,7 @@ fn topology() -> impl Strategy<Value = Topology> {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(config()[0].clone())]
 
     #[test]
     fn a_mutated_record_with_a_valid_checksum_never_panics_the_fold(
@@ -164,19 +156,7 @@ proptest! {
         pick in any::<usize>(),
         mutations in proptest::collection::vec(mutation(), 1..4),
     ) {
-        let records = history(topology, &inputs);
-        let index = pick % records.len();
-        let encoded = records[index].encode();
-        let mut payload = encoded[HEADER_LEN..].to_vec();
-        mutate(&mut payload, &mutations);
-        let bytes = frame(*b"TR", FORMAT_VERSION, &payload);
-        if let Ok(record) = Record::decode(&bytes) {
-            let mut changed = records.clone();
-            changed[index] = record;
-            if let Ok(engine) = Engine::recover(EngineState::new(), &changed) {
-                exercise(engine);
-            }
-        }
+        mutate_a_record(topology, &inputs, pick, &mutations);
     }
 
     #[test]
@@ -185,18 +165,68 @@ proptest! {
         inputs in inputs(),
         mutations in proptest::collection::vec(mutation(), 1..4),
     ) {
-        let records = history(topology, &inputs);
-        let engine = Engine::recover(EngineState::new(), &records)
-            .expect("a valid history folds");
-        let encoded = engine.state().encode_snapshot();
-        let mut payload = encoded[HEADER_LEN..].to_vec();
-        mutate(&mut payload, &mutations);
-        let bytes = frame(*b"TS", SNAPSHOT_VERSION, &payload);
-        if let Ok(state) = EngineState::decode_snapshot(&bytes) {
-            // Recovery folds the records after a snapshot: here, none.
-            if let Ok(engine) = Engine::recover(state, std::iter::empty()) {
-                exercise(engine);
-            }
+        mutate_a_snapshot(topology, &inputs, &mutations);
+    }
+}
+
+proptest! {
+    #![proptest_config(config()[1].clone())]
+
+    #[test]
+    fn a_mutated_record_never_panics_the_fold_from_a_fresh_seed(
+        topology in topology(),
+        inputs in inputs(),
+        pick in any::<usize>(),
+        mutations in proptest::collection::vec(mutation(), 1..4),
+    ) {
+        mutate_a_record(topology, &inputs, pick, &mutations);
+    }
+
+    #[test]
+    fn a_mutated_snapshot_never_panics_recovery_from_a_fresh_seed(
+        topology in topology(),
+        inputs in inputs(),
+        mutations in proptest::collection::vec(mutation(), 1..4),
+    ) {
+        mutate_a_snapshot(topology, &inputs, &mutations);
+    }
+}
+
+/// Mutates one record of a history, fixes its checksum, and folds the history if it decodes.
+fn mutate_a_record(
+    topology: Topology,
+    inputs: &[(u64, Input)],
+    pick: usize,
+    mutations: &[Mutation],
+) {
+    let records = history(topology, inputs);
+    let index = pick % records.len();
+    let encoded = records[index].encode();
+    let mut payload = encoded[HEADER_LEN..].to_vec();
+    mutate(&mut payload, mutations);
+    let bytes = frame(*b"TR", FORMAT_VERSION, &payload);
+    if let Ok(record) = Record::decode(&bytes) {
+        let mut changed = records.clone();
+        changed[index] = record;
+        if let Ok(engine) = Engine::recover(EngineState::new(), &changed) {
+            exercise(engine);
+        }
+    }
+}
+
+/// Mutates the snapshot of a history's state, fixes its checksum, and recovers from it if it
+/// decodes.
+fn mutate_a_snapshot(topology: Topology, inputs: &[(u64, Input)], mutations: &[Mutation]) {
+    let records = history(topology, inputs);
+    let engine = Engine::recover(EngineState::new(), &records).expect("a valid history folds");
+    let encoded = engine.state().encode_snapshot();
+    let mut payload = encoded[HEADER_LEN..].to_vec();
+    mutate(&mut payload, mutations);
+    let bytes = frame(*b"TS", SNAPSHOT_VERSION, &payload);
+    if let Ok(state) = EngineState::decode_snapshot(&bytes) {
+        // Recovery folds the records after a snapshot: here, none.
+        if let Ok(engine) = Engine::recover(state, std::iter::empty()) {
+            exercise(engine);
         }
     }
 }

@@ -4,11 +4,12 @@
 //! and checked by the invariant checker) or is refused with an error; none panics.
 //!
 //! The suite runs in release and, through the test command, in a debug build with overflow
-//! checks. CI draws from a fixed seed; `PROPTEST_RNG_SEED=N` draws other cases.
+//! checks. Every run draws the same cases from a fixed seed (`PROPTEST_RNG_SEED=N` draws other
+//! cases), and more from a fresh seed.
 
 use proptest::prelude::*;
-use proptest::test_runner::RngSeed;
-use tandem_engine::testing::{Harness, arb_copy_progress, arb_not_serving};
+use proptest::test_runner::TestCaseError;
+use tandem_engine::testing::{Harness, arb_copy_progress, arb_not_serving, fixed_and_fresh};
 use tandem_engine::{
     AgentReport, ConfigHash, EffectError, EffectId, EngineError, Input, Lsn, MemberId, NodeName,
     NodeStatus, Outcome, PodObservation, PodUid, Poll, Process, PvName, PvcUid, Replication, Role,
@@ -18,16 +19,8 @@ use tandem_engine::{
 const CASES: u32 = 3_000;
 const CI_SEED: u64 = 0x0BAD_1A9D_2026;
 
-fn config() -> ProptestConfig {
-    let mut config = ProptestConfig {
-        cases: CASES,
-        max_shrink_iters: 2_048,
-        ..ProptestConfig::default()
-    };
-    if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
-        config.rng_seed = RngSeed::Fixed(CI_SEED);
-    }
-    config
+fn config() -> [ProptestConfig; 2] {
+    fixed_and_fresh(CASES, CI_SEED)
 }
 
 /// Names from empty to far beyond what Kubernetes allows, mostly a few real ones.
@@ -239,7 +232,7 @@ fn step_ms() -> impl Strategy<Value = i128> {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(config()[0].clone())]
 
     #[test]
     fn no_input_panics_and_every_step_keeps_the_invariants(
@@ -247,31 +240,51 @@ proptest! {
         first in spec(),
         steps in proptest::collection::vec((step_ms(), input()), 0..40),
     ) {
-        let mut harness = Harness::new();
-        let mut now = i128::from(start);
-        let first = harness.step(Timestamp(start), Input::Spec(first));
-        prop_assert!(first.is_ok(), "{first:?}");
-        for (delta, input) in steps {
-            now = (now + delta).clamp(0, i128::from(u64::MAX));
-            let at = Timestamp(u64::try_from(now).expect("clamped"));
-            match harness.step(at, input) {
-                Ok(_) => {}
-                Err(violation) if violation.invariant == "api" => {
-                    // Time went backwards: refused with an error, the engine unchanged.
-                    let expected = EngineError::TimeWentBackwards {
-                        now: at,
-                        last: harness.engine.now(),
-                    };
-                    prop_assert_eq!(violation.detail, expected.to_string());
-                    now = i128::from(harness.engine.now().0);
-                }
-                Err(violation) => prop_assert!(false, "{violation}"),
+        run(start, first, steps)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(config()[1].clone())]
+
+    #[test]
+    fn no_input_panics_from_a_fresh_seed(
+        start in prop_oneof![Just(0u64), any::<u64>(), Just(u64::MAX - 1_000)],
+        first in spec(),
+        steps in proptest::collection::vec((step_ms(), input()), 0..40),
+    ) {
+        run(start, first, steps)?;
+    }
+}
+
+/// Steps an engine through `steps` after a first spec: every step decides (and the harness
+/// checks the invariants) or is refused with an error.
+fn run(start: u64, first: Spec, steps: Vec<(i128, Input)>) -> Result<(), TestCaseError> {
+    let mut harness = Harness::new();
+    let mut now = i128::from(start);
+    let first = harness.step(Timestamp(start), Input::Spec(first));
+    prop_assert!(first.is_ok(), "{first:?}");
+    for (delta, input) in steps {
+        now = (now + delta).clamp(0, i128::from(u64::MAX));
+        let at = Timestamp(u64::try_from(now).expect("clamped"));
+        match harness.step(at, input) {
+            Ok(_) => {}
+            Err(violation) if violation.invariant == "api" => {
+                // Time went backwards: refused with an error, the engine unchanged.
+                let expected = EngineError::TimeWentBackwards {
+                    now: at,
+                    last: harness.engine.now(),
+                };
+                prop_assert_eq!(violation.detail, expected.to_string());
+                now = i128::from(harness.engine.now().0);
             }
-            if let Some(deadline) = harness.engine.next_deadline() {
-                prop_assert!(deadline > harness.engine.now());
-            }
+            Err(violation) => prop_assert!(false, "{violation}"),
+        }
+        if let Some(deadline) = harness.engine.next_deadline() {
+            prop_assert!(deadline > harness.engine.now());
         }
     }
+    Ok(())
 }
 
 #[test]
