@@ -7,8 +7,9 @@
 //!   batch's bytes with one `fdatasync`;
 //! - concurrent appenders on separate streams (group commit) against one appender;
 //! - recovery (open plus fold) of a stream of 1,000,000 records, with and without snapshots,
-//!   against decoding and folding the same records from memory. The stream is written by one
-//!   child process and recovered by another, as an operator restarting would.
+//!   written in appends of 1,000 records and, without snapshots, one record per append as the
+//!   operator writes, against decoding and folding the same records from memory. The stream is
+//!   written by one child process and recovered by another, as an operator restarting would.
 //!
 //! `cargo bench -p tandem-sled --bench log`. `TANDEM_BENCH_DIR` picks the filesystem (default:
 //! the system's temporary directory); `TANDEM_BENCH_RECOVERY_RECORDS` the stream length;
@@ -20,6 +21,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tandem_engine::{EngineState, Record, Seq};
 use tandem_sled::{EventLog, LogConfig, Steady, Workload};
+
+/// The allocator the binaries that embed the log run with (`tandem-sim`, `tandem-kube`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SINGLE_BLOCKS: usize = 10;
 const SINGLE_APPENDS_PER_BLOCK: usize = 300;
@@ -49,8 +54,10 @@ fn main() {
         batched_appends(root.path());
         concurrent_appends(root.path());
     }
-    for snapshot_every_records in [10_000u64, 0] {
-        recovery(root.path(), records, snapshot_every_records);
+    for (snapshot_every_records, per_append) in
+        [(10_000u64, BATCH_RECORDS), (0, BATCH_RECORDS), (0, 1)]
+    {
+        recovery(root.path(), records, snapshot_every_records, per_append);
     }
 }
 
@@ -58,16 +65,24 @@ fn main() {
 const RECOVERY_PHASE: &str = "TANDEM_BENCH_RECOVERY_PHASE";
 const RECOVERY_PATH: &str = "TANDEM_BENCH_RECOVERY_PATH";
 const RECOVERY_SNAPSHOTS: &str = "TANDEM_BENCH_RECOVERY_SNAPSHOT_EVERY";
+/// Records per append when the stream is written: 1,000, or 1 as the operator writes.
+const RECOVERY_PER_APPEND: &str = "TANDEM_BENCH_RECOVERY_PER_APPEND";
 
 /// Runs a recovery phase in a child process of its own and returns what it printed. A
 /// recovering operator is a fresh process, and sled's process-wide state (its deferred
 /// reclamation, its thread pool) would carry the writing's work over into the recovery.
-fn recovery_child(phase: &str, path: &Path, snapshot_every_records: u64) -> String {
+fn recovery_child(
+    phase: &str,
+    path: &Path,
+    snapshot_every_records: u64,
+    per_append: usize,
+) -> String {
     let exe = std::env::current_exe().expect("the benchmark's executable");
     let output = std::process::Command::new(exe)
         .env(RECOVERY_PHASE, phase)
         .env(RECOVERY_PATH, path)
         .env(RECOVERY_SNAPSHOTS, snapshot_every_records.to_string())
+        .env(RECOVERY_PER_APPEND, per_append.to_string())
         .stderr(std::process::Stdio::inherit())
         .output()
         .expect("a recovery phase runs");
@@ -86,7 +101,14 @@ fn recovery_phase(phase: &str, count: u64) {
         ..LogConfig::default()
     };
     if phase == "write" {
-        println!("{}", write_stream(&path, config, count).as_secs_f64());
+        let per_append = std::env::var(RECOVERY_PER_APPEND)
+            .ok()
+            .and_then(|value| value.parse().ok())
+            .expect("records per append");
+        println!(
+            "{}",
+            write_stream(&path, config, count, per_append).as_secs_f64()
+        );
         return;
     }
     let started = Instant::now();
@@ -269,42 +291,49 @@ fn wait_for_close(path: &Path) {
     }
 }
 
-/// Writes a stream of `count` records in appends of 1,000; returns the decode-and-fold time of
-/// the same records from memory (the baseline).
-fn write_stream(path: &Path, config: LogConfig, count: u64) -> Duration {
+/// Writes a stream of `count` records in appends of `per_append`; returns the decode-and-fold
+/// time of the same records from memory (the baseline). A stream written one record per append
+/// is written without waiting for each to be durable, which leaves the same files (a million
+/// durable appends would take most of an hour); the recovery reads it durably opened.
+fn write_stream(path: &Path, config: LogConfig, count: u64, per_append: usize) -> Duration {
+    let config = LogConfig {
+        durable_appends: per_append > 1,
+        ..config
+    };
     let log = open(path, config);
     let mut workload = Workload::new().steady(Steady::PodChange);
     let mut tail = Seq(0);
-    let mut state = EngineState::new();
-    let mut fold = Duration::ZERO;
+    let mut encoded: Vec<Vec<u8>> = Vec::new();
     while tail.0 < count {
         let size = (count - tail.0).min(BATCH_RECORDS as u64) as usize;
         let records = workload.records(size);
-        tail = log.append("bench", tail, &records).expect("an append");
-        let encoded: Vec<Vec<u8>> = records.iter().map(Record::encode).collect();
-        let started = Instant::now();
-        for bytes in &encoded {
-            let record = Record::decode(bytes).expect("a record");
-            state.apply_record(&record).expect("contiguous records");
+        for group in records.chunks(per_append) {
+            tail = log.append("bench", tail, group).expect("an append");
         }
-        fold += started.elapsed();
+        encoded.extend(records.iter().map(Record::encode));
     }
     drop(log);
     wait_for_close(path);
-    fold
+    let mut state = EngineState::new();
+    let started = Instant::now();
+    for bytes in &encoded {
+        let record = Record::decode(bytes).expect("a record");
+        state.apply_record(&record).expect("contiguous records");
+    }
+    started.elapsed()
 }
 
-fn recovery(root: &Path, count: u64, snapshot_every_records: u64) {
-    let name = if snapshot_every_records > 0 {
-        "with snapshots"
-    } else {
-        "without snapshots"
+fn recovery(root: &Path, count: u64, snapshot_every_records: u64, per_append: usize) {
+    let name = match (snapshot_every_records, per_append) {
+        (0, 1) => "without snapshots, written one record per append",
+        (0, _) => "without snapshots",
+        _ => "with snapshots",
     };
-    let path = root.join(format!("recovery-{snapshot_every_records}"));
-    let baseline: f64 = recovery_child("write", &path, snapshot_every_records)
+    let path = root.join(format!("recovery-{snapshot_every_records}-{per_append}"));
+    let baseline: f64 = recovery_child("write", &path, snapshot_every_records, per_append)
         .parse()
         .expect("the baseline in seconds");
-    let measured = recovery_child("measure", &path, snapshot_every_records);
+    let measured = recovery_child("measure", &path, snapshot_every_records, per_append);
     let fields: Vec<f64> = measured
         .split(' ')
         .map(|field| field.parse().expect("a number"))

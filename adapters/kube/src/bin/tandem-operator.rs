@@ -37,6 +37,12 @@ struct Args {
     namespace: Option<String>,
 }
 
+/// mimalloc: recovering a long log allocates and frees millions of small strings across the
+/// reader threads, which glibc's allocator makes the largest cost of a recovery
+/// (`docs/event-log.md`, What durability costs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
