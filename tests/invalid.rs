@@ -337,6 +337,15 @@ pub fn cases() -> Vec<InvalidCase> {
             )],
         },
         InvalidCase {
+            name: "switchover-token-longer-than-a-name",
+            example: Example::MasterSlave,
+            update: false,
+            // 254 characters: the schema's maxLength refuses it before the rule, with the API
+            // server's own words ("Too long"); Rust gives the rule's message.
+            change: |o| ha(o, "switchover", json!({"token": "t".repeat(254)})),
+            expected: &[("spec.haSpec.switchover.token", None)],
+        },
+        InvalidCase {
             name: "reexamine-token-longer-than-a-name",
             example: Example::Standalone,
             update: false,

@@ -3,7 +3,7 @@
 //! engine's own.
 
 use crate::spec::{Replication, ZenithClusterSpec};
-use crate::validation::ValidationError;
+use crate::validation::{ValidationError, path};
 use tandem_engine::config::{spec_field, topology_from_replicas};
 use tandem_engine::{ConfigHash, MemberId, Spec, SwitchoverRequest};
 
@@ -20,22 +20,6 @@ impl ZenithClusterSpec {
         let mut errors = Vec::new();
         let zenith = &self.zenith_spec;
         let ha = &self.ha_spec;
-        // Validation refused every value out of its range already; this keeps the conversion
-        // total, with the same message.
-        let mut fit = |field: &str, value: i64| -> u32 {
-            u32::try_from(value).unwrap_or_else(|_| {
-                let name = field.rsplit('.').next().unwrap_or(field);
-                let range = spec_field(name).and_then(|field| field.range);
-                errors.push(ValidationError {
-                    field: field.to_owned(),
-                    message: range.map_or_else(
-                        || format!("{name} is out of range"),
-                        |range| range.message.to_owned(),
-                    ),
-                });
-                0
-            })
-        };
         let topology = topology_from_replicas(zenith.replicas).map_err(|error| {
             vec![ValidationError {
                 field: "spec.zenithSpec.replicas".into(),
@@ -44,32 +28,45 @@ impl ZenithClusterSpec {
         })?;
         let spec = Spec {
             topology,
-            polling_interval_s: fit("spec.zenithSpec.pollingInterval", zenith.polling_interval),
-            unreachable_timeout_s: fit(
-                "spec.zenithSpec.unreachableTimeout",
+            polling_interval_s: within("pollingInterval", zenith.polling_interval, &mut errors),
+            unreachable_timeout_s: within(
+                "unreachableTimeout",
                 zenith.unreachable_timeout,
+                &mut errors,
             ),
-            agent_lease_s: fit("spec.haSpec.agentLeaseSeconds", ha.agent_lease_seconds),
-            node_lost_timeout_s: fit("spec.haSpec.nodeLostTimeout", ha.node_lost_timeout),
+            agent_lease_s: within("agentLeaseSeconds", ha.agent_lease_seconds, &mut errors),
+            node_lost_timeout_s: within("nodeLostTimeout", ha.node_lost_timeout, &mut errors),
             replication: match ha.replication {
                 Replication::Sync => tandem_engine::Replication::Sync,
                 Replication::Async => tandem_engine::Replication::Async,
             },
-            // Validation checked that the lags are not negative.
-            max_lag_on_failover_bytes: ha.max_lag_on_failover_bytes.unsigned_abs(),
-            lag_threshold_bytes: ha.lag_threshold_bytes.unsigned_abs(),
-            lag_timeout_s: fit("spec.haSpec.lagTimeout", ha.lag_timeout),
-            init_timeout_s: fit("spec.haSpec.initTimeout", ha.init_timeout),
-            standby_start_timeout_s: fit(
-                "spec.haSpec.standbyStartTimeout",
-                ha.standby_start_timeout,
+            max_lag_on_failover_bytes: within(
+                "maxLagOnFailoverBytes",
+                ha.max_lag_on_failover_bytes,
+                &mut errors,
             ),
-            switchover_timeout_s: fit("spec.haSpec.switchoverTimeout", ha.switchover_timeout),
-            max_rebuild_attempts: fit("spec.haSpec.maxRebuildAttempts", ha.max_rebuild_attempts),
-            max_restart_attempts: fit("spec.haSpec.maxRestartAttempts", ha.max_restart_attempts),
+            lag_threshold_bytes: within("lagThresholdBytes", ha.lag_threshold_bytes, &mut errors),
+            lag_timeout_s: within("lagTimeout", ha.lag_timeout, &mut errors),
+            init_timeout_s: within("initTimeout", ha.init_timeout, &mut errors),
+            standby_start_timeout_s: within(
+                "standbyStartTimeout",
+                ha.standby_start_timeout,
+                &mut errors,
+            ),
+            switchover_timeout_s: within("switchoverTimeout", ha.switchover_timeout, &mut errors),
+            max_rebuild_attempts: within(
+                "maxRebuildAttempts",
+                ha.max_rebuild_attempts,
+                &mut errors,
+            ),
+            max_restart_attempts: within(
+                "maxRestartAttempts",
+                ha.max_restart_attempts,
+                &mut errors,
+            ),
             wait_for_active_timeout_s: ha
                 .wait_for_active_timeout
-                .map(|seconds| fit("spec.haSpec.waitForActiveTimeout", seconds)),
+                .map(|seconds| within("waitForActiveTimeout", seconds, &mut errors)),
             auto_failover: ha.auto_failover,
             stopped: ha.stopped,
             reexamine: ha.reexamine.clone(),
@@ -89,12 +86,33 @@ impl ZenithClusterSpec {
         // The schema's rules are the engine's; a disagreement is a bug on one side.
         if let Err(error) = spec.validate() {
             return Err(vec![ValidationError {
-                field: format!("spec.{}", error.field),
+                field: path(error.field),
                 message: error.message,
             }]);
         }
         Ok(spec)
     }
+}
+
+/// `value`, which validation has checked is within the range of the spec field `name`, in the
+/// engine's type; a value out of it is refused with the range's message all the same, so that
+/// the conversion is total.
+fn within<T: TryFrom<i64> + Default>(
+    name: &'static str,
+    value: i64,
+    errors: &mut Vec<ValidationError>,
+) -> T {
+    T::try_from(value).unwrap_or_else(|_| {
+        let range = spec_field(name).and_then(|field| field.range);
+        errors.push(ValidationError {
+            field: path(name),
+            message: range.map_or_else(
+                || format!("{name} is out of range"),
+                |range| range.message.to_owned(),
+            ),
+        });
+        T::default()
+    })
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
 //! `zenithSpec.storageSize`: the size of each member's local volume, a Kubernetes quantity of
-//! bytes in the plain form people write (`5Gi`, `500M`, `1.5Ti`, `1073741824`), above zero and
-//! at most [`MAX_STORAGE`]. The schema states the same rule in CEL ([`STORAGE_SIZE_RULE`]); the
+//! bytes in the plain form people write (`5Gi`, `500M`, `1.5Ti`, `1073741824`), at least one
+//! byte and at most [`MAX_STORAGE`]. The schema states the same rule in CEL ([`STORAGE_SIZE_RULE`]); the
 //! integration tests compare [`is_storage_size`] with the API server on a list of inputs.
 //!
 //! Quantities the API server would accept but that mean nothing as a volume's size are refused:
-//! a sign (`-5Gi`), a bare suffix (`Gi`, which is zero), an exponent (`9e999999999`), and
-//! fractions of a byte (`100m`).
+//! a sign (`-5Gi`), a bare suffix (`Gi`, which is zero), an exponent (`9e999999999`), and less
+//! than a byte (`100m`, `0.5`).
 
 /// The largest storage size: 1 EiB. The regular expression bounds the value's digits, so the
 /// API server never compares a huge quantity.
@@ -37,7 +37,7 @@ const SUFFIXES: [(&str, u128); 12] = [
 /// The schema's rule, in CEL: the form, then the value's bounds with the API server's own
 /// quantity library.
 pub const STORAGE_SIZE_RULE: &str = "self.matches('^(0|[1-9][0-9]{0,17})([.][0-9]{1,9})?\
-(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$') && quantity(self).isGreaterThan(quantity('0')) && \
+(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$') && quantity(self).compareTo(quantity('1')) >= 0 && \
 quantity(self).compareTo(quantity('1Ei')) <= 0";
 
 /// Whether `text` is a storage size the schema accepts.
@@ -67,10 +67,10 @@ pub fn is_storage_size(text: &str) -> bool {
     let scale = 10u128.pow(fraction.len() as u32);
     let parse = |text: &str| text.parse::<u128>().unwrap_or(0);
     let scaled = parse(whole) * scale + parse(fraction);
-    scaled > 0
-        && scaled
-            .checked_mul(multiplier)
-            .is_some_and(|bytes| bytes <= MAX_STORAGE_BYTES * scale)
+    // At least one byte and at most the bound: scaled × multiplier within scale × [1, bound].
+    scaled
+        .checked_mul(multiplier)
+        .is_some_and(|bytes| (scale..=MAX_STORAGE_BYTES * scale).contains(&bytes))
 }
 
 #[cfg(test)]
@@ -85,6 +85,7 @@ mod tests {
             "1",
             "1.5Ti",
             "0.5Gi",
+            "1.5",
             "1073741824",
             "1Ei",
             "1024Pi",
@@ -102,6 +103,8 @@ mod tests {
             "0",
             "0.0",
             "0Gi",
+            "0.5",
+            "0.000000001",
             "Gi",
             "-5Gi",
             "+5Gi",

@@ -74,16 +74,18 @@ pub fn timing_rules(schema: &mut Schema) {
     }
 }
 
-/// The rule on a token (`reexamine`, `switchover.token`): at most a Kubernetes name's bytes, as
-/// the engine takes it; a switchover's token is not empty, or it could not change per request.
-pub fn token(name: &str) -> Rule {
+/// The rule on `reexamine`: at most a Kubernetes name's bytes, as the engine takes it.
+pub fn reexamine_token() -> Rule {
     let most = tandem_engine::limits::MAX_NAME_BYTES;
-    if name == "reexamine" {
-        Rule::new(format!("bytes(self).size() <= {most}")).message(messages::REEXAMINE)
-    } else {
-        Rule::new(format!("self.size() >= 1 && bytes(self).size() <= {most}"))
-            .message(messages::SWITCHOVER_TOKEN)
-    }
+    Rule::new(format!("bytes(self).size() <= {most}")).message(messages::REEXAMINE)
+}
+
+/// The rule on `switchover.token`: not empty (a request is a change of token), and at most a
+/// Kubernetes name's bytes.
+pub fn switchover_token() -> Rule {
+    let most = tandem_engine::limits::MAX_NAME_BYTES;
+    Rule::new(format!("self.size() >= 1 && bytes(self).size() <= {most}"))
+        .message(messages::SWITCHOVER_TOKEN)
 }
 
 #[cfg(test)]

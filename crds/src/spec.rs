@@ -226,7 +226,7 @@ pub struct HaSpec {
     pub stopped: bool,
     /// A free-form token: changing it asks tandem to leave a hands-off state and look again.
     #[serde(default)]
-    #[x_kube(validation = crate::rules::token("reexamine"))]
+    #[x_kube(validation = crate::rules::reexamine_token())]
     #[schemars(length(max = tandem_engine::limits::MAX_NAME_BYTES))]
     pub reexamine: String,
     /// A requested switchover; a new token is a new request.
@@ -275,7 +275,7 @@ pub enum Replication {
 #[serde(rename_all = "camelCase")]
 pub struct Switchover {
     /// Identifies the request; tandem acts once per token.
-    #[x_kube(validation = crate::rules::token("switchover.token"))]
+    #[x_kube(validation = crate::rules::switchover_token())]
     #[schemars(length(max = tandem_engine::limits::MAX_NAME_BYTES))]
     pub token: String,
     /// The ordinal of the member to make active (0 or 1); unset: the current standby.

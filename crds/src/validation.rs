@@ -6,7 +6,7 @@ use crate::messages;
 use crate::quantity::is_storage_size;
 use crate::spec::{ZenithCluster, ZenithClusterSpec, ZenithSpec};
 use tandem_engine::config::{
-    SPEC_FIELDS, TIMING_RULES, is_reexamine_token, is_switchover_token, spec_field,
+    is_reexamine_token, is_switchover_token, numeric_violations, spec_field,
 };
 
 /// One broken rule: the field it is about and the message the API server gives for it.
@@ -85,9 +85,9 @@ fn check_zenith(spec: &ZenithSpec, errors: &mut Vec<ValidationError>) {
     }
 }
 
-/// The engine's rules on its numeric fields, from its tables, on the values as written (before
-/// any conversion): each field's range, then the timing rules, which apply when both of their
-/// fields are within range, as the schema's CEL rules do.
+/// The engine's rules on its numeric fields (`numeric_violations`), on the values as written,
+/// before any conversion: each field's range, then the timing rules, which apply when both of
+/// their fields are within range, as the schema's CEL rules do.
 fn check_engine_fields(spec: &ZenithClusterSpec, errors: &mut Vec<ValidationError>) {
     let object = serde_json::to_value(spec).unwrap_or_default();
     let number = |name: &str| {
@@ -98,29 +98,16 @@ fn check_engine_fields(spec: &ZenithClusterSpec, errors: &mut Vec<ValidationErro
             .map(i128::from)
             .or_else(|| value.as_u64().map(i128::from))
     };
-    let in_range = |name: &str| {
-        let range = spec_field(name).and_then(|field| field.range)?;
-        number(name).filter(|value| range.holds(*value))
-    };
-    for field in SPEC_FIELDS {
-        if let (Some(range), Some(value)) = (field.range, number(field.name))
-            && !range.holds(value)
-        {
-            errors.push(ValidationError::new(&path(field.name), range.message));
-        }
-    }
-    for rule in TIMING_RULES {
-        if let (Some(value), Some(other)) = (in_range(rule.field), in_range(rule.other))
-            && !rule.holds(value, other)
-        {
-            errors.push(ValidationError::new(&path(rule.field), rule.message));
-        }
+    for error in numeric_violations(number) {
+        errors.push(ValidationError::new(&path(error.field), &error.message));
     }
 }
 
-/// A field's path from the object's root, as the API server writes it.
-fn path(name: &str) -> String {
-    let section = spec_field(name).map_or("", |field| field.section);
+/// A field's path from the object's root, as the API server writes it: `name` is a spec field
+/// of the engine's table, or one of the requests (`switchover.to`, `switchover.token`,
+/// `reexamine`), which `haSpec` holds.
+pub(crate) fn path(name: &str) -> String {
+    let section = spec_field(name).map_or("haSpec", |field| field.section);
     format!("spec.{section}.{name}")
 }
 

@@ -547,29 +547,13 @@ impl Spec {
     /// Every rule this configuration violates, in a fixed order: the range of each field
     /// ([`SPEC_FIELDS`]), the timing rules ([`TIMING_RULES`]), then the switchover request.
     pub fn violations(&self) -> Vec<ConfigError> {
-        let mut errors = Vec::new();
-        let number = |name: &str| match spec_field(name).and_then(|field| field.get(self)) {
-            Some(FieldValue::Number(number)) => Some(i128::from(number)),
-            _ => None,
-        };
-        let in_range = |name: &str| {
-            let range = spec_field(name).and_then(|field| field.range);
-            number(name).filter(|value| range.is_none_or(|range| range.holds(*value)))
-        };
-        for field in SPEC_FIELDS {
-            if let (Some(range), Some(value)) = (field.range, number(field.name))
-                && !range.holds(value)
-            {
-                errors.push(ConfigError::new(field.name, range.message));
-            }
-        }
-        for rule in TIMING_RULES {
-            if let (Some(value), Some(other)) = (in_range(rule.field), in_range(rule.other))
-                && !rule.holds(value, other)
-            {
-                errors.push(ConfigError::new(rule.field, rule.message));
-            }
-        }
+        let mut errors =
+            numeric_violations(
+                |name| match spec_field(name).and_then(|field| field.get(self)) {
+                    Some(FieldValue::Number(number)) => Some(i128::from(number)),
+                    _ => None,
+                },
+            );
         if let Some(request) = &self.switchover {
             if !is_switchover_token(&request.token) {
                 errors.push(ConfigError::new(
@@ -643,9 +627,9 @@ pub mod messages {
     pub const REPLICATION_IMMUTABLE: &str = "replication is immutable after creation";
     /// `zenithSpec.storageClassName` changed after creation.
     pub const STORAGE_CLASS_IMMUTABLE: &str = "storageClassName is immutable after creation";
-    /// `zenithSpec.storageSize` is not a positive quantity of bytes up to 1Ei.
-    pub const STORAGE_SIZE: &str = "storageSize must be a quantity of bytes above 0 and at most \
-    1Ei, written as digits with an optional fraction and suffix, for example 5Gi or 500M";
+    /// `zenithSpec.storageSize` is not a quantity of bytes from 1 to 1Ei.
+    pub const STORAGE_SIZE: &str = "storageSize must be a quantity of bytes from 1 to 1Ei, written \
+    as digits with an optional fraction and suffix, for example 5Gi or 500M";
     /// `zenithSpec.pollingInterval` is out of its range.
     pub const POLLING_INTERVAL: &str = "pollingInterval must be from 1 to 4294967295 seconds";
     /// `zenithSpec.unreachableTimeout` is out of its range.
@@ -709,6 +693,34 @@ pub mod messages {
     pub const SWITCHOVER_TOKEN: &str = "switchover.token must be 1 to 253 bytes long";
     /// `haSpec.reexamine` is longer than a Kubernetes name.
     pub const REEXAMINE: &str = "reexamine must be at most 253 bytes long";
+}
+
+/// The ranges ([`SPEC_FIELDS`]) and timing rules ([`TIMING_RULES`]) that the values `number`
+/// gives break, in that order: `number` gives a numeric field's value as written, in any width
+/// (`None`: absent). A timing rule applies when both its fields are present and within their
+/// ranges. The engine checks its own spec with this, and the resource's validation the values
+/// as the user wrote them, before any conversion.
+pub fn numeric_violations(number: impl Fn(&str) -> Option<i128>) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    let in_range = |name: &str| {
+        let range = spec_field(name).and_then(|field| field.range)?;
+        number(name).filter(|value| range.holds(*value))
+    };
+    for field in SPEC_FIELDS {
+        if let (Some(range), Some(value)) = (field.range, number(field.name))
+            && !range.holds(value)
+        {
+            errors.push(ConfigError::new(field.name, range.message));
+        }
+    }
+    for rule in TIMING_RULES {
+        if let (Some(value), Some(other)) = (in_range(rule.field), in_range(rule.other))
+            && !rule.holds(value, other)
+        {
+            errors.push(ConfigError::new(rule.field, rule.message));
+        }
+    }
+    errors
 }
 
 /// Whether `token` may identify a switchover request: not empty (a request is a change of token),

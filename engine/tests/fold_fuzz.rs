@@ -10,8 +10,11 @@
 //! Every run draws the same cases from a fixed seed (`PROPTEST_RNG_SEED=N` draws other cases),
 //! and more from a fresh seed.
 
+mod seeds;
+
 use proptest::prelude::*;
-use tandem_engine::testing::{Harness, arb_raw_input, fixed_and_fresh, normal_cluster};
+use seeds::fixed_and_fresh;
+use tandem_engine::testing::{Harness, arb_raw_input, normal_cluster};
 use tandem_engine::{
     Engine, EngineState, Input, Record, Replication, Spec, Topology,
     record::{FORMAT_VERSION, SNAPSHOT_VERSION},

@@ -7,9 +7,12 @@
 //! checks. Every run draws the same cases from a fixed seed (`PROPTEST_RNG_SEED=N` draws other
 //! cases), and more from a fresh seed.
 
+mod seeds;
+
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
-use tandem_engine::testing::{Harness, arb_copy_progress, arb_not_serving, fixed_and_fresh};
+use seeds::fixed_and_fresh;
+use tandem_engine::testing::{Harness, arb_copy_progress, arb_not_serving};
 use tandem_engine::{
     AgentReport, ConfigHash, EffectError, EffectId, EngineError, Input, Lsn, MemberId, NodeName,
     NodeStatus, Outcome, PodObservation, PodUid, Poll, Process, PvName, PvcUid, Replication, Role,

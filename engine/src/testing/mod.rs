@@ -7,8 +7,7 @@
 //! - [`check_timer_table`]: a `Timer` input just before the engine's next deadline records
 //!   nothing, for a world that drives the engine to check after every step;
 //! - proptest strategies for raw inputs ([`arb_raw_input`]), adversarial ones included (stale
-//!   UIDs, unknown members, out-of-order observations), and the configurations a property test
-//!   runs under, from a fixed seed and a fresh one ([`fixed_and_fresh`]).
+//!   UIDs, unknown members, out-of-order observations).
 //!
 //! Generated fault schedules run on the simulator's world, not here: its property tests
 //! (`simulator/tests/properties.rs`) draw scenarios from the scenario language and check every
@@ -27,4 +26,4 @@ pub use crate::checker::{Before, Checker, Violation};
 pub use harness::{
     Harness, bootstrap_inputs, check_timer_table, node_name, normal_cluster, steady_report,
 };
-pub use strategies::{arb_copy_progress, arb_not_serving, arb_raw_input, fixed_and_fresh};
+pub use strategies::{arb_copy_progress, arb_not_serving, arb_raw_input};

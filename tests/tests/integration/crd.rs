@@ -164,7 +164,9 @@ fn zenith_resource() -> kube::api::ApiResource {
 /// Storage sizes, including quantities apimachinery accepts but that mean nothing as a size,
 /// decided by the API server (a dry-run create) and by `is_storage_size`.
 async fn storage_size_rule_agrees_with_the_api_server(cp: Arc<ControlPlane>) {
-    const CANDIDATES: [&str; 45] = [
+    const CANDIDATES: [&str; 47] = [
+        "0.5",
+        "0.000000001",
         "-5Gi",
         "9e999999999",
         "0Gi",
