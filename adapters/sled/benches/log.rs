@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use tandem_engine::{EngineState, Record, Seq};
 use tandem_sled::{EventLog, LogConfig, Steady, Workload};
 
-/// The allocator the binaries that embed the log run with (`tandem-sim`, `tandem-kube`).
+/// The allocator the binaries that embed the log run with (`tandem-sim`, `tandem-operator`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -293,8 +293,9 @@ fn wait_for_close(path: &Path) {
 
 /// Writes a stream of `count` records in appends of `per_append`; returns the decode-and-fold
 /// time of the same records from memory (the baseline). A stream written one record per append
-/// is written without waiting for each to be durable, which leaves the same files (a million
-/// durable appends would take most of an hour); the recovery reads it durably opened.
+/// is written without waiting for each to be durable (a million durable appends would take most
+/// of an hour): sled packs its buffers differently then, but each record is still a value of its
+/// own, which is what recovery reads.
 fn write_stream(path: &Path, config: LogConfig, count: u64, per_append: usize) -> Duration {
     let config = LogConfig {
         durable_appends: per_append > 1,

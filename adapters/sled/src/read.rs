@@ -188,6 +188,17 @@ impl Records {
                 // Before the first record asked for: skipped, unread.
                 continue;
             }
+            // Bytes after the chunk's last record are damage: found with the last record, so
+            // that a reader stopping there (a fold's reader at the end of its run) sees it too.
+            let trailing = chunk.bytes.len() - chunk.offset;
+            if seq == chunk.last && trailing > 0 {
+                return Some(Err(LogError::CorruptChunk {
+                    stream: self.stream.clone(),
+                    first: chunk.first,
+                    last: chunk.last,
+                    bytes: trailing,
+                }));
+            }
             let record = decode_record(&self.stream, seq, bytes);
             if record.is_ok() {
                 self.expected = seq.next();

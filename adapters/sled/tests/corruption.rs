@@ -631,6 +631,49 @@ fn bytes_after_a_chunks_last_record_are_detected() {
     );
 }
 
+/// A chunk that ends where a fold's reader stops (record 4,096, the end of the first reader's
+/// run): the bytes after its last record are found by the recovery too, not only by a reader
+/// that goes on.
+#[test]
+fn bytes_after_a_chunk_that_ends_a_readers_run_are_detected() {
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let records = Workload::new().records(9_000);
+    let unsnapshotted = LogConfig {
+        snapshot_every_records: 0,
+        ..config()
+    };
+    let log = EventLog::open(directory.path(), unsnapshotted).expect("a new log");
+    // Record 4,096 is a chunk of its own, the last of the first reader's run.
+    let mut tail = log
+        .append(STREAM, Seq(0), &records[..4_095])
+        .expect("an append");
+    for part in [&records[4_095..4_096], &records[4_096..]] {
+        tail = log.append(STREAM, tail, part).expect("an append");
+    }
+    drop(log);
+    wait_for_sled_to_close(directory.path());
+    let (first, last) = tamper_chunk(directory.path(), 4_096, |value| {
+        value.extend_from_slice(b"stray")
+    });
+    assert_eq!((first, last), (4_096, 4_096));
+    let log = EventLog::open(directory.path(), unsnapshotted).expect("the log opens");
+    let error = log
+        .recover(STREAM)
+        .map(|recovered| recovered.records_folded);
+    assert!(
+        matches!(
+            &error,
+            Err(LogError::CorruptChunk {
+                first: Seq(4_096),
+                last: Seq(4_096),
+                bytes: 5,
+                ..
+            })
+        ),
+        "{error:?}"
+    );
+}
+
 #[test]
 fn a_chunk_shorter_than_its_key_says_is_detected() {
     let (directory, records) = batched_log();
