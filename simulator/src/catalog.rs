@@ -196,7 +196,9 @@ fn duration(ms: u64) -> String {
     }
 }
 
-/// The summary table: scenario, result, transitions, time to recover, simulated/wall ratio.
+/// The summary table: scenario, result, transitions, time to recover, writes lost, what the
+/// run cost clients (time without writes, time without a standby receiving them, full copies),
+/// simulated/wall ratio.
 pub fn summary(reports: &[RunReport]) -> String {
     let name_width = reports
         .iter()
@@ -205,18 +207,29 @@ pub fn summary(reports: &[RunReport]) -> String {
         .unwrap_or(8)
         .max(8);
     let mut out = format!(
-        "{:<name_width$}  {:<6}  {:>11}  {:>10}  {:>9}  {:>10}\n",
-        "scenario", "result", "transitions", "recovered", "lost", "sim/wall"
+        "{:<name_width$}  {:<6}  {:>11}  {:>10}  {:>9}  {:>9}  {:>9}  {:>6}  {:>10}\n",
+        "scenario",
+        "result",
+        "transitions",
+        "recovered",
+        "lost",
+        "no writes",
+        "degraded",
+        "copies",
+        "sim/wall"
     );
     for report in reports {
         let recovered = report.recovered_after_ms.map_or("-".to_string(), duration);
         out.push_str(&format!(
-            "{:<name_width$}  {:<6}  {:>11}  {:>10}  {:>9}  {:>9.0}x\n",
+            "{:<name_width$}  {:<6}  {:>11}  {:>10}  {:>9}  {:>9}  {:>9}  {:>6}  {:>9.0}x\n",
             report.name,
             if report.passed() { "ok" } else { "FAILED" },
             report.transitions,
             recovered,
             format!("{}/{}", report.lost_writes, report.acknowledged_writes),
+            duration(report.costs.write_outage_ms),
+            duration(report.costs.degraded_ms),
+            report.costs.full_copies,
             report.speedup(),
         ));
     }

@@ -548,6 +548,7 @@ pub fn recovery_expected(spec: &Spec, world: &WorldConfig, entries: usize) -> Ex
         visits: Vec::new(),
         never: Vec::new(),
         max_lost_writes: loss_budget(spec, world, entries),
+        ..Expect::default()
     }
 }
 

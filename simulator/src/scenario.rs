@@ -266,6 +266,14 @@ pub struct Expect {
     pub never: Vec<ClusterStateName>,
     /// `maxLostWrites` (default 0).
     pub max_lost_writes: u64,
+    /// `maxFullCopies`: full copies of a member's data, after the cluster was first whole
+    /// ([`crate::run::Costs::full_copies`]).
+    pub max_full_copies: Option<u32>,
+    /// `maxWriteOutage`: the time without writes ([`crate::run::Costs::write_outage_ms`]).
+    pub max_write_outage_ms: Option<Millis>,
+    /// `maxDegradedTime`: the time without an in-sync standby
+    /// ([`crate::run::Costs::degraded_ms`]).
+    pub max_degraded_ms: Option<Millis>,
 }
 
 /// A cluster state as a scenario names it: a kind (`WaitingForActive`), or a kind with its

@@ -11,7 +11,7 @@ mod verdict;
 use crate::data::Position;
 use crate::scenario::{ClusterStateName, Fault, Millis, Scenario, Target, UserAction, What};
 use crate::timeline::{Mark, MarkKind, MemberSample, Sample, Timeline};
-use crate::world::{Changed, Later, NodeIndex, World};
+use crate::world::{Changed, Later, NodeIndex, Service, World};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 use tandem_driver::{AskTicket, Driver, DriverError, Listing, MemberListing, Observed};
@@ -132,6 +132,69 @@ pub struct RunReport {
     pub trace: Vec<String>,
     /// The picture's data.
     pub timeline: Timeline,
+    /// What the run cost the database's users.
+    pub costs: Costs,
+}
+
+/// What a run cost the database's users, measured on the world from the first time the
+/// database took writes (and, for the last two, the first time the pair was whole: a standby
+/// receiving the active's writes). Time while the user has the cluster stopped does not count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Costs {
+    /// The time clients' writes were not acknowledged: no member accepted them, a full disk, or
+    /// strict sync without a standby.
+    pub write_outage_ms: Millis,
+    /// The time with reduced redundancy (master-slave): no standby received the active's writes.
+    pub degraded_ms: Millis,
+    /// Full copies of a member's data started (rebuilds), not counting the copy that first made
+    /// the pair whole.
+    pub full_copies: u32,
+}
+
+/// Measures [`Costs`] as time advances.
+#[derive(Clone, Copy, Debug, Default)]
+struct CostMeter {
+    costs: Costs,
+    /// The database took a write.
+    wrote: bool,
+    /// The copies the world had started when the pair was first whole.
+    copies_when_whole: Option<u32>,
+}
+
+impl CostMeter {
+    /// Counts the interval `span` in which clients got `service`.
+    fn count(&mut self, service: Service, span: Millis, stopped: bool, topology: Topology) {
+        self.wrote |= service.writes;
+        if stopped {
+            return;
+        }
+        if self.wrote && !service.writes {
+            self.costs.write_outage_ms += span;
+        }
+        if topology == Topology::MasterSlave
+            && self.copies_when_whole.is_some()
+            && !service.redundant
+        {
+            self.costs.degraded_ms += span;
+        }
+    }
+
+    /// Notes the copies the world started, once the pair is whole.
+    fn whole(&mut self, service: Service, copies: u32) {
+        if service.redundant && self.copies_when_whole.is_none() {
+            self.copies_when_whole = Some(copies);
+        }
+    }
+
+    /// The costs, with the copies started since the pair was first whole.
+    fn costs(&self, copies: u32) -> Costs {
+        Costs {
+            full_copies: self
+                .copies_when_whole
+                .map_or(0, |whole| copies.saturating_sub(whole)),
+            ..self.costs
+        }
+    }
 }
 
 impl RunReport {
@@ -294,6 +357,8 @@ struct Sim<'a> {
     /// An engine without its log faced no complete copy after such a loss: it cannot tell
     /// whether the lost copy served, so it may not start over on an empty one.
     unknowable: bool,
+    /// What the run costs clients.
+    meter: CostMeter,
 }
 
 /// What the picture shows at one time: the cluster state (none while the operator is down) and
@@ -456,6 +521,7 @@ pub fn run(
         no_copy_left: false,
         served: false,
         unserved_copy_lost: false,
+        meter: CostMeter::default(),
         unknowable: false,
     };
     sim.world.set_config_hash(sim.config_hash);
@@ -569,6 +635,14 @@ impl Sim<'_> {
     /// Moves time to `at`, settling writes and replication over the interval.
     fn advance(&mut self, at: Millis) {
         if at > self.settled {
+            let service = self.world.service(self.settled);
+            self.meter.whole(service, self.world.copies_started());
+            self.meter.count(
+                service,
+                at - self.settled,
+                self.operator.spec.stopped,
+                self.scenario.topology,
+            );
             if let Some(members) = self.world.settle(self.settled, at) {
                 let names: Vec<String> = members.iter().map(ToString::to_string).collect();
                 self.now = self.settled;

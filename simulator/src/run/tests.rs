@@ -332,3 +332,58 @@ fn a_run_stopped_by_its_event_limit_fails_rather_than_pass_on_what_it_did_not_ru
     assert!(failure.detail.contains("50 events"), "{failure:?}");
     passed(&run_text(text));
 }
+
+/// A standby whose node is lost for good: its copy is made again on another node. While it is
+/// away, the active has no standby (degraded), and strict sync stops writes until the copy is
+/// done; the copy that first made the pair whole is not counted.
+fn standby_node_lost(expect: &str) -> String {
+    format!(
+        "name: standby-node-lost\ndescription: d\ntopology: master-slave\nduration: 20m\ncluster:\n  nodeLostTimeout: 60\nworld:\n  rebuildSeconds: 120\ntimeline:\n  - at: 3m\n    fault: node-loss\n    target: node-of-standby\n{expect}"
+    )
+}
+
+#[test]
+fn a_quiet_run_costs_nothing() {
+    let report = run_text(&quiet(
+        "expect:\n  maxFullCopies: 0\n  maxWriteOutage: 0s\n  maxDegradedTime: 0s\n",
+    ));
+    passed(&report);
+    assert_eq!(report.costs, Costs::default());
+}
+
+#[test]
+fn a_lost_standby_costs_a_copy_and_time_without_redundancy_and_writes() {
+    let report = run_text(&standby_node_lost(""));
+    passed(&report);
+    assert_eq!(report.costs.full_copies, 1, "{:?}", report.costs);
+    // From the loss until the copy on another node is done: at least the copy's 120 s.
+    assert!(report.costs.degraded_ms >= 120_000, "{:?}", report.costs);
+    // Strict sync acknowledges nothing while no standby receives.
+    assert!(
+        report.costs.write_outage_ms >= 120_000
+            && report.costs.write_outage_ms <= report.costs.degraded_ms,
+        "{:?}",
+        report.costs
+    );
+    let failure = failed(
+        &run_text(&standby_node_lost("expect:\n  maxFullCopies: 0\n")),
+        "expect.maxFullCopies",
+    );
+    assert_eq!(failure.detail, "1 full copies, more than 0");
+    failed(
+        &run_text(&standby_node_lost("expect:\n  maxDegradedTime: 1m\n")),
+        "expect.maxDegradedTime",
+    );
+    failed(
+        &run_text(&standby_node_lost("expect:\n  maxWriteOutage: 1m\n")),
+        "expect.maxWriteOutage",
+    );
+}
+
+#[test]
+fn a_cluster_the_user_stopped_costs_no_outage_while_stopped() {
+    let report = run_text(&stop_and_start(""));
+    passed(&report);
+    // Stopped for 3 of the 8 minutes; only the start's time to serve again counts.
+    assert!(report.costs.write_outage_ms < 60_000, "{:?}", report.costs);
+}

@@ -98,6 +98,7 @@ impl Sim<'_> {
                 .collect(),
             trace: self.trace,
             timeline: self.timeline,
+            costs: self.meter.costs(self.world.copies_started()),
         }
     }
 
@@ -211,6 +212,35 @@ impl Sim<'_> {
         for never in &expect.never {
             if let Some(state) = visited.iter().find(|state| never.matches(**state)) {
                 self.fail("expect.never", format!("{state} was entered"));
+                return;
+            }
+        }
+        let costs = self.meter.costs(self.world.copies_started());
+        let over = [
+            (
+                "expect.maxFullCopies",
+                u64::from(costs.full_copies),
+                expect.max_full_copies.map(u64::from),
+                "full copies",
+            ),
+            (
+                "expect.maxWriteOutage",
+                costs.write_outage_ms,
+                expect.max_write_outage_ms,
+                "ms without writes",
+            ),
+            (
+                "expect.maxDegradedTime",
+                costs.degraded_ms,
+                expect.max_degraded_ms,
+                "ms without a standby receiving the writes",
+            ),
+        ];
+        for (key, measured, most, what) in over {
+            if let Some(most) = most
+                && measured > most
+            {
+                self.fail(key, format!("{measured} {what}, more than {most}"));
                 return;
             }
         }

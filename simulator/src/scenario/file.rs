@@ -105,6 +105,12 @@ pub(super) struct ExpectFile {
     pub never: Option<Spanned<FlowSeq<Vec<Spanned<String>>>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_lost_writes: Option<Spanned<u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_full_copies: Option<Spanned<u32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_write_outage: Option<Spanned<Duration>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_degraded_time: Option<Spanned<Duration>>,
 }
 
 /// A value to write, which has no line.

@@ -603,6 +603,9 @@ impl Reader<'_> {
         expect.visits = names(&file.visits, "expect.visits")?;
         expect.never = names(&file.never, "expect.never")?;
         expect.max_lost_writes = file.max_lost_writes.map_or(0, |writes| writes.value);
+        expect.max_full_copies = file.max_full_copies.map(|copies| copies.value);
+        expect.max_write_outage_ms = file.max_write_outage.map(|outage| outage.value.0);
+        expect.max_degraded_ms = file.max_degraded_time.map(|degraded| degraded.value.0);
         Ok(expect)
     }
 

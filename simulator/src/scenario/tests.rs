@@ -45,6 +45,9 @@ expect:
   visits: [ActiveDown, StandbyDown, StandbyPartiallyStarting, Normal]   # in this order, gaps allowed
   never: [BothDown, ManualInterventionRequired]
   maxLostWrites: 0                    # acknowledged writes that may be lost; default 0
+  maxFullCopies: 1                    # full copies of a member's data after the pair was whole
+  maxWriteOutage: 1m                  # time without acknowledged writes
+  maxDegradedTime: 2m                 # time without a standby receiving the writes
 "#;
 
 const FILE: &str = "scenarios/x.yaml";
@@ -128,6 +131,9 @@ fn the_commented_example_parses_to_what_it_says() {
             ]),
             never: names(&["BothDown", "ManualInterventionRequired"]),
             max_lost_writes: 0,
+            max_full_copies: Some(1),
+            max_write_outage_ms: Some(60_000),
+            max_degraded_ms: Some(120_000),
         }
     );
 }
@@ -835,6 +841,9 @@ expect:
   recoveredWithin: 2m
   visits: [ActiveDown, StandbyDown, StandbyPartiallyStarting, Normal]
   never: [BothDown, ManualInterventionRequired]
+  maxFullCopies: 1
+  maxWriteOutage: 1m
+  maxDegradedTime: 2m
 "#;
     assert_eq!(to_yaml(&scenario), expected);
 }
@@ -1045,14 +1054,24 @@ fn expect(members: u8) -> impl Strategy<Value = Expect> {
         proptest::collection::vec(state_name(members), 0..4),
         proptest::collection::vec(state_name(members), 0..4),
         any::<u64>(),
+        (
+            proptest::option::of(any::<u32>()),
+            proptest::option::of(millis()),
+            proptest::option::of(millis()),
+        ),
     )
-        .prop_map(|(last, visits, never, max_lost_writes)| Expect {
-            final_state: last.as_ref().map(|(name, _)| *name),
-            recovered_within_ms: last.and_then(|(_, within)| within),
-            visits,
-            never,
-            max_lost_writes,
-        })
+        .prop_map(
+            |(last, visits, never, max_lost_writes, (copies, outage, degraded))| Expect {
+                final_state: last.as_ref().map(|(name, _)| *name),
+                recovered_within_ms: last.and_then(|(_, within)| within),
+                visits,
+                never,
+                max_lost_writes,
+                max_full_copies: copies,
+                max_write_outage_ms: outage,
+                max_degraded_ms: degraded,
+            },
+        )
 }
 
 /// Every kind of name the language accepts, up to the longest.

@@ -127,6 +127,9 @@ fn expect(expect: &Expect) -> Option<ExpectFile> {
         visits: names(&expect.visits),
         never: names(&expect.never),
         max_lost_writes: (expect.max_lost_writes != 0).then(|| unspanned(expect.max_lost_writes)),
+        max_full_copies: expect.max_full_copies.map(unspanned),
+        max_write_outage: expect.max_write_outage_ms.map(|ms| unspanned(Duration(ms))),
+        max_degraded_time: expect.max_degraded_ms.map(|ms| unspanned(Duration(ms))),
     };
     (expect != &Expect::default()).then_some(file)
 }

@@ -95,20 +95,8 @@ impl World {
     }
 
     pub(super) fn write(&mut self, active: MemberId, from: Millis, to: Millis) {
-        let state = &self.members[active.index()];
-        if state.disk_full_until > from {
-            return;
-        }
-        let followers: Vec<MemberId> = self.followers(active, from).collect();
-        let receiving = followers
-            .iter()
-            .any(|m| self.members[m.index()].stalled_until <= from);
-        let ackable = match (self.topology, self.replication) {
-            (Topology::Standalone, _) | (_, Replication::Async) => true,
-            (Topology::MasterSlave, Replication::Sync) => receiving,
-        };
-        if !ackable {
-            return; // Strict sync: a commit waits for the standby; clients time out.
+        if !self.acknowledges(active, from) {
+            return; // A full disk, or strict sync without a standby: clients time out.
         }
         let numerator =
             u64::from(self.config.writes_per_second) * (to - from) + self.write_remainder;
@@ -129,6 +117,42 @@ impl World {
         self.history
             .acknowledge(before.branch, before.lsn, after.lsn);
         self.last_write_at = to;
+    }
+
+    /// Whether a client's write to the accepting `active` is acknowledged at `now`: its disk has
+    /// room, and under strict sync a standby receives it.
+    fn acknowledges(&self, active: MemberId, now: Millis) -> bool {
+        if self.members[active.index()].disk_full_until > now {
+            return false;
+        }
+        match (self.topology, self.replication) {
+            (Topology::Standalone, _) | (_, Replication::Async) => true,
+            (Topology::MasterSlave, Replication::Sync) => self.receives(active, now),
+        }
+    }
+
+    /// Whether a standby receives what `active` writes at `now`: connected and not stalled.
+    fn receives(&self, active: MemberId, now: Millis) -> bool {
+        self.followers(active, now)
+            .any(|m| self.members[m.index()].stalled_until <= now)
+    }
+
+    /// What clients get at `now`, until the next change: whether their writes are acknowledged
+    /// (one member accepts them and acknowledges), and whether a standby receives them as well.
+    pub fn service(&self, now: Millis) -> Service {
+        let mut accepting = self.members().filter(|m| self.accepting_writes(*m, now));
+        match (accepting.next(), accepting.next()) {
+            (Some(active), None) => Service {
+                writes: self.acknowledges(active, now),
+                redundant: self.receives(active, now),
+            },
+            _ => Service::default(),
+        }
+    }
+
+    /// Full copies started (rebuilds), from the first.
+    pub fn copies_started(&self) -> u32 {
+        self.copies_started
     }
 
     /// Connected, unstalled standbys receive: all of it under sync, all but the replication lag
@@ -345,6 +369,7 @@ impl World {
         state.replicating_from = None;
         state.copying = Some((from, token));
         state.copy_started = now;
+        self.copies_started += 1;
         state.copy_failed = false;
         self.later.push((
             now + self.config.rebuild_ms,

@@ -228,6 +228,16 @@ pub enum Changed {
     Node(NodeIndex),
 }
 
+/// What clients get from the cluster at a moment ([`World::service`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Service {
+    /// A client's write is acknowledged.
+    pub writes: bool,
+    /// A standby receives the writes as well: a failover would lose none of them (under
+    /// async, none beyond the replication lag).
+    pub redundant: bool,
+}
+
 /// The world.
 #[derive(Clone, Debug)]
 pub struct World {
@@ -255,6 +265,8 @@ pub struct World {
     next_token: u64,
     write_remainder: u64,
     last_write_at: Millis,
+    /// Full copies started.
+    copies_started: u32,
     /// Things to happen later, drained by the runner.
     later: Vec<(Millis, Later)>,
     /// Changed objects, drained by the runner.
@@ -292,6 +304,7 @@ impl World {
             next_token: 0,
             write_remainder: 0,
             last_write_at: 0,
+            copies_started: 0,
             later: Vec::new(),
             changed: Vec::new(),
         }
