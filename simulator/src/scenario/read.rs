@@ -695,15 +695,11 @@ fn driven_by_actions(key: &str) -> Option<&'static str> {
 fn cluster_value(kind: FieldKind, value: &serde_json::Value) -> Result<FieldValue, String> {
     let expected = |what: &str| format!("expected {what}, found {}", describe(value));
     match kind {
-        FieldKind::Number32 => value
-            .as_u64()
-            .filter(|number| *number <= u64::from(u32::MAX))
-            .map(FieldValue::Number)
-            .ok_or_else(|| expected("a whole number from 0 to 4294967295")),
-        FieldKind::Bytes => value
+        // The field's range, from the engine's table, refuses a number out of it.
+        FieldKind::Number32 | FieldKind::Bytes => value
             .as_u64()
             .map(FieldValue::Number)
-            .ok_or_else(|| expected("a whole number of bytes")),
+            .ok_or_else(|| expected("a whole number")),
         FieldKind::Flag => value
             .as_bool()
             .map(FieldValue::Flag)
