@@ -609,6 +609,18 @@ impl Spec {
     pub fn polling_interval_ms(&self) -> u64 {
         u64::from(self.polling_interval_s) * 1000
     }
+
+    /// The lease each poll gives an agent, in seconds (`agentLeaseSeconds`), or none for a
+    /// standalone member. A lease makes an active that the operator cannot reach stop accepting
+    /// writes by itself, so that another member may be promoted; a standalone cluster has no
+    /// other member, so its lease would protect nothing and an operator outage would stop its
+    /// database.
+    pub fn agent_lease(&self) -> Option<u32> {
+        match self.topology {
+            Topology::MasterSlave => Some(self.agent_lease_s),
+            Topology::Standalone => None,
+        }
+    }
 }
 
 /// The message of the rule that ties `unreachableTimeout` to `agentLeaseSeconds`.
@@ -901,6 +913,15 @@ mod tests {
         spec.reexamine = "r".repeat(MAX_NAME_BYTES + 1);
         let fields: Vec<&str> = spec.violations().iter().map(|error| error.field).collect();
         assert_eq!(fields, ["pollingInterval", "switchover.token", "reexamine"]);
+    }
+
+    #[test]
+    fn only_a_pair_s_agents_hold_a_lease() {
+        assert_eq!(
+            Spec::defaults(Topology::MasterSlave).agent_lease(),
+            Some(22)
+        );
+        assert_eq!(Spec::defaults(Topology::Standalone).agent_lease(), None);
     }
 
     #[test]

@@ -418,13 +418,16 @@ impl AgentClient {
     }
 
     /// Polls the agent at `address`: its status, and a renewal of its lease for
-    /// `lease_seconds`.
+    /// `lease_seconds`, or no lease at all (a standalone member, `Spec::agent_lease`).
     pub async fn status(
         &self,
         address: SocketAddr,
-        lease_seconds: u32,
+        lease_seconds: Option<u32>,
     ) -> Result<StatusMessage, AgentError> {
-        let path = format!("/v{PROTOCOL_VERSION}/status?leaseSeconds={lease_seconds}");
+        let path = match lease_seconds {
+            Some(seconds) => format!("/v{PROTOCOL_VERSION}/status?leaseSeconds={seconds}"),
+            None => format!("/v{PROTOCOL_VERSION}/status"),
+        };
         let body = self
             .call(address, Method::GET, &path, None, self.timeouts.status)
             .await?;

@@ -937,11 +937,7 @@ impl ClusterTask {
 
     /// Asks every member's agent for its status; the answers come back as messages.
     fn poll(&mut self) {
-        let lease_s = self
-            .given
-            .spec
-            .as_ref()
-            .map_or(0, |spec| spec.agent_lease_s);
+        let lease_s = self.given.spec.as_ref().and_then(Spec::agent_lease);
         for member in self.topology().members() {
             let ticket = self.driver.ask(member);
             let address = self.resolver.agent(member);

@@ -28,7 +28,7 @@ async fn a_status_reads_as_the_engine_reads_a_report() {
     let agent = AgentDouble::start(TOKEN).await.expect("started");
     agent.state().status.lsn = 4096;
     let status = client(TOKEN)
-        .status(agent.address(), 22)
+        .status(agent.address(), Some(22))
         .await
         .expect("answered");
     let report = AgentReport::from(&status);
@@ -140,10 +140,43 @@ async fn an_active_whose_lease_runs_out_fences_itself() {
         .await
         .expect("promoted");
     // A poll that grants no time: the lease has run out by the next call.
-    client.status(agent.address(), 0).await.expect("answered");
-    let status = client.status(agent.address(), 22).await.expect("answered");
+    client
+        .status(agent.address(), Some(0))
+        .await
+        .expect("answered");
+    let status = client
+        .status(agent.address(), Some(22))
+        .await
+        .expect("answered");
     assert_eq!(status.role, RoleMessage::None);
     assert_eq!(status.not_serving, Some(NotServingMessage::LeaseExpired));
+}
+
+/// A standalone member's polls carry no lease: its active never fences itself, however long
+/// the operator is away.
+#[tokio::test]
+async fn an_active_polled_without_a_lease_never_fences_itself() {
+    let agent = AgentDouble::start(TOKEN).await.expect("started");
+    let client = client(TOKEN);
+    client
+        .command(
+            agent.address(),
+            &CommandId::new("ns.zc", EffectId(1)),
+            &CommandMessage::Promote,
+        )
+        .await
+        .expect("promoted");
+    client
+        .status(agent.address(), None)
+        .await
+        .expect("answered");
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let status = client
+        .status(agent.address(), None)
+        .await
+        .expect("answered");
+    assert_eq!(status.role, RoleMessage::Active);
+    assert_eq!(status.not_serving, None);
 }
 
 #[tokio::test]
@@ -176,7 +209,7 @@ async fn an_agent_that_does_not_answer_times_out() {
         }
     });
     let error = client(TOKEN)
-        .status(address, 22)
+        .status(address, Some(22))
         .await
         .expect_err("timed out");
     assert!(matches!(error, AgentError::Timeout(_)), "{error:?}");
@@ -281,7 +314,7 @@ async fn over_tls_only_an_agent_the_operator_trusts_is_answered() {
         .expect("started");
     agent.state().status.lsn = 7;
     let status = tls_client(vec![ca.clone()], "agent.tandem")
-        .status(agent.address(), 22)
+        .status(agent.address(), Some(22))
         .await
         .expect("answered over TLS");
     assert_eq!(status.lsn, 7);
@@ -312,5 +345,10 @@ async fn over_tls_only_an_agent_the_operator_trusts_is_answered() {
     }
     assert_eq!(agent.state().commands.len(), 1, "only the fence");
     // A plain HTTP client gets no answer from a TLS agent.
-    assert!(client(TOKEN).status(agent.address(), 22).await.is_err());
+    assert!(
+        client(TOKEN)
+            .status(agent.address(), Some(22))
+            .await
+            .is_err()
+    );
 }

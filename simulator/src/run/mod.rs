@@ -467,12 +467,7 @@ pub fn run(
         .clone()
         .unwrap_or_else(|| format!("{}-{seed}", scenario.name));
     let spec = scenario.cluster.clone();
-    let world = World::new(
-        scenario.world.clone(),
-        scenario.topology,
-        spec.replication,
-        u64::from(spec.agent_lease_s) * 1000,
-    );
+    let world = World::new(scenario.world.clone(), scenario.topology, spec.replication);
     // A stream left by an earlier run of the same name and seed: start a fresh one.
     let tail = log.tail_seq(&stream)?;
     let stream = if tail == Seq(0) {

@@ -19,7 +19,16 @@ impl Sim<'_> {
         }
         let incarnation = self.operator.incarnation;
         let (delay, poll) = if self.world.agent_reachable(member, self.now) {
-            let report = self.world.report(member, self.now);
+            // The lease of the spec in force, as the operator's poll gives it.
+            let lease_ms = self
+                .operator
+                .driver
+                .engine()
+                .state()
+                .spec()
+                .and_then(Spec::agent_lease)
+                .map(|seconds| u64::from(seconds) * 1000);
+            let report = self.world.report(member, self.now, lease_ms);
             (self.scenario.world.agent_latency_ms, Poll::Report(report))
         } else {
             (POLL_TIMEOUT_MS, Poll::Unreachable)

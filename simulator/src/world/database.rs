@@ -190,16 +190,25 @@ impl World {
         }
     }
 
-    /// The agent's report, as a poll at `now` returns it (the caller checked reachability).
-    pub fn report(&mut self, member: MemberId, now: Millis) -> AgentReport {
+    /// The agent's report, as a poll at `now` returns it (the caller checked reachability); the
+    /// poll renews the agent's lease for `lease_ms`, or gives it none (`Spec::agent_lease`).
+    pub fn report(
+        &mut self,
+        member: MemberId,
+        now: Millis,
+        lease_ms: Option<Millis>,
+    ) -> AgentReport {
         self.members[member.index()].last_polled = Some(now);
-        self.later.push((
-            now + self.lease_ms,
-            Later::LeaseCheck {
-                member,
-                polled_at: now,
-            },
-        ));
+        self.members[member.index()].lease_ms = lease_ms;
+        if let Some(lease_ms) = lease_ms {
+            self.later.push((
+                now + lease_ms,
+                Later::LeaseCheck {
+                    member,
+                    polled_at: now,
+                },
+            ));
+        }
         let state = &self.members[member.index()];
         let process = match state.process {
             Proc::Down => Process::Down,
@@ -265,7 +274,12 @@ impl World {
     /// A frozen member thaws: its agent first checks its lease.
     pub fn thaw(&mut self, member: MemberId, now: Millis) {
         let state = &mut self.members[member.index()];
-        let expired = state.last_polled.is_none_or(|at| now >= at + self.lease_ms);
+        // Never polled, or the last poll's lease is over; a poll that gave no lease keeps it.
+        let expired = match (state.last_polled, state.lease_ms) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(at), Some(lease_ms)) => now >= at + lease_ms,
+        };
         if expired && state.role == Role::Active {
             state.role = Role::None;
             state.replicating_from = None;

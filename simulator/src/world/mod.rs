@@ -123,6 +123,8 @@ struct Member {
     config_hash: u64,
     /// The last time the operator polled its agent successfully.
     last_polled: Option<Millis>,
+    /// The lease that poll gave its agent; none for a standalone member, which never fences.
+    lease_ms: Option<Millis>,
     /// Fault windows (until these times).
     partitioned_until: Millis,
     /// Replication stops too.
@@ -156,6 +158,7 @@ impl Member {
             crashed: false,
             config_hash: 0,
             last_polled: None,
+            lease_ms: None,
             partitioned_until: 0,
             isolated_until: 0,
             hung_until: 0,
@@ -247,8 +250,6 @@ pub struct World {
     topology: Topology,
     /// How writes are acknowledged.
     replication: Replication,
-    /// The agents' self-fencing lease.
-    lease_ms: Millis,
     /// Nodes.
     nodes: Vec<Node>,
     /// Members.
@@ -275,12 +276,7 @@ pub struct World {
 
 impl World {
     /// A world with its nodes and no cluster yet.
-    pub fn new(
-        config: WorldConfig,
-        topology: Topology,
-        replication: Replication,
-        lease_ms: Millis,
-    ) -> World {
+    pub fn new(config: WorldConfig, topology: Topology, replication: Replication) -> World {
         let nodes = (0..config.nodes)
             .map(|index| Node {
                 name: format!("node-{index}"),
@@ -293,7 +289,6 @@ impl World {
             config,
             topology,
             replication,
-            lease_ms,
             nodes,
             members,
             volumes: Vec::new(),

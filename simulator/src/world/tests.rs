@@ -30,7 +30,7 @@ struct Harness {
 impl Harness {
     fn new(topology: Topology, replication: Replication, config: WorldConfig) -> Harness {
         Harness {
-            world: World::new(config, topology, replication, LEASE_MS),
+            world: World::new(config, topology, replication),
             now: 0,
             pending: Vec::new(),
         }
@@ -217,7 +217,10 @@ fn a_fenced_or_demoted_member_accepts_no_writes() {
         assert_eq!(h.world.active(), None);
         h.wait(2_000);
         assert_eq!(h.acked(), acked);
-        assert_eq!(h.world.report(M0, h.now).not_serving, Some(why));
+        assert_eq!(
+            h.world.report(M0, h.now, Some(LEASE_MS)).not_serving,
+            Some(why)
+        );
     }
 }
 
@@ -340,17 +343,17 @@ fn async_acknowledges_at_once_and_the_standby_trails() {
 #[test]
 fn the_standby_reports_what_it_received() {
     let mut h = steady(Replication::Sync);
-    let report = h.world.report(M1, h.now);
+    let report = h.world.report(M1, h.now, Some(LEASE_MS));
     assert_eq!(report.process, Process::Running);
     assert_eq!(report.role, Role::Standby);
     assert_eq!(report.lsn.0, h.data(M0).lsn);
     assert!(report.replication_connected && report.in_sync && report.copy_complete);
-    let active = h.world.report(M0, h.now);
+    let active = h.world.report(M0, h.now, Some(LEASE_MS));
     assert!(active.replication_connected);
     assert_eq!(active.not_serving, None);
 
     let mut h = steady(Replication::Async);
-    let report = h.world.report(M1, h.now);
+    let report = h.world.report(M1, h.now, Some(LEASE_MS));
     assert!(report.replication_connected);
     assert!(!report.in_sync);
     assert_eq!(report.lsn.0 + LAG_WRITES * WRITE_BYTES, h.data(M0).lsn);
@@ -358,7 +361,7 @@ fn the_standby_reports_what_it_received() {
     h.world.fill_disk(M0, h.now + 10_000);
     h.wait(LAG_MS);
     h.wait(1);
-    let report = h.world.report(M1, h.now);
+    let report = h.world.report(M1, h.now, Some(LEASE_MS));
     assert_eq!(report.lsn.0, h.data(M0).lsn);
     assert!(report.replication_connected);
     assert!(!report.in_sync, "an async standby is never in sync");
@@ -378,7 +381,7 @@ fn a_copy_completes_only_from_a_running_active() {
         "nor can a copy in progress be promoted"
     );
     h.wait(rebuild_ms / 2);
-    let copying = h.world.report(M1, h.now).copy;
+    let copying = h.world.report(M1, h.now, Some(LEASE_MS)).copy;
     assert_eq!(
         copying,
         tandem_engine::CopyProgress::Copying { percent: 50 }
@@ -388,7 +391,7 @@ fn a_copy_completes_only_from_a_running_active() {
     h.wait(rebuild_ms);
     assert!(!h.world.volumes[1].copy_complete);
     assert_eq!(h.data(M1), Position::default());
-    let report = h.world.report(M1, h.now);
+    let report = h.world.report(M1, h.now, Some(LEASE_MS));
     assert_eq!(report.copy, tandem_engine::CopyProgress::Failed);
     assert!(!report.copy_complete);
     // A rebuild on a restart of the member itself fails as well.
@@ -401,7 +404,7 @@ fn a_copy_completes_only_from_a_running_active() {
     h.wait(rebuild_ms);
     assert!(!h.world.volumes[1].copy_complete);
     assert_eq!(
-        h.world.report(M1, h.now).copy,
+        h.world.report(M1, h.now, Some(LEASE_MS)).copy,
         tandem_engine::CopyProgress::Failed
     );
 }
@@ -707,7 +710,10 @@ fn labelled_active_lists_every_pod_labelled_active() {
 fn an_agent_not_polled_for_its_lease_demotes_its_database() {
     let mut h = steady(Replication::Sync);
     let polled = h.now;
-    assert_eq!(h.world.report(M0, polled).role, Role::Active);
+    assert_eq!(
+        h.world.report(M0, polled, Some(LEASE_MS)).role,
+        Role::Active
+    );
     assert!(h.world.later.contains(&(
         polled + LEASE_MS,
         Later::LeaseCheck {
@@ -728,7 +734,7 @@ fn an_agent_not_polled_for_its_lease_demotes_its_database() {
     let acked = h.acked();
     h.wait(5_000);
     assert_eq!(h.acked(), acked);
-    let report = h.world.report(M0, h.now);
+    let report = h.world.report(M0, h.now, Some(LEASE_MS));
     assert_eq!(report.not_serving, Some(NotServing::LeaseExpired));
 }
 
@@ -736,16 +742,16 @@ fn an_agent_not_polled_for_its_lease_demotes_its_database() {
 fn a_poll_renews_the_lease() {
     let mut h = steady(Replication::Sync);
     let first = h.now;
-    h.world.report(M0, first);
+    h.world.report(M0, first, Some(LEASE_MS));
     h.run_until(first + 10_000);
-    h.world.report(M0, h.now);
+    h.world.report(M0, h.now, Some(LEASE_MS));
     h.run_until(first + LEASE_MS);
     assert_eq!(h.world.role(M0), Role::Active);
     h.run_until(first + 10_000 + LEASE_MS);
     assert_eq!(h.world.role(M0), Role::None);
     // A standby's lease running out changes nothing.
     let mut h = steady(Replication::Sync);
-    h.world.report(M1, h.now);
+    h.world.report(M1, h.now, Some(LEASE_MS));
     h.wait(LEASE_MS);
     assert_eq!(h.world.role(M1), Role::Standby);
     assert_eq!(h.world.role(M0), Role::Active);
@@ -755,7 +761,7 @@ fn a_poll_renews_the_lease() {
 fn a_frozen_agent_demotes_its_database_when_it_thaws_past_its_lease() {
     let mut h = steady(Replication::Sync);
     let polled = h.now;
-    h.world.report(M0, polled);
+    h.world.report(M0, polled, Some(LEASE_MS));
     h.world.hang(M0, polled + LEASE_MS + 5_000);
     h.run_until(polled + LEASE_MS);
     assert_eq!(h.world.role(M0), Role::Active, "frozen, it cannot act");
@@ -769,12 +775,32 @@ fn a_frozen_agent_demotes_its_database_when_it_thaws_past_its_lease() {
     // Thawed within its lease, it serves on.
     let mut h = steady(Replication::Sync);
     let polled = h.now;
-    h.world.report(M0, polled);
+    h.world.report(M0, polled, Some(LEASE_MS));
     h.world.hang(M0, polled + 5_000);
     h.run_until(polled + 5_000);
     h.world.thaw(M0, h.now);
     assert_eq!(h.world.role(M0), Role::Active);
     assert!(h.world.accepting_writes(M0, h.now));
+}
+
+/// A poll that gives no lease (a standalone member's): the active holds its role however long
+/// no poll comes, frozen and thawed included.
+#[test]
+fn an_agent_polled_without_a_lease_never_fences() {
+    let mut h = steady(Replication::Sync);
+    let polled = h.now;
+    h.world.report(M0, polled, None);
+    h.run_until(polled + 10 * LEASE_MS);
+    assert_eq!(h.world.role(M0), Role::Active);
+    h.world.hang(M0, h.now + LEASE_MS);
+    h.run_until(h.now + LEASE_MS);
+    h.world.thaw(M0, h.now);
+    assert_eq!(h.world.role(M0), Role::Active);
+    assert!(h.world.accepting_writes(M0, h.now));
+    // The same member, polled with a lease, fences once it runs out.
+    h.world.report(M0, h.now, Some(LEASE_MS));
+    h.run_until(h.now + LEASE_MS);
+    assert_eq!(h.world.role(M0), Role::None);
 }
 
 // --- faults on a member ---------------------------------------------------------------------------
