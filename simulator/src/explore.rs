@@ -642,23 +642,12 @@ pub fn attempts_spent(spec: &Spec, timeline: &[TimelineEntry]) -> u32 {
         .map(|entry| {
             let lasts = match &entry.what {
                 What::Fault(fault, _) => match *fault {
-                    Fault::HangProcess { for_ms }
-                    | Fault::Partition { for_ms }
-                    | Fault::Isolate { for_ms }
-                    | Fault::ReplicationStall { for_ms }
-                    | Fault::ReplicationBreak { for_ms }
-                    | Fault::DiskFull { for_ms }
-                    | Fault::AgentFlap { for_ms, .. }
-                    | Fault::ApiErrors { for_ms, .. } => for_ms,
                     Fault::CrashProcess { restart_after_ms } => {
                         restart_after_ms.unwrap_or(unreachable_ms)
                     }
-                    Fault::NodeLoss { for_ms } => for_ms.unwrap_or(unreachable_ms),
-                    Fault::OperatorCrash {
-                        restart_after_ms, ..
-                    } => restart_after_ms,
+                    Fault::NodeLoss { for_ms: None } => unreachable_ms,
                     Fault::SlowStart { start_ms } => start_ms,
-                    Fault::DeletePod => 0,
+                    _ => fault.window_ms().unwrap_or(0),
                 },
                 What::Action(_) => 0,
             };

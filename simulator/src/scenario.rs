@@ -212,6 +212,31 @@ impl Fault {
     pub fn name(&self) -> &'static str {
         FaultKind::from(self).into()
     }
+
+    /// How long the fault lasts from its start, when the scenario says: its `for`, or an
+    /// operator crash's `restartAfter`. The timeline picture draws this window.
+    pub fn window_ms(&self) -> Option<Millis> {
+        match *self {
+            Fault::HangProcess { for_ms }
+            | Fault::Partition { for_ms }
+            | Fault::Isolate { for_ms }
+            | Fault::ReplicationStall { for_ms }
+            | Fault::ReplicationBreak { for_ms }
+            | Fault::DiskFull { for_ms }
+            | Fault::AgentFlap { for_ms, .. }
+            | Fault::ApiErrors { for_ms, .. }
+            | Fault::NodeLoss {
+                for_ms: Some(for_ms),
+            } => Some(for_ms),
+            Fault::OperatorCrash {
+                restart_after_ms, ..
+            } => Some(restart_after_ms),
+            Fault::CrashProcess { .. }
+            | Fault::DeletePod
+            | Fault::SlowStart { .. }
+            | Fault::NodeLoss { for_ms: None } => None,
+        }
+    }
 }
 
 /// The user actions of the scenario language. [`UserActionKind`] names them, as [`FaultKind`] does

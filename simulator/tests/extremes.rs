@@ -7,8 +7,8 @@
 use std::path::Path;
 use tandem_sim::run::{RunOptions, run};
 use tandem_sim::scenario::{
-    Fault, MAX_DURATION_MS, MAX_EXPECTED_STATES, MAX_NODES, MAX_TIMELINE_ENTRIES,
-    MAX_WRITES_PER_SECOND, What, parse,
+    MAX_DURATION_MS, MAX_EXPECTED_STATES, MAX_NODES, MAX_TIMELINE_ENTRIES, MAX_WRITES_PER_SECOND,
+    What, parse,
 };
 use tandem_sim::timeline::MarkKind;
 
@@ -217,27 +217,8 @@ fn every_value_at_its_largest_runs_without_a_wrapped_time() {
         for (mark, entry) in marks.iter().zip(&scenario.timeline) {
             assert_eq!(mark.at_ms, entry.at_ms, "{name}: {}", mark.label);
             let span = match &entry.what {
-                What::Fault(
-                    Fault::HangProcess { for_ms }
-                    | Fault::Partition { for_ms }
-                    | Fault::Isolate { for_ms }
-                    | Fault::ReplicationStall { for_ms }
-                    | Fault::ReplicationBreak { for_ms }
-                    | Fault::DiskFull { for_ms }
-                    | Fault::AgentFlap { for_ms, .. }
-                    | Fault::ApiErrors { for_ms, .. }
-                    | Fault::NodeLoss {
-                        for_ms: Some(for_ms),
-                    },
-                    _,
-                ) => Some(*for_ms),
-                What::Fault(
-                    Fault::OperatorCrash {
-                        restart_after_ms, ..
-                    },
-                    _,
-                ) => Some(*restart_after_ms),
-                _ => None,
+                What::Fault(fault, _) => fault.window_ms(),
+                What::Action(_) => None,
             };
             if let (Some(span), Some(until)) = (span, mark.until_ms) {
                 assert_eq!(until, entry.at_ms + span, "{name}: {}", mark.label);
