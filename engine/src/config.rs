@@ -623,9 +623,6 @@ impl Spec {
     }
 }
 
-/// The message of the rule that ties `unreachableTimeout` to `agentLeaseSeconds`.
-pub const LEASE_MESSAGE: &str = messages::UNREACHABLE_TIMEOUT_LEASE;
-
 /// The messages of the validation rules, word for word those of the `ZenithCluster` schema's CEL
 /// rules (the CRD takes them from here): the API server, the operator and the simulator refuse an
 /// object with the same sentence, and each sentence names the field it is about.
@@ -775,7 +772,7 @@ mod tests {
         spec.agent_lease_s = 23; // 22.5 is not > 23
         let error = spec.validate().unwrap_err();
         assert_eq!(error.field, "unreachableTimeout");
-        assert_eq!(error.message, LEASE_MESSAGE);
+        assert_eq!(error.message, messages::UNREACHABLE_TIMEOUT_LEASE);
         // Greater than the lease but not by the granularity: still refused.
         spec.agent_lease_s = 29;
         assert!(spec.validate().is_err());

@@ -127,8 +127,8 @@ async fn an_unauthenticated_promote_is_refused() {
     assert!(state.commands.is_empty());
 }
 
-#[tokio::test]
-async fn an_active_whose_lease_runs_out_fences_itself() {
+/// An agent double whose database was just promoted, and a client of it.
+async fn promoted_agent() -> (AgentDouble, AgentClient) {
     let agent = AgentDouble::start(TOKEN).await.expect("started");
     let client = client(TOKEN);
     client
@@ -139,6 +139,12 @@ async fn an_active_whose_lease_runs_out_fences_itself() {
         )
         .await
         .expect("promoted");
+    (agent, client)
+}
+
+#[tokio::test]
+async fn an_active_whose_lease_runs_out_fences_itself() {
+    let (agent, client) = promoted_agent().await;
     // A poll that grants no time: the lease has run out by the next call.
     client
         .status(agent.address(), Some(0))
@@ -156,16 +162,7 @@ async fn an_active_whose_lease_runs_out_fences_itself() {
 /// the operator is away.
 #[tokio::test]
 async fn an_active_polled_without_a_lease_never_fences_itself() {
-    let agent = AgentDouble::start(TOKEN).await.expect("started");
-    let client = client(TOKEN);
-    client
-        .command(
-            agent.address(),
-            &CommandId::new("ns.zc", EffectId(1)),
-            &CommandMessage::Promote,
-        )
-        .await
-        .expect("promoted");
+    let (agent, client) = promoted_agent().await;
     client
         .status(agent.address(), None)
         .await

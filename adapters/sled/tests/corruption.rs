@@ -78,11 +78,9 @@ fn tamper_snapshot(
     db.flush().expect("a flush");
 }
 
-/// Changes the stored bytes of record `seq` behind the log's back, inside the chunk that holds
-/// it. Removing it (`None`) splits the chunk around it, as a record that was never stored.
-fn tamper(directory: &Path, seq: u64, change: impl FnOnce(Option<Vec<u8>>) -> Option<Vec<u8>>) {
-    let db = open_sled(&directory.join("sled"));
-    let tree = stream_tree(&db);
+/// The last chunk starting at or before record `seq`: its key, its value, and the first and
+/// last records its key names.
+fn chunk_holding(tree: &sled::Tree, seq: u64) -> (sled::IVec, sled::IVec, u64, u64) {
     let (key, value) = tree
         .range(..=chunk_key(seq, u64::MAX))
         .next_back()
@@ -90,6 +88,15 @@ fn tamper(directory: &Path, seq: u64, change: impl FnOnce(Option<Vec<u8>>) -> Op
         .expect("a read");
     let first = u64::from_be_bytes(key[1..9].try_into().expect("a first seq"));
     let last = u64::from_be_bytes(key[9..].try_into().expect("a last seq"));
+    (key, value, first, last)
+}
+
+/// Changes the stored bytes of record `seq` behind the log's back, inside the chunk that holds
+/// it. Removing it (`None`) splits the chunk around it, as a record that was never stored.
+fn tamper(directory: &Path, seq: u64, change: impl FnOnce(Option<Vec<u8>>) -> Option<Vec<u8>>) {
+    let db = open_sled(&directory.join("sled"));
+    let tree = stream_tree(&db);
+    let (key, value, first, last) = chunk_holding(&tree, seq);
     assert!((first..=last).contains(&seq), "record {seq} is stored");
     let mut records = Vec::new();
     let mut rest = &value[..];
@@ -588,13 +595,7 @@ fn a_stored_record_larger_than_the_limit_is_named_as_too_large() {
 fn tamper_chunk(directory: &Path, seq: u64, change: impl FnOnce(&mut Vec<u8>)) -> (u64, u64) {
     let db = open_sled(&directory.join("sled"));
     let tree = stream_tree(&db);
-    let (key, value) = tree
-        .range(..=chunk_key(seq, u64::MAX))
-        .next_back()
-        .expect("a chunk")
-        .expect("a read");
-    let first = u64::from_be_bytes(key[1..9].try_into().expect("a first seq"));
-    let last = u64::from_be_bytes(key[9..].try_into().expect("a last seq"));
+    let (key, value, first, last) = chunk_holding(&tree, seq);
     let mut value = value.to_vec();
     change(&mut value);
     tree.insert(key, value).expect("a write");
