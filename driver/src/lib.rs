@@ -284,6 +284,13 @@ impl<L: Deref<Target = EventLog>> Driver<L> {
         self.observe(now, input).map(Some)
     }
 
+    /// How long after asking `member`'s agent to ask it again, once the answer was handled: the
+    /// polling interval, shorter while the member is not reachable
+    /// ([`tandem_engine::EngineState::poll_interval_ms`]).
+    pub fn poll_interval_ms(&self, member: MemberId) -> u64 {
+        self.engine.state().poll_interval_ms(member)
+    }
+
     /// When the engine wants a `Timer` input next, if ever.
     pub fn next_wake(&self) -> Option<Timestamp> {
         self.engine.next_deadline()

@@ -239,6 +239,11 @@ pub const TIMING_RULES: &[TimingRule] = &[
 /// wait for news from a poll, must outlast `pollingInterval` plus this.
 pub const POLL_DEADLINE_S: u32 = 2;
 
+/// How soon a member whose last poll failed, or whose current pod was never reached, is polled
+/// again, in seconds (at most `pollingInterval`): as soon as that poll can have timed out, so that
+/// a member reachable again is heard from within seconds, well before `unreachableTimeout`.
+pub const UNREACHABLE_POLL_S: u32 = POLL_DEADLINE_S;
+
 impl SpecField {
     /// The field's value in `spec` (`None`: an optional field that is absent).
     pub fn get(&self, spec: &Spec) -> Option<FieldValue> {

@@ -31,10 +31,10 @@ pub const READ_FORMAT_VERSIONS: [u16; 3] = [1, 2, 3];
 
 /// The snapshot format version written by this build. Snapshots of a version this build does
 /// not read are not decoded: a reader folds the stream from its start instead.
-pub const SNAPSHOT_VERSION: u16 = 3;
+pub const SNAPSHOT_VERSION: u16 = 4;
 
 /// The snapshot format versions this build reads.
-pub const READ_SNAPSHOT_VERSIONS: [u16; 3] = [1, 2, 3];
+pub const READ_SNAPSHOT_VERSIONS: [u16; 4] = [1, 2, 3, 4];
 
 const RECORD_MAGIC: [u8; 2] = *b"TR";
 const SNAPSHOT_MAGIC: [u8; 2] = *b"TS";
@@ -248,6 +248,9 @@ impl EngineState {
                 .map_err(malformed)?
                 .into(),
             2 => postcard::from_bytes::<crate::record_old::StateV2>(payload)
+                .map_err(malformed)?
+                .into(),
+            3 => postcard::from_bytes::<crate::record_old::StateV3>(payload)
                 .map_err(malformed)?
                 .into(),
             _ => postcard::from_bytes(payload).map_err(malformed)?,

@@ -7,6 +7,8 @@
 //! - Version 3 added the role label effect (`Action::LabelPod`, `EffectKey::Label`), appended
 //!   to their enums, so a version 2 record decodes as a version 3 one; a member's view gained
 //!   its pod's known `label`, so a version 2 snapshot decodes with the label unknown.
+//! - Snapshot version 4 added a member's `unreachable_since`; an earlier snapshot decodes with
+//!   it unknown, so the member's silence counts from its last recorded contact.
 //!
 //! Only the types whose encoding changed are mirrored here; every other type is shared with the
 //! current format. The variants must stay in their version 1 order.
@@ -368,6 +370,7 @@ impl From<MemberView> for state::MemberView {
         state::MemberView {
             last_contact: v1.last_contact,
             reachable: v1.reachable,
+            unreachable_since: None,
             contacted_this_pod: v1.contacted_this_pod,
             report: v1.report.into(),
             lag_bytes: v1.lag_bytes,
@@ -411,6 +414,7 @@ impl From<MemberViewV2> for state::MemberView {
         state::MemberView {
             last_contact: v2.last_contact,
             reachable: v2.reachable,
+            unreachable_since: None,
             contacted_this_pod: v2.contacted_this_pod,
             report: v2.report,
             lag_bytes: v2.lag_bytes,
@@ -429,11 +433,60 @@ impl From<MemberViewV2> for state::MemberView {
     }
 }
 
+/// A version 3 member view: the current one but `unreachable_since`. Its silence counts from
+/// its last recorded contact, as version 3 counted it.
+#[derive(Deserialize)]
+pub(crate) struct MemberViewV3 {
+    last_contact: Option<Timestamp>,
+    reachable: bool,
+    contacted_this_pod: bool,
+    report: input::AgentReport,
+    lag_bytes: u64,
+    lagging_since: Option<Timestamp>,
+    in_sync: bool,
+    pod: Option<PodObservation>,
+    condemned_pod: Option<PodUid>,
+    pvc: Option<PvcUid>,
+    pv: Option<(PvName, NodeName)>,
+    volume_lost: bool,
+    volume_generation: u32,
+    assigned_node: Option<NodeName>,
+    starting_since: Option<Timestamp>,
+    label: Option<Role>,
+}
+
+impl From<MemberViewV3> for state::MemberView {
+    fn from(v3: MemberViewV3) -> state::MemberView {
+        state::MemberView {
+            last_contact: v3.last_contact,
+            reachable: v3.reachable,
+            unreachable_since: None,
+            contacted_this_pod: v3.contacted_this_pod,
+            report: v3.report,
+            lag_bytes: v3.lag_bytes,
+            lagging_since: v3.lagging_since,
+            in_sync: v3.in_sync,
+            pod: v3.pod,
+            condemned_pod: v3.condemned_pod,
+            pvc: v3.pvc,
+            pv: v3.pv,
+            volume_lost: v3.volume_lost,
+            volume_generation: v3.volume_generation,
+            assigned_node: v3.assigned_node,
+            starting_since: v3.starting_since,
+            label: v3.label,
+        }
+    }
+}
+
 /// A version 1 snapshot.
 pub(crate) type StateV1 = EngineState<MemberView, Issued>;
 
 /// A version 2 snapshot.
 pub(crate) type StateV2 = EngineState<MemberViewV2, state::Issued>;
+
+/// A version 3 snapshot.
+pub(crate) type StateV3 = EngineState<MemberViewV3, state::Issued>;
 
 impl<M: Into<state::MemberView>, I: Into<state::Issued>> From<EngineState<M, I>>
     for state::EngineState

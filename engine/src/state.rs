@@ -233,6 +233,9 @@ pub struct MemberView {
     pub last_contact: Option<Timestamp>,
     /// Whether the last poll succeeded.
     pub reachable: bool,
+    /// When the first poll failed after the last recorded contact, while no poll has succeeded
+    /// since: the member's silence counts from then (`Timer::Silent`).
+    pub unreachable_since: Option<Timestamp>,
     /// Whether the member's current pod has been contacted at all.
     pub contacted_this_pod: bool,
     /// The last recorded report.
@@ -484,7 +487,11 @@ impl EngineState {
                 report,
                 lag_bytes,
             } => self.apply_contact(*member, *at, report, *lag_bytes),
-            Event::Unreachable { member, .. } => self.members[member.index()].reachable = false,
+            Event::Unreachable { member, at } => {
+                let view = &mut self.members[member.index()];
+                view.reachable = false;
+                view.unreachable_since = Some(*at);
+            }
             Event::PodObserved { member, pod } => {
                 self.apply_pod(*member, pod.as_ref());
                 self.forget_deleted_nodes();
@@ -632,6 +639,7 @@ impl EngineState {
         let view = &mut self.members[member.index()];
         view.last_contact = Some(at);
         view.reachable = true;
+        view.unreachable_since = None;
         view.contacted_this_pod = true;
         let known_lsn = view.report.lsn;
         view.report = *report;
@@ -670,6 +678,7 @@ impl EngineState {
             // the previous pod does not apply to this one.
             view.contacted_this_pod = false;
             view.reachable = false;
+            view.unreachable_since = None;
             view.label = None;
             self.issued.retain(|issued| {
                 issued.key.member() != Some(member) || !issued.key.concerns_the_pod()
@@ -811,14 +820,30 @@ impl EngineState {
             .is_some_and(|deadline| now >= deadline)
     }
 
-    /// Whether the time since the member's last recorded contact is at least
-    /// `unreachableTimeout`. Because the recorded contact may trail the true one by less than the
-    /// contact granularity, and validation requires `unreachableTimeout` to exceed the agent's
-    /// lease by more than that, this implies the agent's lease truly expired.
+    /// Whether the member has been unreachable for at least `unreachableTimeout`, counted from the
+    /// first failed poll after its last recorded contact (`Timer::Silent`). That failure comes
+    /// after the true last contact, and the recorded contact trails the true one by less than
+    /// the contact granularity, which validation requires `unreachableTimeout` to exceed the
+    /// agent's lease by: this implies the agent's lease truly expired.
     pub fn contact_expired(&self, member: MemberId, now: Timestamp) -> bool {
         // Never contacted since the engine started observing: the agent may have been polled
         // just before (by a previous driver), so the lease runs from then at the latest.
         self.expired(&Timer::Silent(member), now)
+    }
+
+    /// How long after asking `member`'s agent the driver asks it again, given what its answer
+    /// left recorded: `pollingInterval`, or `UNREACHABLE_POLL_S` when that is shorter and the member
+    /// is not reachable (its last poll failed, or its current pod was never reached).
+    pub fn poll_interval_ms(&self, member: MemberId) -> u64 {
+        let Some(spec) = self.spec() else {
+            return u64::from(crate::config::UNREACHABLE_POLL_S) * 1000;
+        };
+        let interval = spec.polling_interval_ms();
+        if self.member(member).reachable {
+            interval
+        } else {
+            interval.min(u64::from(crate::config::UNREACHABLE_POLL_S) * 1000)
+        }
     }
 
     /// The member's health at `now` (`docs/state-machine.md`, Member health).

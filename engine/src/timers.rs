@@ -12,8 +12,9 @@ use crate::types::{MemberId, NodeName, Timestamp};
 /// One deadline of the engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Timer {
-    /// A member not contacted for `unreachableTimeout` since its last recorded contact (or since
-    /// the engine started observing): its agent's lease has run out.
+    /// A member unreachable for `unreachableTimeout`: counted from the first failed poll after its
+    /// last recorded contact (else from that contact, or from when the engine started observing).
+    /// Its agent's lease, which runs from a poll no later than that failure, has run out.
     Silent(MemberId),
     /// The confirmed active's database has been starting for `unreachableTimeout`.
     Restarting(MemberId),
@@ -44,9 +45,10 @@ impl EngineState {
         let spec = self.spec()?;
         match timer {
             Timer::Silent(member) => {
-                let baseline = self
-                    .member(*member)
-                    .last_contact
+                let view = self.member(*member);
+                let baseline = view
+                    .unreachable_since
+                    .or(view.last_contact)
                     .unwrap_or(self.observing_since);
                 Some(baseline.plus_ms(spec.unreachable_timeout_ms()))
             }

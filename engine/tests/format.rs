@@ -303,10 +303,36 @@ fn version_2_snapshots_keep_decoding() {
 fn version_3_snapshots_keep_decoding() {
     let state = snapshot_state(failover_v3());
     assert_eq!(state.member(MemberId(1)).label, Some(Role::Active));
-    check_golden("snapshot-v3.bin", &state.encode_snapshot());
     let golden = std::fs::read(fixture("snapshot-v3.bin")).expect("the fixture");
+    assert_eq!(peek_version(&golden), Some(3));
     assert_eq!(EngineState::decode_snapshot(&golden).as_ref(), Ok(&state));
-    assert_eq!(SNAPSHOT_VERSION, 3);
+}
+
+/// The failover record followed by a failed poll of the old active, as snapshot version 4 keeps
+/// it (`unreachable_since`).
+fn failover_v4() -> Record {
+    let mut record = failover_v3();
+    record.events.push(Event::Unreachable {
+        member: MemberId(0),
+        at: Timestamp(60_500),
+    });
+    record
+}
+
+#[test]
+fn version_4_snapshots_keep_decoding() {
+    let state = snapshot_state(failover_v4());
+    assert_eq!(
+        state.member(MemberId(0)).unreachable_since,
+        Some(Timestamp(60_500))
+    );
+    check_golden("snapshot-v4.bin", &state.encode_snapshot());
+    let golden = std::fs::read(fixture("snapshot-v4.bin")).expect("the fixture");
+    assert_eq!(EngineState::decode_snapshot(&golden).as_ref(), Ok(&state));
+    assert_eq!(
+        SNAPSHOT_VERSION, 4,
+        "a new snapshot version needs a new fixture beside these"
+    );
 }
 
 #[test]

@@ -564,7 +564,6 @@ struct KnownCase {
 }
 
 const STOP_AFTER_LOST_LOG: &str = "lost-writes-counted-on-a-member-lost-after-a-lost-log";
-const LABEL_TIMEOUT: &str = "two-active-labels-under-api-errors";
 const LABEL_SUPERSEDED: &str = "two-active-labels-after-a-superseded-label-patch";
 
 const KNOWN_CASES: &[KnownCase] = &[
@@ -604,43 +603,10 @@ const KNOWN_CASES: &[KnownCase] = &[
     KnownCase {
         start: "Normal",
         sequence: &[
-            "api-errors rate 0.5 for 40s",
-            "operator-crash restartAfter 5s",
-            "operator-crash restartAfter 5s loseLog",
-            "crash-process member-0 restartAfter 5s",
-        ],
-        finding: LABEL_TIMEOUT,
-        what: "one address for the active",
-    },
-    KnownCase {
-        start: "Normal",
-        sequence: &[
-            "switchover",
-            "api-errors rate 0.5 for 40s",
-            "nothing",
-            "crash-process member-1 restartAfter 5s",
-        ],
-        finding: LABEL_SUPERSEDED,
-        what: "one address for the active",
-    },
-    KnownCase {
-        start: "Normal",
-        sequence: &[
             "switchover",
             "api-errors rate 0.5 for 40s",
             "nothing",
             "switchover",
-        ],
-        finding: LABEL_SUPERSEDED,
-        what: "one address for the active",
-    },
-    KnownCase {
-        start: "Normal",
-        sequence: &[
-            "switchover",
-            "api-errors rate 0.5 for 40s",
-            "api-errors rate 0.5 for 40s",
-            "crash-process member-1 restartAfter 5s",
         ],
         finding: LABEL_SUPERSEDED,
         what: "one address for the active",

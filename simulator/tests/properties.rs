@@ -442,10 +442,6 @@ const KNOWN_FAILURES: &[KnownFailure] = &[
         what: "expect.finalState",
     },
     KnownFailure {
-        name: "active-down-with-the-old-active-back-and-the-standby-node-gone",
-        what: "expect.finalState",
-    },
-    KnownFailure {
         name: "lost-writes-counted-on-a-member-lost-after-a-lost-log",
         what: "no lost writes",
     },

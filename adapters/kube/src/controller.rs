@@ -184,8 +184,8 @@ enum Msg {
     Cluster(Box<ZenithCluster>),
     /// A watched pod, claim, PV or node changed.
     Changed,
-    /// An agent answered a poll (or did not).
-    Answer(tandem_driver::AskTicket, Poll),
+    /// An agent answered a poll (or did not), asked at the instant given.
+    Answer(tandem_driver::AskTicket, Poll, tokio::time::Instant),
     /// An effect was carried out.
     Done(Effect, Outcome),
 }
@@ -468,6 +468,9 @@ struct ClusterTask {
     refused: Option<ZenithClusterSpec>,
     given: Given,
     last_ms: u64,
+    /// When each member's agent is to be asked next; `None` while a poll is in flight (the
+    /// answer sets it, from the interval the engine gives for the member).
+    next_poll: [Option<tokio::time::Instant>; 2],
     _watched: Watched,
 }
 
@@ -635,6 +638,7 @@ impl ClusterTask {
             refused: None,
             given: Given::default(),
             last_ms: 0,
+            next_poll: [Some(tokio::time::Instant::now()); 2],
             _watched: watched,
         };
         task.apply_resources().await;
@@ -800,8 +804,18 @@ impl ClusterTask {
     }
 
     async fn run(&mut self, receiver: &mut mpsc::UnboundedReceiver<Msg>) -> Result<(), TaskError> {
-        let mut next_poll = tokio::time::Instant::now();
         loop {
+            let next_poll = self
+                .topology()
+                .members()
+                .filter_map(|member| self.next_poll[member.index()])
+                .min();
+            let poll_due = async {
+                match next_poll {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             let wake = self.driver.next_wake().map(|at| {
                 let wait = at.0.saturating_sub(self.now().0);
                 tokio::time::Instant::now() + Duration::from_millis(wait)
@@ -817,15 +831,7 @@ impl ClusterTask {
                     None => return Ok(()),
                     Some(message) => self.on_message(message).await?,
                 },
-                () = tokio::time::sleep_until(next_poll) => {
-                    self.poll();
-                    let interval = self
-                        .given
-                        .spec
-                        .as_ref()
-                        .map_or(5, |spec| spec.polling_interval_s.max(1));
-                    next_poll = tokio::time::Instant::now() + Duration::from_secs(u64::from(interval));
-                }
+                () = poll_due => self.poll_due(),
                 () = timer => {
                     let now = self.now();
                     let observed = self.driver.observe(now, Input::Timer)?;
@@ -870,11 +876,17 @@ impl ClusterTask {
                 self.apply_resources().await;
             }
             Msg::Changed => self.observe_changes()?,
-            Msg::Answer(ticket, poll) => {
+            Msg::Answer(ticket, poll, asked_at) => {
                 let now = self.now();
+                let member = ticket.member();
                 if let Some(observed) = self.driver.answer(now, ticket, poll)? {
                     self.handle(observed)?;
                 }
+                // The next poll of this member, after the interval the engine gives for it now:
+                // shorter while the member is not reachable.
+                let interval = Duration::from_millis(self.driver.poll_interval_ms(member));
+                let at = (asked_at + interval).max(tokio::time::Instant::now());
+                self.next_poll[member.index()] = Some(at);
             }
             Msg::Done(effect, outcome) => {
                 let now = self.now();
@@ -936,9 +948,16 @@ impl ClusterTask {
     }
 
     /// Asks every member's agent for its status; the answers come back as messages.
-    fn poll(&mut self) {
+    /// Asks every member whose poll is due.
+    fn poll_due(&mut self) {
         let lease_s = self.given.spec.as_ref().and_then(Spec::agent_lease);
+        let now = tokio::time::Instant::now();
         for member in self.topology().members() {
+            let due = self.next_poll[member.index()].is_some_and(|at| at <= now);
+            if !due {
+                continue;
+            }
+            self.next_poll[member.index()] = None;
             let ticket = self.driver.ask(member);
             let address = self.resolver.agent(member);
             let agents = self.agents.clone();
@@ -954,7 +973,7 @@ impl ClusterTask {
                     },
                     None => Poll::Unreachable,
                 };
-                let _ = sender.send(Msg::Answer(ticket, poll));
+                let _ = sender.send(Msg::Answer(ticket, poll, now));
             });
         }
     }

@@ -9,7 +9,7 @@ use super::policy::{
 use super::{Ctx, fence_rogue_actives, pending_switchover, refuse_switchover_token};
 use crate::effect::Action;
 use crate::event::{EffectKey, Event, FenceEvidence};
-use crate::input::{CopyProgress, Process};
+use crate::input::{CopyProgress, NotServing, Process};
 use crate::limits::MAX_PROMOTE_ATTEMPTS;
 use crate::state::{ClusterState, Health};
 use crate::timers::Timer;
@@ -199,8 +199,59 @@ fn pair(ctx: &Ctx<'_>) -> (MemberId, MemberId) {
     (active, active.peer())
 }
 
-/// Common failure checks of the states where the active runs: the active or both failing.
+/// Resume in place: the confirmed active stopped accepting writes by itself (its agent's lease
+/// ran out) or its database restarted under it, and it is up again with a complete copy holding
+/// at least every position recorded for its peer. No other member was promoted since (it is still
+/// the engine's active), so it still holds the newest data and nothing else accepts writes: it is
+/// promoted again where it is, and the standby keeps its copy. Returns whether it did.
+fn resume_in_place(ctx: &mut Ctx<'_>) -> bool {
+    let (active, standby) = pair(ctx);
+    if !ctx.state.active_confirmed || ctx.hands_off() {
+        return false;
+    }
+    let view = ctx.state.member(active);
+    let report = view.report;
+    let self_stopped = matches!(
+        report.not_serving,
+        Some(NotServing::LeaseExpired | NotServing::Restarted)
+    );
+    let peer = ctx.state.member(standby).report;
+    let newest = peer.lsn.ahead_of(report.lsn) == 0;
+    let resumable = self_stopped
+        && report.role == Role::None
+        && report.copy_complete
+        && !lost(ctx, active)
+        && up(ctx, active)
+        && !condemned(ctx, active)
+        && peer.role != Role::Active
+        && newest;
+    if !resumable {
+        return false;
+    }
+    let why = match report.not_serving {
+        Some(NotServing::LeaseExpired) => "stopped accepting writes when its agent's lease ran out",
+        _ => "restarted and came back with no role",
+    };
+    promote(ctx, active, FenceEvidence::NoPreviousActive, None);
+    ctx.report(Action::EmitEvent {
+        warning: false,
+        reason: RESUMED_IN_PLACE.to_owned(),
+        message: format!(
+            "{active} {why}; it holds the newest data (LSN {}) and no other member was \
+             promoted since: it is promoted again in place, {standby} keeps its copy",
+            report.lsn.0
+        ),
+    });
+    true
+}
+
+/// The Kubernetes event's reason when the active is promoted again in place.
+pub(crate) const RESUMED_IN_PLACE: &str = "ResumedInPlace";
+
+/// Common failure checks of the states where the active runs: the active or both failing. The
+/// active resumes in place first when it can ([`resume_in_place`]).
 fn active_or_both_failed(ctx: &mut Ctx<'_>) -> bool {
+    resume_in_place(ctx);
     let (active, standby) = pair(ctx);
     let (ha, hs) = (ctx.health(active), ctx.health(standby));
     if ha.failed() && hs.failed() {
@@ -350,7 +401,10 @@ fn active_down(ctx: &mut Ctx<'_>) {
     }
     let decided = hs.works() || (hs == Health::Starting && up(ctx, standby));
     if !decided {
-        return; // Unknown, or not up yet: hold.
+        // Unknown, or not up yet: hold. The old active may come back first, with its data: it
+        // resumes in place, and the promotion is waited for like any other.
+        resume_in_place(ctx);
+        return;
     }
     match promotable(ctx, active, standby) {
         Ok(accepted) => match fence_evidence(ctx, active) {
@@ -612,8 +666,12 @@ fn standby_partially_down(ctx: &mut Ctx<'_>) {
     if standby_settled(ctx, Reason::ReplicationRestored, false) {
         return;
     }
+    ensure_promoted(ctx);
     let (active, standby) = pair(ctx);
-    if ctx.expired(&Timer::StateTimeout) {
+    // Replication is restored only from an active that answers, serving in its role: while the
+    // active is Unknown, or being promoted again (it resumes in place), the standby's link is not
+    // judged, and the standby's copy, which may be needed, is kept.
+    if ctx.expired(&Timer::StateTimeout) && ctx.health(active).works() {
         replace_pod_record_only(ctx, standby);
         let detail = format!(
             "{} after unreachableTimeout; rebuilding it",
@@ -865,10 +923,12 @@ fn switchover(ctx: &mut Ctx<'_>, target: MemberId) {
         return;
     }
     let timeout_s = ctx.spec().switchover_timeout_s;
-    // An old active that stopped answering is Unknown: that alone changes nothing, and once its
-    // lease runs out it is Down and the failover rules take over (above).
-    let old_silent = !ctx.state.member(old).reachable;
-    if ctx.expired(&Timer::StateTimeout) && !old_silent {
+    // An old active that stopped answering is Unknown, and one whose database starts again is
+    // Starting: that alone changes nothing, and once its lease runs out (or it has been starting
+    // for unreachableTimeout) it is Down and the failover rules take over (above).
+    let old_view = ctx.state.member(old);
+    let old_pending = !old_view.reachable || old_view.report.process == Process::Starting;
+    if ctx.expired(&Timer::StateTimeout) && !old_pending {
         let detail = format!("the switchover to {target} did not finish within {timeout_s}s");
         // The old active holds every write: when it can take the role back, that is safe.
         if up(ctx, old) && ctx.state.member(old).report.copy_complete {
@@ -896,8 +956,9 @@ fn switchover(ctx: &mut Ctx<'_>, target: MemberId) {
         return;
     }
     let old_view = ctx.state.member(old);
-    if !old_view.reachable {
-        return; // Unknown: hold.
+    if !old_view.reachable || old_view.report.process != Process::Running {
+        // Unknown, or its database starting again: its position is not final yet. Hold.
+        return;
     }
     if old_view.report.role == Role::Active {
         ctx.issue(EffectKey::Demote(old), Action::Demote { member: old });
@@ -909,12 +970,18 @@ fn switchover(ctx: &mut Ctx<'_>, target: MemberId) {
     }
 }
 
-/// Failed for a reason other than its role: a demoted active is not failed.
+/// Failed for a reason other than its role: a demoted active is not failed, and neither is one
+/// whose database is starting again, until it has been starting for `unreachableTimeout`.
 fn failed_ignoring_role(ctx: &Ctx<'_>, member: MemberId) -> bool {
     let view = ctx.state.member(member);
+    let process_failed = match view.report.process {
+        Process::Running => false,
+        Process::Starting => ctx.expired(&Timer::Restarting(member)),
+        Process::Down | Process::InitFailed => true,
+    };
     lost(ctx, member)
         || view.pod.is_none()
-        || (view.reachable && view.report.process != Process::Running)
+        || (view.reachable && process_failed)
         || (!view.reachable && ctx.state.contact_expired(member, ctx.now))
 }
 

@@ -262,6 +262,7 @@ enum Scheduled {
         incarnation: u64,
         ticket: AskTicket,
         poll: Poll,
+        asked_at: Millis,
     },
     Wake {
         incarnation: u64,
@@ -670,9 +671,12 @@ impl Sim<'_> {
                 incarnation,
                 ticket,
                 poll,
+                asked_at,
             } => {
                 if self.operator.up && incarnation == self.operator.incarnation {
+                    let member = ticket.member();
                     self.answer(ticket, poll)?;
+                    self.schedule_poll(member, asked_at);
                 }
             }
             Scheduled::Finished {

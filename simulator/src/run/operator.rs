@@ -47,10 +47,17 @@ impl Sim<'_> {
                 incarnation,
                 ticket,
                 poll,
+                asked_at: self.now,
             },
         );
-        let polling_ms = self.operator.spec.polling_interval_ms();
-        self.push(self.now + polling_ms, Scheduled::Poll(member));
+    }
+
+    /// Once a poll asked at `asked_at` is answered, the member's next poll: as the operator
+    /// does, after the interval the engine gives for it ([`Driver::poll_interval_ms`]).
+    pub(super) fn schedule_poll(&mut self, member: MemberId, asked_at: Millis) {
+        let interval = self.operator.driver.poll_interval_ms(member);
+        let at = (asked_at + interval).max(self.now);
+        self.push(at, Scheduled::Poll(member));
     }
 
     /// An agent's answer reaches the operator: given to the engine unless the engine replaced
