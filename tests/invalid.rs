@@ -92,6 +92,18 @@ pub fn cases() -> Vec<InvalidCase> {
             expected: &[(UNREACHABLE, Some(messages::UNREACHABLE_TIMEOUT_LEASE))],
         },
         InvalidCase {
+            name: "unreachable-without-room-for-a-lease",
+            example: Example::Standalone,
+            update: false,
+            // No agentLeaseSeconds: the lease derived from 5 s, (15 - 1) / 4 = 3, would not
+            // outlast a poll every second and its 2 s deadline (15 is not above 4 + 12).
+            change: |o| {
+                zenith(o, "pollingInterval", json!(1));
+                zenith(o, "unreachableTimeout", json!(5));
+            },
+            expected: &[(UNREACHABLE, Some(messages::UNREACHABLE_TIMEOUT_LEASE_ROOM))],
+        },
+        InvalidCase {
             name: "agent-lease-zero",
             example: Example::Standalone,
             update: false,

@@ -26,15 +26,18 @@ impl ZenithClusterSpec {
                 message: error.message,
             }]
         })?;
-        let spec = Spec {
+        let unreachable_timeout_s = within(
+            "unreachableTimeout",
+            zenith.unreachable_timeout,
+            &mut errors,
+        );
+        let mut spec = Spec {
             topology,
             polling_interval_s: within("pollingInterval", zenith.polling_interval, &mut errors),
-            unreachable_timeout_s: within(
-                "unreachableTimeout",
-                zenith.unreachable_timeout,
-                &mut errors,
-            ),
-            agent_lease_s: within("agentLeaseSeconds", ha.agent_lease_seconds, &mut errors),
+            unreachable_timeout_s,
+            agent_lease_s: ha.agent_lease_seconds.map_or(0, |seconds| {
+                within("agentLeaseSeconds", seconds, &mut errors)
+            }),
             node_lost_timeout_s: within("nodeLostTimeout", ha.node_lost_timeout, &mut errors),
             replication: match ha.replication {
                 Replication::Sync => tandem_engine::Replication::Sync,
@@ -80,6 +83,7 @@ impl ZenithClusterSpec {
             }),
             config_hash,
         };
+        spec.derive_unset(|name| name != "agentLeaseSeconds" || ha.agent_lease_seconds.is_some());
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -155,7 +159,7 @@ mod tests {
                 e.polling_interval_s = 0;
             }),
             ("agentLeaseSeconds", |c, e| {
-                c.ha_spec.agent_lease_seconds = 0;
+                c.ha_spec.agent_lease_seconds = Some(0);
                 e.agent_lease_s = 0;
             }),
             ("nodeLostTimeout", |c, e| {

@@ -134,9 +134,10 @@ mod tests {
             .expect("the lease rule");
         assert_eq!(
             timing(lease).rule,
-            "!(self.haSpec.agentLeaseSeconds >= 1 && self.haSpec.agentLeaseSeconds <= 4294967295 \
-             && self.zenithSpec.pollingInterval >= 1 && self.zenithSpec.pollingInterval <= \
-             4294967295) || self.haSpec.agentLeaseSeconds > self.zenithSpec.pollingInterval + 2"
+            "!(has(self.haSpec.agentLeaseSeconds) && self.haSpec.agentLeaseSeconds >= 1 && \
+             self.haSpec.agentLeaseSeconds <= 4294967295 && self.zenithSpec.pollingInterval >= 1 \
+             && self.zenithSpec.pollingInterval <= 4294967295) || self.haSpec.agentLeaseSeconds > \
+             self.zenithSpec.pollingInterval + 2"
         );
         let wait = TIMING_RULES
             .iter()

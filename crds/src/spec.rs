@@ -165,10 +165,12 @@ pub struct ZenithPodSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct HaSpec {
-    /// Seconds an agent's lease lasts; an agent that stops renewing it is not trusted beyond.
-    #[serde(default = "defaults::agent_lease_seconds")]
+    /// Seconds an agent's lease lasts; an active whose agent is not polled within it stops
+    /// accepting writes. When absent, it follows unreachableTimeout: the longest lease below three
+    /// quarters of it (22 for the default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = crate::rules::range("agentLeaseSeconds"))]
-    pub agent_lease_seconds: i64,
+    pub agent_lease_seconds: Option<i64>,
     /// Seconds a node may be NotReady before its members count as lost.
     #[serde(default = "defaults::node_lost_timeout")]
     #[x_kube(validation = crate::rules::range("nodeLostTimeout"))]
@@ -237,7 +239,7 @@ pub struct HaSpec {
 impl Default for HaSpec {
     fn default() -> Self {
         Self {
-            agent_lease_seconds: defaults::agent_lease_seconds(),
+            agent_lease_seconds: None,
             node_lost_timeout: defaults::node_lost_timeout(),
             replication: Replication::default(),
             max_lag_on_failover_bytes: defaults::max_lag_on_failover_bytes(),
@@ -299,10 +301,6 @@ pub mod defaults {
     /// `zenithSpec.unreachableTimeout`.
     pub fn unreachable_timeout() -> i64 {
         i64::from(engine().unreachable_timeout_s)
-    }
-    /// `haSpec.agentLeaseSeconds`.
-    pub fn agent_lease_seconds() -> i64 {
-        i64::from(engine().agent_lease_s)
     }
     /// `haSpec.nodeLostTimeout`.
     pub fn node_lost_timeout() -> i64 {

@@ -226,7 +226,7 @@ mod tests {
             let mut spec = valid.clone();
             spec.zenith_spec.unreachable_timeout = unreachable;
             spec.zenith_spec.polling_interval = polling;
-            spec.ha_spec.agent_lease_seconds = lease;
+            spec.ha_spec.agent_lease_seconds = Some(lease);
             broken(&spec, None)
         };
         // 2 x pollingInterval is allowed; one second less is not.
@@ -260,12 +260,52 @@ mod tests {
         );
     }
 
+    /// Without `agentLeaseSeconds`, the lease follows `unreachableTimeout`; a timeout that leaves
+    /// no room for a lease longer than the gap between polls is refused, naming it.
+    #[test]
+    fn without_a_lease_it_follows_the_timeout() {
+        let mut spec = example("master-slave.yaml").spec;
+        spec.ha_spec.agent_lease_seconds = None;
+        spec.zenith_spec.polling_interval = 10;
+        spec.zenith_spec.unreachable_timeout = 60;
+        let lease = |spec: &ZenithClusterSpec| {
+            spec.to_engine(None, tandem_engine::ConfigHash(0))
+                .map(|engine| engine.agent_lease_s)
+        };
+        assert_eq!(lease(&spec), Ok(44));
+        spec.zenith_spec.unreachable_timeout = 30;
+        assert_eq!(lease(&spec), Ok(22));
+        // 3 * 6 = 18 > 1 * 4 + 12: the lease (6 * 3 - 1) / 4 = 4 outlasts a poll 1 s apart plus
+        // its 2 s deadline; 3 * 5 = 15 leaves no room.
+        spec.zenith_spec.polling_interval = 1;
+        spec.zenith_spec.unreachable_timeout = 6;
+        assert_eq!(lease(&spec), Ok(4));
+        spec.zenith_spec.unreachable_timeout = 5;
+        assert_eq!(
+            broken(&spec, None),
+            [format!(
+                "spec.zenithSpec.unreachableTimeout: {}",
+                messages::UNREACHABLE_TIMEOUT_LEASE_ROOM
+            )]
+        );
+        // An explicit lease is checked as before.
+        spec.ha_spec.agent_lease_seconds = Some(3);
+        spec.zenith_spec.unreachable_timeout = 30;
+        assert_eq!(
+            broken(&spec, None),
+            [format!(
+                "spec.haSpec.agentLeaseSeconds: {}",
+                messages::AGENT_LEASE_POLLING
+            )]
+        );
+    }
+
     #[test]
     fn a_lease_shorter_than_the_gap_between_polls_is_refused() {
         let mut spec = example("master-slave.yaml").spec;
         spec.zenith_spec.polling_interval = 100;
         spec.zenith_spec.unreachable_timeout = 200;
-        spec.ha_spec.agent_lease_seconds = 1;
+        spec.ha_spec.agent_lease_seconds = Some(1);
         assert_eq!(
             broken(&spec, None),
             [format!(

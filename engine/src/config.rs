@@ -83,7 +83,8 @@ pub struct SpecField {
     pub kind: FieldKind,
     /// The values it may take, for a number.
     pub range: Option<FieldRange>,
-    /// Whether it may be absent (`waitForActiveTimeout`: wait forever).
+    /// Whether it may be absent (`waitForActiveTimeout`: wait forever; `agentLeaseSeconds`: the
+    /// lease follows `unreachableTimeout`, [`derived_agent_lease_s`]).
     pub optional: bool,
     get: fn(&Spec) -> Option<FieldValue>,
     set: fn(&mut Spec, FieldValue) -> Option<()>,
@@ -232,7 +233,31 @@ pub const TIMING_RULES: &[TimingRule] = &[
         plus: POLL_DEADLINE_S as u64,
         message: messages::WAIT_FOR_ACTIVE_TIMEOUT_POLLING,
     },
+    // Room for a lease between the two rules above: one longer than pollingInterval plus the poll
+    // deadline and shorter than three quarters of unreachableTimeout. An explicit lease that
+    // passes both implies it; without one, it is what the lease derived from unreachableTimeout
+    // needs (`derived_agent_lease_s`).
+    TimingRule {
+        field: "unreachableTimeout",
+        times: 3,
+        strictly: true,
+        other: "pollingInterval",
+        other_times: 4,
+        plus: 4 * (POLL_DEADLINE_S as u64 + 1),
+        message: messages::UNREACHABLE_TIMEOUT_LEASE_ROOM,
+    },
 ];
+
+/// `agentLeaseSeconds` when the resource does not set it: the longest lease the timing rules
+/// allow for `unreachableTimeout`, the largest whole number of seconds below three quarters of it
+/// (`unreachableTimeout * 3 > agentLeaseSeconds * 4`): 22 s for the default 30 s. A longer
+/// `unreachableTimeout` alone thus lets the active ride out longer partitions and freezes without
+/// stopping. Validation requires it to exceed `pollingInterval` plus [`POLL_DEADLINE_S`] like any
+/// lease (the timing rule `unreachableTimeout * 3 > pollingInterval * 4 + 12`).
+pub const fn derived_agent_lease_s(unreachable_timeout_s: u32) -> u32 {
+    // At most (3 × u32::MAX − 1) / 4 < u32::MAX: the conversion back is exact.
+    ((3 * unreachable_timeout_s as u64).saturating_sub(1) / 4) as u32
+}
 
 /// The longest a poll may take to reach an agent and be answered, in seconds: an operator's
 /// status call gives up after it, and the poll counts as failed. The agent's lease, and every
@@ -361,12 +386,17 @@ pub const SPEC_FIELDS: &[SpecField] = &[
         unreachable_timeout_s,
         messages::UNREACHABLE_TIMEOUT
     ),
-    number32_field!(
-        "agentLeaseSeconds",
-        "haSpec",
-        agent_lease_s,
-        messages::AGENT_LEASE_SECONDS
-    ),
+    // Absent, it follows unreachableTimeout (`derived_agent_lease_s`): the engine's spec always
+    // holds the lease in force.
+    SpecField {
+        optional: true,
+        ..number32_field!(
+            "agentLeaseSeconds",
+            "haSpec",
+            agent_lease_s,
+            messages::AGENT_LEASE_SECONDS
+        )
+    },
     number32_field!(
         "nodeLostTimeout",
         "haSpec",
@@ -515,13 +545,23 @@ pub struct Spec {
 }
 
 impl Spec {
+    /// Gives the fields that a resource (or a scenario's `cluster:`) leaves unset and whose
+    /// default follows another field their value: `agentLeaseSeconds` follows
+    /// `unreachableTimeout` ([`derived_agent_lease_s`]). `is_set` says whether a field, by its
+    /// name, was set.
+    pub fn derive_unset(&mut self, is_set: impl Fn(&str) -> bool) {
+        if !is_set("agentLeaseSeconds") {
+            self.agent_lease_s = derived_agent_lease_s(self.unreachable_timeout_s);
+        }
+    }
+
     /// The documented defaults for a topology (those of the CRD).
     pub fn defaults(topology: Topology) -> Spec {
         Spec {
             topology,
             polling_interval_s: 10,
             unreachable_timeout_s: 30,
-            agent_lease_s: 22,
+            agent_lease_s: derived_agent_lease_s(30),
             node_lost_timeout_s: 300,
             replication: Replication::Sync,
             max_lag_on_failover_bytes: 0,
@@ -656,6 +696,11 @@ pub mod messages {
     pub const UNREACHABLE_TIMEOUT_LEASE: &str = "unreachableTimeout must exceed agentLeaseSeconds plus \
     a quarter of unreachableTimeout (the contact-time granularity): unreachableTimeout * 3 > \
     agentLeaseSeconds * 4";
+    /// `zenithSpec.unreachableTimeout` leaves no room for a lease that outlasts the gap between
+    /// two polls (the lease derived from it, when `agentLeaseSeconds` is not set).
+    pub const UNREACHABLE_TIMEOUT_LEASE_ROOM: &str = "unreachableTimeout must leave room for an \
+    agent lease longer than pollingInterval plus 2 seconds and shorter than three quarters of \
+    unreachableTimeout: unreachableTimeout * 3 must exceed pollingInterval * 4 plus 12 seconds";
     /// `haSpec.agentLeaseSeconds` is out of its range.
     pub const AGENT_LEASE_SECONDS: &str = "agentLeaseSeconds must be from 1 to 4294967295 seconds";
     /// `haSpec.agentLeaseSeconds` does not outlast the gap between two polls.
@@ -866,6 +911,38 @@ mod tests {
                 .set(&mut spec, FieldValue::Number(gap + 1))
                 .expect("in range");
             assert_eq!(spec.validate(), Ok(()), "{name}");
+        }
+    }
+
+    /// The derived lease is the longest the lease rule allows, and wherever the spec passes the
+    /// room rule it outlasts the gap between two polls: a spec without a lease that validates
+    /// has a valid lease.
+    #[test]
+    fn the_derived_lease_is_the_longest_the_rules_allow() {
+        for timeout in (1..=400).chain([MAX_SECONDS as u32 - 1, MAX_SECONDS as u32]) {
+            let lease = derived_agent_lease_s(timeout);
+            let (timeout, lease) = (u64::from(timeout), u64::from(lease));
+            assert!(3 * timeout > 4 * lease, "{timeout}: {lease}");
+            assert!(
+                3 * timeout <= 4 * (lease + 1),
+                "{timeout}: {lease} is not the longest"
+            );
+        }
+        assert_eq!(derived_agent_lease_s(30), 22);
+        assert_eq!(derived_agent_lease_s(60), 44);
+        for polling in 1..=60 {
+            for timeout in 1..=200 {
+                let mut spec = Spec::defaults(Topology::MasterSlave);
+                spec.polling_interval_s = polling;
+                spec.unreachable_timeout_s = timeout;
+                spec.derive_unset(|_| false);
+                let room = 3 * u64::from(timeout) > 4 * u64::from(polling) + 12;
+                let lease_ok = spec.agent_lease_s > polling + POLL_DEADLINE_S;
+                assert_eq!(
+                    room, lease_ok,
+                    "pollingInterval {polling}, unreachableTimeout {timeout}"
+                );
+            }
         }
     }
 

@@ -403,6 +403,7 @@ impl Reader<'_> {
                 .set(&mut spec, parsed)
                 .map_err(|message| self.invalid(line(value), &key, message))?;
         }
+        spec.derive_unset(|name| section.value.contains_key(name));
         spec.validate().map_err(|error| {
             // Point at the field the rule is about when the file sets it; otherwise at
             // `cluster:`, whose values broke a rule about a default.

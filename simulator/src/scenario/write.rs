@@ -52,7 +52,10 @@ pub fn to_yaml(scenario: &Scenario) -> String {
 /// The fields of `cluster` that differ from the defaults, with their CRD names (the engine's one
 /// table of them).
 fn cluster(cluster: &Spec) -> BTreeMap<String, Spanned<serde_json::Value>> {
-    let defaults = Spec::defaults(cluster.topology);
+    // What a file that leaves a field out gets: the defaults, the lease following the timeout.
+    let mut defaults = Spec::defaults(cluster.topology);
+    defaults.agent_lease_s =
+        tandem_engine::config::derived_agent_lease_s(cluster.unreachable_timeout_s);
     tandem_engine::config::SPEC_FIELDS
         .iter()
         .filter_map(|field| {
