@@ -151,9 +151,11 @@ impl EngineState {
             return;
         };
         for member in spec.topology.members() {
-            if !self.member(member).reachable {
-                visit(Timer::Silent(member));
-            }
+            // A reachable member's lease runs out too when its node goes down between two
+            // recorded contacts (a forced deletion waits for it); while its polls succeed, its
+            // contacts are recorded at least every quarter of unreachableTimeout, so this
+            // deadline stays ahead and wakes no one.
+            visit(Timer::Silent(member));
             visit(Timer::Restarting(member));
             visit(Timer::Lagging(member));
         }

@@ -453,8 +453,8 @@ fn promotion_progress(ctx: &mut Ctx<'_>, promoted: MemberId) {
     ensure_promoted(ctx);
 }
 
-/// A promotion asked for [`MAX_PROMOTE_ATTEMPTS`] times whose latest attempt failed cannot
-/// succeed by being asked again: manual intervention, carrying the agent's error. Returns whether
+/// A promotion asked for [`MAX_PROMOTE_ATTEMPTS`] times whose latest attempt failed with an
+/// answer (not a timeout) cannot succeed by being asked again: manual intervention, carrying the agent's error. Returns whether
 /// it transitioned.
 fn promotion_exhausted(ctx: &mut Ctx<'_>) -> bool {
     let Some(active) = ctx.state.active.filter(|_| !ctx.state.active_confirmed) else {
@@ -468,7 +468,10 @@ fn promotion_exhausted(ctx: &mut Ctx<'_>) -> bool {
     else {
         return false;
     };
-    if !issued.failed || issued.attempts < MAX_PROMOTE_ATTEMPTS {
+    // A command that timed out may not have reached the agent (one that flaps, say): asking
+    // again can help, so only an answer that refuses counts towards giving up.
+    let timed_out = issued.error == Some(crate::input::EffectError::Timeout);
+    if !issued.failed || issued.attempts < MAX_PROMOTE_ATTEMPTS || timed_out {
         return false;
     }
     let error = issued

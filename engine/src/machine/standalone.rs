@@ -65,6 +65,12 @@ fn active_down(ctx: &mut Ctx<'_>) {
     if restart_in_place(ctx) {
         return;
     }
+    if health == Health::Gone {
+        // No pod: the StatefulSet may stand at zero (a stop, or a scale-up that never landed
+        // while the log was lost or failover paused). Its one pod is asked for, level-triggered.
+        set_replicas(ctx, 1);
+        return;
+    }
     if condemned(ctx, ONLY) {
         replace_pod(ctx, ONLY); // a restart in progress
         return;
