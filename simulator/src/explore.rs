@@ -532,7 +532,7 @@ fn explore_spec(topology: Topology) -> Spec {
 /// run (faults during `Initializing` may rightly delay it by a lot; giving up on it is a
 /// choice, not something liveness can judge).
 fn fit_timeouts(spec: &mut Spec, world: &WorldConfig, duration_ms: Millis) {
-    let rebuild_s = u32::try_from(world.rebuild_ms.div_ceil(1000)).unwrap_or(u32::MAX);
+    let rebuild_s = u32::try_from(world.copy_ms().div_ceil(1000)).unwrap_or(u32::MAX);
     let slack_s = 180 + 6 * spec.polling_interval_s;
     spec.standby_start_timeout_s = 300.max(rebuild_s.saturating_add(slack_s));
     let run_s = u32::try_from(duration_ms / 1000).unwrap_or(u32::MAX);
@@ -570,18 +570,32 @@ fn loss_budget(spec: &Spec, world: &WorldConfig, entries: usize) -> u64 {
 }
 
 /// The world of one seed: a copy (a standby's rebuild) takes from 5 s to 10 min, and at most
-/// a sixth of the run.
+/// a sixth of the run. In half the seeds most of that time is the data's size: a database of
+/// some GiB to hundreds of GiB, copied at 50 to 500 MiB/s, its size chosen so that the copy
+/// takes the time drawn.
 pub fn draw_world(rng: &mut Rng, duration_ms: Millis) -> WorldConfig {
     let longest_s = (duration_ms / 6_000).clamp(6, 600);
-    let rebuild_s = match rng.below(20) {
+    let copy_s = match rng.below(20) {
         0..=9 => between(rng, 5, 60),
         10..=16 => between(rng, 60, 180),
         _ => between(rng, 180, 600),
-    };
-    WorldConfig {
-        rebuild_ms: rebuild_s.min(longest_s) * 1000,
-        ..WorldConfig::default()
     }
+    .min(longest_s);
+    let mut world = WorldConfig {
+        rebuild_ms: copy_s * 1000,
+        ..WorldConfig::default()
+    };
+    // Decided from the copy time drawn, not from further draws, so that the rest of the seed's
+    // draws stay what they were.
+    if copy_s % 2 == 0 && copy_s > 6 {
+        let rate = [50, 100, 200, 500][(copy_s / 2 % 4) as usize];
+        // A copy starts in a few seconds; the rest moves the data.
+        let start_s = 2 + copy_s / 8 % 4;
+        world.copy_megabytes_per_second = rate;
+        world.data_gigabytes = (copy_s - start_s) * rate / 1024;
+        world.rebuild_ms = (copy_s * 1000).saturating_sub(world.copy_ms() - world.rebuild_ms);
+    }
+    world
 }
 
 /// A number in `from..to`.
@@ -662,7 +676,7 @@ pub fn attempts_spent(spec: &Spec, timeline: &[TimelineEntry]) -> u32 {
 /// copies, but at least a sixth of the run.
 pub fn fault_phase_ms(world: &WorldConfig, duration_ms: Millis) -> Millis {
     (duration_ms * FAULT_PHASE_PERCENT / 100)
-        .min(duration_ms.saturating_sub(2 * world.rebuild_ms + RECOVERY_MS))
+        .min(duration_ms.saturating_sub(2 * world.copy_ms() + RECOVERY_MS))
         .max(duration_ms / 6)
 }
 

@@ -22,8 +22,8 @@ mod write;
 pub use error::ScenarioError;
 pub use file::{format_duration, parse_duration};
 pub use limits::{
-    MAX_DURATION_MS, MAX_EXPECTED_STATES, MAX_FILE_BYTES, MAX_NAME_BYTES, MAX_NODES,
-    MAX_TIMELINE_ENTRIES, MAX_WRITES_PER_SECOND,
+    MAX_COPY_MEGABYTES_PER_SECOND, MAX_DATA_GIGABYTES, MAX_DURATION_MS, MAX_EXPECTED_STATES,
+    MAX_FILE_BYTES, MAX_NAME_BYTES, MAX_NODES, MAX_TIMELINE_ENTRIES, MAX_WRITES_PER_SECOND,
 };
 pub use read::{DEFAULT_DURATION_MS, DEFAULT_SEED, load, parse};
 pub use write::to_yaml;
@@ -64,8 +64,14 @@ pub struct WorldConfig {
     pub nodes: u32,
     /// `podStartSeconds` (default 5): a recreated pod's database is up after this long.
     pub pod_start_ms: Millis,
-    /// `rebuildSeconds` (default 20): copying a standby from the active takes this long.
+    /// `rebuildSeconds` (default 20): copying a standby from the active takes this long, plus
+    /// the time the data's size takes at the copy rate ([`WorldConfig::copy_ms`]).
     pub rebuild_ms: Millis,
+    /// `dataGigabytes` (default 0): the database's size in GiB, beside the run's own writes.
+    pub data_gigabytes: u64,
+    /// `copyMegabytesPerSecond` (default 100): how fast a full copy moves the data, in MiB a
+    /// second.
+    pub copy_megabytes_per_second: u64,
     /// `writesPerSecond` (default 50): client writes sent to whoever is active.
     pub writes_per_second: u32,
     /// `replicationLagMs` (default 5): async, how far a standby trails the active.
@@ -82,11 +88,22 @@ impl Default for WorldConfig {
             nodes: 3,
             pod_start_ms: 5_000,
             rebuild_ms: 20_000,
+            data_gigabytes: 0,
+            copy_megabytes_per_second: 100,
             writes_per_second: 50,
             replication_lag_ms: 5,
             api_latency_ms: 20,
             agent_latency_ms: 5,
         }
+    }
+}
+
+impl WorldConfig {
+    /// How long a full copy takes: `rebuildSeconds`, plus the data's size at the copy rate. A
+    /// database of 300 GiB copied at 100 MiB/s adds 51m12s.
+    pub fn copy_ms(&self) -> Millis {
+        let size_ms = self.data_gigabytes * 1024 * 1000 / self.copy_megabytes_per_second.max(1);
+        self.rebuild_ms.saturating_add(size_ms)
     }
 }
 

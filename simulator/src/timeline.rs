@@ -47,6 +47,8 @@ pub struct MemberSample {
     pub health: Health,
     /// Whether it accepts client writes right now.
     pub accepting_writes: bool,
+    /// Whether its data is being copied afresh (a full copy) right now.
+    pub copying: bool,
 }
 
 /// A marked event or interval.

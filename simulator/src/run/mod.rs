@@ -763,6 +763,7 @@ impl Sim<'_> {
                 role: self.world.role(member),
                 health: engine_state.health(member, Timestamp(self.now)),
                 accepting_writes: self.world.accepting_writes(member, self.now),
+                copying: self.world.copying(member),
             });
         }
         // Most events change nothing drawn: compare before building a sample.

@@ -51,6 +51,10 @@ pub(super) struct WorldFile {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rebuild_seconds: Option<Spanned<Seconds>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_gigabytes: Option<Spanned<u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy_megabytes_per_second: Option<Spanned<u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub writes_per_second: Option<Spanned<u32>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replication_lag_ms: Option<Spanned<u64>>,

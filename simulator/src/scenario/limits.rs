@@ -24,6 +24,16 @@ pub const MAX_DURATION_MS: Millis = 24 * 60 * 60 * 1000;
 /// wraps.
 pub const MAX_WRITES_PER_SECOND: u32 = 1_000_000;
 
+/// The largest database a world may hold (`world.dataGigabytes`): a pebibyte. With it, and at
+/// least a mebibyte a second (`world.copyMegabytesPerSecond`), a copy takes at most 2^30 seconds,
+/// whose milliseconds stay far below where a `u64` wraps; a copy that outlasts the run simply
+/// never completes in it.
+pub const MAX_DATA_GIGABYTES: u64 = 1 << 20;
+
+/// The fastest copy a world may have (`world.copyMegabytesPerSecond`), in MiB a second: a
+/// tebibyte a second, beyond any network.
+pub const MAX_COPY_MEGABYTES_PER_SECOND: u64 = 1 << 20;
+
 /// The most nodes a world may have (`world.nodes`): the engine tracks at most this many
 /// (`tandem_engine::limits::MAX_NODES`, the largest Kubernetes cluster), and refuses a node
 /// beyond them; each node is an object of the world and an observation at the operator's start.

@@ -7,8 +7,8 @@ use super::file::{
     EntryFile, ExpectFile, ScenarioFile, WorldFile, longer_than_a_run, member_ordinal,
 };
 use super::limits::{
-    MAX_DURATION_MS, MAX_EXPECTED_STATES, MAX_FILE_BYTES, MAX_NAME_BYTES, MAX_NODES,
-    MAX_TIMELINE_ENTRIES, MAX_WRITES_PER_SECOND,
+    MAX_COPY_MEGABYTES_PER_SECOND, MAX_DATA_GIGABYTES, MAX_DURATION_MS, MAX_EXPECTED_STATES,
+    MAX_FILE_BYTES, MAX_NAME_BYTES, MAX_NODES, MAX_TIMELINE_ENTRIES, MAX_WRITES_PER_SECOND,
 };
 use super::{
     ClusterStateName, Expect, Fault, FaultKind, Millis, Scenario, Target, TimelineEntry,
@@ -476,6 +476,33 @@ impl Reader<'_> {
             &mut world.agent_latency_ms,
             millis(file.agent_latency_ms, "agentLatencyMs")?,
         );
+        if let Some(size) = file.data_gigabytes {
+            if size.value > MAX_DATA_GIGABYTES {
+                return Err(self.invalid(
+                    line(&size),
+                    "world.dataGigabytes",
+                    format!(
+                        "{} GiB are more than the {MAX_DATA_GIGABYTES} a world's database may hold",
+                        size.value
+                    ),
+                ));
+            }
+            world.data_gigabytes = size.value;
+        }
+        if let Some(rate) = file.copy_megabytes_per_second {
+            if !(1..=MAX_COPY_MEGABYTES_PER_SECOND).contains(&rate.value) {
+                return Err(self.invalid(
+                    line(&rate),
+                    "world.copyMegabytesPerSecond",
+                    format!(
+                        "a copy moves from 1 to {MAX_COPY_MEGABYTES_PER_SECOND} MiB a second, \
+                         not {}",
+                        rate.value
+                    ),
+                ));
+            }
+            world.copy_megabytes_per_second = rate.value;
+        }
         if let Some(writes) = file.writes_per_second {
             if writes.value > MAX_WRITES_PER_SECOND {
                 return Err(self.invalid(

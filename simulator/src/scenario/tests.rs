@@ -3,9 +3,10 @@
 //! and no input makes the parser panic.
 
 use crate::scenario::{
-    ClusterStateName, Expect, Fault, MAX_DURATION_MS, MAX_EXPECTED_STATES, MAX_FILE_BYTES,
-    MAX_NAME_BYTES, MAX_NODES, MAX_TIMELINE_ENTRIES, MAX_WRITES_PER_SECOND, Scenario,
-    ScenarioError, Target, TimelineEntry, UserAction, What, WorldConfig, load, parse, to_yaml,
+    ClusterStateName, Expect, Fault, MAX_COPY_MEGABYTES_PER_SECOND, MAX_DATA_GIGABYTES,
+    MAX_DURATION_MS, MAX_EXPECTED_STATES, MAX_FILE_BYTES, MAX_NAME_BYTES, MAX_NODES,
+    MAX_TIMELINE_ENTRIES, MAX_WRITES_PER_SECOND, Scenario, ScenarioError, Target, TimelineEntry,
+    UserAction, What, WorldConfig, load, parse, to_yaml,
 };
 use proptest::prelude::*;
 use std::path::Path;
@@ -594,11 +595,38 @@ proptest! {
 }
 
 #[test]
+fn a_copy_rate_is_from_one_mebibyte_a_second() {
+    let at = |value: u64| with_value("world.copyMegabytesPerSecond", &value.to_string()).0;
+    for value in [1, MAX_COPY_MEGABYTES_PER_SECOND] {
+        let world = parse_text(&at(value)).expect("in range").world;
+        assert_eq!(world.copy_megabytes_per_second, value);
+    }
+    for value in [0, MAX_COPY_MEGABYTES_PER_SECOND + 1, u64::MAX] {
+        refused(
+            &at(value),
+            4,
+            "world.copyMegabytesPerSecond",
+            &format!(
+                "a copy moves from 1 to {MAX_COPY_MEGABYTES_PER_SECOND} MiB a second, not {value}"
+            ),
+        );
+    }
+    // The largest database at the slowest rate: a copy of 2^30 s, computed without wrapping.
+    let mut world = parse_text(&at(1)).unwrap().world;
+    world.data_gigabytes = MAX_DATA_GIGABYTES;
+    assert_eq!(world.copy_ms(), world.rebuild_ms + (1_u64 << 30) * 1000);
+    world.data_gigabytes = 300;
+    world.copy_megabytes_per_second = 100;
+    assert_eq!(world.copy_ms(), 20_000 + 3_072_000);
+}
+
+#[test]
 fn counts_and_sizes_are_bounded() {
     let max = |key: &str, value: u64| with_value(key, &value.to_string()).0;
     for (key, limit) in [
         ("world.nodes", u64::from(MAX_NODES)),
         ("world.writesPerSecond", u64::from(MAX_WRITES_PER_SECOND)),
+        ("world.dataGigabytes", MAX_DATA_GIGABYTES),
     ] {
         parse_text(&max(key, limit)).unwrap_or_else(|error| panic!("{key}: {error}"));
         for value in [limit + 1, u64::from(u32::MAX)] {
@@ -608,10 +636,10 @@ fn counts_and_sizes_are_bounded() {
                 key,
                 &format!(
                     "{value} {} more than the {limit}",
-                    if key == "world.nodes" {
-                        "nodes are"
-                    } else {
-                        "writes a second are"
+                    match key {
+                        "world.nodes" => "nodes are",
+                        "world.dataGigabytes" => "GiB are",
+                        _ => "writes a second are",
                     }
                 ),
             );
@@ -920,12 +948,24 @@ fn world() -> impl Strategy<Value = WorldConfig> {
         millis(),
         millis(),
         millis(),
+        prop_oneof![
+            0_u64..=1_000,
+            0_u64..=MAX_DATA_GIGABYTES,
+            Just(MAX_DATA_GIGABYTES)
+        ],
+        prop_oneof![
+            1_u64..=1_000,
+            1_u64..=MAX_COPY_MEGABYTES_PER_SECOND,
+            Just(MAX_COPY_MEGABYTES_PER_SECOND)
+        ],
     )
         .prop_map(
-            |(nodes, pod, rebuild, writes, lag, api, agent)| WorldConfig {
+            |(nodes, pod, rebuild, writes, lag, api, agent, data, copy)| WorldConfig {
                 nodes,
                 pod_start_ms: pod,
                 rebuild_ms: rebuild,
+                data_gigabytes: data,
+                copy_megabytes_per_second: copy,
                 writes_per_second: writes,
                 replication_lag_ms: lag,
                 api_latency_ms: api,

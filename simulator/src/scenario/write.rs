@@ -89,6 +89,16 @@ fn world(world: &WorldConfig) -> Option<WorldFile> {
             defaults.rebuild_ms,
             Seconds(world.rebuild_ms),
         ),
+        data_gigabytes: differs(
+            world.data_gigabytes,
+            defaults.data_gigabytes,
+            world.data_gigabytes,
+        ),
+        copy_megabytes_per_second: differs(
+            world.copy_megabytes_per_second,
+            defaults.copy_megabytes_per_second,
+            world.copy_megabytes_per_second,
+        ),
         writes_per_second: differs(
             world.writes_per_second,
             defaults.writes_per_second,

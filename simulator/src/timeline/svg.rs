@@ -37,6 +37,9 @@ const ROLE_HEIGHT: f64 = 22.0;
 const HEALTH_HEIGHT: f64 = 7.0;
 /// The stripe that shows a member accepts writes.
 const WRITES_HEIGHT: f64 = 5.0;
+/// The stripe, at the bottom of the role bar, that shows a member's data is being copied.
+const COPY_HEIGHT: f64 = 5.0;
+const COPY_COLOUR: &str = "#ef6c00";
 /// Roughly how wide one character of the 11px labels is, to decide what fits.
 const CHAR_WIDTH: f64 = 6.4;
 /// At most this many axis ticks.
@@ -465,6 +468,19 @@ fn lane(svg: &mut String, timeline: &Timeline, member: u8, layout: &Layout) {
             format_clock(until)
         );
     }
+    let copies = runs(&timeline.samples, end, |s| member_at(s).map(|m| m.copying));
+    for (from, until, _) in copies.into_iter().filter(|(_, _, copying)| *copying) {
+        let (x, width) = span(layout, from, until);
+        let _ = writeln!(
+            svg,
+            "<rect class=\"copy\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{width:.1}\" \
+             height=\"{COPY_HEIGHT:.1}\" fill=\"{COPY_COLOUR}\"><title>member-{member} is copied in \
+             full {}–{}</title></rect>",
+            top + ROLE_HEIGHT - COPY_HEIGHT,
+            format_clock(from),
+            format_clock(until)
+        );
+    }
     let health_top = top + ROLE_HEIGHT + 2.0;
     for (from, until, health) in runs(&timeline.samples, end, |s| member_at(s).map(|m| m.health)) {
         let (x, width) = span(layout, from, until);
@@ -635,10 +651,11 @@ const LEGEND_HEIGHT: f64 = 4.0 * 18.0 + 14.0;
 fn legend(svg: &mut String, layout: &Layout) {
     let top = layout.legend_top;
     let roles = [Role::Active, Role::Standby, Role::None];
-    let role_items: Vec<(String, &str)> = roles
+    let mut role_items: Vec<(String, &str)> = roles
         .iter()
         .map(|role| (role_name(*role).to_owned(), role_colour(*role)))
         .collect();
+    role_items.push(("full copy".to_owned(), COPY_COLOUR));
     let mut health_items: Vec<(String, &str)> = HEALTHS
         .iter()
         .map(|health| (health.name().to_owned(), health_colour(*health)))

@@ -8,6 +8,7 @@ fn member(role: Role, health: Health, accepting_writes: bool) -> MemberSample {
         role,
         health,
         accepting_writes,
+        copying: false,
     }
 }
 
@@ -26,6 +27,10 @@ pub fn example() -> Timeline {
     let down = member(Role::None, Health::Down, false);
     let starting = member(Role::None, Health::Starting, false);
     let catching_up = member(Role::Standby, Health::CatchingUp, false);
+    let copying = MemberSample {
+        copying: true,
+        ..catching_up
+    };
     let unknown = member(Role::Standby, Health::Unknown, false);
     Timeline {
         title: "active-process-crash, seed 7".to_owned(),
@@ -39,7 +44,8 @@ pub fn example() -> Timeline {
             sample(150_000, "ActiveDown", [down, standby]),
             sample(152_000, "ActiveDown", [down, active]),
             sample(153_000, "StandbyDown", [starting, active]),
-            sample(170_000, "StandbyPartiallyStarting", [catching_up, active]),
+            sample(170_000, "StandbyPartiallyStarting", [copying, active]),
+            sample(190_000, "StandbyPartiallyStarting", [catching_up, active]),
             sample(200_000, "Normal", [standby, active]),
             sample(600_000, "Normal", [unknown, active]),
             sample(690_000, "Normal", [standby, active]),
@@ -136,6 +142,7 @@ fn the_picture_is_well_formed_and_holds_what_the_timeline_says() {
         "switchover",
         "no split brain: member-0 and member-1 accept writes",
         "accepting writes",
+        "full copy",
         "Healthy",
         "Lost",
         "0:00",
@@ -153,6 +160,14 @@ fn the_picture_is_well_formed_and_holds_what_the_timeline_says() {
         "a marker and a line"
     );
     assert!(count_class(&document, "writes") >= 3);
+    // The one copy, of member-0 from 2:50 to 3:10.
+    let copies: Vec<_> = document
+        .descendants()
+        .filter(|node| node.attribute("class") == Some("copy"))
+        .collect();
+    assert_eq!(copies.len(), 1);
+    let title = copies[0].first_child().and_then(|node| node.text());
+    assert_eq!(title, Some("member-0 is copied in full 2:50–3:10"));
     assert!(svg.contains("#d50000"), "violations are red");
 }
 
@@ -281,11 +296,14 @@ mod generated {
             Health::Gone,
             Health::Lost,
         ]);
-        (role, health, any::<bool>()).prop_map(|(role, health, accepting_writes)| MemberSample {
-            role,
-            health,
-            accepting_writes,
-        })
+        (role, health, any::<bool>(), any::<bool>()).prop_map(
+            |(role, health, accepting_writes, copying)| MemberSample {
+                role,
+                health,
+                accepting_writes,
+                copying,
+            },
+        )
     }
 
     fn timeline() -> impl Strategy<Value = Timeline> {

@@ -15,6 +15,11 @@ impl World {
         state.process == Proc::Running && state.pod.is_some() && self.node_up(member)
     }
 
+    /// Whether the member's agent is copying its data afresh (a rebuild) now.
+    pub fn copying(&self, member: MemberId) -> bool {
+        self.members[member.index()].copying.is_some()
+    }
+
     /// Whether the member accepts client writes now.
     pub fn accepting_writes(&self, member: MemberId, now: Millis) -> bool {
         let state = &self.members[member.index()];
@@ -231,7 +236,7 @@ impl World {
         let copy = match state.copying {
             Some(_) => {
                 let elapsed = now.saturating_sub(state.copy_started);
-                let percent = (elapsed * 100 / self.config.rebuild_ms.max(1)).min(99);
+                let percent = (elapsed * 100 / self.config.copy_ms().max(1)).min(99);
                 CopyProgress::Copying {
                     percent: u8::try_from(percent).unwrap_or(99),
                 }
@@ -386,7 +391,7 @@ impl World {
         self.copies_started += 1;
         state.copy_failed = false;
         self.later.push((
-            now + self.config.rebuild_ms,
+            now + self.config.copy_ms(),
             Later::CopyDone { member, token },
         ));
         true
