@@ -454,8 +454,8 @@ fn promotion_progress(ctx: &mut Ctx<'_>, promoted: MemberId) {
 }
 
 /// A promotion asked for [`MAX_PROMOTE_ATTEMPTS`] times whose latest attempt failed with an
-/// answer (not a timeout) cannot succeed by being asked again: manual intervention, carrying the agent's error. Returns whether
-/// it transitioned.
+/// answer (not a timeout) cannot succeed by being asked again: manual intervention, carrying the
+/// agent's error. Returns whether it transitioned.
 fn promotion_exhausted(ctx: &mut Ctx<'_>) -> bool {
     let Some(active) = ctx.state.active.filter(|_| !ctx.state.active_confirmed) else {
         return false;

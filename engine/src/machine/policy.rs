@@ -314,8 +314,8 @@ pub(super) fn up(ctx: &Ctx<'_>, member: MemberId) -> bool {
 }
 
 /// Whether `from` may be the source of a copy now: the engine's active, confirmed in its role,
-/// up, and reporting the active role since the driver last started. A copy wipes its target first, so it never starts from a
-/// source that may not finish it.
+/// up, and reporting the active role since the driver last started. A copy wipes its target
+/// first, so it never starts from a source that may not finish it.
 pub(super) fn copy_source_ready(ctx: &Ctx<'_>, from: MemberId) -> bool {
     let view = ctx.state.member(from);
     // After a driver restart, a report from before it says nothing of now: the source may have
