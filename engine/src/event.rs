@@ -178,6 +178,14 @@ pub enum Event {
         /// Which limit, with the figures.
         reason: String,
     },
+    /// The spec change recorded in the same step shortened the agents' lease. An agent polled
+    /// before the change may hold the previous, longer lease: no member's silence counts as its
+    /// lease run out before `until`.
+    LeaseShortened {
+        /// The change's time, plus the previous lease, plus the poll deadline: by then a lease
+        /// given by a poll asked before the change has run out.
+        until: Timestamp,
+    },
 }
 
 impl Event {

@@ -22,12 +22,12 @@ use crate::types::{Seq, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// The record format version written by this build. Version 2 added the agent report's copy
-/// progress and the reason a database is not serving; version 3 the role label effect. Older
-/// records keep decoding.
-pub const FORMAT_VERSION: u16 = 3;
+/// progress and the reason a database is not serving; version 3 the role label effect; version 4
+/// the `LeaseShortened` event. Older records keep decoding.
+pub const FORMAT_VERSION: u16 = 4;
 
 /// The record format versions this build reads.
-pub const READ_FORMAT_VERSIONS: [u16; 3] = [1, 2, 3];
+pub const READ_FORMAT_VERSIONS: [u16; 4] = [1, 2, 3, 4];
 
 /// The snapshot format version written by this build. Snapshots of a version this build does
 /// not read are not decoded: a reader folds the stream from its start instead.
@@ -185,7 +185,8 @@ impl Record {
             let v1: crate::record_old::Record = postcard::from_bytes(payload).map_err(malformed)?;
             return Ok(v1.into());
         }
-        // Version 3 only appended enum variants: a version 2 payload is a version 3 one.
+        // Versions 3 and 4 only appended enum variants: a version 2 or 3 payload is a version 4
+        // one.
         postcard::from_bytes(payload).map_err(malformed)
     }
 }

@@ -7,8 +7,10 @@
 //! - Version 3 added the role label effect (`Action::LabelPod`, `EffectKey::Label`), appended
 //!   to their enums, so a version 2 record decodes as a version 3 one; a member's view gained
 //!   its pod's known `label`, so a version 2 snapshot decodes with the label unknown.
-//! - Snapshot version 4 added a member's `unreachable_since`; an earlier snapshot decodes with
-//!   it unknown, so the member's silence counts from its last recorded contact.
+//! - Version 4 added the event `LeaseShortened`, appended to its enum, so a version 3 record
+//!   decodes as a version 4 one. Snapshot version 4 added a member's `unreachable_since` and the
+//!   state's `lease_floor`; an earlier snapshot decodes with the first unknown (the member's
+//!   silence counts from its last recorded contact) and no floor.
 //!
 //! Only the types whose encoding changed are mirrored here; every other type is shared with the
 //! current format. The variants must stay in their version 1 order.
@@ -515,6 +517,7 @@ impl<M: Into<state::MemberView>, I: Into<state::Issued>> From<EngineState<M, I>>
             transitions: v1.transitions,
             observing_since: v1.observing_since,
             promoted_in_state: v1.promoted_in_state,
+            lease_floor: Timestamp(0),
         }
     }
 }

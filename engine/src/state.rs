@@ -331,6 +331,9 @@ pub struct EngineState {
     pub(crate) transitions: u64,
     pub(crate) observing_since: Timestamp,
     pub(crate) promoted_in_state: Option<MemberId>,
+    /// No member's silence counts as its lease run out before this (a lease shortened by a spec
+    /// change: `Event::LeaseShortened`).
+    pub(crate) lease_floor: Timestamp,
 }
 
 impl Default for EngineState {
@@ -364,6 +367,7 @@ impl EngineState {
             transitions: 0,
             observing_since: Timestamp(0),
             promoted_in_state: None,
+            lease_floor: Timestamp(0),
         }
     }
 
@@ -502,6 +506,7 @@ impl EngineState {
                 self.forget_deleted_nodes();
             }
             Event::InputRefused { .. } => {}
+            Event::LeaseShortened { until } => self.lease_floor = self.lease_floor.max(*until),
             Event::Transition {
                 from,
                 to,

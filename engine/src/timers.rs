@@ -50,7 +50,8 @@ impl EngineState {
                     .unreachable_since
                     .or(view.last_contact)
                     .unwrap_or(self.observing_since);
-                Some(baseline.plus_ms(spec.unreachable_timeout_ms()))
+                let silent = baseline.plus_ms(spec.unreachable_timeout_ms());
+                Some(silent.max(self.lease_floor))
             }
             Timer::Restarting(member) => {
                 let since = self.member(*member).starting_since?;

@@ -141,7 +141,8 @@ impl Bounds<'_> {
             | Event::AttemptCounted { .. }
             | Event::LagAccepted { .. }
             | Event::Recovered { .. }
-            | Event::InputRefused { .. } => Ok(()),
+            | Event::InputRefused { .. }
+            | Event::LeaseShortened { .. } => Ok(()),
         }
     }
 }

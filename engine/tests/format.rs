@@ -279,12 +279,45 @@ fn version_3_records_keep_decoding() {
         ("record-v3-creation.bin", creation()),
         ("record-v3-failover.bin", failover_v3()),
     ] {
+        let golden = std::fs::read(fixture(name)).expect("the fixture");
+        assert_eq!(peek_version(&golden), Some(3), "{name}");
+        assert_eq!(Record::decode(&golden).as_ref(), Ok(&record), "{name}");
+    }
+}
+
+/// A spec change that shortens the lease, as version 4 records it.
+fn lease_shortened() -> Record {
+    let mut spec = Spec::defaults(Topology::MasterSlave);
+    spec.unreachable_timeout_s = 20;
+    spec.agent_lease_s = 14;
+    Record {
+        seq: Seq(3),
+        at: Timestamp(70_000),
+        input: Input::Spec(spec.clone()),
+        events: vec![
+            Event::SpecChanged { spec },
+            Event::LeaseShortened {
+                until: Timestamp(94_000),
+            },
+        ],
+        effects: Vec::new(),
+    }
+}
+
+#[test]
+fn version_4_records_keep_decoding() {
+    for (name, record) in [
+        ("record-v4-creation.bin", creation()),
+        ("record-v4-failover.bin", failover_v3()),
+        ("record-v4-lease-shortened.bin", lease_shortened()),
+    ] {
         check_golden(name, &record.encode());
         let golden = std::fs::read(fixture(name)).expect("the fixture");
+        assert_eq!(peek_version(&golden), Some(4), "{name}");
         assert_eq!(Record::decode(&golden).as_ref(), Ok(&record), "{name}");
     }
     assert_eq!(
-        FORMAT_VERSION, 3,
+        FORMAT_VERSION, 4,
         "a new format version needs new fixtures beside these"
     );
 }
@@ -378,7 +411,7 @@ fn corruption_is_detected() {
         Record::decode(&wrong_version),
         Err(DecodeError::UnknownVersion {
             version: 9,
-            supported: 3
+            supported: FORMAT_VERSION
         })
     ));
     for cut in [0, 5, 12, bytes.len() - 1] {

@@ -1201,6 +1201,9 @@ fn render_event(event: &Event) -> Rendered {
         Event::InputRefused { input, reason: why } => Rendered::new("input-refused")
             .with("input", input)
             .with("reason", why),
+        Event::LeaseShortened { until } => {
+            Rendered::new("lease-shortened").with("until", time(*until))
+        }
     }
 }
 

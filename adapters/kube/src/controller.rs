@@ -6,7 +6,8 @@
 //! - watches the cluster's pods, claims and local PVs, and the nodes, and gives the engine what
 //!   changed (`Input::Pod`, `Input::Volume`, `Input::Node`); the spec goes through the one
 //!   conversion, `ZenithClusterSpec::to_engine`;
-//! - polls each member's agent every `pollingInterval` (the poll renews the agent's lease);
+//! - polls each member's agent every `pollingInterval`, every 2 s while it does not answer (the
+//!   poll renews the agent's lease);
 //! - wakes the engine at its next deadline (`Input::Timer`);
 //! - carries out the effects of every step once the step is in the log: Kubernetes effects
 //!   through [`KubeEffects`], agent commands through [`AgentClient`], in the order they were
@@ -947,8 +948,7 @@ impl ClusterTask {
         Ok(())
     }
 
-    /// Asks every member's agent for its status; the answers come back as messages.
-    /// Asks every member whose poll is due.
+    /// Asks every member whose poll is due for its status; the answers come back as messages.
     fn poll_due(&mut self) {
         let lease_s = self.given.spec.as_ref().and_then(Spec::agent_lease);
         let now = tokio::time::Instant::now();

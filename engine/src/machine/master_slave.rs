@@ -253,6 +253,13 @@ pub(crate) const RESUMED_IN_PLACE: &str = "ResumedInPlace";
 fn active_or_both_failed(ctx: &mut Ctx<'_>) -> bool {
     resume_in_place(ctx);
     let (active, standby) = pair(ctx);
+    // An active being promoted again in place whose promotion is refused again and again has
+    // failed: the failover rules take over (it is fenced: it holds no role).
+    if let Some(why) = promotion_given_up(ctx) {
+        let detail = format!("{why} (promoting it again in place)");
+        ctx.transition(ClusterState::ActiveDown, Reason::ActiveFailed, detail);
+        return true;
+    }
     let (ha, hs) = (ctx.health(active), ctx.health(standby));
     if ha.failed() && hs.failed() {
         let detail = format!("{} and {}", describe(ctx, active), describe(ctx, standby));
@@ -457,36 +464,39 @@ fn promotion_progress(ctx: &mut Ctx<'_>, promoted: MemberId) {
 /// answer (not a timeout) cannot succeed by being asked again: manual intervention, carrying the
 /// agent's error. Returns whether it transitioned.
 fn promotion_exhausted(ctx: &mut Ctx<'_>) -> bool {
-    let Some(active) = ctx.state.active.filter(|_| !ctx.state.active_confirmed) else {
+    let Some(detail) = promotion_given_up(ctx) else {
         return false;
     };
-    let Some(issued) = ctx
-        .state
-        .issued
-        .iter()
-        .find(|issued| issued.key == EffectKey::Promote(active))
-    else {
-        return false;
-    };
-    // A command that timed out may not have reached the agent (one that flaps, say): asking
-    // again can help, so only an answer that refuses counts towards giving up.
-    let timed_out = issued.error == Some(crate::input::EffectError::Timeout);
-    if !issued.failed || issued.attempts < MAX_PROMOTE_ATTEMPTS || timed_out {
-        return false;
-    }
-    let error = issued
-        .error
-        .map_or_else(|| "unknown".to_string(), |error| format!("{error:?}"));
-    let detail = format!(
-        "promoting {active} failed {} times; the last error: {error}",
-        issued.attempts
-    );
     ctx.transition(
         ClusterState::ManualInterventionRequired,
         Reason::PromotionFailed,
         detail,
     );
     true
+}
+
+/// Why the promotion of the engine's unconfirmed active cannot succeed by being asked again, if
+/// it cannot: asked [`MAX_PROMOTE_ATTEMPTS`] times, the latest attempt refused with an answer. A
+/// command that timed out may not have reached the agent (one that flaps, say): asking again can
+/// help, so only an answer that refuses counts towards giving up.
+fn promotion_given_up(ctx: &Ctx<'_>) -> Option<String> {
+    let active = ctx.state.active.filter(|_| !ctx.state.active_confirmed)?;
+    let issued = ctx
+        .state
+        .issued
+        .iter()
+        .find(|issued| issued.key == EffectKey::Promote(active))?;
+    let timed_out = issued.error == Some(crate::input::EffectError::Timeout);
+    if !issued.failed || issued.attempts < MAX_PROMOTE_ATTEMPTS || timed_out {
+        return None;
+    }
+    let error = issued
+        .error
+        .map_or_else(|| "unknown".to_string(), |error| format!("{error:?}"));
+    Some(format!(
+        "promoting {active} failed {} times; the last error: {error}",
+        issued.attempts
+    ))
 }
 
 /// The rule "promote only what is caught up". `Ok` carries the lag a person accepted, if the

@@ -127,8 +127,20 @@ fn observe_spec(ctx: &mut Ctx<'_>, spec: &Spec) {
         });
         return;
     }
-    if ctx.state.spec.is_some() {
+    if let Some(previous) = ctx.state.spec.as_ref() {
+        // A shorter lease binds an agent only once a poll gives it: until the previous one has
+        // surely run out, no silence proves an agent stopped.
+        let shortened = match (previous.agent_lease(), spec.agent_lease()) {
+            (Some(before), Some(after)) if after < before => Some(before),
+            (Some(before), None) => Some(before),
+            _ => None,
+        };
         ctx.record(Event::SpecChanged { spec: spec.clone() });
+        if let Some(before) = shortened {
+            let seconds = u64::from(before) + u64::from(crate::config::POLL_DEADLINE_S);
+            let until = ctx.now.plus_ms(seconds * 1000);
+            ctx.record(Event::LeaseShortened { until });
+        }
         return;
     }
     let at = ctx.now;
