@@ -836,6 +836,14 @@ impl EngineState {
         self.expired(&Timer::Silent(member), now)
     }
 
+    /// Whether a contact with the member was recorded since the driver last started (or the
+    /// cluster was created): what was recorded before a restart says nothing of now.
+    pub fn heard_since_start(&self, member: MemberId) -> bool {
+        self.member(member)
+            .last_contact
+            .is_some_and(|at| at >= self.observing_since)
+    }
+
     /// How long after asking `member`'s agent the driver asks it again, given what its answer
     /// left recorded: `pollingInterval`, or `UNREACHABLE_POLL_S` when that is shorter and the member
     /// is not reachable (its last poll failed, or its current pod was never reached).

@@ -190,11 +190,11 @@ fn observe_report(ctx: &mut Ctx<'_>, member: MemberId, report: &AgentReport) {
         || old.config_hash != report.config_hash;
     let lag_flip = (lag_bytes > threshold) != view.lagging_since.is_some();
     let lsn_moved = old.lsn != report.lsn && lsn_sensitive(state.cluster);
-    // The first report after a driver restart is recorded too: what was recorded before it says
-    // nothing of now (`copy_source_ready` asks for a contact since).
-    let refresh_due = view.last_contact.is_none_or(|at| {
-        ctx.now.since_ms(at) >= granularity_ms.max(1) || at < state.observing_since
-    });
+    // The first report after a driver restart is recorded too (`copy_source_ready` asks for it).
+    let refresh_due = !state.heard_since_start(member)
+        || view
+            .last_contact
+            .is_none_or(|at| ctx.now.since_ms(at) >= granularity_ms.max(1));
     if material || lag_flip || lsn_moved || refresh_due {
         let at = ctx.now;
         ctx.record(Event::Contact {

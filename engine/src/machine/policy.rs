@@ -317,17 +317,13 @@ pub(super) fn up(ctx: &Ctx<'_>, member: MemberId) -> bool {
 /// up, and reporting the active role since the driver last started. A copy wipes its target
 /// first, so it never starts from a source that may not finish it.
 pub(super) fn copy_source_ready(ctx: &Ctx<'_>, from: MemberId) -> bool {
-    let view = ctx.state.member(from);
     // After a driver restart, a report from before it says nothing of now: the source may have
     // stopped by itself while no one renewed its lease.
-    let heard_since_restart = view
-        .last_contact
-        .is_some_and(|at| at >= ctx.state.observing_since);
     ctx.state.active == Some(from)
         && ctx.state.active_confirmed
         && up(ctx, from)
-        && view.report.role == Role::Active
-        && heard_since_restart
+        && ctx.state.member(from).report.role == Role::Active
+        && ctx.state.heard_since_start(from)
         && !lost(ctx, from)
 }
 
