@@ -216,7 +216,9 @@ fn check_effects(before: &Before, record: &Record, after: &EngineState) -> Resul
             ));
         }
         let target = match action {
-            Action::Rebuild { member, .. } | Action::ReleaseVolume { member, .. } => *member,
+            Action::Rebuild { member, .. }
+            | Action::Rewind { member, .. }
+            | Action::ReleaseVolume { member, .. } => *member,
             _ => continue,
         };
         // A cluster initializing that never promoted a member accepted no write: no copy is

@@ -118,6 +118,15 @@ pub enum Action {
         /// The role the label names (`None`: no label).
         role: Role,
     },
+    /// Discard the member's diverged suffix, back to the last position its history shares with
+    /// `from`'s, then replicate from `from` (PostgreSQL's `pg_rewind`). The agent refuses when it
+    /// cannot rewind; a rewind that stops short leaves the copy incomplete, like a failed copy.
+    Rewind {
+        /// The member to rewind.
+        member: MemberId,
+        /// The active whose history it rejoins.
+        from: MemberId,
+    },
 }
 
 /// Who carries an action out.
@@ -140,6 +149,7 @@ impl Action {
             | Action::Demote { .. }
             | Action::Fence { .. }
             | Action::Rebuild { .. }
+            | Action::Rewind { .. }
             | Action::RestartReplication { .. } => Executor::Agent,
             Action::DeletePod { .. }
             | Action::ProvisionLocalPv { .. }
@@ -157,12 +167,16 @@ impl Action {
     }
 
     /// Whether the action destroys something that cannot be had back: a pod (and the process
-    /// in it), a member's data (a rebuild wipes it first), or a volume. The driver asks
+    /// in it), a member's data (a rebuild wipes it first, a rewind discards its diverged
+    /// suffix), or a volume. The driver asks
     /// [`crate::Engine::still_wanted`] right before carrying one out.
     pub fn is_destructive(&self) -> bool {
         matches!(
             self,
-            Action::DeletePod { .. } | Action::Rebuild { .. } | Action::ReleaseVolume { .. }
+            Action::DeletePod { .. }
+                | Action::Rebuild { .. }
+                | Action::Rewind { .. }
+                | Action::ReleaseVolume { .. }
         )
     }
 
@@ -188,6 +202,7 @@ impl Action {
             | Action::Demote { member }
             | Action::Fence { member }
             | Action::Rebuild { member, .. }
+            | Action::Rewind { member, .. }
             | Action::RestartReplication { member, .. }
             | Action::ProvisionLocalPv { member, .. }
             | Action::BindPvc { member, .. }
@@ -205,6 +220,7 @@ impl Action {
             Action::Demote { .. } => "demote",
             Action::Fence { .. } => "fence",
             Action::Rebuild { .. } => "rebuild",
+            Action::Rewind { .. } => "rewind",
             Action::RestartReplication { .. } => "restart-replication",
             Action::ProvisionLocalPv { .. } => "provision-local-pv",
             Action::BindPvc { .. } => "bind-pvc",

@@ -190,12 +190,12 @@ pub enum Event {
 
 impl Event {
     /// The member whose data the engine's own action replaces or wipes with this event: a
-    /// rebuild issued, a volume released or assigned. From then on its last report no longer
+    /// rebuild or a rewind issued, a volume released or assigned. From then on its last report no longer
     /// describes its data, and neither does a report asked for before.
     pub fn forgets_data_of(&self) -> Option<MemberId> {
         match self {
             Event::Issued {
-                key: EffectKey::Rebuild(member),
+                key: EffectKey::Rebuild(member) | EffectKey::Rewind(member),
                 ..
             }
             | Event::VolumeAssigned { member, .. }
@@ -248,6 +248,8 @@ pub enum EffectKey {
     ForceDeletePod(MemberId),
     /// Labelling the member's pod with a role (`None`: removing the label).
     Label(MemberId, Role),
+    /// Rewinding the member's diverged suffix.
+    Rewind(MemberId),
 }
 
 impl EffectKey {
@@ -262,6 +264,7 @@ impl EffectKey {
             | EffectKey::Fence(_)
             | EffectKey::Rebuild(_)
             | EffectKey::RestartReplication(_)
+            | EffectKey::Rewind(_)
             | EffectKey::Label(..) => true,
             EffectKey::Volume(_)
             | EffectKey::Bind(_)
@@ -283,6 +286,7 @@ impl EffectKey {
             | EffectKey::Release(member)
             | EffectKey::Bind(member)
             | EffectKey::ForceDeletePod(member)
+            | EffectKey::Rewind(member)
             | EffectKey::Label(member, _) => Some(member),
             EffectKey::Replicas => None,
         }

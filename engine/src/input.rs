@@ -109,6 +109,58 @@ pub struct AgentReport {
     pub copy: CopyProgress,
     /// Why the database is not serving as the active, when the agent knows.
     pub not_serving: Option<NotServing>,
+    /// Where the member's data stands in the cluster's history of promotions.
+    pub timeline: Timeline,
+}
+
+/// Where a copy of the data stands in the history of promotions: every promotion starts a new
+/// timeline at the position where the promoted copy stood (PostgreSQL's timelines, a TimesTen
+/// pair's replication epochs). The agent reports the copy's current timeline, the one it
+/// branched from and the position of the branch; that is enough to tell whether a copy is a
+/// prefix of the active's history (it replicates on), diverged from it (it is rewound), or
+/// cannot be placed (it is copied afresh).
+///
+/// Timeline `0` means unknown: an agent that reports no history, or a report recorded before
+/// reports carried one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timeline {
+    /// The copy's current timeline; `0` when unknown.
+    pub id: u64,
+    /// The timeline it branched from; `0` when it is the first, or unknown.
+    pub parent: u64,
+    /// The position at which it branched from `parent`: the parent's last position this
+    /// timeline shares.
+    pub branched_at: Lsn,
+}
+
+/// How a member's copy relates to the active's history ([`Timeline::lineage`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lineage {
+    /// A prefix of the active's history: replication continues from where it stands.
+    Prefix,
+    /// It holds a suffix the active's history does not: only that suffix must be discarded.
+    Diverged,
+    /// The reports do not tell (a history is unknown).
+    Unknown,
+}
+
+impl Timeline {
+    /// How a copy on timeline `self` at `lsn` relates to the history of the active, which is on
+    /// `active`.
+    pub fn lineage(self, lsn: Lsn, active: Timeline) -> Lineage {
+        if self.id == 0 || active.id == 0 {
+            return Lineage::Unknown;
+        }
+        if self.id == active.id {
+            return Lineage::Prefix;
+        }
+        if self.id == active.parent && lsn <= active.branched_at {
+            return Lineage::Prefix;
+        }
+        // On the parent past the branch, on a timeline of its own, or on an older one that the
+        // report does not place: a rewind finds the common position and discards what follows.
+        Lineage::Diverged
+    }
 }
 
 /// The copy an agent runs to rebuild its member from the active.

@@ -52,8 +52,8 @@ pub use effect::{Action, Effect, Executor, MemberStatus, Status};
 pub use engine::{Engine, EngineError, PollTicket, Step};
 pub use event::{EffectKey, Event, FenceEvidence};
 pub use input::{
-    AgentReport, CopyProgress, EffectError, Input, NodeStatus, NotServing, Outcome, PodObservation,
-    Poll, Process, VolumeObservation,
+    AgentReport, CopyProgress, EffectError, Input, Lineage, NodeStatus, NotServing, Outcome,
+    PodObservation, Poll, Process, Timeline, VolumeObservation,
 };
 pub use limits::MAX_TRANSITIONS_PER_STEP;
 pub use machine::REPORT_EFFECT_ID;

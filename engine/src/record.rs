@@ -23,18 +23,19 @@ use serde::{Deserialize, Serialize};
 
 /// The record format version written by this build. Version 2 added the agent report's copy
 /// progress and the reason a database is not serving; version 3 the role label effect; version 4
-/// the `LeaseShortened` event. Older records keep decoding.
-pub const FORMAT_VERSION: u16 = 4;
+/// the `LeaseShortened` event; version 5 the agent report's timeline and the rewind. Older
+/// records keep decoding.
+pub const FORMAT_VERSION: u16 = 5;
 
 /// The record format versions this build reads.
-pub const READ_FORMAT_VERSIONS: [u16; 4] = [1, 2, 3, 4];
+pub const READ_FORMAT_VERSIONS: [u16; 5] = [1, 2, 3, 4, 5];
 
 /// The snapshot format version written by this build. Snapshots of a version this build does
 /// not read are not decoded: a reader folds the stream from its start instead.
-pub const SNAPSHOT_VERSION: u16 = 4;
+pub const SNAPSHOT_VERSION: u16 = 5;
 
 /// The snapshot format versions this build reads.
-pub const READ_SNAPSHOT_VERSIONS: [u16; 4] = [1, 2, 3, 4];
+pub const READ_SNAPSHOT_VERSIONS: [u16; 5] = [1, 2, 3, 4, 5];
 
 const RECORD_MAGIC: [u8; 2] = *b"TR";
 const SNAPSHOT_MAGIC: [u8; 2] = *b"TS";
@@ -181,13 +182,18 @@ impl Record {
     pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
         let (version, payload) = unframe(RECORD_MAGIC, &READ_FORMAT_VERSIONS, "record", bytes)?;
         let malformed = |error: postcard::Error| DecodeError::Malformed(error.to_string());
-        if version == 1 {
-            let v1: crate::record_old::Record = postcard::from_bytes(payload).map_err(malformed)?;
-            return Ok(v1.into());
+        use crate::record_old::{Record as Old, ReportV1, ReportV4};
+        match version {
+            1 => Ok(postcard::from_bytes::<Old<ReportV1>>(payload)
+                .map_err(malformed)?
+                .into()),
+            // Versions 3 and 4 only appended enum variants: a version 2 or 3 payload is a
+            // version 4 one.
+            2..=4 => Ok(postcard::from_bytes::<Old<ReportV4>>(payload)
+                .map_err(malformed)?
+                .into()),
+            _ => postcard::from_bytes(payload).map_err(malformed),
         }
-        // Versions 3 and 4 only appended enum variants: a version 2 or 3 payload is a version 4
-        // one.
-        postcard::from_bytes(payload).map_err(malformed)
     }
 }
 
@@ -252,6 +258,9 @@ impl EngineState {
                 .map_err(malformed)?
                 .into(),
             3 => postcard::from_bytes::<crate::record_old::StateV3>(payload)
+                .map_err(malformed)?
+                .into(),
+            4 => postcard::from_bytes::<crate::record_old::StateV4>(payload)
                 .map_err(malformed)?
                 .into(),
             _ => postcard::from_bytes(payload).map_err(malformed)?,

@@ -12,6 +12,12 @@
 //!   state's `lease_floor`; an earlier snapshot decodes with the first unknown (the member's
 //!   silence counts from its last recorded contact) and no floor.
 //!
+//! - Version 5 added the agent report's `timeline`; a version 2 to 4 report decodes with the
+//!   timeline unknown (`Timeline::default`), so a copy it describes cannot be placed in the
+//!   history and is handled as before timelines were reported. Its events gained the rewind
+//!   (`Action::Rewind`, `EffectKey::Rewind`), appended to their enums. Snapshot version 5 holds
+//!   the new report in each member's view.
+//!
 //! Only the types whose encoding changed are mirrored here; every other type is shared with the
 //! current format. The variants must stay in their version 1 order.
 
@@ -27,17 +33,19 @@ use crate::types::{
 };
 use serde::Deserialize;
 
+/// A record of version 1 (`Record<ReportV1>`) or of versions 2 to 4 (`Record<ReportV4>`).
 #[derive(Deserialize)]
-pub(crate) struct Record {
+pub(crate) struct Record<R> {
     seq: Seq,
     at: Timestamp,
-    input: Input,
-    events: Vec<Event>,
+    input: Input<R>,
+    events: Vec<Event<R>>,
     effects: Vec<Effect>,
 }
 
+/// A version 1 agent report.
 #[derive(Clone, Copy, Deserialize)]
-struct AgentReport {
+pub(crate) struct ReportV1 {
     process: Process,
     role: Role,
     lsn: Lsn,
@@ -47,17 +55,31 @@ struct AgentReport {
     config_hash: ConfigHash,
 }
 
-#[derive(Deserialize)]
-enum Poll {
-    Unreachable,
-    Report(AgentReport),
+/// A version 2 to 4 agent report: the current one but its `timeline`.
+#[derive(Clone, Copy, Deserialize)]
+pub(crate) struct ReportV4 {
+    process: Process,
+    role: Role,
+    lsn: Lsn,
+    replication_connected: bool,
+    in_sync: bool,
+    copy_complete: bool,
+    config_hash: ConfigHash,
+    copy: input::CopyProgress,
+    not_serving: Option<input::NotServing>,
 }
 
 #[derive(Deserialize)]
-enum Input {
+enum Poll<R> {
+    Unreachable,
+    Report(R),
+}
+
+#[derive(Deserialize)]
+enum Input<R> {
     Agent {
         member: MemberId,
-        poll: Poll,
+        poll: Poll<R>,
     },
     Pod {
         member: MemberId,
@@ -83,7 +105,7 @@ enum Input {
 }
 
 #[derive(Deserialize)]
-enum Event {
+enum Event<R> {
     Created {
         spec: Spec,
         at: Timestamp,
@@ -98,7 +120,7 @@ enum Event {
     Contact {
         member: MemberId,
         at: Timestamp,
-        report: AgentReport,
+        report: R,
         lag_bytes: u64,
     },
     Unreachable {
@@ -173,10 +195,17 @@ enum Event {
         log_lost: bool,
         at: Timestamp,
     },
+    InputRefused {
+        input: String,
+        reason: String,
+    },
+    LeaseShortened {
+        until: Timestamp,
+    },
 }
 
-impl From<AgentReport> for input::AgentReport {
-    fn from(v1: AgentReport) -> input::AgentReport {
+impl From<ReportV1> for input::AgentReport {
+    fn from(v1: ReportV1) -> input::AgentReport {
         input::AgentReport {
             process: v1.process,
             role: v1.role,
@@ -187,12 +216,30 @@ impl From<AgentReport> for input::AgentReport {
             config_hash: v1.config_hash,
             copy: input::CopyProgress::Idle,
             not_serving: None,
+            timeline: input::Timeline::default(),
         }
     }
 }
 
-impl From<Input> for input::Input {
-    fn from(v1: Input) -> input::Input {
+impl From<ReportV4> for input::AgentReport {
+    fn from(v4: ReportV4) -> input::AgentReport {
+        input::AgentReport {
+            process: v4.process,
+            role: v4.role,
+            lsn: v4.lsn,
+            replication_connected: v4.replication_connected,
+            in_sync: v4.in_sync,
+            copy_complete: v4.copy_complete,
+            config_hash: v4.config_hash,
+            copy: v4.copy,
+            not_serving: v4.not_serving,
+            timeline: input::Timeline::default(),
+        }
+    }
+}
+
+impl<R: Into<input::AgentReport>> From<Input<R>> for input::Input {
+    fn from(v1: Input<R>) -> input::Input {
         use input::Input as I;
         match v1 {
             Input::Agent { member, poll } => I::Agent {
@@ -213,8 +260,8 @@ impl From<Input> for input::Input {
     }
 }
 
-impl From<Event> for event::Event {
-    fn from(v1: Event) -> event::Event {
+impl<R: Into<input::AgentReport>> From<Event<R>> for event::Event {
+    fn from(v1: Event<R>) -> event::Event {
         use event::Event as E;
         match v1 {
             Event::Created { spec, at } => E::Created { spec, at },
@@ -278,12 +325,14 @@ impl From<Event> for event::Event {
             }
             Event::ActiveAdopted { member } => E::ActiveAdopted { member },
             Event::Recovered { log_lost, at } => E::Recovered { log_lost, at },
+            Event::InputRefused { input, reason } => E::InputRefused { input, reason },
+            Event::LeaseShortened { until } => E::LeaseShortened { until },
         }
     }
 }
 
-impl From<Record> for Current {
-    fn from(v1: Record) -> Current {
+impl<R: Into<input::AgentReport>> From<Record<R>> for Current {
+    fn from(v1: Record<R>) -> Current {
         Current {
             seq: v1.seq,
             at: v1.at,
@@ -351,7 +400,7 @@ pub(crate) struct MemberView {
     last_contact: Option<Timestamp>,
     reachable: bool,
     contacted_this_pod: bool,
-    report: AgentReport,
+    report: ReportV1,
     lag_bytes: u64,
     lagging_since: Option<Timestamp>,
     in_sync: bool,
@@ -397,7 +446,7 @@ pub(crate) struct MemberViewV2 {
     last_contact: Option<Timestamp>,
     reachable: bool,
     contacted_this_pod: bool,
-    report: input::AgentReport,
+    report: ReportV4,
     lag_bytes: u64,
     lagging_since: Option<Timestamp>,
     in_sync: bool,
@@ -418,7 +467,7 @@ impl From<MemberViewV2> for state::MemberView {
             reachable: v2.reachable,
             unreachable_since: None,
             contacted_this_pod: v2.contacted_this_pod,
-            report: v2.report,
+            report: v2.report.into(),
             lag_bytes: v2.lag_bytes,
             lagging_since: v2.lagging_since,
             in_sync: v2.in_sync,
@@ -442,7 +491,7 @@ pub(crate) struct MemberViewV3 {
     last_contact: Option<Timestamp>,
     reachable: bool,
     contacted_this_pod: bool,
-    report: input::AgentReport,
+    report: ReportV4,
     lag_bytes: u64,
     lagging_since: Option<Timestamp>,
     in_sync: bool,
@@ -464,7 +513,7 @@ impl From<MemberViewV3> for state::MemberView {
             reachable: v3.reachable,
             unreachable_since: None,
             contacted_this_pod: v3.contacted_this_pod,
-            report: v3.report,
+            report: v3.report.into(),
             lag_bytes: v3.lag_bytes,
             lagging_since: v3.lagging_since,
             in_sync: v3.in_sync,
@@ -477,6 +526,109 @@ impl From<MemberViewV3> for state::MemberView {
             assigned_node: v3.assigned_node,
             starting_since: v3.starting_since,
             label: v3.label,
+        }
+    }
+}
+
+/// A version 4 member view: the current one with a version 4 report.
+#[derive(Deserialize)]
+pub(crate) struct MemberViewV4 {
+    last_contact: Option<Timestamp>,
+    reachable: bool,
+    unreachable_since: Option<Timestamp>,
+    contacted_this_pod: bool,
+    report: ReportV4,
+    lag_bytes: u64,
+    lagging_since: Option<Timestamp>,
+    in_sync: bool,
+    pod: Option<PodObservation>,
+    condemned_pod: Option<PodUid>,
+    pvc: Option<PvcUid>,
+    pv: Option<(PvName, NodeName)>,
+    volume_lost: bool,
+    volume_generation: u32,
+    assigned_node: Option<NodeName>,
+    starting_since: Option<Timestamp>,
+    label: Option<Role>,
+}
+
+impl From<MemberViewV4> for state::MemberView {
+    fn from(v4: MemberViewV4) -> state::MemberView {
+        state::MemberView {
+            last_contact: v4.last_contact,
+            reachable: v4.reachable,
+            unreachable_since: v4.unreachable_since,
+            contacted_this_pod: v4.contacted_this_pod,
+            report: v4.report.into(),
+            lag_bytes: v4.lag_bytes,
+            lagging_since: v4.lagging_since,
+            in_sync: v4.in_sync,
+            pod: v4.pod,
+            condemned_pod: v4.condemned_pod,
+            pvc: v4.pvc,
+            pv: v4.pv,
+            volume_lost: v4.volume_lost,
+            volume_generation: v4.volume_generation,
+            assigned_node: v4.assigned_node,
+            starting_since: v4.starting_since,
+            label: v4.label,
+        }
+    }
+}
+
+/// A version 4 snapshot: the current state with version 4 member views.
+#[derive(Deserialize)]
+pub(crate) struct StateV4 {
+    seq: Seq,
+    spec: Option<Spec>,
+    cluster: ClusterState,
+    previous: Option<ClusterState>,
+    since: Timestamp,
+    reason: Option<Reason>,
+    detail: String,
+    active: Option<MemberId>,
+    active_confirmed: bool,
+    accepted_lag_bytes: Option<u64>,
+    members: [MemberViewV4; 2],
+    nodes: Vec<state::NodeView>,
+    issued: Vec<state::Issued>,
+    next_effect: u64,
+    attempts: u32,
+    reexamine_token: String,
+    switchover_token: String,
+    log_lost: bool,
+    transitions: u64,
+    observing_since: Timestamp,
+    promoted_in_state: Option<MemberId>,
+    lease_floor: Timestamp,
+}
+
+impl From<StateV4> for state::EngineState {
+    fn from(v4: StateV4) -> state::EngineState {
+        let [first, second] = v4.members;
+        state::EngineState {
+            seq: v4.seq,
+            spec: v4.spec,
+            cluster: v4.cluster,
+            previous: v4.previous,
+            since: v4.since,
+            reason: v4.reason,
+            detail: v4.detail,
+            active: v4.active,
+            active_confirmed: v4.active_confirmed,
+            accepted_lag_bytes: v4.accepted_lag_bytes,
+            members: [first.into(), second.into()],
+            nodes: v4.nodes,
+            issued: v4.issued,
+            next_effect: v4.next_effect,
+            attempts: v4.attempts,
+            reexamine_token: v4.reexamine_token,
+            switchover_token: v4.switchover_token,
+            log_lost: v4.log_lost,
+            transitions: v4.transitions,
+            observing_since: v4.observing_since,
+            promoted_in_state: v4.promoted_in_state,
+            lease_floor: v4.lease_floor,
         }
     }
 }

@@ -630,6 +630,7 @@ impl EngineState {
         view.report.copy_complete = false;
         view.report.copy = CopyProgress::Copying { percent: 0 };
         view.report.lsn = crate::types::Lsn(0);
+        view.report.timeline = crate::input::Timeline::default();
         view.in_sync = false;
         view.lag_bytes = 0;
         view.lagging_since = None;

@@ -90,6 +90,7 @@ impl Bounds<'_> {
             | EffectKey::Release(of)
             | EffectKey::Bind(of)
             | EffectKey::ForceDeletePod(of)
+            | EffectKey::Rewind(of)
             | EffectKey::Label(of, _) => self.member(of),
             EffectKey::Replicas => Ok(()),
         }

@@ -12,8 +12,8 @@ use tandem_engine::{
     Action, AgentReport, ClusterState, ConfigHash, CopyProgress, DecodeError, Effect, EffectError,
     EffectId, EffectKey, EngineState, Event, FenceEvidence, Input, Lsn, MemberId, MemberStatus,
     NodeName, NodeStatus, NotServing, Outcome, PodObservation, PodUid, Poll, Process, PvName,
-    PvcUid, Reason, Record, Role, Seq, Spec, Status, SwitchoverRequest, Timestamp, Topology,
-    VolumeObservation,
+    PvcUid, Reason, Record, Role, Seq, Spec, Status, SwitchoverRequest, Timeline, Timestamp,
+    Topology, VolumeObservation,
 };
 
 fn fixture(name: &str) -> PathBuf {
@@ -79,8 +79,13 @@ fn creation() -> Record {
 }
 
 /// The failover record; `copy` and `not_serving` are what version 2 added to the agent report
-/// (a version 1 report decodes with `Idle` and `None`).
+/// (a version 1 report decodes with `Idle` and `None`), and its timeline is unknown, as every
+/// report before version 5 decodes.
 fn failover(copy: CopyProgress, not_serving: Option<NotServing>) -> Record {
+    failover_at(copy, not_serving, Timeline::default())
+}
+
+fn failover_at(copy: CopyProgress, not_serving: Option<NotServing>, timeline: Timeline) -> Record {
     let report = AgentReport {
         process: Process::Down,
         role: Role::Active,
@@ -91,6 +96,7 @@ fn failover(copy: CopyProgress, not_serving: Option<NotServing>) -> Record {
         config_hash: ConfigHash(7),
         copy,
         not_serving,
+        timeline,
     };
     Record {
         seq: Seq(2),
@@ -311,13 +317,60 @@ fn version_4_records_keep_decoding() {
         ("record-v4-failover.bin", failover_v3()),
         ("record-v4-lease-shortened.bin", lease_shortened()),
     ] {
-        check_golden(name, &record.encode());
         let golden = std::fs::read(fixture(name)).expect("the fixture");
         assert_eq!(peek_version(&golden), Some(4), "{name}");
         assert_eq!(Record::decode(&golden).as_ref(), Ok(&record), "{name}");
     }
+}
+
+/// The failover record as version 5 writes it: the report places the old active in the history,
+/// and the old active is rewound.
+fn failover_v5() -> Record {
+    let mut record = failover_at(
+        CopyProgress::Copying { percent: 42 },
+        Some(NotServing::Restarted),
+        Timeline {
+            id: 3,
+            parent: 2,
+            branched_at: Lsn(120_000),
+        },
+    );
+    let v3 = failover_v3();
+    record
+        .events
+        .extend(v3.events[record.events.len()..].iter().cloned());
+    record
+        .effects
+        .extend(v3.effects[record.effects.len()..].iter().cloned());
+    record.events.push(Event::Issued {
+        id: EffectId(7),
+        key: EffectKey::Rewind(MemberId(0)),
+        at: Timestamp(90_000),
+    });
+    record.effects.push(Effect {
+        id: EffectId(7),
+        action: Action::Rewind {
+            member: MemberId(0),
+            from: MemberId(1),
+        },
+    });
+    record
+}
+
+#[test]
+fn version_5_records_keep_decoding() {
+    for (name, record) in [
+        ("record-v5-creation.bin", creation()),
+        ("record-v5-failover.bin", failover_v5()),
+        ("record-v5-lease-shortened.bin", lease_shortened()),
+    ] {
+        check_golden(name, &record.encode());
+        let golden = std::fs::read(fixture(name)).expect("the fixture");
+        assert_eq!(peek_version(&golden), Some(5), "{name}");
+        assert_eq!(Record::decode(&golden).as_ref(), Ok(&record), "{name}");
+    }
     assert_eq!(
-        FORMAT_VERSION, 4,
+        FORMAT_VERSION, 5,
         "a new format version needs new fixtures beside these"
     );
 }
@@ -359,11 +412,28 @@ fn version_4_snapshots_keep_decoding() {
         state.member(MemberId(0)).unreachable_since,
         Some(Timestamp(60_500))
     );
-    check_golden("snapshot-v4.bin", &state.encode_snapshot());
     let golden = std::fs::read(fixture("snapshot-v4.bin")).expect("the fixture");
+    assert_eq!(peek_version(&golden), Some(4));
+    assert_eq!(EngineState::decode_snapshot(&golden).as_ref(), Ok(&state));
+}
+
+#[test]
+fn version_5_snapshots_keep_decoding() {
+    // The rewind is not issued yet: the state keeps the old active's reported timeline.
+    let mut record = failover_v5();
+    record.events.pop();
+    record.events.push(Event::Unreachable {
+        member: MemberId(0),
+        at: Timestamp(60_500),
+    });
+    let state = snapshot_state(record);
+    assert_eq!(state.member(MemberId(0)).report.timeline.id, 3);
+    check_golden("snapshot-v5.bin", &state.encode_snapshot());
+    let golden = std::fs::read(fixture("snapshot-v5.bin")).expect("the fixture");
+    assert_eq!(peek_version(&golden), Some(5));
     assert_eq!(EngineState::decode_snapshot(&golden).as_ref(), Ok(&state));
     assert_eq!(
-        SNAPSHOT_VERSION, 4,
+        SNAPSHOT_VERSION, 5,
         "a new snapshot version needs a new fixture beside these"
     );
 }

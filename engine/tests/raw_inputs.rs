@@ -12,7 +12,7 @@ mod seeds;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use seeds::fixed_and_fresh;
-use tandem_engine::testing::{Harness, arb_copy_progress, arb_not_serving};
+use tandem_engine::testing::{Harness, arb_copy_progress, arb_not_serving, arb_timeline};
 use tandem_engine::{
     AgentReport, ConfigHash, EffectError, EffectId, EngineError, Input, Lsn, MemberId, NodeName,
     NodeStatus, Outcome, PodObservation, PodUid, Poll, Process, PvName, PvcUid, Replication, Role,
@@ -63,10 +63,18 @@ fn report() -> impl Strategy<Value = AgentReport> {
             any::<bool>(),
             any::<bool>(),
         ),
-        (big_u64(), arb_copy_progress(), arb_not_serving()),
+        (
+            big_u64(),
+            arb_copy_progress(),
+            arb_not_serving(),
+            arb_timeline(),
+        ),
     )
         .prop_map(
-            |((process, role, lsn, connected, in_sync, complete), (hash, copy, not_serving))| {
+            |(
+                (process, role, lsn, connected, in_sync, complete),
+                (hash, copy, not_serving, timeline),
+            )| {
                 AgentReport {
                     process,
                     role,
@@ -77,6 +85,7 @@ fn report() -> impl Strategy<Value = AgentReport> {
                     config_hash: ConfigHash(hash),
                     copy,
                     not_serving,
+                    timeline,
                 }
             },
         )

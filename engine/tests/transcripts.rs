@@ -10,7 +10,8 @@ use tandem_engine::{
     Action, AgentReport, ClusterState, ConfigHash, CopyProgress, Effect, EffectError, EffectKey,
     Event, FenceEvidence, Health, Input, Lsn, MemberId, MemberStatus, NodeName, NodeStatus,
     NotServing, Outcome, PodObservation, PodUid, Poll, PollTicket, Process, PvName, PvcUid, Reason,
-    Record, Role, Spec, Status, SwitchoverRequest, Timestamp, Topology, VolumeObservation,
+    Record, Role, Spec, Status, SwitchoverRequest, Timeline, Timestamp, Topology,
+    VolumeObservation,
 };
 
 struct Runner {
@@ -347,6 +348,7 @@ impl Runner {
             Some("conflict") => Outcome::Failed(EffectError::Conflict),
             Some("timeout") => Outcome::Failed(EffectError::Timeout),
             Some("error") => Outcome::Failed(EffectError::ServerError),
+            Some("rejected") => Outcome::Failed(EffectError::Rejected),
             other => return Err(format!("unknown outcome {other:?}")),
         };
         let effect = self
@@ -618,6 +620,17 @@ fn parse_report(args: &[&str]) -> Result<AgentReport, String> {
             Some(("copying", value)) => {
                 let percent = value.parse().map_err(|_| "copying=PERCENT")?;
                 report.copy = CopyProgress::Copying { percent }
+            }
+            Some(("timeline", value)) => {
+                // `ID/PARENT@BRANCHED_AT`, or `ID` alone for a first timeline.
+                let usage = "timeline=ID or timeline=ID/PARENT@LSN";
+                let (id, rest) = value.split_once('/').unwrap_or((value, "0@0"));
+                let (parent, at) = rest.split_once('@').ok_or(usage)?;
+                report.timeline = Timeline {
+                    id: id.parse().map_err(|_| usage)?,
+                    parent: parent.parse().map_err(|_| usage)?,
+                    branched_at: Lsn(at.parse().map_err(|_| usage)?),
+                };
             }
             Some(("why", value)) => {
                 report.not_serving = Some(match value {
@@ -976,6 +989,7 @@ fn effect_key(key: EffectKey) -> String {
         EffectKey::Bind(of) => ("bind", of),
         EffectKey::ForceDeletePod(of) => ("force-delete-pod", of),
         EffectKey::Label(of, label) => return format!("label({},{})", of.0, role(label)),
+        EffectKey::Rewind(of) => ("rewind", of),
     };
     format!("{name}({})", of.0)
 }
@@ -992,6 +1006,7 @@ fn with_report(rendered: Rendered, report: &AgentReport) -> Rendered {
         config_hash,
         copy,
         not_serving,
+        timeline,
     } = *report;
     let process = match process {
         Process::Starting => "starting",
@@ -1014,7 +1029,7 @@ fn with_report(rendered: Rendered, report: &AgentReport) -> Rendered {
         }
         .to_string()
     });
-    rendered
+    let rendered = rendered
         .with("role", role(reported_role))
         .with("process", process)
         .with("lsn", lsn.0)
@@ -1023,7 +1038,18 @@ fn with_report(rendered: Rendered, report: &AgentReport) -> Rendered {
         .with("copy-complete", copy_complete)
         .with("copy", copy)
         .with("why", why)
-        .with("hash", config_hash.0)
+        .with("hash", config_hash.0);
+    // Written only when known, as a `report` line's `timeline=` argument writes it.
+    if timeline.id == 0 {
+        return rendered;
+    }
+    rendered.with(
+        "timeline",
+        format!(
+            "{}/{}@{}",
+            timeline.id, timeline.parent, timeline.branched_at.0
+        ),
+    )
 }
 
 /// A spec: its topology, then what differs from the topology's defaults, by the names `set`
@@ -1223,11 +1249,11 @@ fn render_action(action: &Action) -> Rendered {
         Action::Promote { member: of }
         | Action::Demote { member: of }
         | Action::Fence { member: of } => rendered.with("member", member(*of)),
-        Action::Rebuild { member: of, from } | Action::RestartReplication { member: of, from } => {
-            rendered
-                .with("member", member(*of))
-                .with("from", member(*from))
-        }
+        Action::Rebuild { member: of, from }
+        | Action::Rewind { member: of, from }
+        | Action::RestartReplication { member: of, from } => rendered
+            .with("member", member(*of))
+            .with("from", member(*from)),
         Action::ProvisionLocalPv {
             member: of,
             node,

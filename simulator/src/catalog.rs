@@ -197,7 +197,8 @@ fn duration(ms: u64) -> String {
 }
 
 /// The summary table: scenario, result, transitions, time to recover, writes lost, what the
-/// run cost clients (time without writes, time without a standby receiving them, full copies),
+/// run cost clients (time without writes, time without a standby receiving them, full copies,
+/// rewinds),
 /// simulated/wall ratio.
 pub fn summary(reports: &[RunReport]) -> String {
     let name_width = reports
@@ -207,7 +208,7 @@ pub fn summary(reports: &[RunReport]) -> String {
         .unwrap_or(8)
         .max(8);
     let mut out = format!(
-        "{:<name_width$}  {:<6}  {:>11}  {:>10}  {:>9}  {:>9}  {:>9}  {:>6}  {:>10}\n",
+        "{:<name_width$}  {:<6}  {:>11}  {:>10}  {:>9}  {:>9}  {:>9}  {:>6}  {:>7}  {:>10}\n",
         "scenario",
         "result",
         "transitions",
@@ -216,12 +217,13 @@ pub fn summary(reports: &[RunReport]) -> String {
         "no writes",
         "degraded",
         "copies",
+        "rewinds",
         "sim/wall"
     );
     for report in reports {
         let recovered = report.recovered_after_ms.map_or("-".to_string(), duration);
         out.push_str(&format!(
-            "{:<name_width$}  {:<6}  {:>11}  {:>10}  {:>9}  {:>9}  {:>9}  {:>6}  {:>9.0}x\n",
+            "{:<name_width$}  {:<6}  {:>11}  {:>10}  {:>9}  {:>9}  {:>9}  {:>6}  {:>7}  {:>9.0}x\n",
             report.name,
             if report.passed() { "ok" } else { "FAILED" },
             report.transitions,
@@ -230,6 +232,7 @@ pub fn summary(reports: &[RunReport]) -> String {
             duration(report.costs.write_outage_ms),
             duration(report.costs.degraded_ms),
             report.costs.full_copies,
+            report.costs.rewinds,
             report.speedup(),
         ));
     }

@@ -6,6 +6,8 @@
 //! promotion (a split brain) diverges visibly. Positions are LSNs in bytes; every write is
 //! [`WRITE_BYTES`] long.
 
+use tandem_engine::{Lsn, Timeline};
+
 /// The size of one client write, in LSN bytes.
 pub const WRITE_BYTES: u64 = 100;
 
@@ -81,6 +83,41 @@ impl History {
             limit = limit.min(fork);
         }
         None
+    }
+
+    /// The longest prefix of `holder` that `leader` contains: where a rewind of `holder` against
+    /// `leader` takes it back to.
+    pub fn common(&self, holder: Position, leader: Position) -> Position {
+        let mut current = holder.branch;
+        let mut limit = holder.lsn;
+        // Each step moves to a strictly older branch, so this ends within the branch count.
+        for _ in 0..=self.branches.len() {
+            if let Some(lsn) = self.highest_on(leader, current) {
+                return Position {
+                    branch: current,
+                    lsn: limit.min(lsn),
+                };
+            }
+            let Some((parent, fork)) = self.branches[current].parent else {
+                break;
+            };
+            current = parent;
+            limit = limit.min(fork);
+        }
+        Position::default()
+    }
+
+    /// The copy's place in the history as an agent reports it: its branch as a timeline
+    /// (numbered from 1), the branch it forked from and where.
+    pub fn timeline(&self, holder: Position) -> Timeline {
+        let (parent, branched_at) = self.branches[holder.branch]
+            .parent
+            .map_or((0, 0), |(parent, fork)| (parent as u64 + 1, fork));
+        Timeline {
+            id: holder.branch as u64 + 1,
+            parent,
+            branched_at: Lsn(branched_at),
+        }
     }
 
     /// Whether `follower` is a prefix of `leader` (it can replicate from it without a rebuild).
@@ -353,5 +390,55 @@ mod tests {
         assert!(history.is_prefix(at(0, u64::MAX), forked));
         assert!(history.at_least_as_new(forked, at(0, top)));
         assert!(!history.at_least_as_new(at(0, 0), forked));
+    }
+
+    #[test]
+    fn a_rewind_goes_back_to_the_last_shared_position_and_a_timeline_names_the_branch() {
+        let mut history = History::default();
+        // Branch 1 forks branch 0 at 800; branch 2 forks branch 1 at 1_500.
+        let one = history.fork(at(0, 800));
+        let two = history.fork(at(one.branch, 1_500));
+        let leader = at(two.branch, 3_000);
+        // The old active went on to 1_000 on branch 0: back to 800.
+        assert_eq!(history.common(at(0, 1_000), leader), at(0, 800));
+        // A copy behind the fork is a prefix: nothing is discarded.
+        assert_eq!(history.common(at(0, 600), leader), at(0, 600));
+        // On branch 1 past its fork by branch 2: back to 1_500.
+        assert_eq!(
+            history.common(at(one.branch, 2_000), leader),
+            at(one.branch, 1_500)
+        );
+        // On the leader's own branch, behind it: kept.
+        assert_eq!(
+            history.common(at(two.branch, 2_500), leader),
+            at(two.branch, 2_500)
+        );
+        // A branch the leader does not descend from goes back to where it forked off.
+        let other = history.fork(at(one.branch, 1_200));
+        assert_eq!(
+            history.common(at(other.branch, 4_000), leader),
+            at(one.branch, 1_200)
+        );
+        for holder in [at(0, 1_000), at(one.branch, 2_000), at(other.branch, 4_000)] {
+            let common = history.common(holder, leader);
+            assert!(history.is_prefix(common, leader), "{holder:?}");
+            assert!(history.contains(holder, common), "{holder:?}");
+        }
+        assert_eq!(
+            history.timeline(at(two.branch, 3_000)),
+            Timeline {
+                id: 3,
+                parent: 2,
+                branched_at: Lsn(1_500)
+            }
+        );
+        assert_eq!(
+            history.timeline(at(0, 10)),
+            Timeline {
+                id: 1,
+                parent: 0,
+                branched_at: Lsn(0)
+            }
+        );
     }
 }

@@ -80,6 +80,13 @@ pub struct WorldConfig {
     pub api_latency_ms: Millis,
     /// `agentLatencyMs` (default 5): how long an agent poll or command takes.
     pub agent_latency_ms: Millis,
+    /// `agentsReportHistory` (default true): an agent reports where its member's data stands
+    /// in the history of promotions; when false it reports no history, and the engine copies
+    /// afresh every member it cannot place (one that restarted, or a former active).
+    pub agents_report_history: bool,
+    /// `agentsRewind` (default true): an agent can rewind its member's diverged suffix; when
+    /// false it refuses every rewind, and a diverged member is copied afresh.
+    pub agents_rewind: bool,
 }
 
 impl Default for WorldConfig {
@@ -94,6 +101,8 @@ impl Default for WorldConfig {
             replication_lag_ms: 5,
             api_latency_ms: 20,
             agent_latency_ms: 5,
+            agents_report_history: true,
+            agents_rewind: true,
         }
     }
 }
@@ -104,6 +113,14 @@ impl WorldConfig {
     pub fn copy_ms(&self) -> Millis {
         let size_ms = self.data_gigabytes * 1024 * 1000 / self.copy_megabytes_per_second.max(1);
         self.rebuild_ms.saturating_add(size_ms)
+    }
+
+    /// How long a rewind of `diverged_bytes` takes: the database restarts (`podStartSeconds`)
+    /// after the diverged suffix's blocks are copied back from the active at the copy rate.
+    pub fn rewind_ms(&self, diverged_bytes: u64) -> Millis {
+        let bytes_per_ms = (self.copy_megabytes_per_second.max(1) << 20) / 1000;
+        self.pod_start_ms
+            .saturating_add(diverged_bytes.div_ceil(bytes_per_ms.max(1)))
     }
 }
 

@@ -49,6 +49,8 @@ pub struct MemberSample {
     pub accepting_writes: bool,
     /// Whether its data is being copied afresh (a full copy) right now.
     pub copying: bool,
+    /// Whether its diverged suffix is being rewound right now.
+    pub rewinding: bool,
 }
 
 /// A marked event or interval.

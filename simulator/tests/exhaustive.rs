@@ -276,8 +276,10 @@ fn from_a_partitioned_active() -> Start {
 fn from_a_standby_rebuild() -> Start {
     Start {
         name: "a standby rebuild",
+        // Agents that report no history: the standby, its pod deleted, is copied afresh.
         world: WorldConfig {
             rebuild_ms: 60_000,
+            agents_report_history: false,
             ..WorldConfig::default()
         },
         prefix: vec![entry(

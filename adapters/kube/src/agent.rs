@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tandem_engine::{
     Action, AgentReport, ConfigHash, CopyProgress, EffectError, EffectId, Lsn, MemberId,
-    NotServing, Process, Role,
+    NotServing, Process, Role, Timeline,
 };
 
 /// The protocol's version, in the path of every call (`/v1/...`).
@@ -146,6 +146,12 @@ pub enum CommandMessage {
         /// The active to replicate from.
         from: PeerMessage,
     },
+    /// Discard the data's suffix past the last position its history shares with `from`'s
+    /// (`pg_rewind`), then replicate from `from`. Refused when the agent cannot rewind.
+    Rewind {
+        /// The active whose history the member rejoins.
+        from: PeerMessage,
+    },
 }
 
 /// Another member, as a command names it.
@@ -242,7 +248,29 @@ impl From<&StatusMessage> for AgentReport {
                 NotServingMessage::Fenced => NotServing::Fenced,
                 NotServingMessage::LeaseExpired => NotServing::LeaseExpired,
             }),
+            timeline: timeline(&status.history),
         }
+    }
+}
+
+/// The engine's view of a reported history: the last timeline, the one before it, and where the
+/// last one started. An empty history, or one whose timelines do not increase, is unknown.
+fn timeline(history: &[TimelineMessage]) -> Timeline {
+    let ordered = history
+        .windows(2)
+        .all(|pair| pair[0].timeline < pair[1].timeline && pair[0].start_lsn <= pair[1].start_lsn);
+    match history {
+        [.., parent, last] if ordered => Timeline {
+            id: last.timeline,
+            parent: parent.timeline,
+            branched_at: Lsn(last.start_lsn),
+        },
+        [only] => Timeline {
+            id: only.timeline,
+            parent: 0,
+            branched_at: Lsn(only.start_lsn),
+        },
+        _ => Timeline::default(),
     }
 }
 
@@ -532,6 +560,9 @@ pub fn command_for(
         }
         Action::RestartReplication { member, from } => {
             peer(*from).map(|from| (*member, CommandMessage::RestartReplication { from }))
+        }
+        Action::Rewind { member, from } => {
+            peer(*from).map(|from| (*member, CommandMessage::Rewind { from }))
         }
         Action::DeletePod { .. }
         | Action::ProvisionLocalPv { .. }

@@ -40,6 +40,9 @@ pub struct DoubleState {
     pub offline: bool,
 }
 
+/// What a standby double sees of its source: role, process, position and history.
+type Source = (RoleMessage, ProcessMessage, u64, Vec<TimelineMessage>);
+
 /// The doubles of one cluster's members, by member ordinal: a standby copies and replicates
 /// from the double of its source.
 pub type DoubleWorld = Arc<Mutex<BTreeMap<u8, Arc<Mutex<DoubleState>>>>>;
@@ -114,8 +117,8 @@ impl DoubleState {
 
     /// A standby catches up with its source, as the source is now: a copy in progress
     /// completes, a connected replica reaches the source's position.
-    fn replicate(&mut self, source: Option<(RoleMessage, ProcessMessage, u64)>) {
-        let Some((role, process, lsn)) = source else {
+    fn replicate(&mut self, source: Option<Source>) {
+        let Some((role, process, lsn, history)) = source else {
             return;
         };
         let serving = role == RoleMessage::Active && process == ProcessMessage::Running;
@@ -131,12 +134,14 @@ impl DoubleState {
             return;
         }
         if matches!(status.copy, CopyMessage::Copying { .. }) {
+            // A copy or a rewind completes: the data now follows the source's history.
             status.copy = CopyMessage::Idle;
             status.copy_complete = true;
             status.replication_connected = true;
         }
         if status.replication_connected && status.copy_complete {
             status.lsn = lsn;
+            status.history = history;
             status.in_sync = true;
         }
     }
@@ -183,6 +188,20 @@ impl DoubleState {
                 status.role = RoleMessage::Standby;
                 status.not_serving = None;
                 status.lsn = 0;
+                status.copy_complete = false;
+                status.copy = CopyMessage::Copying { percent: 0 };
+                status.replication_connected = false;
+                status.in_sync = false;
+            }
+            CommandMessage::Rewind { from } => {
+                if !status.copy_complete {
+                    return Err("the copy is not complete: there is nothing to rewind".into());
+                }
+                // The diverged suffix is discarded; the rest of the data is kept, and the source
+                // streams what follows once the rewind completes.
+                self.source = Some(from.member);
+                status.role = RoleMessage::Standby;
+                status.not_serving = None;
                 status.copy_complete = false;
                 status.copy = CopyMessage::Copying { percent: 0 };
                 status.replication_connected = false;
@@ -386,7 +405,12 @@ async fn answer(
                 .map(|source| {
                     let mut source = lock(&source);
                     source.expire_lease(now);
-                    (source.status.role, source.status.process, source.status.lsn)
+                    (
+                        source.status.role,
+                        source.status.process,
+                        source.status.lsn,
+                        source.status.history.clone(),
+                    )
                 });
             // An active sees its standby connected when a double replicates from it.
             let replicas = match (member, world) {

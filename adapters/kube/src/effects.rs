@@ -90,6 +90,7 @@ impl KubeEffects {
             | Action::Demote { .. }
             | Action::Fence { .. }
             | Action::Rebuild { .. }
+            | Action::Rewind { .. }
             | Action::RestartReplication { .. }
             | Action::UpdateStatus(_)
             | Action::EmitEvent { .. } => return None,

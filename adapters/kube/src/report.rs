@@ -152,6 +152,7 @@ impl Reporter {
             | Action::Demote { .. }
             | Action::Fence { .. }
             | Action::Rebuild { .. }
+            | Action::Rewind { .. }
             | Action::RestartReplication { .. }
             | Action::ProvisionLocalPv { .. }
             | Action::BindPvc { .. }

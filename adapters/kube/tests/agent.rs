@@ -3,11 +3,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 use tandem_engine::{
-    Action, AgentReport, EffectError, EffectId, MemberId, NotServing, Process, Role,
+    Action, AgentReport, EffectError, EffectId, Lsn, MemberId, NotServing, Process, Role, Timeline,
 };
 use tandem_kube::agent::{
     AgentClient, AgentError, AgentResolver, AgentTls, CommandId, CommandMessage, NotServingMessage,
-    PeerMessage, RoleMessage, Timeouts, command_for,
+    PeerMessage, RoleMessage, TimelineMessage, Timeouts, command_for,
 };
 use tandem_kube::agent_double::AgentDouble;
 
@@ -37,6 +37,76 @@ async fn a_status_reads_as_the_engine_reads_a_report() {
     assert_eq!(report.lsn.0, 4096);
     assert!(report.copy_complete);
     assert_eq!(report.not_serving, Some(NotServing::Starting));
+    assert_eq!(
+        report.timeline,
+        Timeline {
+            id: 1,
+            parent: 0,
+            branched_at: Lsn(0)
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_reported_history_reads_as_its_last_branch() {
+    let agent = AgentDouble::start(TOKEN).await.expect("started");
+    let timeline = |timeline, start_lsn| TimelineMessage {
+        timeline,
+        start_lsn,
+    };
+    let read = |history: Vec<TimelineMessage>| {
+        let agent = &agent;
+        async move {
+            agent.state().status.history = history;
+            let status = client(TOKEN)
+                .status(agent.address(), Some(22))
+                .await
+                .expect("answered");
+            AgentReport::from(&status).timeline
+        }
+    };
+    let three = read(vec![timeline(1, 0), timeline(2, 4096), timeline(5, 9000)]).await;
+    assert_eq!(
+        three,
+        Timeline {
+            id: 5,
+            parent: 2,
+            branched_at: Lsn(9000)
+        }
+    );
+    // No history, or one out of order, cannot be placed.
+    assert_eq!(read(Vec::new()).await, Timeline::default());
+    assert_eq!(
+        read(vec![timeline(3, 0), timeline(2, 10)]).await,
+        Timeline::default()
+    );
+    assert_eq!(
+        read(vec![timeline(1, 500), timeline(2, 10)]).await,
+        Timeline::default()
+    );
+}
+
+#[tokio::test]
+async fn a_rewind_keeps_the_data_and_follows_the_source() {
+    let agent = AgentDouble::start(TOKEN).await.expect("started");
+    agent.state().status.lsn = 7000;
+    let client = client(TOKEN);
+    let source = PeerMessage {
+        member: 1,
+        address: "127.0.0.1:7001".into(),
+    };
+    client
+        .command(
+            agent.address(),
+            &CommandId::new("ns.zc", EffectId(9)),
+            &CommandMessage::Rewind { from: source },
+        )
+        .await
+        .expect("rewinding");
+    let state = agent.state();
+    assert_eq!(state.status.role, RoleMessage::Standby);
+    assert!(!state.status.copy_complete, "incomplete while it rewinds");
+    assert_eq!(state.source, Some(1));
 }
 
 #[tokio::test]
@@ -244,6 +314,14 @@ fn agent_effects_become_commands_and_others_do_not() {
             }
         }
     );
+    let rewind = Action::Rewind {
+        member: MemberId(1),
+        from: MemberId(0),
+    };
+    assert!(matches!(
+        command_for(&rewind, &resolver),
+        Some(Ok((MemberId(1), CommandMessage::Rewind { .. })))
+    ));
     // A source with no address yet cannot be named.
     let unresolved = Action::RestartReplication {
         member: MemberId(0),

@@ -4,12 +4,12 @@
 use super::policy::{
     condemned, copy_source_ready, delete_pod, ensure_promoted, ensure_volume, fence, lost,
     nothing_written, pod_node_unavailable, promote, provision_volumes, rebuild,
-    release_and_reassign, replace_pod, replace_pod_record_only, set_replicas, up,
+    release_and_reassign, replace_pod, replace_pod_record_only, rewind, set_replicas, up,
 };
 use super::{Ctx, fence_rogue_actives, pending_switchover, refuse_switchover_token};
 use crate::effect::Action;
 use crate::event::{EffectKey, Event, FenceEvidence};
-use crate::input::{CopyProgress, NotServing, Process};
+use crate::input::{CopyProgress, EffectError, Lineage, NotServing, Process};
 use crate::limits::MAX_PROMOTE_ATTEMPTS;
 use crate::state::{ClusterState, Health};
 use crate::timers::Timer;
@@ -653,26 +653,62 @@ pub(super) fn count_attempt(ctx: &mut Ctx<'_>) {
     ctx.record(Event::AttemptCounted { attempts });
 }
 
-/// Gets a starting standby replicating: a fresh one is rebuilt from the active, a
-/// disconnected one reconnected.
+/// Gets a starting standby replicating, at the least cost its copy allows: a copy that is a
+/// prefix of the active's history replicates on, one that diverged is rewound, and only one that
+/// is incomplete, cannot be placed, or could not be rewound is copied afresh.
 fn start_replication(ctx: &mut Ctx<'_>, active: MemberId, standby: MemberId) {
     if !copy_source_ready(ctx, active) || !up(ctx, standby) {
         return;
     }
     let report = ctx.state.member(standby).report;
-    if copy_failed(ctx, standby) || report.role == Role::None {
+    let copying = matches!(report.copy, CopyProgress::Copying { .. });
+    if copy_failed(ctx, standby) || (report.role == Role::None && !report.copy_complete && !copying)
+    {
         // A copy that stopped short is issued again at once. It does not count as a rebuild: a
         // lasting fault (a broken link) would spend the budget in minutes; the state's
         // standbyStartTimeout bounds how long copies may keep failing.
         rebuild(ctx, standby, active);
-    } else if report.role == Role::Standby && report.copy_complete && !report.replication_connected
-    {
-        let action = Action::RestartReplication {
-            member: standby,
-            from: active,
-        };
-        ctx.issue(EffectKey::RestartReplication(standby), action);
+        return;
     }
+    if !report.copy_complete || report.role == Role::Active {
+        return; // a copy or a rewind runs; or the old active has not stopped being one yet
+    }
+    let active_timeline = ctx.state.member(active).report.timeline;
+    match report.timeline.lineage(report.lsn, active_timeline) {
+        Lineage::Prefix => {
+            if report.role == Role::None || !report.replication_connected {
+                restart_replication(ctx, standby, active);
+            }
+        }
+        Lineage::Diverged if rewind_refused(ctx, standby) => rebuild(ctx, standby, active),
+        Lineage::Diverged => rewind(ctx, standby, active),
+        // Without a history to compare, a copy with no role cannot be placed: it is copied
+        // afresh. A standby that lost its link is reconnected.
+        Lineage::Unknown if report.role == Role::None => rebuild(ctx, standby, active),
+        Lineage::Unknown => {
+            if !report.replication_connected {
+                restart_replication(ctx, standby, active);
+            }
+        }
+    }
+}
+
+fn restart_replication(ctx: &mut Ctx<'_>, standby: MemberId, active: MemberId) {
+    let action = Action::RestartReplication {
+        member: standby,
+        from: active,
+    };
+    ctx.issue(EffectKey::RestartReplication(standby), action);
+}
+
+/// Whether the member's agent refused the latest rewind in this state (it cannot rewind, or the
+/// rewind failed before it discarded anything): the member is copied afresh instead.
+fn rewind_refused(ctx: &Ctx<'_>, member: MemberId) -> bool {
+    ctx.state.issued.iter().any(|issued| {
+        issued.key == EffectKey::Rewind(member)
+            && issued.failed
+            && issued.error == Some(EffectError::Rejected)
+    })
 }
 
 fn standby_partially_down(ctx: &mut Ctx<'_>) {

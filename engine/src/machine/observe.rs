@@ -187,7 +187,8 @@ fn observe_report(ctx: &mut Ctx<'_>, member: MemberId, report: &AgentReport) {
         || old.replication_connected != report.replication_connected
         || old.in_sync != report.in_sync
         || old.copy_complete != report.copy_complete
-        || old.config_hash != report.config_hash;
+        || old.config_hash != report.config_hash
+        || old.timeline != report.timeline;
     let lag_flip = (lag_bytes > threshold) != view.lagging_since.is_some();
     let lsn_moved = old.lsn != report.lsn && lsn_sensitive(state.cluster);
     // The first report after a driver restart is recorded too (`copy_source_ready` asks for it).

@@ -78,7 +78,7 @@ impl Ctx<'_> {
     /// Invariant 3: no effect wipes or releases the newest copy, nor the only copy.
     fn destroys_newest(&self, action: &Action) -> bool {
         match action {
-            Action::Rebuild { member, from } => {
+            Action::Rebuild { member, from } | Action::Rewind { member, from } => {
                 *member == *from || !copy_source_ready(self, *from) || self.is_newest(*member)
             }
             Action::ReleaseVolume { member, .. } => self.is_newest(*member),
@@ -128,7 +128,7 @@ pub(crate) fn still_wanted(state: &EngineState, now: Timestamp, action: &Action)
                 && (survivor_holds_data || nothing_written(&ctx))
                 && !ctx.destroys_newest(action)
         }
-        Action::Rebuild { .. } => !ctx.destroys_newest(action),
+        Action::Rebuild { .. } | Action::Rewind { .. } => !ctx.destroys_newest(action),
         Action::LabelPod {
             member,
             uid,
@@ -455,6 +455,12 @@ pub(super) fn ensure_volume(ctx: &mut Ctx<'_>, member: MemberId) {
 /// Copies `member` afresh from `from` (whose readiness the caller checked).
 pub(super) fn rebuild(ctx: &mut Ctx<'_>, member: MemberId, from: MemberId) {
     ctx.issue(EffectKey::Rebuild(member), Action::Rebuild { member, from });
+}
+
+/// Discards `member`'s diverged suffix against `from`'s history (whose readiness the caller
+/// checked).
+pub(super) fn rewind(ctx: &mut Ctx<'_>, member: MemberId, from: MemberId) {
+    ctx.issue(EffectKey::Rewind(member), Action::Rewind { member, from });
 }
 
 /// Condemns the member's pod without deleting it yet (the next state deletes it).

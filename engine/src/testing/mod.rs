@@ -26,4 +26,4 @@ pub use crate::checker::{Before, Checker, Violation};
 pub use harness::{
     Harness, bootstrap_inputs, check_timer_table, node_name, normal_cluster, steady_report,
 };
-pub use strategies::{arb_copy_progress, arb_not_serving, arb_raw_input};
+pub use strategies::{arb_copy_progress, arb_not_serving, arb_raw_input, arb_timeline};

@@ -4,7 +4,7 @@
 use super::node_name;
 use crate::input::{
     AgentReport, CopyProgress, EffectError, Input, NotServing, Outcome, PodObservation, Poll,
-    Process,
+    Process, Timeline,
 };
 use crate::types::{ConfigHash, Lsn, MemberId, PodUid, Role};
 use proptest::prelude::*;
@@ -30,6 +30,18 @@ pub fn arb_not_serving() -> impl Strategy<Value = Option<NotServing>> {
     ]
 }
 
+/// Every place in the history an agent may report: unknown, small timelines that meet each other
+/// (same, parent, unrelated), and extreme ids and positions.
+pub fn arb_timeline() -> impl Strategy<Value = Timeline> {
+    let id = prop_oneof![Just(0u64), 1u64..4, Just(u64::MAX)];
+    let lsn = prop_oneof![Just(0u64), 0u64..200_000, Just(u64::MAX)];
+    (id.clone(), id, lsn).prop_map(|(id, parent, branched_at)| Timeline {
+        id,
+        parent,
+        branched_at: Lsn(branched_at),
+    })
+}
+
 /// An adversarial raw input: stale UIDs, unknown members, out-of-order observations.
 pub fn arb_raw_input() -> impl Strategy<Value = Input> {
     let member = (0u8..3).prop_map(MemberId);
@@ -46,9 +58,20 @@ pub fn arb_raw_input() -> impl Strategy<Value = Input> {
         any::<bool>(),
         arb_copy_progress(),
         arb_not_serving(),
+        arb_timeline(),
     )
         .prop_map(
-            |(process, role, lsn, connected, in_sync, copy_complete, copy, not_serving)| {
+            |(
+                process,
+                role,
+                lsn,
+                connected,
+                in_sync,
+                copy_complete,
+                copy,
+                not_serving,
+                timeline,
+            )| {
                 AgentReport {
                     process,
                     role,
@@ -59,6 +82,7 @@ pub fn arb_raw_input() -> impl Strategy<Value = Input> {
                     config_hash: ConfigHash(0),
                     copy,
                     not_serving,
+                    timeline,
                 }
             },
         );

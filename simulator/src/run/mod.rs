@@ -149,6 +149,8 @@ pub struct Costs {
     /// Full copies of a member's data started (rebuilds), not counting the copy that first made
     /// the pair whole.
     pub full_copies: u32,
+    /// Rewinds started: a member's diverged suffix discarded, the rest of its data kept.
+    pub rewinds: u32,
 }
 
 /// Measures [`Costs`] as time advances.
@@ -157,8 +159,8 @@ struct CostMeter {
     costs: Costs,
     /// The database took a write.
     wrote: bool,
-    /// The copies the world had started when the pair was first whole.
-    copies_when_whole: Option<u32>,
+    /// The copies and rewinds the world had started when the pair was first whole.
+    copies_when_whole: Option<(u32, u32)>,
 }
 
 impl CostMeter {
@@ -179,19 +181,19 @@ impl CostMeter {
         }
     }
 
-    /// Notes the copies the world started, once the pair is whole.
-    fn whole(&mut self, service: Service, copies: u32) {
+    /// Notes the copies and rewinds the world started, once the pair is whole.
+    fn whole(&mut self, service: Service, started: (u32, u32)) {
         if service.redundant && self.copies_when_whole.is_none() {
-            self.copies_when_whole = Some(copies);
+            self.copies_when_whole = Some(started);
         }
     }
 
-    /// The costs, with the copies started since the pair was first whole.
-    fn costs(&self, copies: u32) -> Costs {
+    /// The costs, with the copies and rewinds started since the pair was first whole.
+    fn costs(&self, (copies, rewinds): (u32, u32)) -> Costs {
+        let (whole_copies, whole_rewinds) = self.copies_when_whole.unwrap_or((copies, rewinds));
         Costs {
-            full_copies: self
-                .copies_when_whole
-                .map_or(0, |whole| copies.saturating_sub(whole)),
+            full_copies: copies.saturating_sub(whole_copies),
+            rewinds: rewinds.saturating_sub(whole_rewinds),
             ..self.costs
         }
     }
@@ -632,7 +634,7 @@ impl Sim<'_> {
     fn advance(&mut self, at: Millis) {
         if at > self.settled {
             let service = self.world.service(self.settled);
-            self.meter.whole(service, self.world.copies_started());
+            self.meter.whole(service, self.world.started_copies());
             self.meter.count(
                 service,
                 at - self.settled,
@@ -764,6 +766,7 @@ impl Sim<'_> {
                 health: engine_state.health(member, Timestamp(self.now)),
                 accepting_writes: self.world.accepting_writes(member, self.now),
                 copying: self.world.copying(member),
+                rewinding: self.world.rewinding(member),
             });
         }
         // Most events change nothing drawn: compare before building a sample.

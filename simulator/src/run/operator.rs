@@ -265,6 +265,10 @@ impl Sim<'_> {
                 self.guard_newest(*member, "rebuild");
                 self.world.rebuild(*member, *from, now)
             }
+            Action::Rewind { member, from } => {
+                self.guard_newest(*member, "rewind");
+                self.world.rewind(*member, *from, now)
+            }
             Action::RestartReplication { member, from } => {
                 self.world.restart_replication(*member, *from)
             }

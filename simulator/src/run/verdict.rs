@@ -98,7 +98,7 @@ impl Sim<'_> {
                 .collect(),
             trace: self.trace,
             timeline: self.timeline,
-            costs: self.meter.costs(self.world.copies_started()),
+            costs: self.meter.costs(self.world.started_copies()),
         }
     }
 
@@ -215,7 +215,7 @@ impl Sim<'_> {
                 return;
             }
         }
-        let costs = self.meter.costs(self.world.copies_started());
+        let costs = self.meter.costs(self.world.started_copies());
         let over = [
             (
                 "expect.maxFullCopies",

@@ -62,6 +62,10 @@ pub(super) struct WorldFile {
     pub api_latency_ms: Option<Spanned<u64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent_latency_ms: Option<Spanned<u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agents_report_history: Option<Spanned<bool>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agents_rewind: Option<Spanned<bool>>,
 }
 
 /// One timeline entry: when, a fault or an action, and every parameter any of them takes

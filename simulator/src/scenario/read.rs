@@ -503,6 +503,12 @@ impl Reader<'_> {
             }
             world.copy_megabytes_per_second = rate.value;
         }
+        if let Some(history) = file.agents_report_history {
+            world.agents_report_history = history.value;
+        }
+        if let Some(rewind) = file.agents_rewind {
+            world.agents_rewind = rewind.value;
+        }
         if let Some(writes) = file.writes_per_second {
             if writes.value > MAX_WRITES_PER_SECOND {
                 return Err(self.invalid(

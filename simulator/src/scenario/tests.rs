@@ -958,18 +958,23 @@ fn world() -> impl Strategy<Value = WorldConfig> {
             1_u64..=MAX_COPY_MEGABYTES_PER_SECOND,
             Just(MAX_COPY_MEGABYTES_PER_SECOND)
         ],
+        any::<(bool, bool)>(),
     )
         .prop_map(
-            |(nodes, pod, rebuild, writes, lag, api, agent, data, copy)| WorldConfig {
-                nodes,
-                pod_start_ms: pod,
-                rebuild_ms: rebuild,
-                data_gigabytes: data,
-                copy_megabytes_per_second: copy,
-                writes_per_second: writes,
-                replication_lag_ms: lag,
-                api_latency_ms: api,
-                agent_latency_ms: agent,
+            |(nodes, pod, rebuild, writes, lag, api, agent, data, copy, (history, rewind))| {
+                WorldConfig {
+                    nodes,
+                    pod_start_ms: pod,
+                    rebuild_ms: rebuild,
+                    data_gigabytes: data,
+                    copy_megabytes_per_second: copy,
+                    writes_per_second: writes,
+                    replication_lag_ms: lag,
+                    api_latency_ms: api,
+                    agent_latency_ms: agent,
+                    agents_report_history: history,
+                    agents_rewind: rewind,
+                }
             },
         )
 }

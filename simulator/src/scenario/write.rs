@@ -119,6 +119,16 @@ fn world(world: &WorldConfig) -> Option<WorldFile> {
             defaults.agent_latency_ms,
             world.agent_latency_ms,
         ),
+        agents_report_history: differs(
+            world.agents_report_history,
+            defaults.agents_report_history,
+            world.agents_report_history,
+        ),
+        agents_rewind: differs(
+            world.agents_rewind,
+            defaults.agents_rewind,
+            world.agents_rewind,
+        ),
     };
     (world != &defaults).then_some(file)
 }

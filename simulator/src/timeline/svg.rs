@@ -40,6 +40,8 @@ const WRITES_HEIGHT: f64 = 5.0;
 /// The stripe, at the bottom of the role bar, that shows a member's data is being copied.
 const COPY_HEIGHT: f64 = 5.0;
 const COPY_COLOUR: &str = "#ef6c00";
+/// The same stripe while a member's diverged suffix is rewound.
+const REWIND_COLOUR: &str = "#6a1b9a";
 /// Roughly how wide one character of the 11px labels is, to decide what fits.
 const CHAR_WIDTH: f64 = 6.4;
 /// At most this many axis ticks.
@@ -481,6 +483,21 @@ fn lane(svg: &mut String, timeline: &Timeline, member: u8, layout: &Layout) {
             format_clock(until)
         );
     }
+    let rewinds = runs(&timeline.samples, end, |s| {
+        member_at(s).map(|m| m.rewinding)
+    });
+    for (from, until, _) in rewinds.into_iter().filter(|(_, _, rewinding)| *rewinding) {
+        let (x, width) = span(layout, from, until);
+        let _ = writeln!(
+            svg,
+            "<rect class=\"rewind\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{width:.1}\" \
+             height=\"{COPY_HEIGHT:.1}\" fill=\"{REWIND_COLOUR}\"><title>member-{member} is rewound \
+             {}–{}</title></rect>",
+            top + ROLE_HEIGHT - COPY_HEIGHT,
+            format_clock(from),
+            format_clock(until)
+        );
+    }
     let health_top = top + ROLE_HEIGHT + 2.0;
     for (from, until, health) in runs(&timeline.samples, end, |s| member_at(s).map(|m| m.health)) {
         let (x, width) = span(layout, from, until);
@@ -656,6 +673,7 @@ fn legend(svg: &mut String, layout: &Layout) {
         .map(|role| (role_name(*role).to_owned(), role_colour(*role)))
         .collect();
     role_items.push(("full copy".to_owned(), COPY_COLOUR));
+    role_items.push(("rewind".to_owned(), REWIND_COLOUR));
     let mut health_items: Vec<(String, &str)> = HEALTHS
         .iter()
         .map(|health| (health.name().to_owned(), health_colour(*health)))

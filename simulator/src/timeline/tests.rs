@@ -9,6 +9,7 @@ fn member(role: Role, health: Health, accepting_writes: bool) -> MemberSample {
         health,
         accepting_writes,
         copying: false,
+        rewinding: false,
     }
 }
 
@@ -296,12 +297,13 @@ mod generated {
             Health::Gone,
             Health::Lost,
         ]);
-        (role, health, any::<bool>(), any::<bool>()).prop_map(
-            |(role, health, accepting_writes, copying)| MemberSample {
+        (role, health, any::<bool>(), any::<(bool, bool)>()).prop_map(
+            |(role, health, accepting_writes, (copying, rewinding))| MemberSample {
                 role,
                 health,
                 accepting_writes,
                 copying,
+                rewinding,
             },
         )
     }

@@ -17,7 +17,14 @@ impl World {
 
     /// Whether the member's agent is copying its data afresh (a rebuild) now.
     pub fn copying(&self, member: MemberId) -> bool {
-        self.members[member.index()].copying.is_some()
+        let state = &self.members[member.index()];
+        state.copying.is_some() && !state.rewinding
+    }
+
+    /// Whether the member's agent is rewinding its data now.
+    pub fn rewinding(&self, member: MemberId) -> bool {
+        let state = &self.members[member.index()];
+        state.copying.is_some() && state.rewinding
     }
 
     /// Whether the member accepts client writes now.
@@ -155,9 +162,9 @@ impl World {
         }
     }
 
-    /// Full copies started (rebuilds), from the first.
-    pub fn copies_started(&self) -> u32 {
-        self.copies_started
+    /// Full copies and rewinds started, from the first.
+    pub fn started_copies(&self) -> (u32, u32) {
+        (self.copies_started, self.rewinds_started)
     }
 
     /// Connected, unstalled standbys receive: all of it under sync, all but the replication lag
@@ -236,7 +243,7 @@ impl World {
         let copy = match state.copying {
             Some(_) => {
                 let elapsed = now.saturating_sub(state.copy_started);
-                let percent = (elapsed * 100 / self.config.copy_ms().max(1)).min(99);
+                let percent = (elapsed * 100 / state.copy_ms.max(1)).min(99);
                 CopyProgress::Copying {
                     percent: u8::try_from(percent).unwrap_or(99),
                 }
@@ -256,6 +263,11 @@ impl World {
             not_serving: (state.role != Role::Active)
                 .then_some(state.not_serving)
                 .flatten(),
+            timeline: volume
+                .filter(|_| self.config.agents_report_history)
+                .map_or_else(Timeline::default, |volume| {
+                    self.history.timeline(volume.data)
+                }),
         }
     }
 
@@ -387,13 +399,58 @@ impl World {
         state.role = Role::Standby;
         state.replicating_from = None;
         state.copying = Some((from, token));
+        state.rewinding = false;
         state.copy_started = now;
+        state.copy_ms = self.config.copy_ms();
         self.copies_started += 1;
         state.copy_failed = false;
         self.later.push((
             now + self.config.copy_ms(),
             Later::CopyDone { member, token },
         ));
+        true
+    }
+
+    /// Starts rewinding the member's data against `from`'s: its suffix past the last position
+    /// the two histories share is discarded at once, and the database is back once the rewind
+    /// copied the diverged blocks from `from` and restarted ([`WorldConfig::rewind_ms`]). An
+    /// agent that cannot rewind (`agentsRewind: false`) refuses.
+    pub fn rewind(&mut self, member: MemberId, from: MemberId, now: Millis) -> bool {
+        if !self.config.agents_rewind
+            || !self.running(member)
+            || self.members[member.index()].role == Role::Active
+        {
+            return false;
+        }
+        if self.members[member.index()].copying.is_some() {
+            return self.members[member.index()].rewinding;
+        }
+        let (Some(index), Some(leader)) = (self.volume_of(member), self.data(from)) else {
+            return false;
+        };
+        if !self.volumes[index.0].copy_complete {
+            return false;
+        }
+        let own = self.volumes[index.0].data;
+        let common = self.history.common(own, leader);
+        let diverged_bytes = own.lsn.saturating_sub(common.lsn);
+        self.volumes[index.0].data = common;
+        self.volumes[index.0].copy_complete = false;
+        self.next_token += 1;
+        let token = self.next_token;
+        let copy_ms = self.config.rewind_ms(diverged_bytes);
+        let state = &mut self.members[member.index()];
+        state.role = Role::Standby;
+        state.replicating_from = None;
+        state.copying = Some((from, token));
+        state.rewinding = true;
+        state.copy_started = now;
+        state.copy_ms = copy_ms;
+        state.copy_failed = false;
+        state.not_serving = None;
+        self.rewinds_started += 1;
+        self.later
+            .push((now + copy_ms, Later::CopyDone { member, token }));
         true
     }
 
@@ -415,22 +472,29 @@ impl World {
             return;
         };
         if source_ok {
-            self.volumes[index.0].data = source;
+            // A full copy takes the source's data; a rewind keeps the prefix it rewound to.
+            if !self.members[member.index()].rewinding {
+                self.volumes[index.0].data = source;
+            }
             self.volumes[index.0].copy_complete = true;
             self.members[member.index()].replicating_from = Some(from);
             self.members[member.index()].copy_failed = false;
         }
     }
 
-    /// Points the member's replication at `from`.
+    /// Points the member's replication at `from`; a member with no role (restarted, fenced)
+    /// becomes a standby first. It connects only if its data is a prefix of `from`'s.
     pub fn restart_replication(&mut self, member: MemberId, from: MemberId) -> bool {
         let complete = self
             .volume_of(member)
             .is_some_and(|index| self.volumes[index.0].copy_complete);
+        let running = self.running(member);
         let state = &mut self.members[member.index()];
-        if state.role != Role::Standby || !complete || state.copying.is_some() {
+        if state.role == Role::Active || !running || !complete || state.copying.is_some() {
             return false;
         }
+        state.role = Role::Standby;
+        state.not_serving = None;
         state.replicating_from = Some(from);
         true
     }

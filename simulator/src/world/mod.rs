@@ -15,7 +15,7 @@ use crate::data::{History, Position, WRITE_BYTES};
 use crate::scenario::{Millis, WorldConfig};
 use tandem_engine::{
     AgentReport, ConfigHash, CopyProgress, Lsn, MemberId, NodeName, NodeStatus, NotServing,
-    PodObservation, PodUid, Process, PvName, PvcUid, Replication, Role, Topology,
+    PodObservation, PodUid, Process, PvName, PvcUid, Replication, Role, Timeline, Topology,
     VolumeObservation,
 };
 
@@ -109,10 +109,14 @@ struct Member {
     role: Role,
     /// The active it replicates from, once configured.
     replicating_from: Option<MemberId>,
-    /// A rebuild in progress: the active copied from, and a token.
+    /// A copy in progress (a rebuild or a rewind): the active copied from, and a token.
     copying: Option<(MemberId, u64)>,
-    /// When the rebuild in progress started.
+    /// The copy in progress is a rewind (else a full copy).
+    rewinding: bool,
+    /// When the copy in progress started.
     copy_started: Millis,
+    /// How long the copy in progress takes.
+    copy_ms: Millis,
     /// The last rebuild stopped before it completed.
     copy_failed: bool,
     /// Why the database is not the active, as its agent reports it.
@@ -152,7 +156,9 @@ impl Member {
             role: Role::None,
             replicating_from: None,
             copying: None,
+            rewinding: false,
             copy_started: 0,
+            copy_ms: 0,
             copy_failed: false,
             not_serving: Some(NotServing::Starting),
             crashed: false,
@@ -268,6 +274,8 @@ pub struct World {
     last_write_at: Millis,
     /// Full copies started.
     copies_started: u32,
+    /// Rewinds started.
+    rewinds_started: u32,
     /// Things to happen later, drained by the runner.
     later: Vec<(Millis, Later)>,
     /// Changed objects, drained by the runner.
@@ -300,6 +308,7 @@ impl World {
             write_remainder: 0,
             last_write_at: 0,
             copies_started: 0,
+            rewinds_started: 0,
             later: Vec::new(),
             changed: Vec::new(),
         }
