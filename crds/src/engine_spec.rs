@@ -42,6 +42,7 @@ impl ZenithClusterSpec {
             replication: match ha.replication {
                 Replication::Sync => tandem_engine::Replication::Sync,
                 Replication::Async => tandem_engine::Replication::Async,
+                Replication::SyncPreferred => tandem_engine::Replication::SyncPreferred,
             },
             max_lag_on_failover_bytes: within(
                 "maxLagOnFailoverBytes",

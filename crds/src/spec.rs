@@ -270,6 +270,12 @@ pub enum Replication {
     Sync,
     /// A commit does not wait: failover may lose up to `maxLagOnFailoverBytes`.
     Async,
+    /// A commit waits for the standby, as under `sync`, while the standby is there. When it is
+    /// out for 5 seconds, tandem records that it is no longer a lossless failover candidate and
+    /// only then lets commits go on without it; a failover to it then needs a person (`reexamine`).
+    /// Strict waiting resumes once the standby is back in sync.
+    #[serde(rename = "syncPreferred")]
+    SyncPreferred,
 }
 
 /// A requested switchover: hand the active role to the other member.

@@ -7,8 +7,8 @@ use crate::effect::{Action, Effect};
 use crate::event::Event;
 use crate::input::Process;
 use crate::record::Record;
-use crate::state::{ClusterState, EngineState, Health, StateKind};
-use crate::types::{MemberId, Replication, Role, Timestamp, Topology};
+use crate::state::{ClusterState, EngineState, Guarantee, Health, StateKind};
+use crate::types::{MemberId, Role, Timestamp, Topology};
 
 /// A violated invariant: which, and where.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -90,6 +90,8 @@ pub struct Before {
     pub cluster: ClusterState,
     /// The last record's sequence number.
     pub seq: crate::types::Seq,
+    /// What the standby's copy was known to hold.
+    pub guarantee: Guarantee,
 }
 
 impl Before {
@@ -99,6 +101,7 @@ impl Before {
             active: state.active(),
             cluster: state.cluster(),
             seq: state.seq(),
+            guarantee: state.guarantee(),
         }
     }
 }
@@ -169,16 +172,27 @@ fn check_promotions(
         }
         for other in others {
             let lag = after.member(other).report.lsn.ahead_of(view.report.lsn);
-            let caught_up = match (accepted_lag_bytes, spec.replication) {
+            // Relaxed if it was before the record or is after it: a record that relaxes and
+            // promotes is judged as relaxed.
+            let guarantee = if before.guarantee == Guarantee::Relaxed {
+                Guarantee::Relaxed
+            } else {
+                after.guarantee()
+            };
+            let caught_up = match (accepted_lag_bytes, guarantee) {
                 (Some(accepted), _) => lag <= *accepted,
                 // Under strict sync a complete copy holds every acknowledged write (the active
                 // acknowledges only what its standby has; a copy being made receives every
                 // write), so a copy not known in sync may replace one whose data is lost for
                 // good. While the other copy survives, it must have been in sync or level.
-                (None, Replication::Sync) => {
+                (None, Guarantee::Strict) => {
                     view.in_sync || lag == 0 || after.data_lost(other, now)
                 }
-                (None, Replication::Async) => lag <= spec.max_lag_on_failover_bytes,
+                // Relaxed, the active acknowledged writes its standby may lack: only a level copy
+                // (the member resumed where it is, ahead of the other) may be promoted without
+                // a person.
+                (None, Guarantee::Relaxed) => lag == 0,
+                (None, Guarantee::Async) => lag <= spec.max_lag_on_failover_bytes,
             };
             if !caught_up {
                 return Err((

@@ -287,7 +287,9 @@ impl SpecField {
                 format!("{} must be a whole number", self.name)
             }
             FieldKind::Flag => format!("{} must be true or false", self.name),
-            FieldKind::Replication => format!("{} must be sync or async", self.name),
+            FieldKind::Replication => {
+                format!("{} must be sync, syncPreferred or async", self.name)
+            }
         })
     }
 
@@ -299,11 +301,9 @@ impl SpecField {
                 text.parse().map(FieldValue::Number).map_err(|_| refused())
             }
             FieldKind::Flag => text.parse().map(FieldValue::Flag).map_err(|_| refused()),
-            FieldKind::Replication => match text {
-                "sync" => Ok(FieldValue::Replication(Replication::Sync)),
-                "async" => Ok(FieldValue::Replication(Replication::Async)),
-                _ => Err(refused()),
-            },
+            FieldKind::Replication => Replication::from_name(text)
+                .map(FieldValue::Replication)
+                .ok_or_else(refused),
         }
     }
 }
@@ -510,7 +510,7 @@ pub struct Spec {
     pub agent_lease_s: u32,
     /// `nodeLostTimeout`: seconds a node may be not ready before its local volumes count as lost.
     pub node_lost_timeout_s: u32,
-    /// `replication`: `sync` or `async`.
+    /// `replication`: `sync` (strict), `syncPreferred` or `async`.
     pub replication: Replication,
     /// `maxLagOnFailoverBytes`: the largest lag (async) a standby may have to be promoted.
     pub max_lag_on_failover_bytes: u64,

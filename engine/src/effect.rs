@@ -127,6 +127,17 @@ pub enum Action {
         /// The active whose history it rejoins.
         from: MemberId,
     },
+    /// Let the active acknowledge writes without waiting for its standby (`syncPreferred`, the
+    /// standby out). The engine recorded `SyncRelaxed` first.
+    RelaxSync {
+        /// The active.
+        member: MemberId,
+    },
+    /// Make the active wait for its standby again before acknowledging a write.
+    RestoreSync {
+        /// The active.
+        member: MemberId,
+    },
 }
 
 /// Who carries an action out.
@@ -150,6 +161,8 @@ impl Action {
             | Action::Fence { .. }
             | Action::Rebuild { .. }
             | Action::Rewind { .. }
+            | Action::RelaxSync { .. }
+            | Action::RestoreSync { .. }
             | Action::RestartReplication { .. } => Executor::Agent,
             Action::DeletePod { .. }
             | Action::ProvisionLocalPv { .. }
@@ -201,6 +214,8 @@ impl Action {
             | Action::Promote { member }
             | Action::Demote { member }
             | Action::Fence { member }
+            | Action::RelaxSync { member }
+            | Action::RestoreSync { member }
             | Action::Rebuild { member, .. }
             | Action::Rewind { member, .. }
             | Action::RestartReplication { member, .. }
@@ -221,6 +236,8 @@ impl Action {
             Action::Fence { .. } => "fence",
             Action::Rebuild { .. } => "rebuild",
             Action::Rewind { .. } => "rewind",
+            Action::RelaxSync { .. } => "relax-sync",
+            Action::RestoreSync { .. } => "restore-sync",
             Action::RestartReplication { .. } => "restart-replication",
             Action::ProvisionLocalPv { .. } => "provision-local-pv",
             Action::BindPvc { .. } => "bind-pvc",

@@ -186,6 +186,27 @@ pub enum Event {
         /// given by a poll asked before the change has run out.
         until: Timestamp,
     },
+    /// Under `syncPreferred`, the standby was out for `SYNC_RELAX_AFTER_MS`: from now on it is
+    /// not a lossless failover candidate (a failover to it needs a person), and the active is
+    /// told to stop waiting for it. Recorded before the active is told.
+    SyncRelaxed {
+        /// When.
+        at: Timestamp,
+    },
+    /// The active confirmed that it waits for its standby again (the `RestoreSync` effect was
+    /// carried out): every write it acknowledges from now on is on its standby. The standby is
+    /// not a lossless candidate yet: it may lack writes acknowledged before.
+    SyncRestoreConfirmed {
+        /// When the engine learnt it.
+        at: Timestamp,
+    },
+    /// After the restore was confirmed, the active reported a position and the standby, later,
+    /// at least that position: it holds every acknowledged write, and is a lossless failover
+    /// candidate again.
+    SyncRestored {
+        /// When.
+        at: Timestamp,
+    },
 }
 
 impl Event {
@@ -250,6 +271,10 @@ pub enum EffectKey {
     Label(MemberId, Role),
     /// Rewinding the member's diverged suffix.
     Rewind(MemberId),
+    /// Telling the active to stop waiting for its standby.
+    RelaxSync(MemberId),
+    /// Telling the active to wait for its standby again.
+    RestoreSync(MemberId),
 }
 
 impl EffectKey {
@@ -265,6 +290,8 @@ impl EffectKey {
             | EffectKey::Rebuild(_)
             | EffectKey::RestartReplication(_)
             | EffectKey::Rewind(_)
+            | EffectKey::RelaxSync(_)
+            | EffectKey::RestoreSync(_)
             | EffectKey::Label(..) => true,
             EffectKey::Volume(_)
             | EffectKey::Bind(_)
@@ -287,6 +314,8 @@ impl EffectKey {
             | EffectKey::Bind(member)
             | EffectKey::ForceDeletePod(member)
             | EffectKey::Rewind(member)
+            | EffectKey::RelaxSync(member)
+            | EffectKey::RestoreSync(member)
             | EffectKey::Label(member, _) => Some(member),
             EffectKey::Replicas => None,
         }

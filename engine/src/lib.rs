@@ -58,7 +58,7 @@ pub use input::{
 pub use limits::MAX_TRANSITIONS_PER_STEP;
 pub use machine::REPORT_EFFECT_ID;
 pub use record::{DecodeError, FoldError, Record};
-pub use state::{ClusterState, EngineState, Health, StateKind};
+pub use state::{ClusterState, EngineState, Guarantee, Health, StateKind};
 pub use transitions::Reason;
 pub use types::{
     ConfigHash, EffectId, Lsn, MemberId, NodeName, PodUid, PvName, PvcUid, Replication, Role, Seq,

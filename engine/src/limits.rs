@@ -13,9 +13,9 @@ pub const MAX_NODES: usize = 5_000;
 /// is at most 253 bytes. A longer one is refused, and a log holding one is invalid.
 pub const MAX_NAME_BYTES: usize = 253;
 
-/// Effects tracked at once: one per effect key (thirteen kinds per member of a pair, three of
+/// Effects tracked at once: one per effect key (sixteen kinds per member of a pair, three of
 /// them role labels, and scaling). Only a bug can exceed it: an assertion.
-pub const MAX_ISSUED: usize = 27;
+pub const MAX_ISSUED: usize = 33;
 
 /// The longest string an input may carry at all. A name or token longer than
 /// [`MAX_NAME_BYTES`] and up to this is recorded as refused; a longer one is not recorded: the
@@ -49,6 +49,13 @@ pub const MAX_TRANSITIONS_PER_STEP: usize = 8;
 
 /// Retries of the same effect back off up to this power of two of `pollingInterval`.
 pub const MAX_BACKOFF_EXPONENT: u32 = 5;
+
+/// Under `replication: syncPreferred`, how long the active may report no standby connected
+/// before the engine relaxes synchronous commit: long enough to ride out a replication
+/// connection that drops and comes back, short enough that a standby outage costs writes a few
+/// seconds, not its whole length. Measured from the first recorded report of the active
+/// without a standby, which comes at most `pollingInterval` after the standby went away.
+pub const SYNC_RELAX_AFTER_MS: u64 = 5_000;
 
 /// A promotion whose effect failed this many times in a row while the engine waits for it ends
 /// in manual intervention, carrying the last error: it cannot succeed by being asked again.

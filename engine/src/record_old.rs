@@ -15,8 +15,13 @@
 //! - Version 5 added the agent report's `timeline`; a version 2 to 4 report decodes with the
 //!   timeline unknown (`Timeline::default`), so a copy it describes cannot be placed in the
 //!   history and is handled as before timelines were reported. Its events gained the rewind
-//!   (`Action::Rewind`, `EffectKey::Rewind`), appended to their enums. Snapshot version 5 holds
-//!   the new report in each member's view.
+//!   (`Action::Rewind`, `EffectKey::Rewind`), the relaxing and restoring of synchronous commit
+//!   (`Event::SyncRelaxed`, `Event::SyncRestoreConfirmed`, `Event::SyncRestored`,
+//!   `Action::RelaxSync`, `Action::RestoreSync`
+//!   and their effect keys) and the replication mode `SyncPreferred`, all appended to their
+//!   enums. Snapshot version 5 holds the new report in each member's view, and the state's
+//!   `standby_missing_since`, `sync_relaxed` and `sync_restore_confirmed` (an earlier snapshot decodes with neither: no
+//!   earlier build relaxed synchronous commit).
 //!
 //! Only the types whose encoding changed are mirrored here; every other type is shared with the
 //! current format. The variants must stay in their version 1 order.
@@ -629,6 +634,9 @@ impl From<StateV4> for state::EngineState {
             observing_since: v4.observing_since,
             promoted_in_state: v4.promoted_in_state,
             lease_floor: v4.lease_floor,
+            standby_missing_since: None,
+            sync_relaxed: false,
+            sync_restore_confirmed: None,
         }
     }
 }
@@ -670,6 +678,9 @@ impl<M: Into<state::MemberView>, I: Into<state::Issued>> From<EngineState<M, I>>
             observing_since: v1.observing_since,
             promoted_in_state: v1.promoted_in_state,
             lease_floor: Timestamp(0),
+            standby_missing_since: None,
+            sync_relaxed: false,
+            sync_restore_confirmed: None,
         }
     }
 }

@@ -12,7 +12,8 @@ use crate::input::{
 use crate::timers::Timer;
 use crate::transitions::Reason;
 use crate::types::{
-    EffectId, MemberId, NodeName, PodUid, PvName, PvcUid, Role, Seq, Timestamp, Topology,
+    EffectId, MemberId, NodeName, PodUid, PvName, PvcUid, Replication, Role, Seq, Timestamp,
+    Topology,
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -307,6 +308,20 @@ pub struct Issued {
     pub error: Option<EffectError>,
 }
 
+/// What the active's acknowledged writes say about its standby's copy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Guarantee {
+    /// Strict sync (`sync`, or `syncPreferred` not relaxed): the active acknowledges a write
+    /// only once its standby has it.
+    Strict,
+    /// `syncPreferred`, relaxed: the active acknowledges writes without its standby, which is
+    /// not a lossless failover candidate; a failover to it needs a person.
+    Relaxed,
+    /// `async`: the standby trails by its lag, and may be promoted within
+    /// `maxLagOnFailoverBytes`.
+    Async,
+}
+
 /// The state of one cluster: a fold of its events.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineState {
@@ -334,6 +349,15 @@ pub struct EngineState {
     /// No member's silence counts as its lease run out before this (a lease shortened by a spec
     /// change: `Event::LeaseShortened`).
     pub(crate) lease_floor: Timestamp,
+    /// Since when the engine's active, running in its role, reports no standby connected (from
+    /// its first such recorded report; cleared by one with a standby, and by a promotion).
+    pub(crate) standby_missing_since: Option<Timestamp>,
+    /// Under `syncPreferred`: the active may acknowledge writes its standby lacks
+    /// (`Event::SyncRelaxed`), so the standby is not a lossless failover candidate.
+    pub(crate) sync_relaxed: bool,
+    /// While relaxed: when the engine learnt the active waits for its standby again
+    /// (`Event::SyncRestoreConfirmed`).
+    pub(crate) sync_restore_confirmed: Option<Timestamp>,
 }
 
 impl Default for EngineState {
@@ -368,6 +392,9 @@ impl EngineState {
             observing_since: Timestamp(0),
             promoted_in_state: None,
             lease_floor: Timestamp(0),
+            standby_missing_since: None,
+            sync_relaxed: false,
+            sync_restore_confirmed: None,
         }
     }
 
@@ -461,6 +488,31 @@ impl EngineState {
         self.promoted_in_state
     }
 
+    /// Whether synchronous commit is relaxed (`Event::SyncRelaxed`, until `SyncRestored`).
+    pub fn sync_relaxed(&self) -> bool {
+        self.sync_relaxed
+    }
+
+    /// While relaxed, when the engine learnt the active waits for its standby again.
+    pub fn sync_restore_confirmed(&self) -> Option<Timestamp> {
+        self.sync_restore_confirmed
+    }
+
+    /// Since when the engine's active reports no standby connected.
+    pub fn standby_missing_since(&self) -> Option<Timestamp> {
+        self.standby_missing_since
+    }
+
+    /// What a standby's copy is known to hold, by the replication mode and whether synchronous
+    /// commit is relaxed.
+    pub fn guarantee(&self) -> Guarantee {
+        match self.spec.as_ref().map(|spec| spec.replication) {
+            Some(Replication::Async) => Guarantee::Async,
+            Some(Replication::SyncPreferred) if self.sync_relaxed => Guarantee::Relaxed,
+            _ => Guarantee::Strict,
+        }
+    }
+
     /// Whether the engine recovered without its log and has not yet settled where it stands.
     pub fn log_lost(&self) -> bool {
         self.log_lost
@@ -507,6 +559,26 @@ impl EngineState {
             }
             Event::InputRefused { .. } => {}
             Event::LeaseShortened { until } => self.lease_floor = self.lease_floor.max(*until),
+            Event::SyncRelaxed { .. } => {
+                self.sync_relaxed = true;
+                self.sync_restore_confirmed = None;
+                // A new decision is a new request, whatever became of earlier ones.
+                self.issued.retain(|issued| {
+                    !matches!(
+                        issued.key,
+                        EffectKey::RelaxSync(_) | EffectKey::RestoreSync(_)
+                    )
+                });
+            }
+            Event::SyncRestoreConfirmed { at } => {
+                self.sync_restore_confirmed = Some(*at);
+                self.issued
+                    .retain(|issued| !matches!(issued.key, EffectKey::RelaxSync(_)));
+            }
+            Event::SyncRestored { .. } => {
+                self.sync_relaxed = false;
+                self.sync_restore_confirmed = None;
+            }
             Event::Transition {
                 from,
                 to,
@@ -540,6 +612,9 @@ impl EngineState {
                 self.active = Some(*member);
                 self.active_confirmed = false;
                 self.promoted_in_state = Some(*member);
+                // A promoted database waits for a standby (the agent promotes it so): what it
+                // reports from now on says whether one is there.
+                self.standby_missing_since = None;
                 // A new promotion decision is a new request, whatever became of an earlier one.
                 self.issued
                     .retain(|issued| issued.key != EffectKey::Promote(*member));
@@ -556,9 +631,10 @@ impl EngineState {
             Event::Finished { id, outcome } => {
                 if let Some(issued) = self.issued.iter().find(|issued| issued.id == *id)
                     && let EffectKey::Label(member, role) = issued.key
-                    && *outcome == Outcome::Ok
                 {
-                    self.members[member.index()].label = Some(role);
+                    // A call that failed may still have been carried out (a timeout after the
+                    // server applied it): the pod's label is then unknown.
+                    self.members[member.index()].label = (*outcome == Outcome::Ok).then_some(role);
                 }
                 if let Some(issued) = self.issued.iter_mut().find(|issued| issued.id == *id) {
                     issued.failed = matches!(outcome, Outcome::Failed(_));
@@ -673,6 +749,11 @@ impl EngineState {
         }
         if is_active && report.role == Role::Active && report.process == Process::Running {
             self.active_confirmed = true;
+            if report.replication_connected {
+                self.standby_missing_since = None;
+            } else {
+                self.standby_missing_since.get_or_insert(at);
+            }
         }
     }
 
@@ -774,6 +855,10 @@ impl EngineState {
 
     fn apply_issued(&mut self, id: EffectId, key: EffectKey, at: Timestamp) {
         self.next_effect = self.next_effect.max(id.0.saturating_add(1));
+        if let EffectKey::Label(member, Role::Active) = key {
+            // From now on the pod may carry the active label, whatever the call's outcome says.
+            self.members[member.index()].label = None;
+        }
         match self.issued.iter_mut().find(|issued| issued.key == key) {
             Some(issued) => {
                 issued.id = id;

@@ -5,9 +5,9 @@
 
 use crate::event::EffectKey;
 use crate::input::{CopyProgress, NodeStatus};
-use crate::limits::MAX_BACKOFF_EXPONENT;
+use crate::limits::{MAX_BACKOFF_EXPONENT, SYNC_RELAX_AFTER_MS};
 use crate::state::{ClusterState, EngineState, StateKind};
-use crate::types::{MemberId, NodeName, Timestamp};
+use crate::types::{MemberId, NodeName, Replication, Timestamp};
 
 /// One deadline of the engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +33,9 @@ pub(crate) enum Timer {
     Backoff,
     /// When an effect under this key may be issued again.
     Retry(EffectKey),
+    /// Under `syncPreferred`, the engine's active has reported no standby connected for
+    /// `SYNC_RELAX_AFTER_MS`, and its writes wait for one: synchronous commit is relaxed.
+    SyncRelax,
 }
 
 fn seconds(s: u32) -> u64 {
@@ -86,6 +89,16 @@ impl EngineState {
                     spec.polling_interval_ms() << attempts.min(MAX_BACKOFF_EXPONENT)
                 };
                 Some(self.since().plus_ms(backoff_ms))
+            }
+            Timer::SyncRelax => {
+                let waiting = !self.sync_relaxed() || self.sync_restore_confirmed().is_some();
+                let due = spec.replication == Replication::SyncPreferred
+                    && spec.auto_failover
+                    && !self.cluster().is_hands_off()
+                    && self.active_confirmed()
+                    && waiting;
+                let since = self.standby_missing_since()?;
+                due.then(|| since.plus_ms(SYNC_RELAX_AFTER_MS))
             }
             Timer::Retry(key) => {
                 let issued = self.issued().iter().find(|issued| issued.key == *key)?;
@@ -167,6 +180,7 @@ impl EngineState {
             }
         }
         visit(Timer::StateTimeout);
+        visit(Timer::SyncRelax);
         if matches!(
             self.cluster().kind(),
             StateKind::WaitingForActive | StateKind::Reexamine

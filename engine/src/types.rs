@@ -181,10 +181,16 @@ pub enum Role {
 /// How writes are replicated from the active to the standby.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Replication {
-    /// A write is acknowledged once the standby has it.
+    /// Strict: a write is acknowledged once the standby has it, and with no standby, writes
+    /// wait for one.
     Sync,
     /// A write is acknowledged by the active alone; the standby trails.
     Async,
+    /// A write is acknowledged once the standby has it, as under `Sync`; but when the standby
+    /// is out for [`crate::limits::SYNC_RELAX_AFTER_MS`], the engine records that it is no
+    /// longer a lossless failover candidate and only then tells the active to stop waiting for
+    /// it. Strict waiting resumes once the standby is back in sync.
+    SyncPreferred,
 }
 
 impl Replication {
@@ -193,6 +199,21 @@ impl Replication {
         match self {
             Replication::Sync => "sync",
             Replication::Async => "async",
+            Replication::SyncPreferred => "syncPreferred",
         }
+    }
+
+    /// Every mode, in the order of their names in messages.
+    pub const ALL: [Replication; 3] = [
+        Replication::Sync,
+        Replication::SyncPreferred,
+        Replication::Async,
+    ];
+
+    /// The mode named `name` (as [`Replication::name`] writes it).
+    pub fn from_name(name: &str) -> Option<Replication> {
+        Replication::ALL
+            .into_iter()
+            .find(|mode| mode.name() == name)
     }
 }

@@ -91,6 +91,8 @@ impl Bounds<'_> {
             | EffectKey::Bind(of)
             | EffectKey::ForceDeletePod(of)
             | EffectKey::Rewind(of)
+            | EffectKey::RelaxSync(of)
+            | EffectKey::RestoreSync(of)
             | EffectKey::Label(of, _) => self.member(of),
             EffectKey::Replicas => Ok(()),
         }
@@ -143,7 +145,10 @@ impl Bounds<'_> {
             | Event::LagAccepted { .. }
             | Event::Recovered { .. }
             | Event::InputRefused { .. }
-            | Event::LeaseShortened { .. } => Ok(()),
+            | Event::LeaseShortened { .. }
+            | Event::SyncRelaxed { .. }
+            | Event::SyncRestoreConfirmed { .. }
+            | Event::SyncRestored { .. } => Ok(()),
         }
     }
 }

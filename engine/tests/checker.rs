@@ -98,6 +98,40 @@ fn promoting_a_member_that_is_behind_is_caught() {
 }
 
 #[test]
+fn promoting_the_standby_while_sync_is_relaxed_is_caught() {
+    // Under syncPreferred, relaxed, the active acknowledged writes its standby lacks: the standby
+    // is promoted only level with it, or by a person.
+    let events = vec![
+        Event::Contact {
+            member: MemberId(0),
+            at: Timestamp(6_000),
+            report: tandem_engine::testing::steady_report(
+                tandem_engine::Role::Active,
+                1_000_000,
+                Topology::MasterSlave,
+            ),
+            lag_bytes: 0,
+        },
+        Event::SyncRelaxed {
+            at: Timestamp(6_000),
+        },
+        Event::PodObserved {
+            member: MemberId(0),
+            pod: None,
+        },
+        Event::Promoting {
+            member: MemberId(1),
+            fence: FenceEvidence::PodGone,
+            accepted_lag_bytes: None,
+        },
+    ];
+    let found = violation(events, Vec::new(), |spec| {
+        spec.replication = Replication::SyncPreferred
+    });
+    assert_eq!(found, "2 (promote only what is caught up)");
+}
+
+#[test]
 fn rebuilding_the_active_is_caught() {
     let effects = vec![Effect {
         id: EffectId(99),

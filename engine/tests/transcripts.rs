@@ -531,6 +531,20 @@ impl Runner {
                     .then_some(())
                     .ok_or(format!("{got} records, expected at most {want}"))
             }
+            "no-event" => {
+                let kind = rest.first().ok_or("which event?")?;
+                let wants = parse_wants(&rest[1..])?;
+                let found = self
+                    .window
+                    .iter()
+                    .flat_map(|record| &record.events)
+                    .map(render_event)
+                    .find(|event| event.kind == *kind && event.matches(&wants));
+                match found {
+                    None => Ok(()),
+                    Some(event) => Err(format!("unexpected event {event}")),
+                }
+            }
             "event" => {
                 let kind = rest.first().ok_or("which event?")?;
                 let wants = parse_wants(&rest[1..])?;
@@ -990,6 +1004,8 @@ fn effect_key(key: EffectKey) -> String {
         EffectKey::ForceDeletePod(of) => ("force-delete-pod", of),
         EffectKey::Label(of, label) => return format!("label({},{})", of.0, role(label)),
         EffectKey::Rewind(of) => ("rewind", of),
+        EffectKey::RelaxSync(of) => ("relax-sync", of),
+        EffectKey::RestoreSync(of) => ("restore-sync", of),
     };
     format!("{name}({})", of.0)
 }
@@ -1230,6 +1246,11 @@ fn render_event(event: &Event) -> Rendered {
         Event::LeaseShortened { until } => {
             Rendered::new("lease-shortened").with("until", time(*until))
         }
+        Event::SyncRelaxed { at } => Rendered::new("sync-relaxed").with("at", time(*at)),
+        Event::SyncRestoreConfirmed { at } => {
+            Rendered::new("sync-restore-confirmed").with("at", time(*at))
+        }
+        Event::SyncRestored { at } => Rendered::new("sync-restored").with("at", time(*at)),
     }
 }
 
@@ -1247,6 +1268,8 @@ fn render_action(action: &Action) -> Rendered {
             .with("uid", &uid.0)
             .with("grace", grace_period_s),
         Action::Promote { member: of }
+        | Action::RelaxSync { member: of }
+        | Action::RestoreSync { member: of }
         | Action::Demote { member: of }
         | Action::Fence { member: of } => rendered.with("member", member(*of)),
         Action::Rebuild { member: of, from }

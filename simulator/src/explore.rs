@@ -557,7 +557,7 @@ pub fn recovery_expected(spec: &Spec, world: &WorldConfig, entries: usize) -> Ex
 /// acknowledges between its last contact and the end of its lease.
 fn loss_budget(spec: &Spec, world: &WorldConfig, entries: usize) -> u64 {
     match (spec.topology, spec.replication) {
-        (Topology::Standalone, _) | (_, Replication::Sync) => 0,
+        (Topology::Standalone, _) | (_, Replication::Sync | Replication::SyncPreferred) => 0,
         (Topology::MasterSlave, Replication::Async) => {
             let window_ms = world.replication_lag_ms
                 + u64::from(spec.agent_lease_s + spec.polling_interval_s) * 1000;
@@ -619,9 +619,16 @@ pub fn draw_spec(
     duration_ms: Millis,
 ) -> Spec {
     let mut spec = explore_spec(topology);
-    if topology == Topology::MasterSlave && rng.below(2) == 1 {
-        spec.replication = Replication::Async;
-        spec.max_lag_on_failover_bytes = pick(rng, &[0, 0, 1_000, 20_000]);
+    if topology == Topology::MasterSlave {
+        // One draw: odd is async (half the seeds), 2 is syncPreferred (a quarter), 0 strict sync.
+        match rng.below(4) {
+            2 => spec.replication = Replication::SyncPreferred,
+            mode if mode % 2 == 1 => {
+                spec.replication = Replication::Async;
+                spec.max_lag_on_failover_bytes = pick(rng, &[0, 0, 1_000, 20_000]);
+            }
+            _ => {}
+        }
     }
     spec.node_lost_timeout_s = pick(rng, &[60, 120, 120, 300]);
     // The CRD's timing in a third of the seeds; otherwise drawn.

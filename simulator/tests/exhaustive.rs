@@ -566,7 +566,6 @@ struct KnownCase {
 }
 
 const STOP_AFTER_LOST_LOG: &str = "lost-writes-counted-on-a-member-lost-after-a-lost-log";
-const LABEL_SUPERSEDED: &str = "two-active-labels-after-a-superseded-label-patch";
 
 const KNOWN_CASES: &[KnownCase] = &[
     KnownCase {
@@ -601,39 +600,6 @@ const KNOWN_CASES: &[KnownCase] = &[
         ],
         finding: STOP_AFTER_LOST_LOG,
         what: "no lost writes",
-    },
-    KnownCase {
-        start: "Normal",
-        sequence: &[
-            "switchover",
-            "api-errors rate 0.5 for 40s",
-            "nothing",
-            "switchover",
-        ],
-        finding: LABEL_SUPERSEDED,
-        what: "one address for the active",
-    },
-    KnownCase {
-        start: "Normal",
-        sequence: &[
-            "switchover",
-            "api-errors rate 0.5 for 40s",
-            "api-errors rate 0.5 for 40s",
-            "switchover",
-        ],
-        finding: LABEL_SUPERSEDED,
-        what: "one address for the active",
-    },
-    KnownCase {
-        start: "Normal",
-        sequence: &[
-            "switchover",
-            "api-errors rate 0.5 for 40s",
-            "switchover",
-            "switchover",
-        ],
-        finding: LABEL_SUPERSEDED,
-        what: "one address for the active",
     },
 ];
 

@@ -29,7 +29,7 @@ use proptest::test_runner::{RngSeed, TestError, TestRunner};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use strum::IntoEnumIterator;
-use tandem_engine::{Replication, Spec, StateKind, Topology};
+use tandem_engine::{Spec, StateKind, Topology};
 use tandem_sim::explore::{self, EARLY_MS, FLAP_LIMIT_MS, SLOW_START_LIMIT_MS};
 use tandem_sim::run::{Rng, RunOptions, RunReport, Sabotage, run};
 use tandem_sim::scenario::{
@@ -430,20 +430,12 @@ const KNOWN_FAILURES: &[KnownFailure] = &[
         what: "timer table",
     },
     KnownFailure {
-        name: "two-active-labels-under-api-errors",
-        what: "one address for the active",
-    },
-    KnownFailure {
         name: "lost-log-before-initialized-leaves-a-member-without-a-volume",
         what: "expect.finalState",
     },
     KnownFailure {
         name: "lost-writes-counted-on-a-member-lost-after-a-lost-log",
         what: "no lost writes",
-    },
-    KnownFailure {
-        name: "two-active-labels-after-a-superseded-label-patch",
-        what: "one address for the active",
     },
 ];
 
@@ -619,10 +611,7 @@ fn generated_scenarios_are_valid_and_cover_the_language() {
             }
             assert_eq!(back, scenario, "{yaml}");
             let topology = topology.name();
-            let replication = match scenario.cluster.replication {
-                Replication::Sync => "sync",
-                Replication::Async => "async",
-            };
+            let replication = scenario.cluster.replication.name();
             seen.insert(format!("{topology} {replication}"));
             for entry in &scenario.timeline {
                 let name = match &entry.what {
@@ -682,7 +671,10 @@ fn generated_scenarios_are_valid_and_cover_the_language() {
             "hash max",
             "sync",
         ];
-        let modes = (members > 1).then_some("async");
+        let modes = (members > 1)
+            .then_some(["async", "syncPreferred"])
+            .into_iter()
+            .flatten();
         wanted.extend(
             faults
                 .chain(actions)

@@ -152,6 +152,11 @@ pub enum CommandMessage {
         /// The active whose history the member rejoins.
         from: PeerMessage,
     },
+    /// The active acknowledges writes without waiting for its standby (`syncPreferred`, the
+    /// standby out; PostgreSQL: `synchronous_standby_names` emptied).
+    RelaxSync,
+    /// The active waits for its standby again before acknowledging a write.
+    RestoreSync,
 }
 
 /// Another member, as a command names it.
@@ -564,6 +569,8 @@ pub fn command_for(
         Action::Rewind { member, from } => {
             peer(*from).map(|from| (*member, CommandMessage::Rewind { from }))
         }
+        Action::RelaxSync { member } => Ok((*member, CommandMessage::RelaxSync)),
+        Action::RestoreSync { member } => Ok((*member, CommandMessage::RestoreSync)),
         Action::DeletePod { .. }
         | Action::ProvisionLocalPv { .. }
         | Action::BindPvc { .. }

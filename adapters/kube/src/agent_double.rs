@@ -38,6 +38,9 @@ pub struct DoubleState {
     /// No pod runs the agent: every call is answered `503 Service Unavailable`, as a load
     /// balancer would (the operator sees an unreachable agent).
     pub offline: bool,
+    /// As the active, it acknowledges writes without waiting for a standby (`relax-sync`, until
+    /// `restore-sync` or a promotion).
+    pub sync_relaxed: bool,
 }
 
 /// What a standby double sees of its source: role, process, position and history.
@@ -72,6 +75,7 @@ impl DoubleState {
             refused: 0,
             source: None,
             offline: false,
+            sync_relaxed: false,
         }
     }
 
@@ -174,6 +178,7 @@ impl DoubleState {
                 }
                 status.role = RoleMessage::Active;
                 status.not_serving = None;
+                self.sync_relaxed = false;
             }
             CommandMessage::Demote => {
                 status.role = RoleMessage::Standby;
@@ -192,6 +197,12 @@ impl DoubleState {
                 status.copy = CopyMessage::Copying { percent: 0 };
                 status.replication_connected = false;
                 status.in_sync = false;
+            }
+            CommandMessage::RelaxSync | CommandMessage::RestoreSync => {
+                if status.role != RoleMessage::Active {
+                    return Err("the database is not the active".into());
+                }
+                self.sync_relaxed = *command == CommandMessage::RelaxSync;
             }
             CommandMessage::Rewind { from } => {
                 if !status.copy_complete {

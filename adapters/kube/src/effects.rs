@@ -91,6 +91,8 @@ impl KubeEffects {
             | Action::Fence { .. }
             | Action::Rebuild { .. }
             | Action::Rewind { .. }
+            | Action::RelaxSync { .. }
+            | Action::RestoreSync { .. }
             | Action::RestartReplication { .. }
             | Action::UpdateStatus(_)
             | Action::EmitEvent { .. } => return None,

@@ -153,6 +153,8 @@ impl Reporter {
             | Action::Fence { .. }
             | Action::Rebuild { .. }
             | Action::Rewind { .. }
+            | Action::RelaxSync { .. }
+            | Action::RestoreSync { .. }
             | Action::RestartReplication { .. }
             | Action::ProvisionLocalPv { .. }
             | Action::BindPvc { .. }

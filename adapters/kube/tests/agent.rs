@@ -87,6 +87,50 @@ async fn a_reported_history_reads_as_its_last_branch() {
 }
 
 #[tokio::test]
+async fn only_the_active_relaxes_and_restores_synchronous_commit() {
+    let agent = AgentDouble::start(TOKEN).await.expect("started");
+    let client = client(TOKEN);
+    let refused = client
+        .command(
+            agent.address(),
+            &CommandId::new("ns.zc", EffectId(1)),
+            &CommandMessage::RelaxSync,
+        )
+        .await
+        .expect_err("not the active");
+    assert_eq!(refused.effect_error(), EffectError::Rejected);
+    for (id, command) in [(2, CommandMessage::Promote), (3, CommandMessage::RelaxSync)] {
+        client
+            .command(
+                agent.address(),
+                &CommandId::new("ns.zc", EffectId(id)),
+                &command,
+            )
+            .await
+            .expect("carried out");
+    }
+    assert!(agent.state().sync_relaxed);
+    client
+        .command(
+            agent.address(),
+            &CommandId::new("ns.zc", EffectId(4)),
+            &CommandMessage::RestoreSync,
+        )
+        .await
+        .expect("restored");
+    assert!(!agent.state().sync_relaxed);
+    assert!(matches!(
+        command_for(
+            &Action::RelaxSync {
+                member: MemberId(0)
+            },
+            &Loopback(Vec::new())
+        ),
+        Some(Ok((MemberId(0), CommandMessage::RelaxSync)))
+    ));
+}
+
+#[tokio::test]
 async fn a_rewind_keeps_the_data_and_follows_the_source() {
     let agent = AgentDouble::start(TOKEN).await.expect("started");
     agent.state().status.lsn = 7000;

@@ -11,10 +11,10 @@ use crate::effect::Action;
 use crate::event::{EffectKey, Event, FenceEvidence};
 use crate::input::{CopyProgress, EffectError, Lineage, NotServing, Process};
 use crate::limits::MAX_PROMOTE_ATTEMPTS;
-use crate::state::{ClusterState, Health};
+use crate::state::{ClusterState, Guarantee, Health};
 use crate::timers::Timer;
 use crate::transitions::Reason;
-use crate::types::{MemberId, Role, Topology};
+use crate::types::{MemberId, Replication, Role, Topology};
 
 pub(super) fn decide_master_slave(ctx: &mut Ctx<'_>) {
     match ctx.state.cluster {
@@ -35,6 +35,109 @@ pub(super) fn decide_master_slave(ctx: &mut Ctx<'_>) {
     }
     if ctx.state.cluster != ClusterState::Normal {
         refuse_switchover_token(ctx, "the cluster is not Normal");
+    }
+    synchronous_commit(ctx);
+}
+
+/// Under `syncPreferred`, keeps writes flowing while the standby is out, without ever counting
+/// it as a lossless failover candidate when it is not:
+///
+/// - the active reported no standby for `SYNC_RELAX_AFTER_MS`: `SyncRelaxed` is recorded, and
+///   only then is the active told to stop waiting (`RelaxSync`);
+/// - the standby is back, `Healthy` and in sync: the active is told to wait again
+///   (`RestoreSync`); once that is carried out, `SyncRestoreConfirmed` is recorded;
+/// - after that, the active reported a position and the standby, later, at least that position:
+///   it holds every acknowledged write, and `SyncRestored` is recorded.
+///
+/// A standby that goes away again before `SyncRestored` relaxes again after the same bound.
+fn synchronous_commit(ctx: &mut Ctx<'_>) {
+    let serving = matches!(
+        ctx.state.cluster,
+        ClusterState::Normal
+            | ClusterState::StandbyDown
+            | ClusterState::StandbyPartiallyStarting
+            | ClusterState::StandbyPartiallyDown
+    );
+    let Some(active) = ctx.state.active else {
+        return;
+    };
+    if ctx.spec().replication != Replication::SyncPreferred
+        || ctx.hands_off()
+        || !serving
+        || !ctx.state.active_confirmed
+        || !ctx.health(active).works()
+    {
+        return;
+    }
+    let standby = active.peer();
+    let view = ctx.state.member(standby);
+    // The standby's own report may be newer than the active's: a standby back in sync is not
+    // relaxed for.
+    let back = ctx.health(standby) == Health::Healthy
+        && view.reachable
+        && view.report.replication_connected
+        && view.report.in_sync;
+    if ctx.expired(&Timer::SyncRelax) && !back {
+        let at = ctx.now;
+        let since = ctx.state.standby_missing_since.unwrap_or(at);
+        ctx.record(Event::SyncRelaxed { at });
+        ctx.report(Action::EmitEvent {
+            warning: true,
+            reason: "SyncRelaxed".into(),
+            message: format!(
+                "{active} has had no standby since {since}: it acknowledges writes without one; \
+                 a failover to {} now needs a person until it is back in sync",
+                active.peer()
+            ),
+        });
+        ctx.issue(
+            EffectKey::RelaxSync(active),
+            Action::RelaxSync { member: active },
+        );
+        return;
+    }
+    if !ctx.state.sync_relaxed {
+        return;
+    }
+    if let Some(confirmed) = ctx.state.sync_restore_confirmed {
+        let (a, s) = (ctx.state.member(active), ctx.state.member(standby));
+        // The active's position from a report after the confirmation bounds every write it
+        // acknowledged before strict waiting resumed; a standby that reported at least that
+        // position later holds them all.
+        let caught_up = a.last_contact.is_some_and(|at| at > confirmed)
+            && s.last_contact > a.last_contact
+            && s.report.replication_connected
+            && s.report.lsn >= a.report.lsn;
+        if caught_up {
+            let at = ctx.now;
+            ctx.record(Event::SyncRestored { at });
+            ctx.report(Action::EmitEvent {
+                warning: false,
+                reason: "SyncRestored".into(),
+                message: format!(
+                    "{active} waits for {standby} again, and {standby} holds every acknowledged \
+                     write"
+                ),
+            });
+        }
+        return;
+    }
+    if ctx.carried_out(EffectKey::RestoreSync(active)) {
+        let at = ctx.now;
+        ctx.record(Event::SyncRestoreConfirmed { at });
+        return;
+    }
+    if back {
+        ctx.issue(
+            EffectKey::RestoreSync(active),
+            Action::RestoreSync { member: active },
+        );
+    } else if !ctx.carried_out(EffectKey::RelaxSync(active)) {
+        // A new active, or one whose database restarted, waits for a standby again: tell it.
+        ctx.issue(
+            EffectKey::RelaxSync(active),
+            Action::RelaxSync { member: active },
+        );
     }
 }
 
@@ -324,9 +427,10 @@ fn caught_up(ctx: &Ctx<'_>, active: MemberId, standby: MemberId) -> bool {
     let view = ctx.state.member(standby);
     // Up too: a standby whose pod is being deleted is no switchover target.
     ctx.health(standby) == Health::Healthy && up(ctx, standby) && view.report.copy_complete && {
-        match ctx.spec().replication {
-            crate::types::Replication::Sync => view.in_sync,
-            crate::types::Replication::Async => {
+        match ctx.state.guarantee() {
+            Guarantee::Strict => view.in_sync,
+            // A switchover drains the demoted active whatever the mode: level is enough.
+            Guarantee::Relaxed | Guarantee::Async => {
                 view.lag_bytes == 0 || {
                     ctx.state
                         .member(active)
@@ -512,13 +616,16 @@ fn promotable(ctx: &Ctx<'_>, active: MemberId, standby: MemberId) -> Result<Opti
     }
     let lag = lag_behind(ctx, active, standby);
     let spec = ctx.spec();
-    let verdict = match spec.replication {
-        crate::types::Replication::Sync if view.in_sync => Ok(None),
-        crate::types::Replication::Sync => Err(format!(
+    let verdict = match ctx.state.guarantee() {
+        Guarantee::Strict if view.in_sync => Ok(None),
+        Guarantee::Strict => Err(format!(
             "{standby} was not in sync at the last contact with the active"
         )),
-        crate::types::Replication::Async if lag <= spec.max_lag_on_failover_bytes => Ok(None),
-        crate::types::Replication::Async => Err(format!(
+        Guarantee::Relaxed => Err(format!(
+            "synchronous commit is relaxed: the active acknowledged writes without {standby}"
+        )),
+        Guarantee::Async if lag <= spec.max_lag_on_failover_bytes => Ok(None),
+        Guarantee::Async => Err(format!(
             "{standby} is {lag} bytes behind, more than maxLagOnFailoverBytes ({})",
             spec.max_lag_on_failover_bytes
         )),
@@ -824,20 +931,19 @@ fn survivor_holds_every_write(ctx: &Ctx<'_>, lost_member: MemberId) -> Result<St
         return Err(unknown());
     }
     let spec = ctx.spec();
-    match spec.replication {
+    match ctx.state.guarantee() {
         // Strict sync: the active acknowledges a write only once its standby has it, and a copy
         // made afresh receives every write while it is made, so a complete copy holds every
         // acknowledged write whether or not it was in sync when last heard from.
-        crate::types::Replication::Sync if view.in_sync => Ok(format!("{other} was in sync")),
-        crate::types::Replication::Sync => Ok(format!(
+        Guarantee::Strict if view.in_sync => Ok(format!("{other} was in sync")),
+        Guarantee::Strict => Ok(format!(
             "{other} holds a complete copy, which under strict sync holds every acknowledged write"
         )),
-        crate::types::Replication::Async
-            if !view.contacted_this_pod || !ctx.state.active_confirmed =>
-        {
+        Guarantee::Relaxed => Err(format!("{} (synchronous commit is relaxed)", unknown())),
+        Guarantee::Async if !view.contacted_this_pod || !ctx.state.active_confirmed => {
             Err(unknown())
         }
-        crate::types::Replication::Async => {
+        Guarantee::Async => {
             let lag = lag_behind(ctx, lost_member, other);
             let why = format!("{other} lags {lag} bytes");
             if lag <= spec.max_lag_on_failover_bytes {
@@ -1220,7 +1326,7 @@ fn reexamine_without_history(ctx: &mut Ctx<'_>) {
     // need not wait for the others. Under async a copy may trail, and a lost or silent one may
     // have held writes the others lack: positions are compared once every copy that may survive
     // was reported by a running database, and a person decides when a copy is lost.
-    let strict_sync = ctx.spec().replication == crate::types::Replication::Sync;
+    let strict_sync = ctx.state.guarantee() == Guarantee::Strict;
     let all_known = surviving.iter().all(|member| up(ctx, *member));
     let any_complete_up = surviving
         .iter()

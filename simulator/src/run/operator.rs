@@ -265,6 +265,8 @@ impl Sim<'_> {
                 self.guard_newest(*member, "rebuild");
                 self.world.rebuild(*member, *from, now)
             }
+            Action::RelaxSync { member } => self.world.set_sync_relaxed(*member, true),
+            Action::RestoreSync { member } => self.world.set_sync_relaxed(*member, false),
             Action::Rewind { member, from } => {
                 self.guard_newest(*member, "rewind");
                 self.world.rewind(*member, *from, now)

@@ -738,11 +738,11 @@ fn cluster_value(kind: FieldKind, value: &serde_json::Value) -> Result<FieldValu
             .as_bool()
             .map(FieldValue::Flag)
             .ok_or_else(|| expected("true or false")),
-        FieldKind::Replication => match value.as_str() {
-            Some("sync") => Ok(FieldValue::Replication(Replication::Sync)),
-            Some("async") => Ok(FieldValue::Replication(Replication::Async)),
-            _ => Err(expected("sync or async")),
-        },
+        FieldKind::Replication => value
+            .as_str()
+            .and_then(Replication::from_name)
+            .map(FieldValue::Replication)
+            .ok_or_else(|| expected("sync, syncPreferred or async")),
     }
 }
 

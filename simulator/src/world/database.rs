@@ -140,6 +140,9 @@ impl World {
         match (self.topology, self.replication) {
             (Topology::Standalone, _) | (_, Replication::Async) => true,
             (Topology::MasterSlave, Replication::Sync) => self.receives(active, now),
+            (Topology::MasterSlave, Replication::SyncPreferred) => {
+                self.members[active.index()].sync_relaxed || self.receives(active, now)
+            }
         }
     }
 
@@ -183,7 +186,7 @@ impl World {
             // Async trails by the replication lag while writes flow, and catches up when they stop.
             let quiet = now >= self.last_write_at + self.config.replication_lag_ms;
             let lag_bytes = match self.replication {
-                Replication::Sync => 0,
+                Replication::Sync | Replication::SyncPreferred => 0,
                 Replication::Async if quiet => 0,
                 Replication::Async => {
                     u64::from(self.config.writes_per_second)
@@ -256,7 +259,7 @@ impl World {
             role: state.role,
             lsn: Lsn(lsn),
             replication_connected: connected,
-            in_sync: in_sync && self.replication == Replication::Sync,
+            in_sync: in_sync && self.replication != Replication::Async,
             copy_complete: volume.is_some_and(|volume| volume.copy_complete),
             config_hash: ConfigHash(state.config_hash),
             copy,
@@ -361,7 +364,19 @@ impl World {
             state.replicating_from = None;
             state.copying = None;
             state.not_serving = None;
+            // A promoted database waits for its standby until told otherwise.
+            state.sync_relaxed = false;
         }
+        true
+    }
+
+    /// The active stops waiting for its standby (`relax`), or waits for it again. Refused by a
+    /// member that is not the running active.
+    pub fn set_sync_relaxed(&mut self, member: MemberId, relax: bool) -> bool {
+        if !self.running(member) || self.members[member.index()].role != Role::Active {
+            return false;
+        }
+        self.members[member.index()].sync_relaxed = relax;
         true
     }
 

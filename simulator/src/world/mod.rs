@@ -113,6 +113,9 @@ struct Member {
     copying: Option<(MemberId, u64)>,
     /// The copy in progress is a rewind (else a full copy).
     rewinding: bool,
+    /// As the active under `syncPreferred`, it acknowledges writes without waiting for a
+    /// standby (`RelaxSync`, until `RestoreSync` or a promotion).
+    sync_relaxed: bool,
     /// When the copy in progress started.
     copy_started: Millis,
     /// How long the copy in progress takes.
@@ -157,6 +160,7 @@ impl Member {
             replicating_from: None,
             copying: None,
             rewinding: false,
+            sync_relaxed: false,
             copy_started: 0,
             copy_ms: 0,
             copy_failed: false,

@@ -141,7 +141,7 @@ fn steady(replication: Replication) -> Harness {
     let (active, standby) = (h.data(M0), h.data(M1));
     assert_eq!(standby.branch, active.branch);
     match replication {
-        Replication::Sync => assert_eq!(standby, active),
+        Replication::Sync | Replication::SyncPreferred => assert_eq!(standby, active),
         Replication::Async => assert_eq!(standby.lsn + LAG_WRITES * WRITE_BYTES, active.lsn),
     }
     h
@@ -310,6 +310,34 @@ fn sync_acknowledges_writes_only_while_the_standby_receives_them() {
     let acked = h.acked();
     assert!(h.world.rebuild(M1, M0, h.now));
     h.wait(3_000);
+    assert_eq!(h.acked(), acked);
+}
+
+#[test]
+fn sync_preferred_waits_for_the_standby_until_relaxed_and_a_promotion_waits_again() {
+    let mut h = steady(Replication::SyncPreferred);
+    assert_eq!(h.data(M1), h.data(M0));
+    h.world.crash(M1);
+    let acked = h.acked();
+    h.wait(3_000);
+    assert_eq!(h.acked(), acked, "strict until relaxed");
+    assert!(
+        !h.world.set_sync_relaxed(M1, true),
+        "only the active relaxes"
+    );
+    assert!(h.world.set_sync_relaxed(M0, true));
+    h.wait(1_000);
+    assert_eq!(h.acked(), acked + 50, "relaxed: acknowledged alone");
+    assert!(h.world.set_sync_relaxed(M0, false));
+    let acked = h.acked();
+    h.wait(1_000);
+    assert_eq!(h.acked(), acked, "restored: waits again");
+    assert!(h.world.set_sync_relaxed(M0, true));
+    // Demoted and promoted again, it waits for a standby until told otherwise.
+    assert!(h.world.demote(M0, Role::None));
+    assert!(h.world.promote(M0));
+    let acked = h.acked();
+    h.wait(1_000);
     assert_eq!(h.acked(), acked);
 }
 
