@@ -115,12 +115,17 @@ impl WorldConfig {
         self.rebuild_ms.saturating_add(size_ms)
     }
 
+    /// How fast a connected standby receives what it lacks, in bytes a millisecond: the copy
+    /// rate, the network's.
+    pub fn stream_bytes_per_ms(&self) -> u64 {
+        ((self.copy_megabytes_per_second.max(1) << 20) / 1000).max(1)
+    }
+
     /// How long a rewind of `diverged_bytes` takes: the database restarts (`podStartSeconds`)
     /// after the diverged suffix's blocks are copied back from the active at the copy rate.
     pub fn rewind_ms(&self, diverged_bytes: u64) -> Millis {
-        let bytes_per_ms = (self.copy_megabytes_per_second.max(1) << 20) / 1000;
         self.pod_start_ms
-            .saturating_add(diverged_bytes.div_ceil(bytes_per_ms.max(1)))
+            .saturating_add(diverged_bytes.div_ceil(self.stream_bytes_per_ms()))
     }
 }
 

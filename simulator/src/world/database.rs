@@ -102,7 +102,7 @@ impl World {
         if let Some(&active) = accepting.first() {
             self.write(active, from, to);
         }
-        self.replicate(from);
+        self.replicate(from, to);
         None
     }
 
@@ -139,9 +139,9 @@ impl World {
         }
         match (self.topology, self.replication) {
             (Topology::Standalone, _) | (_, Replication::Async) => true,
-            (Topology::MasterSlave, Replication::Sync) => self.receives(active, now),
+            (Topology::MasterSlave, Replication::Sync) => self.synchronous(active, now),
             (Topology::MasterSlave, Replication::SyncPreferred) => {
-                self.members[active.index()].sync_relaxed || self.receives(active, now)
+                self.members[active.index()].sync_relaxed || self.synchronous(active, now)
             }
         }
     }
@@ -150,6 +150,16 @@ impl World {
     fn receives(&self, active: MemberId, now: Millis) -> bool {
         self.followers(active, now)
             .any(|m| self.members[m.index()].stalled_until <= now)
+    }
+
+    /// Whether a standby is synchronous with `active` at `now`: it receives, and has caught up
+    /// (one still catching up on what it lacks does not acknowledge yet).
+    fn synchronous(&self, active: MemberId, now: Millis) -> bool {
+        let leader = self.data(active).map(|data| data.lsn);
+        self.followers(active, now).any(|m| {
+            self.members[m.index()].stalled_until <= now
+                && self.data(m).map(|data| data.lsn) == leader
+        })
     }
 
     /// What clients get at `now`, until the next change: whether their writes are acknowledged
@@ -170,9 +180,14 @@ impl World {
         (self.copies_started, self.rewinds_started)
     }
 
-    /// Connected, unstalled standbys receive: all of it under sync, all but the replication lag
-    /// under async.
-    pub(super) fn replicate(&mut self, now: Millis) {
+    /// Connected, unstalled standbys receive from `now` to `until`: all of it under sync, all but
+    /// the replication lag under async, at most at the stream's rate (`copyMegabytesPerSecond`),
+    /// so that a standby that reconnects far behind takes the time its lag takes to catch up.
+    pub(super) fn replicate(&mut self, now: Millis, until: Millis) {
+        let allowance = self
+            .config
+            .stream_bytes_per_ms()
+            .saturating_mul(until - now);
         for standby in self.members() {
             if !self.connected(standby, now) || self.members[standby.index()].stalled_until > now {
                 continue;
@@ -197,7 +212,10 @@ impl World {
             };
             let target = leader.lsn.saturating_sub(lag_bytes);
             let current = self.volumes[index.0].data;
-            let lsn = current.lsn.max(target).min(leader.lsn);
+            let lsn = current
+                .lsn
+                .max(target.min(current.lsn.saturating_add(allowance)))
+                .min(leader.lsn);
             self.volumes[index.0].data = Position {
                 branch: leader.branch,
                 lsn,

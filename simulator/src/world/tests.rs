@@ -369,6 +369,40 @@ fn async_acknowledges_at_once_and_the_standby_trails() {
 }
 
 #[test]
+fn catching_up_takes_the_time_the_lag_takes_at_the_stream_rate() {
+    // Under strict sync, a standby cut off for a while and back far behind acknowledges nothing
+    // until it has caught up; twice the lag takes twice as long. At 1 MiB/s a millisecond
+    // streams 1,048 bytes.
+    let cut_ms = 2_000;
+    for alone_ms in [400, 800] {
+        let mut h = steady(Replication::Sync);
+        h.world.config.copy_megabytes_per_second = 1;
+        // The standby's lag is built while the active acknowledges alone (as async would), for
+        // `alone_ms`; then the mode is strict again, and the cut ends.
+        h.world.isolate(M1, h.now + cut_ms);
+        h.world.replication = Replication::Async;
+        h.wait(alone_ms);
+        h.world.replication = Replication::Sync;
+        h.wait(cut_ms - alone_ms);
+        let lag = h.data(M0).lsn - h.data(M1).lsn;
+        assert!(lag > 0, "it is behind once it reconnects");
+        let catch_up_ms = lag.div_ceil(1_048);
+        let acked = h.acked();
+        h.wait(catch_up_ms / 2);
+        assert!(h.data(M1).lsn < h.data(M0).lsn, "still catching up");
+        assert_eq!(
+            h.acked(),
+            acked,
+            "no write acknowledged while it catches up"
+        );
+        h.wait(catch_up_ms);
+        assert_eq!(h.data(M1), h.data(M0), "caught up after lag / rate");
+        h.wait(1_000);
+        assert!(h.acked() > acked, "synchronous again");
+    }
+}
+
+#[test]
 fn the_standby_reports_what_it_received() {
     let mut h = steady(Replication::Sync);
     let report = h.world.report(M1, h.now, Some(LEASE_MS));
