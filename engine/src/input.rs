@@ -151,14 +151,16 @@ impl Timeline {
         if self.id == 0 || active.id == 0 {
             return Lineage::Unknown;
         }
-        if self.id == active.id {
+        if self == active {
             return Lineage::Prefix;
         }
         if self.id == active.parent && lsn <= active.branched_at {
             return Lineage::Prefix;
         }
-        // On the parent past the branch, on a timeline of its own, or on an older one that the
-        // report does not place: a rewind finds the common position and discards what follows.
+        // On the parent past the branch, on a timeline of its own (a timeline of the same number
+        // that branched elsewhere is one: two databases number their timelines apart), or on an
+        // older one that the report does not place: a rewind finds the common position and
+        // discards what follows.
         Lineage::Diverged
     }
 }
@@ -269,4 +271,53 @@ pub enum EffectError {
     /// The driver did not carry it out: right before its turn, the engine no longer wanted it
     /// ([`crate::Engine::still_wanted`]), because what was observed since contradicts it.
     Withdrawn,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Lineage, Timeline};
+    use crate::types::Lsn;
+
+    fn at(id: u64, parent: u64, branched_at: u64) -> Timeline {
+        Timeline {
+            id,
+            parent,
+            branched_at: Lsn(branched_at),
+        }
+    }
+
+    #[test]
+    fn a_copy_is_placed_against_the_active_s_last_branch() {
+        let active = at(3, 2, 1_000);
+        // The active's own timeline: a prefix whatever the position.
+        assert_eq!(at(3, 2, 1_000).lineage(Lsn(5_000), active), Lineage::Prefix);
+        // The parent up to the branch, the branch included: a prefix; past it: diverged.
+        assert_eq!(at(2, 1, 10).lineage(Lsn(1_000), active), Lineage::Prefix);
+        assert_eq!(at(2, 1, 10).lineage(Lsn(999), active), Lineage::Prefix);
+        assert_eq!(at(2, 1, 10).lineage(Lsn(1_001), active), Lineage::Diverged);
+        // The same number, branched elsewhere: another database's timeline.
+        assert_eq!(at(3, 2, 900).lineage(Lsn(950), active), Lineage::Diverged);
+        assert_eq!(at(3, 1, 1_000).lineage(Lsn(950), active), Lineage::Diverged);
+        // Older, or of its own: rewound, which discards nothing that is a prefix.
+        assert_eq!(at(1, 0, 0).lineage(Lsn(5), active), Lineage::Diverged);
+        assert_eq!(
+            at(4, 2, 1_000).lineage(Lsn(1_200), active),
+            Lineage::Diverged
+        );
+        // Unknown on either side.
+        assert_eq!(
+            Timeline::default().lineage(Lsn(5), active),
+            Lineage::Unknown
+        );
+        assert_eq!(
+            active.lineage(Lsn(5), Timeline::default()),
+            Lineage::Unknown
+        );
+        // Extreme values place as any other.
+        let far = at(u64::MAX, u64::MAX - 1, u64::MAX);
+        assert_eq!(
+            at(u64::MAX - 1, 0, 0).lineage(Lsn(u64::MAX), far),
+            Lineage::Prefix
+        );
+    }
 }

@@ -633,8 +633,15 @@ impl EngineState {
                     && let EffectKey::Label(member, role) = issued.key
                 {
                     // A call that failed may still have been carried out (a timeout after the
-                    // server applied it): the pod's label is then unknown.
-                    self.members[member.index()].label = (*outcome == Outcome::Ok).then_some(role);
+                    // server applied it): the pod's label is then unknown. So is it after a
+                    // call that succeeded but was issued before a call to label it active.
+                    let active_since = self
+                        .issued
+                        .iter()
+                        .find(|other| other.key == EffectKey::Label(member, Role::Active))
+                        .is_some_and(|other| other.id > *id);
+                    self.members[member.index()].label =
+                        (*outcome == Outcome::Ok && !active_since).then_some(role);
                 }
                 if let Some(issued) = self.issued.iter_mut().find(|issued| issued.id == *id) {
                     issued.failed = matches!(outcome, Outcome::Failed(_));
@@ -693,6 +700,11 @@ impl EngineState {
                 }
                 if *log_lost {
                     self.log_lost = true;
+                    // Whether synchronous commit was relaxed is lost with the log: under
+                    // `syncPreferred` the active may acknowledge alone. The standby must earn
+                    // its place as a lossless candidate again (`SyncRestored`).
+                    self.sync_relaxed = true;
+                    self.sync_restore_confirmed = None;
                 }
             }
         }

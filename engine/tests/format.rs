@@ -357,12 +357,62 @@ fn failover_v5() -> Record {
     record
 }
 
+/// Synchronous commit relaxed and restored, as version 5 records it (`syncPreferred`).
+fn sync_relaxed_and_restored() -> Record {
+    let mut spec = Spec::defaults(Topology::MasterSlave);
+    spec.replication = tandem_engine::Replication::SyncPreferred;
+    Record {
+        seq: Seq(3),
+        at: Timestamp(80_000),
+        input: Input::Spec(spec),
+        events: vec![
+            Event::SyncRelaxed {
+                at: Timestamp(80_000),
+            },
+            Event::Issued {
+                id: EffectId(8),
+                key: EffectKey::RelaxSync(MemberId(1)),
+                at: Timestamp(80_000),
+            },
+            Event::Issued {
+                id: EffectId(9),
+                key: EffectKey::RestoreSync(MemberId(1)),
+                at: Timestamp(80_000),
+            },
+            Event::SyncRestoreConfirmed {
+                at: Timestamp(81_000),
+            },
+            Event::SyncRestored {
+                at: Timestamp(90_000),
+            },
+            Event::SyncRelaxed {
+                at: Timestamp(95_000),
+            },
+        ],
+        effects: vec![
+            Effect {
+                id: EffectId(8),
+                action: Action::RelaxSync {
+                    member: MemberId(1),
+                },
+            },
+            Effect {
+                id: EffectId(9),
+                action: Action::RestoreSync {
+                    member: MemberId(1),
+                },
+            },
+        ],
+    }
+}
+
 #[test]
 fn version_5_records_keep_decoding() {
     for (name, record) in [
         ("record-v5-creation.bin", creation()),
         ("record-v5-failover.bin", failover_v5()),
         ("record-v5-lease-shortened.bin", lease_shortened()),
+        ("record-v5-sync-relaxed.bin", sync_relaxed_and_restored()),
     ] {
         check_golden(name, &record.encode());
         let golden = std::fs::read(fixture(name)).expect("the fixture");
@@ -426,8 +476,24 @@ fn version_5_snapshots_keep_decoding() {
         member: MemberId(0),
         at: Timestamp(60_500),
     });
-    let state = snapshot_state(record);
+    let mut state = snapshot_state(record);
     assert_eq!(state.member(MemberId(0)).report.timeline.id, 3);
+    // Relaxed, with the relax effect tracked.
+    let mut relaxed = sync_relaxed_and_restored();
+    relaxed.input = Input::Timer;
+    relaxed.events.retain(|event| {
+        matches!(
+            event,
+            Event::SyncRelaxed { .. }
+                | Event::Issued {
+                    key: EffectKey::RelaxSync(_),
+                    ..
+                }
+        )
+    });
+    relaxed.events.truncate(2);
+    state.apply_record(&relaxed).expect("in sequence");
+    assert!(state.sync_relaxed());
     check_golden("snapshot-v5.bin", &state.encode_snapshot());
     let golden = std::fs::read(fixture("snapshot-v5.bin")).expect("the fixture");
     assert_eq!(peek_version(&golden), Some(5));

@@ -41,6 +41,8 @@ pub struct DoubleState {
     /// As the active, it acknowledges writes without waiting for a standby (`relax-sync`, until
     /// `restore-sync` or a promotion).
     pub sync_relaxed: bool,
+    /// The stream and effect id of the last `relax-sync` or `restore-sync` carried out.
+    pub last_sync_command: Option<(String, u64)>,
 }
 
 /// What a standby double sees of its source: role, process, position and history.
@@ -76,6 +78,7 @@ impl DoubleState {
             source: None,
             offline: false,
             sync_relaxed: false,
+            last_sync_command: None,
         }
     }
 
@@ -157,6 +160,32 @@ impl DoubleState {
             self.status.role = RoleMessage::None;
             self.status.not_serving = Some(NotServingMessage::LeaseExpired);
         }
+    }
+
+    /// `relax-sync` and `restore-sync` are carried out in the order of their ids: one older, on
+    /// the same stream, than the last of the two carried out is refused, so that a late
+    /// `relax-sync` never undoes a `restore-sync`.
+    fn order_sync_command(&mut self, id: &str, command: &CommandMessage) -> Result<(), String> {
+        if !matches!(
+            command,
+            CommandMessage::RelaxSync | CommandMessage::RestoreSync
+        ) {
+            return Ok(());
+        }
+        let parsed = id
+            .rsplit_once('.')
+            .and_then(|(stream, number)| Some((stream.to_string(), number.parse::<u64>().ok()?)));
+        let Some((stream, number)) = parsed else {
+            return Ok(());
+        };
+        if let Some((last_stream, last)) = &self.last_sync_command
+            && *last_stream == stream
+            && number < *last
+        {
+            return Err("an older synchronous commit command".into());
+        }
+        self.last_sync_command = Some((stream, number));
+        Ok(())
     }
 
     fn carry_out(&mut self, command: &CommandMessage) -> Result<(), String> {
@@ -481,7 +510,9 @@ async fn answer(
                 return json(StatusCode::OK, result);
             }
             state.expire_lease(now);
-            let outcome = state.carry_out(&command);
+            let outcome = state
+                .order_sync_command(&id, &command)
+                .and_then(|()| state.carry_out(&command));
             let result = CommandResult {
                 id: id.clone(),
                 state: match outcome {

@@ -119,6 +119,17 @@ async fn only_the_active_relaxes_and_restores_synchronous_commit() {
         .await
         .expect("restored");
     assert!(!agent.state().sync_relaxed);
+    // A relax that reaches the agent after a later restore is refused.
+    let older = client
+        .command(
+            agent.address(),
+            &CommandId::new("ns.zc", EffectId(0)),
+            &CommandMessage::RelaxSync,
+        )
+        .await
+        .expect_err("older than the restore");
+    assert_eq!(older.effect_error(), EffectError::Rejected);
+    assert!(!agent.state().sync_relaxed);
     assert!(matches!(
         command_for(
             &Action::RelaxSync {

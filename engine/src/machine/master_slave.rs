@@ -7,6 +7,7 @@ use super::policy::{
     release_and_reassign, replace_pod, replace_pod_record_only, rewind, set_replicas, up,
 };
 use super::{Ctx, fence_rogue_actives, pending_switchover, refuse_switchover_token};
+use crate::config::POLL_DEADLINE_S;
 use crate::effect::Action;
 use crate::event::{EffectKey, Event, FenceEvidence};
 use crate::input::{CopyProgress, EffectError, Lineage, NotServing, Process};
@@ -101,10 +102,13 @@ fn synchronous_commit(ctx: &mut Ctx<'_>) {
     }
     if let Some(confirmed) = ctx.state.sync_restore_confirmed {
         let (a, s) = (ctx.state.member(active), ctx.state.member(standby));
-        // The active's position from a report after the confirmation bounds every write it
+        // The active's position from a report asked after the confirmation bounds every write it
         // acknowledged before strict waiting resumed; a standby that reported at least that
-        // position later holds them all.
-        let caught_up = a.last_contact.is_some_and(|at| at > confirmed)
+        // position later holds them all. A contact is stamped when its answer arrives, and a
+        // poll is answered within POLL_DEADLINE_S, so one recorded later than that after the
+        // confirmation was asked after it.
+        let asked_after = confirmed.plus_ms(u64::from(POLL_DEADLINE_S) * 1000);
+        let caught_up = a.last_contact.is_some_and(|at| at > asked_after)
             && s.last_contact > a.last_contact
             && s.report.replication_connected
             && s.report.lsn >= a.report.lsn;
