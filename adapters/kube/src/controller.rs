@@ -86,6 +86,8 @@ pub struct OperatorConfig {
     pub local_root: String,
     /// The namespace to watch, all of them when `None`.
     pub namespace: Option<String>,
+    /// The metrics and readiness the operator reports (`crate::metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Why the operator stopped.
@@ -117,9 +119,14 @@ pub async fn run(
                 if let Some(uid) = cluster.uid() {
                     tasks.remove(&uid);
                 }
+                config.metrics.forget(&metrics_name(&cluster));
                 continue;
             }
-            Ok(watcher::Event::Init | watcher::Event::InitDone) => continue,
+            Ok(watcher::Event::InitDone) => {
+                config.metrics.set_ready();
+                continue;
+            }
+            Ok(watcher::Event::Init) => continue,
             Err(error) => {
                 tracing::warn!(%error, "watching ZenithClusters");
                 continue;
@@ -453,6 +460,15 @@ struct Given {
     generation: Option<i64>,
 }
 
+/// A cluster's name in the metrics: `namespace/name`.
+fn metrics_name(cluster: &ZenithCluster) -> String {
+    format!(
+        "{}/{}",
+        cluster.namespace().unwrap_or_default(),
+        cluster.name_any()
+    )
+}
+
 /// One cluster's task.
 struct ClusterTask {
     client: Client,
@@ -472,6 +488,9 @@ struct ClusterTask {
     /// When each member's agent is to be asked next; `None` while a poll is in flight (the
     /// answer sets it, from the interval the engine gives for the member).
     next_poll: [Option<tokio::time::Instant>; 2],
+    metrics: Arc<crate::metrics::Metrics>,
+    /// The cluster's name in the metrics.
+    name: String,
     _watched: Watched,
 }
 
@@ -619,6 +638,7 @@ impl ClusterTask {
                 .map_err(|error| TaskError::Agents(error.to_string()))?,
             None => AgentClient::new(config.agent_token.clone(), config.timeouts),
         };
+        let name = metrics_name(&cluster);
         let mut task = ClusterTask {
             effects: KubeEffects::new(client.clone(), objects.clone()),
             agents,
@@ -640,8 +660,12 @@ impl ClusterTask {
             given: Given::default(),
             last_ms: 0,
             next_poll: [Some(tokio::time::Instant::now()); 2],
+            metrics: Arc::clone(&config.metrics),
+            name,
             _watched: watched,
         };
+        task.metrics
+            .set_state(&task.name, task.driver.engine().state().cluster());
         task.apply_resources().await;
         let now = task.now();
         let Some(spec) = task.spec() else {
@@ -890,6 +914,10 @@ impl ClusterTask {
                 self.next_poll[member.index()] = Some(at);
             }
             Msg::Done(effect, outcome) => {
+                if let Outcome::Failed(error) = outcome {
+                    self.metrics
+                        .effect_failed(&self.name, effect.action.name(), error);
+                }
                 let now = self.now();
                 if let Some(observed) = self.driver.finished(now, &effect, outcome)? {
                     self.handle(observed)?;
@@ -997,6 +1025,7 @@ impl ClusterTask {
                     tracing::info!(stream = %self.driver.stream(), "{from} -> {to}: {detail}");
                 }
             }
+            self.metrics.observe(&self.name, record);
         }
         if let Some(violation) = &observed.violation {
             tracing::error!(%violation, stream = %self.driver.stream(), "an invariant is broken");

@@ -18,6 +18,7 @@ pub mod agent;
 pub mod agent_double;
 pub mod controller;
 pub mod effects;
+pub mod metrics;
 pub mod observe;
 pub mod report;
 pub mod resources;

@@ -123,6 +123,7 @@ impl Rig {
             },
             local_root: "/mnt/tandem".into(),
             namespace: Some(namespace.clone()),
+            metrics: Arc::new(tandem_kube::metrics::Metrics::new()),
         };
         let follower = tokio::spawn(follow_pods(
             client.clone(),
@@ -451,6 +452,22 @@ async fn the_active_process_goes_down(cp: Arc<ControlPlane>) {
     .await;
     assert_eq!(Rig::active_of(&promoted), new);
     rig.rw_selects(new).await;
+    // The failover is in the operator's metrics, with its duration.
+    let metrics = rig.config.metrics.encode();
+    let cluster = format!("{}/{NAME}", rig.namespace);
+    for line in [
+        format!(r#"tandem_failovers_total{{cluster="{cluster}"}} 1"#),
+        format!(r#"tandem_failover_duration_seconds_count{{cluster="{cluster}"}} 1"#),
+    ] {
+        assert!(metrics.contains(&line), "missing {line:?} in\n{metrics}");
+    }
+    let into_active_down = format!(r#"tandem_transitions_total{{cluster="{cluster}",from="#);
+    assert!(
+        metrics.lines().any(|line| {
+            line.starts_with(&into_active_down) && line.ends_with(r#"to="ActiveDown"} 1"#)
+        }),
+        "no transition to ActiveDown in\n{metrics}"
+    );
     // The old active was fenced by deleting its pod under its UID; it rejoins as the standby.
     let pods = rig.pods();
     wait_for_within("the old active's pod to be replaced", LIMIT, || async {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tandem_kube::agent::{AgentTls, Timeouts};
 use tandem_kube::controller::{Agents, OperatorConfig};
+use tandem_kube::metrics::Metrics;
 use tandem_sled::{EventLog, LogConfig};
 
 /// The tandem operator for ZenithClusters.
@@ -35,6 +36,22 @@ struct Args {
     /// Watch this namespace only (all namespaces by default).
     #[arg(long, env = "TANDEM_NAMESPACE")]
     namespace: Option<String>,
+    /// Where `/metrics`, `/healthz` and `/readyz` are answered.
+    #[arg(long, env = "TANDEM_METRICS_ADDRESS", default_value = "0.0.0.0:8080")]
+    metrics_address: std::net::SocketAddr,
+    /// The log's format: `text` for people, `json` for a log collector. `RUST_LOG` filters it
+    /// (default `info`).
+    #[arg(long, env = "TANDEM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// How the operator writes its log.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LogFormat {
+    /// One line a message, for people.
+    Text,
+    /// One JSON object a message.
+    Json,
 }
 
 /// mimalloc: recovering a long log allocates and frees millions of small strings across the
@@ -45,13 +62,16 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    match args.log_format {
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init(),
+    }
     let token = std::fs::read_to_string(&args.agent_token_file)
         .with_context(|| {
             format!(
@@ -91,6 +111,12 @@ async fn main() -> anyhow::Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to the Kubernetes API (kubeconfig or in-cluster)")?;
+    let metrics = Arc::new(Metrics::new());
+    let (metrics_address, _server) =
+        tandem_kube::metrics::serve(args.metrics_address, Arc::clone(&metrics))
+            .await
+            .with_context(|| format!("serving the metrics on {}", args.metrics_address))?;
+    tracing::info!(%metrics_address, "answering /metrics, /healthz and /readyz");
     let config = OperatorConfig {
         agent_token: token,
         agent_tls,
@@ -100,6 +126,7 @@ async fn main() -> anyhow::Result<()> {
         timeouts: Timeouts::default(),
         local_root: args.local_root,
         namespace: args.namespace,
+        metrics: Arc::clone(&metrics),
     };
     tracing::info!(log = %args.log_dir.display(), "tandem-operator started");
     tokio::select! {
