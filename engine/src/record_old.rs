@@ -348,11 +348,13 @@ impl<R: Into<input::AgentReport>> From<Record<R>> for Current {
     }
 }
 
-/// A version 1 snapshot (`EngineState<MemberView, Issued>`): the state before the agent report gained
-/// its version 2 fields and a member's view gained `starting_since`; or a version 2 snapshot
-/// (`EngineState<MemberViewV2, state::Issued>`), before a member's view gained its pod's `label`.
+/// A snapshot of versions 1 to 4: the state before the agent report gained its version 2 fields
+/// and a member's view gained `starting_since` (version 1, `StateV1`), before a member's view
+/// gained its pod's `label` (version 2), `unreachable_since` (version 3), and the state its
+/// `lease_floor` (before version 4, `F = Absent`), and before the version 5 report and
+/// synchronous-commit fields.
 #[derive(Deserialize)]
-pub(crate) struct EngineState<M, I> {
+pub(crate) struct EngineState<M, I, F> {
     seq: Seq,
     spec: Option<Spec>,
     cluster: ClusterState,
@@ -374,6 +376,35 @@ pub(crate) struct EngineState<M, I> {
     transitions: u64,
     observing_since: Timestamp,
     promoted_in_state: Option<MemberId>,
+    lease_floor: F,
+}
+
+/// A field a version did not have: it takes no byte of the payload, and decodes as the field's
+/// default.
+#[derive(Clone, Copy, Deserialize)]
+pub(crate) struct Absent;
+
+/// A field's value as a later version holds it: its own when the version had it, else the default.
+pub(crate) trait Field<T> {
+    fn value(self) -> T;
+}
+
+impl<T: Default> Field<T> for Absent {
+    fn value(self) -> T {
+        T::default()
+    }
+}
+
+impl Field<Timestamp> for Timestamp {
+    fn value(self) -> Timestamp {
+        self
+    }
+}
+
+impl Field<Option<Timestamp>> for Option<Timestamp> {
+    fn value(self) -> Option<Timestamp> {
+        self
+    }
 }
 
 #[derive(Deserialize)]
@@ -489,12 +520,14 @@ impl From<MemberViewV2> for state::MemberView {
     }
 }
 
-/// A version 3 member view: the current one but `unreachable_since`. Its silence counts from
-/// its last recorded contact, as version 3 counted it.
+/// A version 3 member view (`U = Absent`: the current one but `unreachable_since`, so its
+/// silence counts from its last recorded contact, as version 3 counted it), or a version 4 one
+/// (`U = Option<Timestamp>`); both with a version 4 report.
 #[derive(Deserialize)]
-pub(crate) struct MemberViewV3 {
+pub(crate) struct MemberViewV3<U> {
     last_contact: Option<Timestamp>,
     reachable: bool,
+    unreachable_since: U,
     contacted_this_pod: bool,
     report: ReportV4,
     lag_bytes: u64,
@@ -511,12 +544,12 @@ pub(crate) struct MemberViewV3 {
     label: Option<Role>,
 }
 
-impl From<MemberViewV3> for state::MemberView {
-    fn from(v3: MemberViewV3) -> state::MemberView {
+impl<U: Field<Option<Timestamp>>> From<MemberViewV3<U>> for state::MemberView {
+    fn from(v3: MemberViewV3<U>) -> state::MemberView {
         state::MemberView {
             last_contact: v3.last_contact,
             reachable: v3.reachable,
-            unreachable_since: None,
+            unreachable_since: v3.unreachable_since.value(),
             contacted_this_pod: v3.contacted_this_pod,
             report: v3.report.into(),
             lag_bytes: v3.lag_bytes,
@@ -535,125 +568,25 @@ impl From<MemberViewV3> for state::MemberView {
     }
 }
 
-/// A version 4 member view: the current one with a version 4 report.
-#[derive(Deserialize)]
-pub(crate) struct MemberViewV4 {
-    last_contact: Option<Timestamp>,
-    reachable: bool,
-    unreachable_since: Option<Timestamp>,
-    contacted_this_pod: bool,
-    report: ReportV4,
-    lag_bytes: u64,
-    lagging_since: Option<Timestamp>,
-    in_sync: bool,
-    pod: Option<PodObservation>,
-    condemned_pod: Option<PodUid>,
-    pvc: Option<PvcUid>,
-    pv: Option<(PvName, NodeName)>,
-    volume_lost: bool,
-    volume_generation: u32,
-    assigned_node: Option<NodeName>,
-    starting_since: Option<Timestamp>,
-    label: Option<Role>,
-}
-
-impl From<MemberViewV4> for state::MemberView {
-    fn from(v4: MemberViewV4) -> state::MemberView {
-        state::MemberView {
-            last_contact: v4.last_contact,
-            reachable: v4.reachable,
-            unreachable_since: v4.unreachable_since,
-            contacted_this_pod: v4.contacted_this_pod,
-            report: v4.report.into(),
-            lag_bytes: v4.lag_bytes,
-            lagging_since: v4.lagging_since,
-            in_sync: v4.in_sync,
-            pod: v4.pod,
-            condemned_pod: v4.condemned_pod,
-            pvc: v4.pvc,
-            pv: v4.pv,
-            volume_lost: v4.volume_lost,
-            volume_generation: v4.volume_generation,
-            assigned_node: v4.assigned_node,
-            starting_since: v4.starting_since,
-            label: v4.label,
-        }
-    }
-}
-
-/// A version 4 snapshot: the current state with version 4 member views.
-#[derive(Deserialize)]
-pub(crate) struct StateV4 {
-    seq: Seq,
-    spec: Option<Spec>,
-    cluster: ClusterState,
-    previous: Option<ClusterState>,
-    since: Timestamp,
-    reason: Option<Reason>,
-    detail: String,
-    active: Option<MemberId>,
-    active_confirmed: bool,
-    accepted_lag_bytes: Option<u64>,
-    members: [MemberViewV4; 2],
-    nodes: Vec<state::NodeView>,
-    issued: Vec<state::Issued>,
-    next_effect: u64,
-    attempts: u32,
-    reexamine_token: String,
-    switchover_token: String,
-    log_lost: bool,
-    transitions: u64,
-    observing_since: Timestamp,
-    promoted_in_state: Option<MemberId>,
-    lease_floor: Timestamp,
-}
-
-impl From<StateV4> for state::EngineState {
-    fn from(v4: StateV4) -> state::EngineState {
-        let [first, second] = v4.members;
-        state::EngineState {
-            seq: v4.seq,
-            spec: v4.spec,
-            cluster: v4.cluster,
-            previous: v4.previous,
-            since: v4.since,
-            reason: v4.reason,
-            detail: v4.detail,
-            active: v4.active,
-            active_confirmed: v4.active_confirmed,
-            accepted_lag_bytes: v4.accepted_lag_bytes,
-            members: [first.into(), second.into()],
-            nodes: v4.nodes,
-            issued: v4.issued,
-            next_effect: v4.next_effect,
-            attempts: v4.attempts,
-            reexamine_token: v4.reexamine_token,
-            switchover_token: v4.switchover_token,
-            log_lost: v4.log_lost,
-            transitions: v4.transitions,
-            observing_since: v4.observing_since,
-            promoted_in_state: v4.promoted_in_state,
-            lease_floor: v4.lease_floor,
-            standby_missing_since: None,
-            sync_relaxed: false,
-            sync_restore_confirmed: None,
-        }
-    }
-}
-
 /// A version 1 snapshot.
-pub(crate) type StateV1 = EngineState<MemberView, Issued>;
+pub(crate) type StateV1 = EngineState<MemberView, Issued, Absent>;
 
 /// A version 2 snapshot.
-pub(crate) type StateV2 = EngineState<MemberViewV2, state::Issued>;
+pub(crate) type StateV2 = EngineState<MemberViewV2, state::Issued, Absent>;
 
 /// A version 3 snapshot.
-pub(crate) type StateV3 = EngineState<MemberViewV3, state::Issued>;
+pub(crate) type StateV3 = EngineState<MemberViewV3<Absent>, state::Issued, Absent>;
 
-impl<M: Into<state::MemberView>, I: Into<state::Issued>> From<EngineState<M, I>>
-    for state::EngineState
+/// A version 4 snapshot.
+pub(crate) type StateV4 = EngineState<MemberViewV3<Option<Timestamp>>, state::Issued, Timestamp>;
+
+impl<M, I, F> From<EngineState<M, I, F>> for state::EngineState
+where
+    M: Into<state::MemberView>,
+    I: Into<state::Issued>,
+    F: Field<Timestamp>,
 {
-    fn from(v1: EngineState<M, I>) -> state::EngineState {
+    fn from(v1: EngineState<M, I, F>) -> state::EngineState {
         let [first, second] = v1.members;
         state::EngineState {
             seq: v1.seq,
@@ -677,7 +610,7 @@ impl<M: Into<state::MemberView>, I: Into<state::Issued>> From<EngineState<M, I>>
             transitions: v1.transitions,
             observing_since: v1.observing_since,
             promoted_in_state: v1.promoted_in_state,
-            lease_floor: Timestamp(0),
+            lease_floor: v1.lease_floor.value(),
             standby_missing_since: None,
             sync_relaxed: false,
             sync_restore_confirmed: None,

@@ -67,20 +67,21 @@ fn promoting_while_the_active_is_reachable_is_caught() {
     );
 }
 
-#[test]
-fn promoting_a_member_that_is_behind_is_caught() {
-    // The old active's pod is gone (fenced), but under async replication the standby is behind.
-    let events = vec![
-        Event::Contact {
-            member: MemberId(0),
-            at: Timestamp(6_000),
-            report: tandem_engine::testing::steady_report(
-                tandem_engine::Role::Active,
-                1_000_000,
-                Topology::MasterSlave,
-            ),
-            lag_bytes: 0,
-        },
+/// The active reports a position far ahead, its pod is gone (fenced), and the standby is
+/// promoted; `between` comes after the report.
+fn promoted_behind(between: Vec<Event>) -> Vec<Event> {
+    let mut events = vec![Event::Contact {
+        member: MemberId(0),
+        at: Timestamp(6_000),
+        report: tandem_engine::testing::steady_report(
+            tandem_engine::Role::Active,
+            1_000_000,
+            Topology::MasterSlave,
+        ),
+        lag_bytes: 0,
+    }];
+    events.extend(between);
+    events.extend([
         Event::PodObserved {
             member: MemberId(0),
             pod: None,
@@ -90,8 +91,14 @@ fn promoting_a_member_that_is_behind_is_caught() {
             fence: FenceEvidence::PodGone,
             accepted_lag_bytes: None,
         },
-    ];
-    let found = violation(events, Vec::new(), |spec| {
+    ]);
+    events
+}
+
+#[test]
+fn promoting_a_member_that_is_behind_is_caught() {
+    // The old active's pod is gone (fenced), but under async replication the standby is behind.
+    let found = violation(promoted_behind(Vec::new()), Vec::new(), |spec| {
         spec.replication = Replication::Async
     });
     assert_eq!(found, "2 (promote only what is caught up)");
@@ -101,31 +108,10 @@ fn promoting_a_member_that_is_behind_is_caught() {
 fn promoting_the_standby_while_sync_is_relaxed_is_caught() {
     // Under syncPreferred, relaxed, the active acknowledged writes its standby lacks: the standby
     // is promoted only level with it, or by a person.
-    let events = vec![
-        Event::Contact {
-            member: MemberId(0),
-            at: Timestamp(6_000),
-            report: tandem_engine::testing::steady_report(
-                tandem_engine::Role::Active,
-                1_000_000,
-                Topology::MasterSlave,
-            ),
-            lag_bytes: 0,
-        },
-        Event::SyncRelaxed {
-            at: Timestamp(6_000),
-        },
-        Event::PodObserved {
-            member: MemberId(0),
-            pod: None,
-        },
-        Event::Promoting {
-            member: MemberId(1),
-            fence: FenceEvidence::PodGone,
-            accepted_lag_bytes: None,
-        },
-    ];
-    let found = violation(events, Vec::new(), |spec| {
+    let relaxed = vec![Event::SyncRelaxed {
+        at: Timestamp(6_000),
+    }];
+    let found = violation(promoted_behind(relaxed), Vec::new(), |spec| {
         spec.replication = Replication::SyncPreferred
     });
     assert_eq!(found, "2 (promote only what is caught up)");

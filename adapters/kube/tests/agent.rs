@@ -86,46 +86,34 @@ async fn a_reported_history_reads_as_its_last_branch() {
     );
 }
 
+/// Sends `command` as effect `id` of the stream `ns.zc`.
+async fn send(agent: &AgentDouble, id: u64, command: CommandMessage) -> Result<(), AgentError> {
+    client(TOKEN)
+        .command(
+            agent.address(),
+            &CommandId::new("ns.zc", EffectId(id)),
+            &command,
+        )
+        .await
+}
+
 #[tokio::test]
 async fn only_the_active_relaxes_and_restores_synchronous_commit() {
     let agent = AgentDouble::start(TOKEN).await.expect("started");
-    let client = client(TOKEN);
-    let refused = client
-        .command(
-            agent.address(),
-            &CommandId::new("ns.zc", EffectId(1)),
-            &CommandMessage::RelaxSync,
-        )
+    let refused = send(&agent, 1, CommandMessage::RelaxSync)
         .await
         .expect_err("not the active");
     assert_eq!(refused.effect_error(), EffectError::Rejected);
     for (id, command) in [(2, CommandMessage::Promote), (3, CommandMessage::RelaxSync)] {
-        client
-            .command(
-                agent.address(),
-                &CommandId::new("ns.zc", EffectId(id)),
-                &command,
-            )
-            .await
-            .expect("carried out");
+        send(&agent, id, command).await.expect("carried out");
     }
     assert!(agent.state().sync_relaxed);
-    client
-        .command(
-            agent.address(),
-            &CommandId::new("ns.zc", EffectId(4)),
-            &CommandMessage::RestoreSync,
-        )
+    send(&agent, 4, CommandMessage::RestoreSync)
         .await
         .expect("restored");
     assert!(!agent.state().sync_relaxed);
     // A relax that reaches the agent after a later restore is refused.
-    let older = client
-        .command(
-            agent.address(),
-            &CommandId::new("ns.zc", EffectId(0)),
-            &CommandMessage::RelaxSync,
-        )
+    let older = send(&agent, 0, CommandMessage::RelaxSync)
         .await
         .expect_err("older than the restore");
     assert_eq!(older.effect_error(), EffectError::Rejected);
@@ -145,17 +133,11 @@ async fn only_the_active_relaxes_and_restores_synchronous_commit() {
 async fn a_rewind_keeps_the_data_and_follows_the_source() {
     let agent = AgentDouble::start(TOKEN).await.expect("started");
     agent.state().status.lsn = 7000;
-    let client = client(TOKEN);
     let source = PeerMessage {
         member: 1,
         address: "127.0.0.1:7001".into(),
     };
-    client
-        .command(
-            agent.address(),
-            &CommandId::new("ns.zc", EffectId(9)),
-            &CommandMessage::Rewind { from: source },
-        )
+    send(&agent, 9, CommandMessage::Rewind { from: source })
         .await
         .expect("rewinding");
     let state = agent.state();

@@ -421,10 +421,27 @@ impl World {
         if self.members[member.index()].copying.is_some() {
             return true;
         }
-        let Some(index) = self.volume_of(member) else {
+        if self.volume_of(member).is_none() {
             return false;
-        };
-        self.volumes[index.0].data = Position::default();
+        }
+        let copy_ms = self.config.copy_ms();
+        self.start_copy(member, from, Position::default(), now, copy_ms, false);
+        true
+    }
+
+    /// Starts a copy into `member`'s volume (a rebuild, or a rewind when `rewinding`): its data
+    /// becomes `data`, incomplete until the copy ends `copy_ms` from `now`.
+    fn start_copy(
+        &mut self,
+        member: MemberId,
+        from: MemberId,
+        data: Position,
+        now: Millis,
+        copy_ms: Millis,
+        rewinding: bool,
+    ) {
+        let index = self.volume_of(member).expect("a copy goes into a volume");
+        self.volumes[index.0].data = data;
         self.volumes[index.0].copy_complete = false;
         self.next_token += 1;
         let token = self.next_token;
@@ -432,16 +449,17 @@ impl World {
         state.role = Role::Standby;
         state.replicating_from = None;
         state.copying = Some((from, token));
-        state.rewinding = false;
+        state.rewinding = rewinding;
         state.copy_started = now;
-        state.copy_ms = self.config.copy_ms();
-        self.copies_started += 1;
+        state.copy_ms = copy_ms;
         state.copy_failed = false;
-        self.later.push((
-            now + self.config.copy_ms(),
-            Later::CopyDone { member, token },
-        ));
-        true
+        if rewinding {
+            self.rewinds_started += 1;
+        } else {
+            self.copies_started += 1;
+        }
+        self.later
+            .push((now + copy_ms, Later::CopyDone { member, token }));
     }
 
     /// Starts rewinding the member's data against `from`'s: its suffix past the last position
@@ -467,23 +485,9 @@ impl World {
         let own = self.volumes[index.0].data;
         let common = self.history.common(own, leader);
         let diverged_bytes = own.lsn.saturating_sub(common.lsn);
-        self.volumes[index.0].data = common;
-        self.volumes[index.0].copy_complete = false;
-        self.next_token += 1;
-        let token = self.next_token;
         let copy_ms = self.config.rewind_ms(diverged_bytes);
-        let state = &mut self.members[member.index()];
-        state.role = Role::Standby;
-        state.replicating_from = None;
-        state.copying = Some((from, token));
-        state.rewinding = true;
-        state.copy_started = now;
-        state.copy_ms = copy_ms;
-        state.copy_failed = false;
-        state.not_serving = None;
-        self.rewinds_started += 1;
-        self.later
-            .push((now + copy_ms, Later::CopyDone { member, token }));
+        self.start_copy(member, from, common, now, copy_ms, true);
+        self.members[member.index()].not_serving = None;
         true
     }
 
