@@ -446,7 +446,9 @@ pub(super) fn release_and_reassign(ctx: &mut Ctx<'_>, member: MemberId) {
 /// assigned one through to a bound PVC.
 pub(super) fn ensure_volume(ctx: &mut Ctx<'_>, member: MemberId) {
     let view = ctx.state.member(member);
-    if view.pv.is_none() && view.pvc.is_none() && view.assigned_node.is_none() {
+    // A claim with no volume bound and none assigned needs one too: the StatefulSet recreates a
+    // released member's claim at once, before a ready node may be there to place its volume.
+    if view.pv.is_none() && view.assigned_node.is_none() {
         assign_volume(ctx, member);
     }
     complete_volume(ctx, member);
