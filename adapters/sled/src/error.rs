@@ -216,6 +216,25 @@ pub enum LogError {
         /// Why the snapshots found were not usable.
         detail: String,
     },
+    /// A stream's leadership epoch may only grow: a writer of an older leadership came after
+    /// a newer one.
+    #[error(
+        "stream {stream} was written under leadership epoch {held}; epoch {offered} is older"
+    )]
+    EpochBehind {
+        /// The stream.
+        stream: String,
+        /// The epoch the log holds for the stream.
+        held: u64,
+        /// The epoch offered.
+        offered: u64,
+    },
+    /// A stream's stored leadership epoch or incarnation does not check (checksum or length).
+    #[error("stream {stream}: its stored leadership epoch or incarnation is corrupt")]
+    CorruptEpoch {
+        /// The stream.
+        stream: String,
+    },
     /// A durable flush failed earlier: what reached the disk is unknown, so the log refuses
     /// further appends until it is reopened (and recovered from what is on disk).
     #[error("the event log in {path} is poisoned by a failed flush ({cause}); reopen it")]

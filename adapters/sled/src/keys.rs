@@ -12,6 +12,11 @@ pub(crate) const STREAM_TREE_PREFIX: &[u8] = b"stream/";
 pub(crate) const CHUNK_TAG: u8 = b'c';
 /// The tag of snapshot keys.
 pub(crate) const SNAPSHOT_TAG: u8 = b's';
+/// The key, in a stream's tree, of the leadership epoch its writer holds (no record or snapshot
+/// key is one byte long).
+pub(crate) const EPOCH_KEY: &[u8] = b"e";
+/// The key, in a stream's tree, of the stream's incarnation.
+pub(crate) const INCARNATION_KEY: &[u8] = b"i";
 /// Stream names are at most this long: a Kubernetes namespace, a slash and an object name fit.
 pub const MAX_STREAM_NAME_BYTES: usize = 320;
 

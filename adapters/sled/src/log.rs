@@ -337,6 +337,83 @@ impl EventLog {
         Ok(existed)
     }
 
+    /// Records that `stream` is written from now on under leadership `epoch` (the operator's
+    /// Lease, `docs/operator.md`), durably when appends are durable, before the writer acts.
+    /// An epoch never goes back: an older one than the log holds is [`LogError::EpochBehind`].
+    /// The stream is created if it does not exist (with no record).
+    pub fn set_epoch(&self, stream: &str, epoch: u64) -> Result<(), LogError> {
+        self.check_usable()?;
+        let held = self.epoch(stream)?;
+        if epoch < held {
+            return Err(LogError::EpochBehind {
+                stream: stream.to_string(),
+                held,
+                offered: epoch,
+            });
+        }
+        if epoch == held {
+            return Ok(());
+        }
+        self.store_u64(stream, keys::EPOCH_KEY, epoch)
+    }
+
+    /// Names this life of `stream` with `incarnation` (any value the writer picks, the wall
+    /// clock for the operator), durably, unless the stream already has one: a stream removed
+    /// and started again gets a new one, so that names derived from it (agent command ids) are
+    /// not those of its earlier life. Returns the stream's incarnation.
+    pub fn incarnate(&self, stream: &str, incarnation: u64) -> Result<u64, LogError> {
+        self.check_usable()?;
+        if let Some(held) = self.stored_u64(stream, keys::INCARNATION_KEY)? {
+            return Ok(held);
+        }
+        self.store_u64(stream, keys::INCARNATION_KEY, incarnation)?;
+        Ok(incarnation)
+    }
+
+    /// The incarnation of `stream` ([`EventLog::incarnate`]), `None` when it has none.
+    pub fn incarnation(&self, stream: &str) -> Result<Option<u64>, LogError> {
+        self.stored_u64(stream, keys::INCARNATION_KEY)
+    }
+
+    fn store_u64(&self, stream: &str, key: &[u8], value: u64) -> Result<(), LogError> {
+        let handle = self.stream(stream)?;
+        {
+            let guard = lock(&handle);
+            let mut bytes = value.to_be_bytes().to_vec();
+            bytes.extend_from_slice(&crc32fast::hash(&bytes).to_be_bytes());
+            guard.tree.insert(key, bytes).map_err(storage(&self.path))?;
+        }
+        if self.config.durable_appends {
+            self.flush_durably()?;
+        }
+        Ok(())
+    }
+
+    fn stored_u64(&self, stream: &str, key: &[u8]) -> Result<Option<u64>, LogError> {
+        let Some(tree) = self.existing_tree(stream)? else {
+            return Ok(None);
+        };
+        let Some(value) = tree.get(key).map_err(storage(&self.path))? else {
+            return Ok(None);
+        };
+        let corrupt = || LogError::CorruptEpoch {
+            stream: stream.to_string(),
+        };
+        let (number, crc) = value.split_at_checked(8).ok_or_else(corrupt)?;
+        let crc: [u8; 4] = crc.try_into().map_err(|_| corrupt())?;
+        if crc32fast::hash(number).to_be_bytes() != crc {
+            return Err(corrupt());
+        }
+        let number: [u8; 8] = number.try_into().map_err(|_| corrupt())?;
+        Ok(Some(u64::from_be_bytes(number)))
+    }
+
+    /// The leadership epoch `stream` was last written under, `0` when none was recorded (a
+    /// stream written without leader election, or none at all).
+    pub fn epoch(&self, stream: &str) -> Result<u64, LogError> {
+        Ok(self.stored_u64(stream, keys::EPOCH_KEY)?.unwrap_or(0))
+    }
+
     /// The names of the streams in the log, in order.
     pub fn streams(&self) -> Result<Vec<String>, LogError> {
         let mut names: Vec<String> = self

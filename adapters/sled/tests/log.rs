@@ -314,3 +314,37 @@ fn a_removed_stream_is_gone_and_starts_afresh() -> Result<(), LogError> {
     assert_eq!(log.tail_seq("default/kept")?, Seq(3));
     Ok(())
 }
+
+#[test]
+fn a_streams_leadership_epoch_survives_a_reopen_and_never_goes_back() -> Result<(), LogError> {
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let log = EventLog::open(directory.path(), LogConfig::default())?;
+    assert_eq!(log.epoch("ns/zc/1")?, 0, "no epoch recorded: 0");
+    log.set_epoch("ns/zc/1", 3)?;
+    assert_eq!(log.tail_seq("ns/zc/1")?, Seq(0), "an epoch is no record");
+    let all = records(4);
+    assert_eq!(log.append("ns/zc/1", Seq(0), &all)?, Seq(4));
+    log.set_epoch("ns/zc/1", 3)?;
+    log.set_epoch("ns/zc/1", 5)?;
+    assert!(matches!(
+        log.set_epoch("ns/zc/1", 4),
+        Err(LogError::EpochBehind {
+            held: 5,
+            offered: 4,
+            ..
+        })
+    ));
+    drop(log);
+    let log = EventLog::open(directory.path(), LogConfig::default())?;
+    assert_eq!(log.epoch("ns/zc/1")?, 5);
+    assert_eq!(log.epoch("ns/other/2")?, 0);
+    assert_eq!(
+        log.recover("ns/zc/1")?.engine.state(),
+        &fold_all(&all),
+        "the epoch is not read as a record"
+    );
+    assert_eq!(log.append("ns/zc/1", Seq(4), &records(5)[4..])?, Seq(5));
+    assert!(log.remove_stream("ns/zc/1")?);
+    assert_eq!(log.epoch("ns/zc/1")?, 0, "it goes with its stream");
+    Ok(())
+}
