@@ -37,6 +37,7 @@ use crate::status::ZenithClusterStatus;
     doc = "A Zenith database cluster: standalone (1 replica) or master-slave (2), kept available by tandem.",
     printcolumn(name = "State", type_ = "string", json_path = ".status.state"),
     printcolumn(name = "Active", type_ = "string", json_path = ".status.activeMember"),
+    printcolumn(name = "Reason", type_ = "string", json_path = ".status.reason"),
     printcolumn(
         name = "Age",
         type_ = "date",

@@ -41,6 +41,11 @@ pub struct ZenithClusterStatus {
     /// outside the log, of how far the log reached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sequence: Option<u64>,
+    /// The leadership epoch of the operator that wrote this status (its Lease's
+    /// `leaseTransitions`; 0 without leader election). With `lastSequence`, the witness an
+    /// operator replica checks its own log against when it takes the cluster over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
     /// Set while tandem refuses to act on this cluster because its log cannot be trusted
     /// (damaged, or behind `lastSequence`): it waits for a person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
