@@ -218,9 +218,7 @@ pub enum LogError {
     },
     /// A stream's leadership epoch may only grow: a writer of an older leadership came after
     /// a newer one.
-    #[error(
-        "stream {stream} was written under leadership epoch {held}; epoch {offered} is older"
-    )]
+    #[error("stream {stream} was written under leadership epoch {held}; epoch {offered} is older")]
     EpochBehind {
         /// The stream.
         stream: String,
