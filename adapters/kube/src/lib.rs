@@ -7,6 +7,7 @@
 //!   agents.
 //! - [`effects`]: the engine's effects on the Kubernetes API (pods, the StatefulSet, local PVs
 //!   and their claims).
+//! - [`leader`]: leader election with a Lease, and the leadership epoch.
 //! - [`observe`]: what the watches see (pods, claims, PVs, nodes) as the engine's observations.
 //! - [`resources`]: the objects the operator owns for each cluster (the StatefulSet, the
 //!   headless Service, the `-rw` and `-ro` Services), applied server-side.
@@ -18,6 +19,7 @@ pub mod agent;
 pub mod agent_double;
 pub mod controller;
 pub mod effects;
+pub mod leader;
 pub mod metrics;
 pub mod observe;
 pub mod report;

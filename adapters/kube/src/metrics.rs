@@ -76,6 +76,7 @@ pub struct Metrics {
     failovers: Family<ClusterLabels, Counter>,
     failover_seconds: Family<ClusterLabels, Histogram, FailoverBuckets>,
     effect_errors: Family<EffectLabels, Counter>,
+    leader: Gauge,
     ready: AtomicBool,
     /// Per cluster: the state last counted, and when it entered `ActiveDown` (milliseconds).
     clusters: Mutex<BTreeMap<String, Seen>>,
@@ -103,6 +104,12 @@ impl Metrics {
                 FailoverBuckets,
             );
         let effect_errors = Family::<EffectLabels, Counter>::default();
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this process leads (acts on the clusters), 0 while it stands by",
+            leader.clone(),
+        );
         registry.register(
             "cluster_state",
             "1 for the state the cluster is in",
@@ -135,6 +142,7 @@ impl Metrics {
             failovers,
             failover_seconds,
             effect_errors,
+            leader,
             ready: AtomicBool::new(false),
             clusters: Mutex::new(BTreeMap::new()),
         }
@@ -235,6 +243,16 @@ impl Metrics {
     /// The watch of `ZenithCluster`s listed them once: every cluster has a task.
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::Relaxed);
+    }
+
+    /// Not ready again: a replica that stood by now leads, and lists the clusters.
+    pub fn set_not_ready(&self) {
+        self.ready.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether this process leads.
+    pub fn set_leading(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
     }
 
     /// Whether [`Metrics::set_ready`] was called.
