@@ -46,6 +46,14 @@ pub struct ZenithClusterStatus {
     /// operator replica checks its own log against when it takes the cluster over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epoch: Option<u64>,
+    /// The incarnation of the log stream that wrote this status: chosen when a log starts the
+    /// cluster's stream, kept by every copy of that log. A replica whose stream has another
+    /// incarnation holds a log that did not write this status (another replica acted since):
+    /// it recovers the cluster from observation. One with the same incarnation but fewer
+    /// records than `lastSequence` holds an older copy of the log that did: it waits for a
+    /// person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_incarnation: Option<u64>,
     /// Set while tandem refuses to act on this cluster because its log cannot be trusted
     /// (damaged, or behind `lastSequence`): it waits for a person.
     #[serde(default, skip_serializing_if = "Option::is_none")]

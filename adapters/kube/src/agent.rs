@@ -385,6 +385,11 @@ pub struct AgentClient {
 }
 
 impl AgentClient {
+    /// The timeouts of its calls.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
     /// A client that authenticates with `token`, over plain HTTP.
     pub fn new(token: impl Into<String>, timeouts: Timeouts) -> AgentClient {
         let config = rustls::ClientConfig::builder_with_provider(Arc::new(

@@ -28,6 +28,7 @@ use crate::agent::{
     AgentClient, AgentError, AgentResolver, AgentTls, CommandId, Timeouts, command_for,
 };
 use crate::effects::{ClusterObjects, KubeEffects};
+use crate::leader::Leadership;
 use crate::observe;
 use crate::report::Reporter;
 use crate::resources;
@@ -43,7 +44,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tandem_crds::{LogRefusal, ZenithCluster, ZenithClusterSpec};
+use tandem_crds::{LogRefusal, ZenithCluster, ZenithClusterSpec, ZenithClusterStatus};
 use tandem_driver::{Driver, Listing, MemberListing, Observed};
 use tandem_engine::{
     Action, AgentReport, Effect, EffectError, Input, MemberId, NodeName, NodeStatus, Outcome,
@@ -66,6 +67,43 @@ pub enum Agents {
     },
     /// At an address a function gives (tests: agent doubles on loopback ports).
     Fixed(AgentAddress),
+    /// At the IP address `host` names once `{member}` is replaced by the member's ordinal, on
+    /// this port: for an operator run outside the cluster, where pod IPs are not reachable,
+    /// with each agent's port forwarded to a loopback address of its own (`127.0.0.1{member}`
+    /// reaches member 0 at 127.0.0.10 and member 1 at 127.0.0.11).
+    Template {
+        /// The host, with `{member}`.
+        host: String,
+        /// The agent's port.
+        port: u16,
+    },
+}
+
+impl Agents {
+    /// Checks a host template ([`Agents::Template`]): both members' hosts must be IP
+    /// addresses.
+    pub fn template(host: &str, port: u16) -> Result<Agents, String> {
+        for member in [MemberId(0), MemberId(1)] {
+            template_address(host, port, member).ok_or_else(|| {
+                format!(
+                    "the agent host {host:?} gives {:?} for member {member}, which is not an IP address",
+                    host.replace("{member}", &member.0.to_string())
+                )
+            })?;
+        }
+        Ok(Agents::Template {
+            host: host.into(),
+            port,
+        })
+    }
+}
+
+fn template_address(host: &str, port: u16, member: MemberId) -> Option<SocketAddr> {
+    let ip: IpAddr = host
+        .replace("{member}", &member.0.to_string())
+        .parse()
+        .ok()?;
+    Some(SocketAddr::new(ip, port))
 }
 
 /// Where a member's agent listens, by cluster and member.
@@ -88,6 +126,9 @@ pub struct OperatorConfig {
     pub namespace: Option<String>,
     /// The metrics and readiness the operator reports (`crate::metrics`).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// This process's part in the leader election, when replicas elect one
+    /// ([`crate::leader`]); `None`: this process always leads, in epoch 0.
+    pub leadership: Option<Leadership>,
 }
 
 /// Why the operator stopped.
@@ -96,13 +137,84 @@ pub enum OperatorError {
     /// The watch of `ZenithCluster`s ended.
     #[error("the watch of ZenithClusters ended")]
     WatchEnded,
+    /// This process led in `epoch` and no longer does: it stops, so that it starts again as a
+    /// candidate with nothing of the old leadership left running.
+    #[error("leadership of epoch {epoch} was lost")]
+    LeadershipLost {
+        /// The epoch that was led in.
+        epoch: u64,
+    },
 }
 
-/// Runs the operator until its watch of `ZenithCluster`s ends.
+/// The highest leadership epoch this process knows of: in the statuses of the clusters it
+/// watches and in its log. A Lease created anew starts above it ([`Leadership::start`]).
+pub async fn epoch_floor(
+    client: &Client,
+    log: &EventLog,
+    namespace: Option<&str>,
+) -> Result<u64, kube::Error> {
+    let api: Api<ZenithCluster> = match namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    };
+    let listed = api
+        .list(&ListParams::default())
+        .await?
+        .items
+        .iter()
+        .filter_map(|cluster| cluster.status.as_ref()?.epoch)
+        .max()
+        .unwrap_or(0);
+    let logged = log
+        .streams()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|stream| log.epoch(stream).ok())
+        .max()
+        .unwrap_or(0);
+    Ok(listed.max(logged))
+}
+
+/// Runs the operator: with leader election, waits until this process leads, then acts until
+/// it no longer leads ([`OperatorError::LeadershipLost`]) or its watch of `ZenithCluster`s
+/// ends.
 pub async fn run(
     client: Client,
     log: Arc<EventLog>,
     config: OperatorConfig,
+) -> Result<(), OperatorError> {
+    let Some(leadership) = config.leadership.clone() else {
+        config.metrics.set_leading(true);
+        return control(client, log, config, 0).await;
+    };
+    // A replica standing by is ready: it does what it should.
+    config.metrics.set_ready();
+    tracing::info!(identity = %leadership.identity(), "waiting to lead");
+    let epoch = leadership.acquired().await;
+    config.metrics.set_not_ready();
+    config.metrics.set_leading(true);
+    tracing::info!(epoch, identity = %leadership.identity(), "leading: acting on the clusters");
+    let result = tokio::select! {
+        result = control(client, log, config.clone(), epoch) => result,
+        () = leadership.lost(epoch) => Err(OperatorError::LeadershipLost { epoch }),
+    };
+    config.metrics.set_leading(false);
+    // Nothing acts for this process any more: it must not take the Lease again and hold it
+    // while no one acts. A Lease still held is given up, so that another replica takes over at
+    // once.
+    match result {
+        Err(OperatorError::LeadershipLost { .. }) => leadership.stop(),
+        _ => leadership.release().await,
+    }
+    result
+}
+
+/// The operator's work as the leader of `epoch`.
+async fn control(
+    client: Client,
+    log: Arc<EventLog>,
+    config: OperatorConfig,
+    epoch: u64,
 ) -> Result<(), OperatorError> {
     let api: Api<ZenithCluster> = match &config.namespace {
         Some(namespace) => Api::namespaced(client.clone(), namespace),
@@ -163,6 +275,7 @@ pub async fn run(
                     client.clone(),
                     Arc::clone(&log),
                     config.clone(),
+                    epoch,
                     cluster,
                     sender.clone(),
                     receiver,
@@ -417,6 +530,7 @@ impl AgentResolver for Resolver {
                 Some(SocketAddr::new(ip, *port))
             }
             Agents::Fixed(address) => address(&self.objects, member),
+            Agents::Template { host, port } => template_address(host, *port, member),
         }
     }
 
@@ -491,6 +605,10 @@ struct ClusterTask {
     metrics: Arc<crate::metrics::Metrics>,
     /// The cluster's name in the metrics.
     name: String,
+    /// The leadership every effect is confirmed against, and its epoch.
+    fence: Option<(Leadership, u64)>,
+    /// The stream, and its incarnation when it has one, as agent command ids name it.
+    command_stream: String,
     _watched: Watched,
 }
 
@@ -508,6 +626,7 @@ async fn run_cluster(
     client: Client,
     log: Arc<EventLog>,
     config: OperatorConfig,
+    epoch: u64,
     cluster: ZenithCluster,
     sender: mpsc::UnboundedSender<Msg>,
     mut receiver: mpsc::UnboundedReceiver<Msg>,
@@ -517,7 +636,7 @@ async fn run_cluster(
         cluster.namespace().unwrap_or_default(),
         cluster.name_any()
     );
-    match ClusterTask::start(client, log, config, cluster, sender).await {
+    match ClusterTask::start(client, log, config, epoch, cluster, sender).await {
         Ok(mut task) => {
             if let Err(error) = task.run(&mut receiver).await {
                 tracing::error!(cluster = %name, %error, "the cluster's driver stopped");
@@ -540,31 +659,76 @@ enum TaskError {
     Agents(String),
     #[error("the cluster's log is refused, waiting for a person: {0}")]
     LogRefused(String),
+    #[error("the witness could not be written in the status: {0}")]
+    Witness(String),
 }
 
-/// Why a cluster's stream cannot be trusted, if it cannot: the log found it damaged when it
-/// opened, or it ends before the last record the status witnessed (`status.lastSequence`), as
-/// a log rolled back to an older copy would. A cluster with no stream at all is not refused: its
-/// log was lost, which the engine is told, and it recovers from observation.
-fn log_refusal(
+/// The wall clock, in milliseconds since 1970.
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+/// What a cluster's stream in this process's log is worth, against the witness in the
+/// cluster's status (`status.logIncarnation`, `status.lastSequence`).
+#[derive(Debug, PartialEq, Eq)]
+enum LogVerdict {
+    /// Nothing says it is behind (or there is no stream): act on it.
+    Current,
+    /// The status was written from another life of the stream: another replica acted on the
+    /// cluster with its own log (or this log lost the stream and started it again since). This
+    /// stream is stale by design; it is set aside and the cluster recovered from observation,
+    /// as after a lost log.
+    Behind(String),
+    /// The log found the stream damaged when it opened, or the stream ends before the record
+    /// the witness names although the same life of it wrote both: the log was rolled back to an
+    /// older copy of itself, or lost records. A person decides.
+    Refused(String),
+}
+
+fn judge_log(
     log: &EventLog,
     stream: &str,
-    cluster: &ZenithCluster,
-) -> Result<Option<String>, TaskError> {
-    let witnessed = cluster
-        .status
-        .as_ref()
-        .and_then(|status| status.last_sequence)
-        .unwrap_or(0);
-    match log.tail_seq(stream) {
-        Err(tandem_sled::LogError::Damaged { detail, .. }) => Ok(Some(detail)),
-        Err(other) => Err(other.into()),
-        Ok(tail) if tail.0 > 0 && tail.0 < witnessed => Ok(Some(format!(
+    status: Option<&ZenithClusterStatus>,
+) -> Result<LogVerdict, TaskError> {
+    let witnessed = status.and_then(|status| status.last_sequence).unwrap_or(0);
+    let witness_life = status.and_then(|status| status.log_incarnation);
+    let tail = match log.tail_seq(stream) {
+        Err(tandem_sled::LogError::Damaged { detail, .. }) => {
+            return Ok(LogVerdict::Refused(detail));
+        }
+        Err(other) => return Err(other.into()),
+        Ok(tail) => tail,
+    };
+    if tail.0 == 0 {
+        return Ok(LogVerdict::Current);
+    }
+    let life = match log.incarnation(stream) {
+        Err(error @ tandem_sled::LogError::CorruptEpoch { .. }) => {
+            return Ok(LogVerdict::Refused(error.to_string()));
+        }
+        other => other?,
+    };
+    if let Some(witness_life) = witness_life
+        && life != Some(witness_life)
+    {
+        let life = life.map_or_else(|| "none".to_string(), |life| life.to_string());
+        return Ok(LogVerdict::Behind(format!(
+            "the status was written from incarnation {witness_life} of the stream {stream} \
+             (record {witnessed}), but this log holds incarnation {life}: another replica \
+             acted on the cluster since, with its own log"
+        )));
+    }
+    if tail.0 < witnessed {
+        return Ok(LogVerdict::Refused(format!(
             "the log's stream {stream} ends at record {tail}, but the status shows that record \
              {witnessed} was written: the log was rolled back to an older copy, or lost records"
-        ))),
-        Ok(_) => Ok(None),
+        )));
     }
+    Ok(LogVerdict::Current)
 }
 
 impl ClusterTask {
@@ -572,6 +736,7 @@ impl ClusterTask {
         client: Client,
         log: Arc<EventLog>,
         config: OperatorConfig,
+        epoch: u64,
         cluster: ZenithCluster,
         sender: mpsc::UnboundedSender<Msg>,
     ) -> Result<ClusterTask, TaskError> {
@@ -581,7 +746,23 @@ impl ClusterTask {
             .status
             .as_ref()
             .is_some_and(|status| status.state.is_some());
-        if let Some(reason) = log_refusal(&log, &stream, &cluster)? {
+        let mut reporter = Reporter::new(client.clone(), objects.clone(), epoch);
+        let verdict = judge_log(&log, &stream, cluster.status.as_ref())?;
+        if let LogVerdict::Behind(reason) = &verdict {
+            tracing::warn!(%stream, %reason, "the log is behind the status: recovering from observation");
+            log.remove_stream(&stream)?;
+            let _ = reporter
+                .carry_out(&Action::EmitEvent {
+                    warning: true,
+                    reason: "LogBehind".into(),
+                    message: format!(
+                        "{reason}. The cluster is recovered from what its members report, as \
+                         after a lost log"
+                    ),
+                })
+                .await;
+        }
+        if let LogVerdict::Refused(reason) = verdict {
             let token = &cluster.spec.ha_spec.reexamine;
             let refused = cluster
                 .status
@@ -608,31 +789,67 @@ impl ClusterTask {
                         reexamine: refused
                             .map_or_else(|| token.clone(), |refused| refused.reexamine.clone()),
                     };
-                    Reporter::new(client.clone(), objects.clone())
-                        .refuse_log(&refusal)
-                        .await
-                        .map_err(|error| {
-                            TaskError::LogRefused(format!(
-                                "{reason} (reporting it failed: {error:?})"
-                            ))
-                        })?;
+                    reporter.refuse_log(&refusal).await.map_err(|error| {
+                        TaskError::LogRefused(format!("{reason} (reporting it failed: {error:?})"))
+                    })?;
                     return Err(TaskError::LogRefused(reason));
                 }
             }
         }
-        let logged = log.tail_seq(&stream)?.0 > 0;
-        let driver = if logged {
+        let tail = log.tail_seq(&stream)?;
+        let logged = tail.0 > 0;
+        let mut driver = if logged {
             Driver::recover(Arc::clone(&log), &stream)?
         } else {
             Driver::fresh(Arc::clone(&log), &stream)?
         };
+        // A stream started afresh (a new cluster, a lost or set-aside log) is another life of
+        // it: its effect ids start again from 1, so the agents' command ids name the life too.
+        let incarnation = if logged {
+            log.incarnation(&stream)?
+        } else {
+            Some(log.incarnate(&stream, wall_ms())?)
+        };
+        let command_stream = match incarnation {
+            Some(incarnation) => format!("{stream}.{incarnation}"),
+            None => stream.clone(),
+        };
+        // The status names the life of the stream it was written from.
+        reporter.set_incarnation(incarnation);
+        // Before acting: the epoch in the log, then the witness in the status, so that a
+        // replica taking over later can tell whether its own log saw everything done.
+        log.set_epoch(&stream, epoch)?;
+        reporter
+            .witness(tail.0)
+            .await
+            .map_err(|error| TaskError::Witness(format!("{error:?}")))?;
+        let identity = config
+            .leadership
+            .as_ref()
+            .map_or("tandem-operator", Leadership::identity);
+        let how = if logged {
+            format!("resumed from its log at record {tail}")
+        } else if ran_before {
+            "no log holds this cluster: it is recovered from what its members report".into()
+        } else {
+            "a new cluster".into()
+        };
+        let _ = reporter
+            .carry_out(&Action::EmitEvent {
+                warning: false,
+                reason: "Leading".into(),
+                message: format!(
+                    "{identity} acts on this cluster in leadership epoch {epoch}: {how}"
+                ),
+            })
+            .await;
+        if let Some(leadership) = config.leadership.clone() {
+            driver.set_leadership(Box::new(move || leadership.epoch() == Some(epoch)));
+        }
         let watched = Watched::start(&client, &objects, &sender);
         watched.ready().await;
         let (reports, queue) = mpsc::unbounded_channel();
-        tokio::spawn(report_in_order(
-            Reporter::new(client.clone(), objects.clone()),
-            queue,
-        ));
+        tokio::spawn(report_in_order(reporter, queue));
         let agents = match &config.agent_tls {
             Some(tls) => AgentClient::with_tls(config.agent_token.clone(), config.timeouts, tls)
                 .map_err(|error| TaskError::Agents(error.to_string()))?,
@@ -662,6 +879,11 @@ impl ClusterTask {
             next_poll: [Some(tokio::time::Instant::now()); 2],
             metrics: Arc::clone(&config.metrics),
             name,
+            fence: config
+                .leadership
+                .clone()
+                .map(|leadership| (leadership, epoch)),
+            command_stream,
             _watched: watched,
         };
         task.metrics
@@ -724,12 +946,7 @@ impl ClusterTask {
 
     /// Milliseconds since the epoch, never going backwards.
     fn now(&mut self) -> Timestamp {
-        let wall = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| {
-                u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-            });
-        self.last_ms = self.last_ms.max(wall);
+        self.last_ms = self.last_ms.max(wall_ms());
         Timestamp(self.last_ms)
     }
 
@@ -904,8 +1121,12 @@ impl ClusterTask {
             Msg::Answer(ticket, poll, asked_at) => {
                 let now = self.now();
                 let member = ticket.member();
-                if let Some(observed) = self.driver.answer(now, ticket, poll)? {
-                    self.handle(observed)?;
+                match self.driver.answer(now, ticket, poll)? {
+                    Some(observed) => self.handle(observed)?,
+                    None => tracing::debug!(
+                        member = %member,
+                        "answer dropped: asked before the member's data changed"
+                    ),
                 }
                 // The next poll of this member, after the interval the engine gives for it now:
                 // shorter while the member is not reachable.
@@ -991,6 +1212,7 @@ impl ClusterTask {
             let agents = self.agents.clone();
             let sender = self.sender.clone();
             tokio::spawn(async move {
+                tracing::trace!(member = %member, ?address, "asking");
                 let poll = match address {
                     Some(address) => match agents.status(address, lease_s).await {
                         Ok(status) => Poll::Report(AgentReport::from(&status)),
@@ -1057,7 +1279,7 @@ impl ClusterTask {
                 Ok((address, message))
             })
         });
-        let id = CommandId::new(self.driver.stream(), effect.id);
+        let id = CommandId::new(&self.command_stream, effect.id);
         // Effects on one member reach the world in the order the engine issued them: a label
         // patch issued later never lands before an earlier one (two actives labelled), a command
         // never overtakes the one before it. One lane per member and kind (agent commands apart
@@ -1073,6 +1295,7 @@ impl ClusterTask {
                 tokio::spawn(carry_out_in_order(
                     self.effects.clone(),
                     self.agents.clone(),
+                    self.fence.clone(),
                     self.sender.clone(),
                     queue,
                 ));
@@ -1097,10 +1320,12 @@ struct Job {
 }
 
 /// Carries out the effects of one lane one after the other; each outcome goes back to the
-/// cluster's task.
+/// cluster's task. Right before each, the leadership is confirmed against the Lease: a deposed
+/// leader's effect is withdrawn, not carried out.
 async fn carry_out_in_order(
     effects: KubeEffects,
     agents: AgentClient,
+    fence: Option<(Leadership, u64)>,
     sender: mpsc::UnboundedSender<Msg>,
     mut queue: mpsc::UnboundedReceiver<Job>,
 ) {
@@ -1114,6 +1339,18 @@ async fn carry_out_in_order(
         if sender.is_closed() {
             return;
         }
+        if let Some((leadership, epoch)) = &fence
+            && !leadership.confirm(*epoch).await
+        {
+            tracing::warn!(id = %effect.id.0, action = effect.action.name(), epoch, "not the leader of this epoch any more: the effect is withdrawn");
+            if sender
+                .send(Msg::Done(effect, Outcome::Failed(EffectError::Withdrawn)))
+                .is_err()
+            {
+                return;
+            }
+            continue;
+        }
         tracing::debug!(id = %effect.id.0, action = ?effect.action, "carrying out");
         let outcome = match command {
             Some(Ok((address, message))) => match agents.command(address, &id, &message).await {
@@ -1124,10 +1361,17 @@ async fn carry_out_in_order(
                 }
             },
             Some(Err(error)) => Outcome::Failed(error.effect_error()),
-            None => effects
-                .carry_out(&effect.action)
-                .await
-                .unwrap_or(Outcome::Failed(EffectError::Rejected)),
+            // An API call has the deadline of an agent command: a call that lands long after
+            // the leadership was confirmed would widen the window a deposed leader has.
+            None => match tokio::time::timeout(
+                agents.timeouts().command,
+                effects.carry_out(&effect.action),
+            )
+            .await
+            {
+                Ok(outcome) => outcome.unwrap_or(Outcome::Failed(EffectError::Rejected)),
+                Err(_) => Outcome::Failed(EffectError::Timeout),
+            },
         };
         tracing::debug!(id = %effect.id.0, action = effect.action.name(), ?outcome, "carried out");
         if sender.send(Msg::Done(effect, outcome)).is_err() {
@@ -1142,5 +1386,103 @@ async fn report_in_order(reporter: Reporter, mut queue: mpsc::UnboundedReceiver<
         if let Some(Outcome::Failed(error)) = reporter.carry_out(&action).await {
             tracing::warn!(?error, action = action.name(), "report");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LogVerdict, judge_log};
+    use tandem_crds::ZenithClusterStatus;
+    use tandem_engine::Seq;
+    use tandem_sled::{EventLog, LogConfig, Workload};
+
+    const STREAM: &str = "ns/zc/uid";
+
+    /// A log whose stream holds `records` records, of incarnation `life` when given.
+    fn log_of(records: usize, life: Option<u64>) -> (tempfile::TempDir, EventLog) {
+        let directory = tempfile::tempdir().expect("a temporary directory");
+        let log = EventLog::open(directory.path(), LogConfig::default()).expect("a log");
+        let mut tail = Seq(0);
+        for record in Workload::new().records(records) {
+            tail = log
+                .append(STREAM, tail, std::slice::from_ref(&record))
+                .expect("an append");
+        }
+        if let Some(life) = life {
+            log.incarnate(STREAM, life).expect("an incarnation");
+        }
+        (directory, log)
+    }
+
+    fn witness(last_sequence: u64, life: Option<u64>) -> ZenithClusterStatus {
+        ZenithClusterStatus {
+            state: Some("Normal".into()),
+            last_sequence: Some(last_sequence),
+            epoch: Some(3),
+            log_incarnation: life,
+            ..ZenithClusterStatus::default()
+        }
+    }
+
+    fn judge(
+        records: usize,
+        life: Option<u64>,
+        status: Option<&ZenithClusterStatus>,
+    ) -> LogVerdict {
+        let (_directory, log) = log_of(records, life);
+        judge_log(&log, STREAM, status).expect("a verdict")
+    }
+
+    #[test]
+    fn a_log_that_wrote_the_status_and_reaches_it_is_current() {
+        assert_eq!(
+            judge(20, Some(7), Some(&witness(20, Some(7)))),
+            LogVerdict::Current
+        );
+        assert_eq!(
+            judge(25, Some(7), Some(&witness(20, Some(7)))),
+            LogVerdict::Current
+        );
+        // A new cluster, and a stream the log does not hold (lost: recovered as such).
+        assert_eq!(judge(5, Some(7), None), LogVerdict::Current);
+        assert_eq!(
+            judge(0, None, Some(&witness(20, Some(7)))),
+            LogVerdict::Current
+        );
+    }
+
+    #[test]
+    fn an_older_copy_of_the_log_that_wrote_the_status_is_refused() {
+        let verdict = judge(12, Some(7), Some(&witness(20, Some(7))));
+        let LogVerdict::Refused(reason) = verdict else {
+            panic!("{verdict:?}");
+        };
+        assert!(reason.contains("ends at record 12"), "{reason}");
+        assert!(reason.contains("record 20"), "{reason}");
+        // A status written before incarnations were: the record count alone decides.
+        assert!(matches!(
+            judge(12, Some(7), Some(&witness(20, None))),
+            LogVerdict::Refused(_)
+        ));
+        assert!(matches!(
+            judge(12, None, Some(&witness(20, None))),
+            LogVerdict::Refused(_)
+        ));
+    }
+
+    #[test]
+    fn a_log_of_another_life_of_the_stream_is_behind_however_long_it_is() {
+        for records in [3, 20, 40] {
+            let verdict = judge(records, Some(8), Some(&witness(20, Some(7))));
+            let LogVerdict::Behind(reason) = verdict else {
+                panic!("{records} records: {verdict:?}");
+            };
+            assert!(reason.contains("incarnation 7"), "{reason}");
+            assert!(reason.contains("incarnation 8"), "{reason}");
+        }
+        assert!(matches!(
+            judge(20, None, Some(&witness(20, Some(7)))),
+            LogVerdict::Behind(_)
+        ));
     }
 }

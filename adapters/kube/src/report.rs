@@ -47,6 +47,7 @@ pub fn cluster_status(
     objects: &ClusterObjects,
     previous: Option<&ZenithClusterStatus>,
     generation: Option<i64>,
+    witness: Witness,
 ) -> ZenithClusterStatus {
     let state = status.state.to_string();
     let since = time(status.since);
@@ -119,10 +120,22 @@ pub fn cluster_status(
         ],
         observed_generation: generation,
         last_sequence: Some(status.seq.0),
+        epoch: Some(witness.epoch),
+        log_incarnation: witness.incarnation,
         // The engine acts: whatever refusal there was is over.
         log_refused: None,
         transitions,
     }
+}
+
+/// Who writes a status: the leadership epoch of the operator, and the incarnation of the log
+/// stream it acts on (`None` for a stream that predates incarnations).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Witness {
+    /// The leadership epoch (0 without leader election).
+    pub epoch: u64,
+    /// The stream's incarnation.
+    pub incarnation: Option<u64>,
 }
 
 /// Writes the engine's reports: status updates and Events.
@@ -130,12 +143,36 @@ pub fn cluster_status(
 pub struct Reporter {
     client: Client,
     objects: ClusterObjects,
+    epoch: u64,
+    incarnation: Option<u64>,
 }
+
+/// How many times a status write is tried again when the cluster changed between its read and
+/// its write.
+const STATUS_CONFLICT_RETRIES: usize = 5;
 
 impl Reporter {
     /// A reporter for one cluster.
-    pub fn new(client: Client, objects: ClusterObjects) -> Reporter {
-        Reporter { client, objects }
+    /// Writes for the leader of `epoch` (0 without leader election).
+    pub fn new(client: Client, objects: ClusterObjects, epoch: u64) -> Reporter {
+        Reporter {
+            client,
+            objects,
+            epoch,
+            incarnation: None,
+        }
+    }
+
+    /// The incarnation of the stream this reporter's statuses are written from, once known.
+    pub fn set_incarnation(&mut self, incarnation: Option<u64>) {
+        self.incarnation = incarnation;
+    }
+
+    fn witness_of(&self) -> Witness {
+        Witness {
+            epoch: self.epoch,
+            incarnation: self.incarnation,
+        }
     }
 
     /// Carries out `action` if it is a report; `None` for other effects.
@@ -173,26 +210,80 @@ impl Reporter {
     }
 
     async fn update_status(&self, status: &Status) -> Result<(), EffectError> {
-        let cluster = self
-            .clusters()
-            .get(&self.objects.cluster)
-            .await
-            .map_err(effect_error)?;
-        let written = cluster_status(
-            status,
-            &self.objects,
-            cluster.status.as_ref(),
-            cluster.metadata.generation,
-        );
-        // A merge patch leaves out what serializes to nothing: what no longer holds is cleared
-        // explicitly.
-        let mut body = serde_json::to_value(&written).expect("a status serializes");
-        for field in ["activeMember", "previousState", "logRefused"] {
-            if body.get(field).is_none() {
-                body[field] = serde_json::Value::Null;
+        self.write_status(|cluster| {
+            let written = cluster_status(
+                status,
+                &self.objects,
+                cluster.status.as_ref(),
+                cluster.metadata.generation,
+                self.witness_of(),
+            );
+            // A merge patch leaves out what serializes to nothing: what no longer holds is
+            // cleared explicitly.
+            let mut body = serde_json::to_value(&written).expect("a status serializes");
+            for field in [
+                "activeMember",
+                "previousState",
+                "logRefused",
+                "logIncarnation",
+            ] {
+                if body.get(field).is_none() {
+                    body[field] = serde_json::Value::Null;
+                }
+            }
+            body
+        })
+        .await
+    }
+
+    /// Writes the witness of a leader taking the cluster over, before it acts: its epoch, the
+    /// incarnation of its stream, and the last record its log holds for the cluster. Refused
+    /// (`Rejected`) when the status already carries a later epoch.
+    pub async fn witness(&self, last_sequence: u64) -> Result<(), EffectError> {
+        self.write_status(|_| {
+            json!({
+                "epoch": self.epoch,
+                "logIncarnation": self.incarnation,
+                "lastSequence": last_sequence,
+            })
+        })
+        .await
+    }
+
+    /// Reads the cluster, computes the status to merge from it, and writes it only if the
+    /// cluster did not change in between (its resource version is the precondition) and no
+    /// leader of a later epoch wrote the status: a deposed leader's late write never covers a
+    /// newer leader's witness.
+    async fn write_status(
+        &self,
+        body: impl Fn(&ZenithCluster) -> serde_json::Value,
+    ) -> Result<(), EffectError> {
+        let mut tries = 0;
+        loop {
+            let cluster = self
+                .clusters()
+                .get(&self.objects.cluster)
+                .await
+                .map_err(effect_error)?;
+            let written = cluster.status.as_ref().and_then(|status| status.epoch);
+            if written.is_some_and(|written| written > self.epoch) {
+                tracing::warn!(
+                    epoch = self.epoch,
+                    written,
+                    cluster = %self.objects.cluster,
+                    "the status was written by a later leader: not overwritten"
+                );
+                return Err(EffectError::Rejected);
+            }
+            let patch = json!({
+                "metadata": {"resourceVersion": cluster.resource_version()},
+                "status": body(&cluster),
+            });
+            match self.merge_status(patch).await {
+                Err(EffectError::Conflict) if tries < STATUS_CONFLICT_RETRIES => tries += 1,
+                other => return other,
             }
         }
-        self.merge_status(json!({"status": body})).await
     }
 
     /// Merges `patch` into the cluster's status subresource.
