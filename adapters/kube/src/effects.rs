@@ -342,8 +342,20 @@ fn post() -> PostParams {
     }
 }
 
-/// The engine's view of a failed API call.
+/// The engine's view of a failed API call. A failure other than the expected ones (an object
+/// gone, a precondition that no longer holds) is logged with the API server's message, which
+/// names what was refused (a permission the operator lacks, a value the server does not take).
 pub fn effect_error(error: kube::Error) -> EffectError {
+    match &error {
+        kube::Error::Api(status) if matches!(status.code, 404 | 409) => {}
+        kube::Error::Api(status) => tracing::warn!(
+            code = status.code,
+            reason = %status.reason,
+            detail = %status.message,
+            "the API server refused a call"
+        ),
+        other => tracing::warn!(error = %other, "an API call failed"),
+    }
     match error {
         kube::Error::Api(status) => match status.code {
             404 => EffectError::NotFound,
