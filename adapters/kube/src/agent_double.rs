@@ -18,6 +18,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
+/// Any free port on the loopback address.
+const LOOPBACK: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+
 /// The largest request body the double reads.
 const MAX_REQUEST_BYTES: usize = 16 * 1024;
 
@@ -43,6 +47,9 @@ pub struct DoubleState {
     pub sync_relaxed: bool,
     /// The stream and effect id of the last `relax-sync` or `restore-sync` carried out.
     pub last_sync_command: Option<(String, u64)>,
+    /// How many times the database became the active (a `promote` of the running active
+    /// changes nothing and is not counted).
+    pub promotions: u32,
 }
 
 /// What a standby double sees of its source: role, process, position and history.
@@ -79,6 +86,7 @@ impl DoubleState {
             offline: false,
             sync_relaxed: false,
             last_sync_command: None,
+            promotions: 0,
         }
     }
 
@@ -159,6 +167,7 @@ impl DoubleState {
         if expired && self.status.role == RoleMessage::Active {
             self.status.role = RoleMessage::None;
             self.status.not_serving = Some(NotServingMessage::LeaseExpired);
+            self.status.replication_connected = false;
         }
     }
 
@@ -204,18 +213,27 @@ impl DoubleState {
                         timeline,
                         start_lsn: status.lsn,
                     });
+                    self.promotions += 1;
                 }
                 status.role = RoleMessage::Active;
                 status.not_serving = None;
                 self.sync_relaxed = false;
             }
+            // A demoted or fenced database replicates from no one until told to: the link it
+            // reported as the active (its standby's) is not a link of its own.
             CommandMessage::Demote => {
                 status.role = RoleMessage::Standby;
                 status.not_serving = Some(NotServingMessage::Demoted);
+                status.replication_connected = false;
+                status.in_sync = false;
+                self.source = None;
             }
             CommandMessage::Fence => {
                 status.role = RoleMessage::None;
                 status.not_serving = Some(NotServingMessage::Fenced);
+                status.replication_connected = false;
+                status.in_sync = false;
+                self.source = None;
             }
             CommandMessage::Rebuild { from } => {
                 self.source = Some(from.member);
@@ -291,12 +309,31 @@ impl AgentDouble {
         Ok(double)
     }
 
+    /// Starts the double of `member` in `world`, listening on `address` (a loopback address of
+    /// its own, as an agent's port forwarded to the machine of an operator run outside the
+    /// cluster is).
+    pub async fn start_member_at(
+        token: &str,
+        world: &DoubleWorld,
+        member: u8,
+        address: SocketAddr,
+    ) -> std::io::Result<AgentDouble> {
+        let double =
+            AgentDouble::start_with(token, Some(Arc::clone(world)), Some(member), None, address)
+                .await?;
+        world
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(member, Arc::clone(&double.state));
+        Ok(double)
+    }
+
     /// Starts a double that speaks TLS with `tls` (its certificate and key), on a loopback port.
     pub async fn start_tls(
         token: &str,
         tls: Arc<rustls::ServerConfig>,
     ) -> std::io::Result<AgentDouble> {
-        AgentDouble::start_with(token, None, None, Some(tls)).await
+        AgentDouble::start_with(token, None, None, Some(tls), LOOPBACK).await
     }
 
     async fn start_in(
@@ -304,7 +341,7 @@ impl AgentDouble {
         world: Option<DoubleWorld>,
         member: Option<u8>,
     ) -> std::io::Result<AgentDouble> {
-        AgentDouble::start_with(token, world, member, None).await
+        AgentDouble::start_with(token, world, member, None, LOOPBACK).await
     }
 
     async fn start_with(
@@ -312,9 +349,10 @@ impl AgentDouble {
         world: Option<DoubleWorld>,
         member: Option<u8>,
         tls: Option<Arc<rustls::ServerConfig>>,
+        bind: SocketAddr,
     ) -> std::io::Result<AgentDouble> {
         let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let listener = TcpListener::bind(bind).await?;
         let address = listener.local_addr()?;
         let state = Arc::new(Mutex::new(DoubleState::new()));
         let shared = Arc::clone(&state);

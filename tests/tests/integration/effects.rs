@@ -364,7 +364,7 @@ async fn status_and_events_are_written(cp: Arc<ControlPlane>) {
         .create(&PostParams::default(), &object)
         .await
         .expect("the ZenithCluster");
-    let reporter = Reporter::new(client.clone(), objects(&namespace));
+    let reporter = Reporter::new(client.clone(), objects(&namespace), 0);
     let created = 1_780_000_000_000;
     for (state, previous, at) in [
         (ClusterState::Initializing, None, created),
@@ -430,7 +430,7 @@ async fn status_and_events_are_written(cp: Arc<ControlPlane>) {
     // A report about a cluster that does not exist fails as not found.
     let mut gone = objects(&namespace);
     gone.cluster = "not-there".into();
-    let reporter = Reporter::new(client, gone);
+    let reporter = Reporter::new(client, gone, 0);
     let update = Action::UpdateStatus(Box::new(engine_status(ClusterState::Normal, None, created)));
     assert_eq!(
         reporter.carry_out(&update).await,

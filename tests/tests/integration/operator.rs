@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Event, Node, PersistentVolume, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -16,9 +17,11 @@ use kube::{Client, ResourceExt};
 use libtest_mimic::Trial;
 use serde_json::{Value, json};
 use tandem_crds::ZenithCluster;
-use tandem_kube::agent::Timeouts;
+use tandem_engine::{EffectId, Input, Outcome, Record, Seq};
+use tandem_kube::agent::{CommandMessage, RoleMessage, Timeouts};
 use tandem_kube::agent_double::{AgentDouble, DoubleWorld};
-use tandem_kube::controller::{Agents, OperatorConfig};
+use tandem_kube::controller::{Agents, OperatorConfig, OperatorError};
+use tandem_kube::leader::{Leadership, LeaseConfig};
 use tandem_kube::resources::{CONFIG_HASH_ANNOTATION, ROLE_ACTIVE, ROLE_LABEL};
 use tandem_sled::{EventLog, LogConfig};
 use tandem_tests::cluster::ControlPlane;
@@ -28,11 +31,11 @@ use tandem_tests::runner::control_plane;
 use crate::support::{install_crd, wait_for_within};
 
 /// The cluster's name in every test.
-const NAME: &str = "zc";
+pub const NAME: &str = "zc";
 /// The agents' token.
-const TOKEN: &str = "e2e-token";
+pub const TOKEN: &str = "e2e-token";
 /// How long the operator may take to reach a state.
-const LIMIT: Duration = Duration::from_secs(120);
+pub const LIMIT: Duration = Duration::from_secs(120);
 
 pub fn tests() -> Vec<Trial> {
     vec![
@@ -68,6 +71,26 @@ pub fn tests() -> Vec<Trial> {
             "operator::a_log_behind_its_status_is_refused_until_a_person_says_so",
             a_log_behind_its_status_is_refused_until_a_person_says_so,
         ),
+        control_plane(
+            "operator::a_replica_with_a_stale_log_recovers_from_observation",
+            a_replica_with_a_stale_log_recovers_from_observation,
+        ),
+        control_plane(
+            "operator::a_configuration_change_rolls_standby_first",
+            a_configuration_change_rolls_standby_first,
+        ),
+        control_plane(
+            "operator::an_operator_killed_mid_failover_finishes_it_once",
+            an_operator_killed_mid_failover_finishes_it_once,
+        ),
+        control_plane(
+            "operator::only_the_leader_acts_and_a_deposed_leaders_effect_is_refused",
+            only_the_leader_acts_and_a_deposed_leaders_effect_is_refused,
+        ),
+        control_plane(
+            "operator::an_operator_restart_without_a_fault_changes_nothing",
+            an_operator_restart_without_a_fault_changes_nothing,
+        ),
     ]
 }
 
@@ -80,6 +103,12 @@ struct Rig {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     config: OperatorConfig,
     operator: Option<tokio::task::JoinHandle<()>>,
+    /// The running operator's part in the election.
+    leadership: Option<Leadership>,
+    /// How many operator processes were started.
+    processes: u32,
+    /// Operator replicas a test runs itself: stopped with the rig.
+    replicas: Vec<Leadership>,
     logs: Vec<tempfile::TempDir>,
 }
 
@@ -88,11 +117,25 @@ impl Drop for Rig {
         for task in self.tasks.iter().chain(&self.operator) {
             task.abort();
         }
+        for leadership in self.leadership.iter().chain(&self.replicas) {
+            leadership.stop();
+        }
     }
 }
 
 impl Rig {
     async fn start(cp: &ControlPlane, test: &str, members: u8) -> Rig {
+        let mut rig = Rig::start_with(cp, test, members).await;
+        rig.start_operator(true).await;
+        rig
+    }
+
+    /// The doubles of a master-slave cluster, and no operator yet.
+    async fn start_idle(cp: &ControlPlane, test: &str) -> Rig {
+        Rig::start_with(cp, test, 2).await
+    }
+
+    async fn start_with(cp: &ControlPlane, test: &str, members: u8) -> Rig {
         // The operator's log, when asked for: TANDEM_TEST_LOG=tandem_kube=debug.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_env("TANDEM_TEST_LOG"))
@@ -124,13 +167,14 @@ impl Rig {
             local_root: "/mnt/tandem".into(),
             namespace: Some(namespace.clone()),
             metrics: Arc::new(tandem_kube::metrics::Metrics::new()),
+            leadership: None,
         };
         let follower = tokio::spawn(follow_pods(
             client.clone(),
             namespace.clone(),
             Arc::clone(&world),
         ));
-        let mut rig = Rig {
+        Rig {
             client,
             namespace,
             world,
@@ -138,18 +182,28 @@ impl Rig {
             tasks: vec![follower],
             config,
             operator: None,
+            leadership: None,
+            processes: 0,
+            replicas: Vec::new(),
             logs: Vec::new(),
-        };
-        rig.start_operator(true).await;
-        rig
+        }
     }
 
-    /// Starts the operator, on the log of the previous one (`same_log`) or on a new, empty one.
+    /// A process's part in the election of the test's operators, with short periods.
+    fn leadership(&self, identity: &str) -> Leadership {
+        let lease = LeaseConfig {
+            lease_duration: Duration::from_secs(4),
+            renew_deadline: Duration::from_secs(3),
+            retry_period: Duration::from_secs(1),
+            ..LeaseConfig::new(&self.namespace, "tandem-operator", identity)
+        };
+        Leadership::start(self.client.clone(), lease, 0)
+    }
+
+    /// Starts the operator, on the log of the previous one (`same_log`) or on a new, empty one;
+    /// the previous one stops as a pod deleted does (it gives its Lease up).
     async fn start_operator(&mut self, same_log: bool) {
-        if let Some(operator) = self.operator.take() {
-            operator.abort();
-            let _ = operator.await;
-        }
+        self.stop_process(true).await;
         if !same_log || self.logs.is_empty() {
             // TANDEM_TEST_KEEP_LOGS=1 keeps each operator's event log for `tandem-sim log show`.
             let mut log_dir = tempfile::tempdir().expect("a log directory");
@@ -164,24 +218,51 @@ impl Rig {
             self.logs.push(log_dir);
         }
         let path = self.logs.last().expect("a log").path().to_path_buf();
+        self.launch(path).await;
+    }
+
+    /// Starts the operator on the log of an earlier one, the `index`th the rig made (a replica
+    /// that kept its own volume).
+    async fn start_operator_on(&mut self, index: usize) {
+        self.stop_process(true).await;
+        let path = self.logs[index].path().to_path_buf();
+        self.launch(path).await;
+    }
+
+    async fn launch(&mut self, path: std::path::PathBuf) {
         // The previous operator's tasks let go of the log as they are cancelled.
         let log = wait_for_within("the log to be free", LIMIT, || async {
             EventLog::open(&path, LogConfig::default()).ok()
         })
         .await;
         let client = self.client.clone();
-        let config = self.config.clone();
+        self.processes += 1;
+        let mut config = self.config.clone();
+        config.leadership = Some(self.leadership(&format!("operator-{}", self.processes)));
+        self.leadership = config.leadership.clone();
         self.operator = Some(tokio::spawn(async move {
             let _ = tandem_kube::controller::run(client, Arc::new(log), config).await;
         }));
     }
 
-    /// Stops the operator and waits until its log is closed.
-    async fn stop_operator(&mut self) {
+    /// Ends the operator's process: gracefully (it gives its Lease up), or killed.
+    async fn stop_process(&mut self, graceful: bool) {
+        if let Some(leadership) = self.leadership.take() {
+            if graceful {
+                leadership.release().await;
+            } else {
+                leadership.stop();
+            }
+        }
         if let Some(operator) = self.operator.take() {
             operator.abort();
             let _ = operator.await;
         }
+    }
+
+    /// Stops the operator and waits until its log is closed.
+    async fn stop_operator(&mut self) {
+        self.stop_process(true).await;
         let path = self.logs.last().expect("a log").path().to_path_buf();
         wait_for_within("the log to be free", LIMIT, || async {
             EventLog::open(&path, LogConfig::default()).ok().map(drop)
@@ -285,7 +366,7 @@ impl Rig {
 
 /// Restarts a member's double when kwok runs a new pod for it (with the configuration hash the
 /// pod's template names), and stops it when its pod goes.
-async fn follow_pods(client: Client, namespace: String, world: DoubleWorld) {
+pub async fn follow_pods(client: Client, namespace: String, world: DoubleWorld) {
     let pods: Api<Pod> = Api::namespaced(client, &namespace);
     let mut running: BTreeMap<u8, String> = BTreeMap::new();
     loop {
@@ -336,7 +417,7 @@ async fn follow_pods(client: Client, namespace: String, world: DoubleWorld) {
 /// The master-slave example, renamed, with quick timing for tests, and without its log claim
 /// (no provisioner makes volumes of the local class here: the operator makes only the data
 /// volumes).
-fn master_slave() -> Value {
+pub fn master_slave() -> Value {
     let mut object = Example::MasterSlave.json();
     object["metadata"] = json!({"name": NAME});
     object["spec"]["volumeClaimTemplates"] = json!([]);
@@ -907,4 +988,563 @@ async fn a_log_behind_its_status_is_refused_until_a_person_says_so(cp: Arc<Contr
         "the active the members show, adopted"
     );
     rig.rw_selects(active).await;
+}
+
+/// Two replicas, each with its own log volume: the second takes over while the first is away,
+/// and acts (a failover). When the first leads again, its log is behind the status's witness,
+/// which names another life of the stream: it is not acted on as if it were current. The
+/// operator sets it aside and recovers the cluster from what the members report, as after a
+/// lost log, says so in a `LogBehind` Warning, and its log records the recovery.
+async fn a_replica_with_a_stale_log_recovers_from_observation(cp: Arc<ControlPlane>) {
+    let mut rig = Rig::start(&cp, "operator-stale-replica", 2).await;
+    rig.create(master_slave()).await;
+    let cluster = rig.state_is("Normal").await;
+    let first = Rig::active_of(&cluster);
+    settled_with(&rig, first).await;
+    // Replica b, with its own (empty) log, takes over; the cluster fails over under it.
+    rig.start_operator(false).await;
+    let clusters = rig.clusters();
+    let epoch = epoch_of(&cluster);
+    wait_for_within("replica b to take the cluster over", LIMIT, || async {
+        let cluster = clusters.get(NAME).await.ok()?;
+        (epoch_of(&cluster) > epoch && cluster.status.as_ref()?.state.as_deref() == Some("Normal"))
+            .then_some(())
+    })
+    .await;
+    write_and_replicate(&rig, first, 4096).await;
+    rig.doubles[usize::from(first)].state().stop();
+    let standby = 1 - first;
+    let moved = settled_with(&rig, standby).await;
+    let witness = moved.status.clone().expect("a status");
+    // Replica a leads again, on its own log: long enough to have reached the witnessed
+    // sequence number, yet written by another life of the stream.
+    rig.start_operator_on(0).await;
+    let recovered = wait_for_within("replica a to recover from observation", LIMIT, || async {
+        let cluster = clusters.get(NAME).await.ok()?;
+        let status = cluster.status.as_ref()?;
+        (status.epoch > witness.epoch
+            && status.log_incarnation != witness.log_incarnation
+            && status.state.as_deref() == Some("Normal"))
+        .then_some(cluster)
+    })
+    .await;
+    assert_eq!(
+        Rig::active_of(&recovered),
+        standby,
+        "the active the failover made, adopted: the stale log's active is not restored"
+    );
+    let path: Vec<&str> = recovered
+        .status
+        .as_ref()
+        .map(|status| status.transitions.iter().map(|t| t.to.as_str()).collect())
+        .unwrap_or_default();
+    assert!(path.contains(&"Reexamine"), "{path:?}");
+    let behind = event_messages(&rig, "LogBehind").await;
+    assert!(
+        behind
+            .iter()
+            .any(|message| message.contains("another replica acted on the cluster")),
+        "{behind:?}"
+    );
+    assert!(
+        recovered
+            .status
+            .as_ref()
+            .is_some_and(|status| status.log_refused.is_none()),
+        "a stale replica's log needs no person"
+    );
+    rig.rw_selects(standby).await;
+    // Its log records that the cluster was recovered without its history.
+    rig.stop_operator().await;
+    let log = EventLog::open(rig.logs[0].path(), LogConfig::default()).expect("replica a's log");
+    let stream = log.streams().expect("streams").pop().expect("a stream");
+    let first_record = log
+        .records(&stream, Seq(1))
+        .expect("the records")
+        .next()
+        .expect("a record")
+        .expect("readable");
+    assert!(
+        matches!(first_record.input, Input::Recovered { log_lost: true, .. }),
+        "{:?}",
+        first_record.input
+    );
+}
+
+/// How many times each member's database became the active. A `promote` sent again (a
+/// restarted operator that does not know whether the first one landed) changes nothing in a
+/// database that is already the active, and is not a promotion.
+fn promotions(rig: &Rig) -> Vec<u32> {
+    rig.doubles
+        .iter()
+        .map(|double| double.state().promotions)
+        .collect()
+}
+
+/// How many commands that copy or rewind data each member's agent carried out.
+fn copies(rig: &Rig) -> usize {
+    rig.doubles
+        .iter()
+        .map(|double| {
+            double
+                .state()
+                .commands
+                .values()
+                .filter(|(command, _)| {
+                    matches!(
+                        command,
+                        CommandMessage::Rebuild { .. } | CommandMessage::Rewind { .. }
+                    )
+                })
+                .count()
+        })
+        .sum()
+}
+
+/// The messages of the cluster's Events with this reason.
+async fn event_messages(rig: &Rig, reason: &str) -> Vec<String> {
+    let events: Api<Event> = Api::namespaced(rig.client.clone(), &rig.namespace);
+    events
+        .list(&ListParams::default())
+        .await
+        .expect("the Events")
+        .items
+        .into_iter()
+        .filter(|event| event.involved_object.name.as_deref() == Some(NAME))
+        .filter(|event| event.reason.as_deref() == Some(reason))
+        .filter_map(|event| event.message)
+        .collect()
+}
+
+fn epoch_of(cluster: &ZenithCluster) -> u64 {
+    cluster
+        .status
+        .as_ref()
+        .and_then(|status| status.epoch)
+        .unwrap_or(0)
+}
+
+/// Waits until the cluster is Normal, its active is `active`, and its standby is in sync.
+async fn settled_with(rig: &Rig, active: u8) -> ZenithCluster {
+    let clusters = rig.clusters();
+    wait_for_within("the cluster to settle", LIMIT, || async {
+        let cluster = clusters.get(NAME).await.ok()?;
+        let standby = rig.doubles[usize::from(1 - active)].state().status.clone();
+        (cluster.status.as_ref()?.state.as_deref() == Some("Normal")
+            && Rig::active_of(&cluster) == active
+            && standby.in_sync)
+            .then_some(cluster)
+    })
+    .await
+}
+
+/// Writes on the active, waits until its standby holds the writes, and gives the engine time to
+/// see it (it records a steady member's contact every quarter of unreachableTimeout): a failover
+/// then has a standby that holds every write.
+async fn write_and_replicate(rig: &Rig, active: u8, bytes: u64) {
+    let lsn = {
+        let mut double = rig.doubles[usize::from(active)].state();
+        double.write(bytes);
+        double.status.lsn
+    };
+    wait_for_within("the standby to be in sync", LIMIT, || async {
+        let standby = rig.doubles[usize::from(1 - active)].state().status.clone();
+        (standby.in_sync && standby.lsn >= lsn).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+}
+
+async fn an_operator_killed_mid_failover_finishes_it_once(cp: Arc<ControlPlane>) {
+    let mut rig = Rig::start(&cp, "operator-killed", 2).await;
+    rig.create(master_slave()).await;
+    let cluster = rig.state_is("Normal").await;
+    let first = Rig::active_of(&cluster);
+    settled_with(&rig, first).await;
+    for (round, same_log) in [(1, true), (2, false)] {
+        let cluster = rig.clusters().get(NAME).await.expect("the cluster");
+        let old = Rig::active_of(&cluster);
+        let new = 1 - old;
+        write_and_replicate(&rig, old, 8192).await;
+        let before = promotions(&rig);
+        // The active's database dies; once the operator is in the failover, it is killed (no
+        // goodbye: its Lease runs out) and started again, on its log or on none.
+        rig.doubles[usize::from(old)].state().stop();
+        rig.state_is("ActiveDown").await;
+        rig.stop_process(false).await;
+        rig.start_operator(same_log).await;
+        let cluster = settled_with(&rig, new).await;
+        let after = promotions(&rig);
+        let promoted: Vec<u32> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+        let mut expected = vec![0, 0];
+        expected[usize::from(new)] = 1;
+        assert_eq!(
+            promoted, expected,
+            "round {round} (log kept: {same_log}): promotions per member"
+        );
+        let roles: Vec<_> = rig
+            .doubles
+            .iter()
+            .map(|double| double.state().status.role)
+            .collect();
+        assert_eq!(
+            roles
+                .iter()
+                .filter(|role| **role == RoleMessage::Active)
+                .count(),
+            1,
+            "round {round}: one active: {roles:?}"
+        );
+        rig.rw_selects(new).await;
+        let path: Vec<&str> = cluster
+            .status
+            .as_ref()
+            .map(|status| status.transitions.iter().map(|t| t.to.as_str()).collect())
+            .unwrap_or_default();
+        if !same_log {
+            assert!(path.contains(&"Reexamine"), "round {round}: {path:?}");
+        }
+    }
+}
+
+async fn an_operator_restart_without_a_fault_changes_nothing(cp: Arc<ControlPlane>) {
+    let mut rig = Rig::start(&cp, "operator-pod-deleted", 2).await;
+    rig.create(master_slave()).await;
+    let cluster = rig.state_is("Normal").await;
+    let active = Rig::active_of(&cluster);
+    let cluster = settled_with(&rig, active).await;
+    let transitions = cluster.status.as_ref().map_or(0, |s| s.transitions.len());
+    let epoch = epoch_of(&cluster);
+    let (promoted, copied) = (promotions(&rig), copies(&rig));
+    // The operator's pod is deleted (it stops and gives its Lease up) and is back 30 s later.
+    rig.stop_operator().await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    rig.start_operator(true).await;
+    let clusters = rig.clusters();
+    let cluster = wait_for_within(
+        "the new process to take the cluster over",
+        LIMIT,
+        || async {
+            let cluster = clusters.get(NAME).await.ok()?;
+            (epoch_of(&cluster) > epoch).then_some(cluster)
+        },
+    )
+    .await;
+    let cluster = settled_with(&rig, Rig::active_of(&cluster)).await;
+    assert_eq!(Rig::active_of(&cluster), active, "no failover");
+    // The agents' lease (5 s here) runs out while no operator renews it: the active stops
+    // accepting writes by itself and the new leader resumes it in place, which is no failover.
+    let now = promotions(&rig);
+    let standby = usize::from(1 - active);
+    assert_eq!(
+        now[standby], promoted[standby],
+        "the standby is not promoted"
+    );
+    let resumed = now[usize::from(active)] - promoted[usize::from(active)];
+    assert!(resumed <= 1, "the active resumed at most once: {now:?}");
+    if resumed == 1 {
+        let why = event_messages(&rig, "ResumedInPlace").await;
+        assert!(!why.is_empty(), "a resumption is explained by an Event");
+    }
+    assert_eq!(copies(&rig), copied, "no copy");
+    let status = cluster.status.as_ref().expect("a status");
+    assert!(
+        status.transitions[transitions..]
+            .iter()
+            .all(|transition| transition.to != "ActiveDown"),
+        "{:?}",
+        status.transitions
+    );
+    // What happened is in the status (the new epoch) and in an Event.
+    let leading = event_messages(&rig, "Leading").await;
+    let new_epoch = epoch_of(&cluster);
+    assert!(
+        leading.iter().any(|message| message.contains(&format!(
+            "leadership epoch {new_epoch}: resumed from its log at record"
+        ))),
+        "{leading:?}"
+    );
+}
+
+async fn only_the_leader_acts_and_a_deposed_leaders_effect_is_refused(cp: Arc<ControlPlane>) {
+    let mut rig = Rig::start_idle(&cp, "operator-leadership").await;
+    // Long periods: the leader renews every 20 s, so it learns of its deposition only from the
+    // confirmation before an effect.
+    let replica = |identity: &str| {
+        let lease = LeaseConfig {
+            lease_duration: Duration::from_secs(60),
+            renew_deadline: Duration::from_secs(40),
+            retry_period: Duration::from_secs(20),
+            ..LeaseConfig::new(&rig.namespace, "tandem-operator", identity)
+        };
+        let leadership = Leadership::start(rig.client.clone(), lease, 0);
+        let directory = tempfile::tempdir().expect("a log directory");
+        let log = EventLog::open(directory.path(), LogConfig::default()).expect("a log");
+        let mut config = rig.config.clone();
+        config.metrics = Arc::new(tandem_kube::metrics::Metrics::new());
+        config.leadership = Some(leadership.clone());
+        let metrics = Arc::clone(&config.metrics);
+        let client = rig.client.clone();
+        let task = tokio::spawn(async move {
+            tandem_kube::controller::run(client, Arc::new(log), config).await
+        });
+        (leadership, directory, metrics, task)
+    };
+    let (a, a_log, a_metrics, a_task) = replica("replica-a");
+    let epoch = tokio::time::timeout(LIMIT, a.acquired())
+        .await
+        .expect("replica a leads");
+    let (b, b_log, b_metrics, b_task) = replica("replica-b");
+    rig.replicas.extend([a.clone(), b.clone()]);
+    rig.create(master_slave()).await;
+    let cluster = rig.state_is("Normal").await;
+    let active = Rig::active_of(&cluster);
+    settled_with(&rig, active).await;
+    assert_eq!(epoch_of(&cluster), epoch);
+    assert!(a_metrics.encode().contains("tandem_leader 1"));
+    assert!(b_metrics.encode().contains("tandem_leader 0"));
+    let b_streams = EventLog::inspect(b_log.path())
+        .expect("replica b's log")
+        .streams()
+        .expect("its streams");
+    assert!(
+        b_streams.is_empty(),
+        "the replica standing by logged {b_streams:?}"
+    );
+    // Replica a is deposed without knowing it: the Lease is taken as a replica takes one that
+    // ran out (its holder cut off from the API server), here by an identity that runs nowhere,
+    // with a short lease so that replica b takes it over next.
+    let leases: Api<Lease> = Api::namespaced(rig.client.clone(), &rig.namespace);
+    let mut lease = leases.get("tandem-operator").await.expect("the Lease");
+    let spec = lease.spec.as_mut().expect("a spec");
+    spec.holder_identity = Some("replica-gone".into());
+    spec.lease_transitions = spec.lease_transitions.map(|t| t + 1);
+    spec.lease_duration_seconds = Some(5);
+    leases
+        .replace("tandem-operator", &PostParams::default(), &lease)
+        .await
+        .expect("the Lease taken");
+    let commands_before: Vec<usize> = rig
+        .doubles
+        .iter()
+        .map(|double| double.state().commands.len())
+        .collect();
+    let pods_before: Vec<String> = rig
+        .pods()
+        .list(&ListParams::default())
+        .await
+        .expect("the pods")
+        .items
+        .iter()
+        .filter_map(|pod| pod.metadata.uid.clone())
+        .collect();
+    // A switchover asked now makes replica a issue effects at once: each is confirmed against
+    // the Lease first, and refused.
+    rig.patch_spec(json!({"haSpec": {"switchover": {"token": "deposed"}}}))
+        .await
+        .expect("the switchover asked");
+    let ended = tokio::time::timeout(Duration::from_secs(15), a_task)
+        .await
+        .expect("replica a stops")
+        .expect("its task");
+    assert!(
+        matches!(ended, Err(OperatorError::LeadershipLost { epoch: lost }) if lost == epoch),
+        "{ended:?}"
+    );
+    let commands_after: Vec<usize> = rig
+        .doubles
+        .iter()
+        .map(|double| double.state().commands.len())
+        .collect();
+    assert_eq!(
+        commands_after, commands_before,
+        "the deposed leader commanded no agent"
+    );
+    // Its log holds the effects the switchover asked of it (it was issued before the
+    // confirmation refused it), and none of them carried out: the process stops acting the
+    // moment it learns it no longer leads, before it records anything more.
+    let path = a_log.path().to_path_buf();
+    let log = wait_for_within("replica a's log to be free", LIMIT, || async {
+        EventLog::open(&path, LogConfig::default()).ok()
+    })
+    .await;
+    let stream = log.streams().expect("streams").pop().expect("a stream");
+    let records: Vec<Record> = log
+        .records(&stream, Seq(1))
+        .expect("the records")
+        .collect::<Result<_, _>>()
+        .expect("readable");
+    let switchover_at = records
+        .iter()
+        .position(|record| {
+            record.events.iter().any(|event| {
+                matches!(event, tandem_engine::Event::Transition { to, .. }
+                    if matches!(to, tandem_engine::ClusterState::Switchover(_)))
+            })
+        })
+        .expect("replica a decided the switchover");
+    let pending: Vec<EffectId> = records[switchover_at..]
+        .iter()
+        .flat_map(|record| &record.effects)
+        .filter(|effect| !effect.action.is_report())
+        .map(|effect| effect.id)
+        .collect();
+    assert!(
+        !pending.is_empty(),
+        "the switchover gave replica a an effect to carry out"
+    );
+    let carried_out: Vec<EffectId> = records
+        .iter()
+        .filter_map(|record| match &record.input {
+            Input::EffectFinished {
+                id,
+                outcome: Outcome::Ok,
+            } if pending.contains(id) => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        carried_out.is_empty(),
+        "the deposed leader carried out {carried_out:?}"
+    );
+    drop(log);
+    // Replica b takes over once the Lease runs out; its log never held the cluster, so it
+    // recovers the cluster from what the members report, and completes the switchover.
+    let clusters = rig.clusters();
+    let cluster = wait_for_within("replica b to take the cluster over", LIMIT, || async {
+        let cluster = clusters.get(NAME).await.ok()?;
+        (epoch_of(&cluster) > epoch + 1
+            && cluster.status.as_ref()?.state.as_deref() == Some("Normal"))
+        .then_some(cluster)
+    })
+    .await;
+    assert!(b.epoch().is_some());
+    assert!(b_metrics.encode().contains("tandem_leader 1"));
+    let leading = event_messages(&rig, "Leading").await;
+    assert!(
+        leading
+            .iter()
+            .any(|message| message.starts_with("replica-b")),
+        "{leading:?}"
+    );
+    let roles: Vec<_> = rig
+        .doubles
+        .iter()
+        .map(|double| double.state().status.role)
+        .collect();
+    assert_eq!(
+        roles
+            .iter()
+            .filter(|role| **role == RoleMessage::Active)
+            .count(),
+        1,
+        "one active: {roles:?}"
+    );
+    rig.rw_selects(Rig::active_of(&cluster)).await;
+    // The deposed leader deleted no pod.
+    let pods_after: Vec<String> = rig
+        .pods()
+        .list(&ListParams::default())
+        .await
+        .expect("the pods")
+        .items
+        .iter()
+        .filter_map(|pod| pod.metadata.uid.clone())
+        .collect();
+    assert_eq!(pods_after, pods_before);
+    b_task.abort();
+}
+
+async fn a_configuration_change_rolls_standby_first(cp: Arc<ControlPlane>) {
+    let rig = Rig::start(&cp, "operator-config-change", 2).await;
+    rig.create(master_slave()).await;
+    let cluster = rig.state_is("Normal").await;
+    let first = Rig::active_of(&cluster);
+    settled_with(&rig, first).await;
+    let uid = |pod: &Pod| pod.metadata.uid.clone().unwrap_or_default();
+    let pods = rig.pods();
+    let original: Vec<String> = pod_uids(&pods).await;
+    // The order things happen in, sampled: each member's pod replaced, the active changed.
+    let clusters = rig.clusters();
+    let watcher = {
+        let (pods, clusters, original) = (pods.clone(), clusters.clone(), original.clone());
+        tokio::spawn(async move {
+            let mut seen: Vec<String> = Vec::new();
+            let mut active = None;
+            loop {
+                for (member, was) in original.iter().enumerate() {
+                    let replaced = pods
+                        .get(&format!("{NAME}-{member}"))
+                        .await
+                        .ok()
+                        .is_some_and(|pod| uid(&pod) != *was);
+                    let step = format!("pod {member} replaced");
+                    if replaced && !seen.contains(&step) {
+                        seen.push(step);
+                    }
+                }
+                if let Ok(cluster) = clusters.get(NAME).await {
+                    let now = Rig::active_of(&cluster);
+                    if active.is_some_and(|was| was != now) {
+                        seen.push(format!("active is {now}"));
+                    }
+                    active = Some(now);
+                }
+                if seen.len() >= 3 {
+                    return seen;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    rig.patch_spec(json!({"zenithSpec": {"dbSpecs": {"maxConnections": 300}}}))
+        .await
+        .expect("the configuration change");
+    let order = tokio::time::timeout(LIMIT, watcher)
+        .await
+        .expect("the rolling change within the limit")
+        .expect("the watcher");
+    let standby = 1 - first;
+    assert_eq!(
+        order,
+        vec![
+            format!("pod {standby} replaced"),
+            format!("active is {standby}"),
+            format!("pod {first} replaced"),
+        ],
+        "the rolling procedure: the standby first, a switchover, then the old active"
+    );
+    let cluster = settled_with(&rig, standby).await;
+    let hash = cluster
+        .status
+        .as_ref()
+        .and_then(|status| status.members.first()?.config_hash.clone());
+    assert!(
+        cluster.status.as_ref().is_some_and(|status| status
+            .members
+            .iter()
+            .all(|member| member.config_hash == hash)),
+        "both members run the new configuration"
+    );
+    let path: Vec<&str> = cluster
+        .status
+        .as_ref()
+        .map(|status| status.transitions.iter().map(|t| t.to.as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        path.contains(&format!("Switchover(member-{standby})").as_str()),
+        "{path:?}"
+    );
+}
+
+async fn pod_uids(pods: &Api<Pod>) -> Vec<String> {
+    let mut uids = Vec::new();
+    for member in 0..2 {
+        let pod = pods
+            .get(&format!("{NAME}-{member}"))
+            .await
+            .expect("the member's pod");
+        uids.push(pod.metadata.uid.unwrap_or_default());
+    }
+    uids
 }
