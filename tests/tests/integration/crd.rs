@@ -314,7 +314,8 @@ async fn status_and_printer_columns(cp: Arc<ControlPlane>) {
                 {"type": "Degraded", "status": "False", "reason": "Normal", "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"},
                 {"type": "Progressing", "status": "False", "reason": "Normal", "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"},
             ],
-            "observedGeneration": 1, "lastSequence": 42, "transitions": transitions,
+            "observedGeneration": 1, "lastSequence": 42, "epoch": 3,
+            "logIncarnation": 1_796_175_204_657_u64, "transitions": transitions,
         }})
     };
     let twenty: Vec<Value> = (0..20).map(transition).collect();
@@ -330,6 +331,9 @@ async fn status_and_printer_columns(cp: Arc<ControlPlane>) {
     assert_eq!(reported.members.len(), 2);
     assert_eq!(reported.transitions.len(), 20);
     assert_eq!(reported.last_sequence, Some(42));
+    // The witness a replica checks its log against when it takes the cluster over.
+    assert_eq!(reported.epoch, Some(3));
+    assert_eq!(reported.log_incarnation, Some(1_796_175_204_657));
 
     let twenty_one: Vec<Value> = (0..21).map(transition).collect();
     let error = api
@@ -351,7 +355,7 @@ async fn status_and_printer_columns(cp: Arc<ControlPlane>) {
         .expect_err("conditions are keyed by type");
     assert!(error.to_string().contains("status.conditions"), "{error}");
 
-    // kubectl's view: the printer columns show state, active member and age.
+    // kubectl's view: the printer columns show state, active member, reason and age.
     let request = http::Request::get(format!(
         "/apis/huawei.cloudb.com/v1/namespaces/{namespace}/zenithclusters"
     ))
@@ -366,10 +370,11 @@ async fn status_and_printer_columns(cp: Arc<ControlPlane>) {
         .iter()
         .filter_map(|column| column["name"].as_str())
         .collect();
-    assert_eq!(columns, ["Name", "State", "Active", "Age"]);
+    assert_eq!(columns, ["Name", "State", "Active", "Reason", "Age"]);
     let cells = &table["rows"][0]["cells"];
     assert_eq!(cells[1], "Normal");
     assert_eq!(cells[2], "zenith-ms-0");
+    assert_eq!(cells[3], "BothMembersHealthy");
 
     api.delete(&name, &DeleteParams::default())
         .await
