@@ -25,5 +25,5 @@ pub use spec::{
     AgentSpec, HaSpec, Replication, Switchover, ZenithCluster, ZenithClusterSpec, ZenithPodSpec,
     ZenithSpec, ZenithTemplate,
 };
-pub use status::{LogRefusal, MemberStatus, Transition, ZenithClusterStatus};
+pub use status::{LogRefusal, MemberStatus, OperatorStatus, Transition, ZenithClusterStatus};
 pub use validation::ValidationError;

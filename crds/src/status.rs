@@ -54,6 +54,11 @@ pub struct ZenithClusterStatus {
     /// person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_incarnation: Option<u64>,
+    /// The operator process that acts on this cluster, and how it took it over: after an
+    /// operator restart or a change of leader, this says whether it resumed from its log or
+    /// recovered the cluster from observation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<OperatorStatus>,
     /// Set while tandem refuses to act on this cluster because its log cannot be trusted
     /// (damaged, or behind `lastSequence`): it waits for a person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -88,6 +93,22 @@ pub struct MemberStatus {
     /// The hash of the configuration the member runs with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_hash: Option<String>,
+}
+
+/// The operator process that acts on a cluster, as it wrote when it took the cluster over.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct OperatorStatus {
+    /// Its identity in the leader election (the Lease's holder when it took over).
+    pub identity: String,
+    /// When it took the cluster over.
+    pub since: Time,
+    /// How: `ResumedFromLog` (the log it holds reaches the status), `RecoveredFromObservation`
+    /// (no log it could resume from: the cluster's state is derived from what its members
+    /// report), or `NewCluster`.
+    pub start: String,
+    /// The same, in words (the record the log resumed at, or why it was set aside).
+    pub message: String,
 }
 
 /// Why tandem refuses to act on a cluster's log, and how a person lets it go on.
