@@ -35,7 +35,7 @@ use crate::resources;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, Preconditions};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
@@ -44,7 +44,9 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tandem_crds::{LogRefusal, ZenithCluster, ZenithClusterSpec, ZenithClusterStatus};
+use tandem_crds::{
+    LogRefusal, OperatorStatus, Transition, ZenithCluster, ZenithClusterSpec, ZenithClusterStatus,
+};
 use tandem_driver::{Driver, Listing, MemberListing, Observed};
 use tandem_engine::{
     Action, AgentReport, Effect, EffectError, Input, MemberId, NodeName, NodeStatus, Outcome,
@@ -251,7 +253,19 @@ async fn control(
         if cluster.metadata.deletion_timestamp.is_some() {
             tasks.remove(&uid);
             let client = client.clone();
+            let leadership = config.leadership.clone();
             tokio::spawn(async move {
+                // Confirmed like every effect, and held while the deletions run.
+                let _acting = match &leadership {
+                    Some(leadership) => match leadership.confirm(epoch).await {
+                        Some(acting) => Some(acting),
+                        None => {
+                            tracing::warn!(cluster = %cluster.name_any(), epoch, "not the leader of this epoch any more: the clean-up is left to the leader");
+                            return;
+                        }
+                    },
+                    None => None,
+                };
                 if let Err(error) = clean_up(&client, &cluster).await {
                     tracing::warn!(%error, cluster = %cluster.name_any(), "cleaning up");
                 }
@@ -371,7 +385,7 @@ pub async fn clean_up(client: &Client, cluster: &ZenithCluster) -> Result<(), ku
         {
             ignore_missing(
                 claims
-                    .delete(&claim.name_any(), &DeleteParams::default())
+                    .delete(&claim.name_any(), &listed(&claim))
                     .await
                     .map(|_| ()),
             )?;
@@ -384,13 +398,12 @@ pub async fn clean_up(client: &Client, cluster: &ZenithCluster) -> Result<(), ku
         .await?
     {
         let pv = volume.name_any();
-        ignore_missing(
-            volumes
-                .delete(&pv, &DeleteParams::default())
-                .await
-                .map(|_| ()),
-        )?;
-        let clear = json!({"metadata": {"finalizers": null}});
+        ignore_missing(volumes.delete(&pv, &listed(&volume)).await.map(|_| ()))?;
+        // The UID makes the patch refuse another PV made under the same name since.
+        let mut clear = json!({"metadata": {"finalizers": null}});
+        if let Some(uid) = volume.uid() {
+            clear["metadata"]["uid"] = json!(uid);
+        }
         ignore_missing(
             volumes
                 .patch(&pv, &PatchParams::default(), &Patch::Merge(&clear))
@@ -414,6 +427,18 @@ pub async fn clean_up(client: &Client, cluster: &ZenithCluster) -> Result<(), ku
             .await
             .map(|_| ()),
     )
+}
+
+/// A deletion of the object as it was listed: the API server refuses it if another object took
+/// its name since.
+fn listed<K: kube::Resource>(object: &K) -> DeleteParams {
+    DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: object.uid(),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    }
 }
 
 /// The watched objects of one cluster, as reflector stores.
@@ -591,7 +616,7 @@ struct ClusterTask {
     effects: KubeEffects,
     agents: AgentClient,
     resolver: Resolver,
-    reports: mpsc::UnboundedSender<Action>,
+    reports: mpsc::UnboundedSender<Report>,
     sender: mpsc::UnboundedSender<Msg>,
     lanes: BTreeMap<(Option<u8>, bool), mpsc::UnboundedSender<Job>>,
     cluster: ZenithCluster,
@@ -762,7 +787,7 @@ impl ClusterTask {
                 })
                 .await;
         }
-        if let LogVerdict::Refused(reason) = verdict {
+        if let LogVerdict::Refused(reason) = &verdict {
             let token = &cluster.spec.ha_spec.reexamine;
             let refused = cluster
                 .status
@@ -792,7 +817,7 @@ impl ClusterTask {
                     reporter.refuse_log(&refusal).await.map_err(|error| {
                         TaskError::LogRefused(format!("{reason} (reporting it failed: {error:?})"))
                     })?;
-                    return Err(TaskError::LogRefused(reason));
+                    return Err(TaskError::LogRefused(reason.clone()));
                 }
             }
         }
@@ -816,24 +841,46 @@ impl ClusterTask {
         };
         // The status names the life of the stream it was written from.
         reporter.set_incarnation(incarnation);
-        // Before acting: the epoch in the log, then the witness in the status, so that a
-        // replica taking over later can tell whether its own log saw everything done.
-        log.set_epoch(&stream, epoch)?;
-        reporter
-            .witness(tail.0)
-            .await
-            .map_err(|error| TaskError::Witness(format!("{error:?}")))?;
         let identity = config
             .leadership
             .as_ref()
             .map_or("tandem-operator", Leadership::identity);
-        let how = if logged {
-            format!("resumed from its log at record {tail}")
+        let (start, how) = if logged {
+            (
+                "ResumedFromLog",
+                format!("resumed from its log at record {tail}"),
+            )
+        } else if let LogVerdict::Behind(reason) = &verdict {
+            (
+                "RecoveredFromObservation",
+                format!(
+                    "its log was set aside ({reason}): the cluster is recovered from what its \
+                     members report"
+                ),
+            )
         } else if ran_before {
-            "no log holds this cluster: it is recovered from what its members report".into()
+            (
+                "RecoveredFromObservation",
+                "no log holds this cluster: it is recovered from what its members report".into(),
+            )
         } else {
-            "a new cluster".into()
+            ("NewCluster", "a new cluster".into())
         };
+        // Before acting: the epoch in the log, then the witness in the status, so that a
+        // replica taking over later can tell whether its own log saw everything done.
+        log.set_epoch(&stream, epoch)?;
+        let operator = OperatorStatus {
+            identity: identity.to_string(),
+            since: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::now(),
+            ),
+            start: start.into(),
+            message: how.clone(),
+        };
+        reporter
+            .witness(tail.0, &operator)
+            .await
+            .map_err(|error| TaskError::Witness(format!("{error:?}")))?;
         let _ = reporter
             .carry_out(&Action::EmitEvent {
                 warning: false,
@@ -857,7 +904,11 @@ impl ClusterTask {
         };
         let name = metrics_name(&cluster);
         let mut task = ClusterTask {
-            effects: KubeEffects::new(client.clone(), objects.clone()),
+            effects: KubeEffects::new(client.clone(), objects.clone()).observing(
+                watched.pods.clone(),
+                watched.claims.clone(),
+                watched.volumes.clone(),
+            ),
             agents,
             resolver: Resolver {
                 agents: config.agents.clone(),
@@ -981,13 +1032,16 @@ impl ClusterTask {
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join("; ");
-                let _ = self.reports.send(Action::EmitEvent {
-                    warning: true,
-                    reason: "SpecRejected".into(),
-                    message: format!(
-                        "the spec change is refused, the previous spec stays: {message}"
-                    ),
-                });
+                let _ = self.reports.send((
+                    Action::EmitEvent {
+                        warning: true,
+                        reason: "SpecRejected".into(),
+                        message: format!(
+                            "the spec change is refused, the previous spec stays: {message}"
+                        ),
+                    },
+                    Vec::new(),
+                ));
                 None
             }
         }
@@ -1230,6 +1284,11 @@ impl ClusterTask {
 
     /// A persisted step: its violation is reported, its effects carried out.
     fn handle(&mut self, observed: Observed) -> Result<(), TaskError> {
+        let step = observed
+            .record
+            .as_ref()
+            .map(crate::report::step_transitions)
+            .unwrap_or_default();
         if let Some(record) = &observed.record {
             tracing::debug!(
                 stream = %self.driver.stream(),
@@ -1253,14 +1312,19 @@ impl ClusterTask {
             tracing::error!(%violation, stream = %self.driver.stream(), "an invariant is broken");
         }
         for effect in observed.effects {
-            self.dispatch(effect)?;
+            self.dispatch(effect, &step)?;
         }
         Ok(())
     }
 
-    fn dispatch(&mut self, effect: Effect) -> Result<(), TaskError> {
+    /// Carries `effect` out; `step`: the transitions of the step that issued it.
+    fn dispatch(&mut self, effect: Effect, step: &[Transition]) -> Result<(), TaskError> {
         if effect.action.is_report() {
-            let _ = self.reports.send(effect.action);
+            let step = match effect.action {
+                Action::UpdateStatus(_) => step.to_vec(),
+                _ => Vec::new(),
+            };
+            let _ = self.reports.send((effect.action, step));
             return Ok(());
         }
         if let Some(outcome) = self.driver.before_carrying_out(&effect) {
@@ -1339,18 +1403,23 @@ async fn carry_out_in_order(
         if sender.is_closed() {
             return;
         }
-        if let Some((leadership, epoch)) = &fence
-            && !leadership.confirm(*epoch).await
-        {
-            tracing::warn!(id = %effect.id.0, action = effect.action.name(), epoch, "not the leader of this epoch any more: the effect is withdrawn");
-            if sender
-                .send(Msg::Done(effect, Outcome::Failed(EffectError::Withdrawn)))
-                .is_err()
-            {
-                return;
-            }
-            continue;
-        }
+        // Held until the call ends: the Lease is not released while it is in flight.
+        let acting = match &fence {
+            Some((leadership, epoch)) => match leadership.confirm(*epoch).await {
+                Some(acting) => Some(acting),
+                None => {
+                    tracing::warn!(id = %effect.id.0, action = effect.action.name(), epoch, "not the leader of this epoch any more: the effect is withdrawn");
+                    if sender
+                        .send(Msg::Done(effect, Outcome::Failed(EffectError::Withdrawn)))
+                        .is_err()
+                    {
+                        return;
+                    }
+                    continue;
+                }
+            },
+            None => None,
+        };
         tracing::debug!(id = %effect.id.0, action = ?effect.action, "carrying out");
         let outcome = match command {
             Some(Ok((address, message))) => match agents.command(address, &id, &message).await {
@@ -1373,6 +1442,7 @@ async fn carry_out_in_order(
                 Err(_) => Outcome::Failed(EffectError::Timeout),
             },
         };
+        drop(acting);
         tracing::debug!(id = %effect.id.0, action = effect.action.name(), ?outcome, "carried out");
         if sender.send(Msg::Done(effect, outcome)).is_err() {
             return;
@@ -1380,10 +1450,14 @@ async fn carry_out_in_order(
     }
 }
 
+/// A report to write, with the transitions of the step that made it (for a status).
+type Report = (Action, Vec<Transition>);
+
 /// Writes reports one after the other, so that a newer status is never overwritten by an older.
-async fn report_in_order(reporter: Reporter, mut queue: mpsc::UnboundedReceiver<Action>) {
-    while let Some(action) = queue.recv().await {
-        if let Some(Outcome::Failed(error)) = reporter.carry_out(&action).await {
+/// Each comes with the transitions of the step that made it.
+async fn report_in_order(reporter: Reporter, mut queue: mpsc::UnboundedReceiver<Report>) {
+    while let Some((action, step)) = queue.recv().await {
+        if let Some(Outcome::Failed(error)) = reporter.carry_out_step(&action, &step).await {
             tracing::warn!(?error, action = action.name(), "report");
         }
     }

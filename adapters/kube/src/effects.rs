@@ -1,15 +1,22 @@
-//! The engine's effects on the Kubernetes API: pod deletions with a UID precondition, the pods'
-//! role labels (which route the `-rw` and `-ro` Services), the StatefulSet's replicas, local-PV provisioning and PVC pre-binding, and the release of a lost
-//! member's volume. Each call's failure becomes the engine's [`EffectError`]; the engine decides
-//! whether and when to issue the effect again.
+//! The engine's effects on the Kubernetes API: pod deletions, the pods' role labels (which route
+//! the `-rw` and `-ro` Services), the StatefulSet's replicas, local-PV provisioning and PVC
+//! pre-binding, and the release of a lost member's volume. Each call's failure becomes the
+//! engine's [`EffectError`]; the engine decides whether and when to issue the effect again.
+//!
+//! Every deletion and role label is conditional. The UID the engine names must still be the
+//! object's, and, when the executor observes the objects ([`KubeEffects::observing`]), so must
+//! the `resourceVersion` it last saw. A call made on a view of the world that has changed since
+//! (a deposed leader whose watch lags, a pod relabelled by the new leader) fails with a
+//! conflict instead of landing.
 //!
 //! Names follow the members: member `N` of cluster `C` has pod `C-N` and PVC `data-C-N`; its
 //! local PV of volume generation `G` is `<namespace>-C-N-g<G>` (PVs are cluster-scoped).
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
-use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Client, ResourceExt};
 use serde_json::json;
 use tandem_engine::{Action, EffectError, MemberId, NodeName, Outcome, PodUid, PvcUid, Role};
 
@@ -56,12 +63,55 @@ impl ClusterObjects {
 pub struct KubeEffects {
     client: Client,
     objects: ClusterObjects,
+    seen: Option<Seen>,
+}
+
+/// The cluster's objects as the operator's watches last saw them.
+#[derive(Clone)]
+struct Seen {
+    pods: Store<Pod>,
+    claims: Store<PersistentVolumeClaim>,
+    volumes: Store<PersistentVolume>,
 }
 
 impl KubeEffects {
-    /// An executor for one cluster.
+    /// An executor for one cluster; its preconditions are the UIDs the engine names.
     pub fn new(client: Client, objects: ClusterObjects) -> KubeEffects {
-        KubeEffects { client, objects }
+        KubeEffects {
+            client,
+            objects,
+            seen: None,
+        }
+    }
+
+    /// The same executor, whose deletions and labels also carry the `resourceVersion` of the
+    /// object as these watches last saw it.
+    pub fn observing(
+        self,
+        pods: Store<Pod>,
+        claims: Store<PersistentVolumeClaim>,
+        volumes: Store<PersistentVolume>,
+    ) -> KubeEffects {
+        KubeEffects {
+            seen: Some(Seen {
+                pods,
+                claims,
+                volumes,
+            }),
+            ..self
+        }
+    }
+
+    /// The `resourceVersion` last seen of the namespaced object `name` in `store`, if the object
+    /// seen is the one of UID `uid`.
+    fn version_seen<K>(&self, store: &Store<K>, name: &str, uid: &str) -> Option<String>
+    where
+        K: kube::Resource<DynamicType = ()> + Clone,
+    {
+        let object = store.get(&ObjectRef::new(name).within(&self.objects.namespace))?;
+        (object.uid().as_deref() == Some(uid))
+            .then(|| object.resource_version())
+            .flatten()
     }
 
     /// Carries out `action` if it is a Kubernetes effect; `None` for the others (agent commands,
@@ -115,24 +165,28 @@ impl KubeEffects {
         Api::all(self.client.clone())
     }
 
-    /// Deletes the member's pod if it is still the pod `uid` (a precondition the API server
-    /// checks), with the given grace period (0: with force).
+    /// Deletes the member's pod if it is still the pod `uid`, unchanged since it was last seen
+    /// (preconditions the API server checks), with the given grace period (0: with force).
     async fn delete_pod(
         &self,
         member: MemberId,
         uid: &PodUid,
         grace_period_s: u32,
     ) -> Result<(), EffectError> {
+        let name = self.objects.pod(member);
         let params = DeleteParams {
             grace_period_seconds: Some(grace_period_s),
             preconditions: Some(Preconditions {
                 uid: Some(uid.0.clone()),
-                resource_version: None,
+                resource_version: self
+                    .seen
+                    .as_ref()
+                    .and_then(|seen| self.version_seen(&seen.pods, &name, &uid.0)),
             }),
             ..DeleteParams::default()
         };
         self.pods()
-            .delete(&self.objects.pod(member), &params)
+            .delete(&name, &params)
             .await
             .map(|_| ())
             .map_err(effect_error)
@@ -140,23 +194,29 @@ impl KubeEffects {
 
     /// Sets (or removes) the role label of the member's pod if it is still the pod `uid`: the
     /// patch names the UID, which the API server refuses to change (422 on `metadata.uid` when
-    /// it differs: another pod under the same name, a conflict).
+    /// it differs: another pod under the same name, a conflict), and the resourceVersion last
+    /// seen (409 when the pod changed since).
     async fn label(&self, member: MemberId, uid: &PodUid, role: Role) -> Result<(), EffectError> {
         let value = match role {
             Role::Active => Some(crate::resources::ROLE_ACTIVE),
             Role::Standby => Some(crate::resources::ROLE_STANDBY),
             Role::None => None,
         };
-        let patch = json!({"metadata": {
+        let name = self.objects.pod(member);
+        let mut patch = json!({"metadata": {
             "uid": uid.0,
             "labels": {crate::resources::ROLE_LABEL: value},
         }});
+        // A merge patch that names a resourceVersion is refused (409) if the pod changed since.
+        if let Some(version) = self
+            .seen
+            .as_ref()
+            .and_then(|seen| self.version_seen(&seen.pods, &name, &uid.0))
+        {
+            patch["metadata"]["resourceVersion"] = json!(version);
+        }
         self.pods()
-            .patch(
-                &self.objects.pod(member),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .map(|_| ())
             .map_err(|error| match error {
@@ -287,18 +347,18 @@ impl KubeEffects {
         generation: u32,
     ) -> Result<(), EffectError> {
         if let Some(uid) = pvc {
+            let name = self.objects.pvc(member);
             let params = DeleteParams {
                 preconditions: Some(Preconditions {
                     uid: Some(uid.0.clone()),
-                    resource_version: None,
+                    resource_version: self
+                        .seen
+                        .as_ref()
+                        .and_then(|seen| self.version_seen(&seen.claims, &name, &uid.0)),
                 }),
                 ..DeleteParams::default()
             };
-            match self
-                .claims()
-                .delete(&self.objects.pvc(member), &params)
-                .await
-            {
+            match self.claims().delete(&name, &params).await {
                 Ok(_) => {}
                 Err(kube::Error::Api(status)) if status.code == 404 => {}
                 Err(error) => return Err(effect_error(error)),
@@ -307,12 +367,32 @@ impl KubeEffects {
         // The PV is deleted first, then its finalizers cleared: the protection controller puts
         // its finalizer back on a PV that is not being deleted.
         let name = self.objects.pv(member, generation);
-        match self.volumes().delete(&name, &DeleteParams::default()).await {
-            Ok(_) => {}
+        // The PV as last seen, if it was: its UID and version make the deletion conditional.
+        let seen = self.seen.as_ref().and_then(|seen| {
+            seen.volumes
+                .get(&ObjectRef::new(&name))
+                .map(|volume| (volume.uid(), volume.resource_version()))
+        });
+        let params = DeleteParams {
+            preconditions: seen.clone().map(|(uid, resource_version)| Preconditions {
+                uid,
+                resource_version,
+            }),
+            ..DeleteParams::default()
+        };
+        let deleted = match self.volumes().delete(&name, &params).await {
+            Ok(deleted) => deleted.left(),
             Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
             Err(error) => return Err(effect_error(error)),
+        };
+        // The UID makes the patch refuse another PV made under the same name since.
+        let uid = deleted
+            .and_then(|volume| volume.uid())
+            .or_else(|| seen.and_then(|(uid, _)| uid));
+        let mut clear = json!({"metadata": {"finalizers": null}});
+        if let Some(uid) = uid {
+            clear["metadata"]["uid"] = json!(uid);
         }
-        let clear = json!({"metadata": {"finalizers": null}});
         match self
             .volumes()
             .patch(&name, &PatchParams::default(), &Patch::Merge(&clear))
@@ -320,6 +400,9 @@ impl KubeEffects {
         {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 422 && names_the_uid(&status) => {
+                Err(EffectError::Conflict)
+            }
             Err(error) => Err(effect_error(error)),
         }
     }

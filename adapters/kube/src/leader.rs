@@ -29,7 +29,7 @@ use kube::api::{Api, ObjectMeta, PostParams};
 use kube::{Client, ResourceExt};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{OwnedRwLockReadGuard, RwLock, watch};
 use tokio::time::Instant;
 
 /// How long a lease may be at most: a longer one leaves the clusters without an operator for
@@ -138,6 +138,17 @@ struct Inner {
     leading: watch::Sender<Option<u64>>,
     /// The election's task.
     elector: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Read-held by every call confirmed under this leadership until the call ends; written by
+    /// [`Leadership::release`], so that the Lease goes to another replica only once no call of
+    /// this one is in flight.
+    acting: Arc<RwLock<()>>,
+}
+
+/// A call confirmed under this process's leadership, in flight until dropped: while one is,
+/// [`Leadership::release`] does not give the Lease up.
+#[must_use = "the confirmation covers the call only while it is held"]
+pub struct Acting {
+    _in_flight: OwnedRwLockReadGuard<()>,
 }
 
 impl Leadership {
@@ -152,6 +163,7 @@ impl Leadership {
                 held: Mutex::new(None),
                 leading,
                 elector: Mutex::new(None),
+                acting: Arc::new(RwLock::new(())),
             }),
         };
         let elector = leadership.clone();
@@ -224,10 +236,13 @@ impl Leadership {
 
     /// Whether this process still leads in `epoch`, asked of the Lease itself: a read right
     /// before an effect, so that a leader deposed while it could not tell (its renewals still
-    /// within the deadline) does not act. A failed read is a no.
-    pub async fn confirm(&self, epoch: u64) -> bool {
+    /// within the deadline) does not act. A failed read is a no. A yes is held for the length
+    /// of the call it covers: the Lease is not released while it is.
+    pub async fn confirm(&self, epoch: u64) -> Option<Acting> {
+        // Taken before the checks: once a release has begun, nothing more is confirmed.
+        let in_flight = Arc::clone(&self.inner.acting).try_read_owned().ok()?;
         if self.epoch() != Some(epoch) {
-            return false;
+            return None;
         }
         match self.inner.api.get_opt(&self.inner.config.name).await {
             Ok(Some(lease)) => {
@@ -242,21 +257,26 @@ impl Leadership {
                     );
                     self.step_down();
                 }
-                ours && self.epoch() == Some(epoch)
+                (ours && self.epoch() == Some(epoch)).then_some(Acting {
+                    _in_flight: in_flight,
+                })
             }
             Ok(None) => {
                 self.step_down();
-                false
+                None
             }
             Err(error) => {
                 tracing::warn!(%error, "reading the Lease to confirm leadership");
-                false
+                None
             }
         }
     }
 
     /// Gives the Lease up (on a clean shutdown), so that another replica takes it at once
-    /// instead of after the lease duration.
+    /// instead of after the lease duration. It stops leading first, then waits for the calls
+    /// it confirmed to end (each has its own deadline; at most the lease duration, after which
+    /// the Lease would have expired anyway), so that the next leader never acts while a call of
+    /// this one is in flight.
     pub async fn release(&self) {
         let held = *self
             .inner
@@ -267,6 +287,17 @@ impl Leadership {
         let Some(held) = held else {
             return;
         };
+        let drained = tokio::time::timeout(
+            self.inner.config.lease_duration,
+            Arc::clone(&self.inner.acting).write_owned(),
+        )
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                epoch = held.epoch,
+                "a confirmed call outlasted the lease: giving the Lease up anyway"
+            );
+        }
         let Ok(Some(mut lease)) = self.inner.api.get_opt(&self.inner.config.name).await else {
             return;
         };

@@ -9,7 +9,9 @@ use kube::Client;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
-use tandem_crds::{LogRefusal, MemberStatus, Transition, ZenithCluster, ZenithClusterStatus};
+use tandem_crds::{
+    LogRefusal, MemberStatus, OperatorStatus, Transition, ZenithCluster, ZenithClusterStatus,
+};
 use tandem_engine::{
     Action, ClusterState, EffectError, Outcome, Role, StateKind, Status, Timestamp,
 };
@@ -40,14 +42,43 @@ fn condition(
     }
 }
 
+/// The transitions a step recorded, for the status its [`Action::UpdateStatus`] writes: a step
+/// may pass through several states (`ManualInterventionRequired -> Reexamine -> BothDown`),
+/// while the engine's status names only the last one and the one before it.
+pub fn step_transitions(record: &tandem_engine::Record) -> Vec<Transition> {
+    record
+        .events
+        .iter()
+        .filter_map(|event| match event {
+            tandem_engine::Event::Transition {
+                from,
+                to,
+                detail,
+                at,
+                ..
+            } => Some(Transition {
+                time: time(*at),
+                from: from.to_string(),
+                to: to.to_string(),
+                reason: detail.clone(),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The status subresource for the engine's `status`, given the status written before
-/// (`previous`, whose transitions it continues) and the spec's generation.
+/// (`previous`, whose transitions it continues), the spec's generation, and the transitions of
+/// the step that made the status (`step`, see [`step_transitions`]; each is added once, so a
+/// status written again adds none). Without them, a state that differs from the one written
+/// before adds the one transition the engine's status names.
 pub fn cluster_status(
     status: &Status,
     objects: &ClusterObjects,
     previous: Option<&ZenithClusterStatus>,
     generation: Option<i64>,
     witness: Witness,
+    step: &[Transition],
 ) -> ZenithClusterStatus {
     let state = status.state.to_string();
     let since = time(status.since);
@@ -55,7 +86,13 @@ pub fn cluster_status(
         .map(|previous| previous.transitions.clone())
         .unwrap_or_default();
     let previous_state = previous.and_then(|previous| previous.state.clone());
-    if let Some(from) = status.previous_state
+    if !step.is_empty() {
+        for transition in step {
+            if !transitions.contains(transition) {
+                transitions.push(transition.clone());
+            }
+        }
+    } else if let Some(from) = status.previous_state
         && previous_state.as_deref() != Some(state.as_str())
     {
         transitions.push(Transition {
@@ -122,6 +159,8 @@ pub fn cluster_status(
         last_sequence: Some(status.seq.0),
         epoch: Some(witness.epoch),
         log_incarnation: witness.incarnation,
+        // Written when the operator takes the cluster over; a merge keeps it.
+        operator: None,
         // The engine acts: whatever refusal there was is over.
         log_refused: None,
         transitions,
@@ -177,8 +216,14 @@ impl Reporter {
 
     /// Carries out `action` if it is a report; `None` for other effects.
     pub async fn carry_out(&self, action: &Action) -> Option<Outcome> {
+        self.carry_out_step(action, &[]).await
+    }
+
+    /// Carries out `action` if it is a report, a status written with the transitions of the
+    /// step that made it ([`step_transitions`]); `None` for other effects.
+    pub async fn carry_out_step(&self, action: &Action, step: &[Transition]) -> Option<Outcome> {
         let result = match action {
-            Action::UpdateStatus(status) => self.update_status(status).await,
+            Action::UpdateStatus(status) => self.update_status(status, step).await,
             Action::EmitEvent {
                 warning,
                 reason,
@@ -209,7 +254,7 @@ impl Reporter {
         Api::namespaced(self.client.clone(), &self.objects.namespace)
     }
 
-    async fn update_status(&self, status: &Status) -> Result<(), EffectError> {
+    async fn update_status(&self, status: &Status, step: &[Transition]) -> Result<(), EffectError> {
         self.write_status(|cluster| {
             let written = cluster_status(
                 status,
@@ -217,6 +262,7 @@ impl Reporter {
                 cluster.status.as_ref(),
                 cluster.metadata.generation,
                 self.witness_of(),
+                step,
             );
             // A merge patch leaves out what serializes to nothing: what no longer holds is
             // cleared explicitly.
@@ -237,14 +283,20 @@ impl Reporter {
     }
 
     /// Writes the witness of a leader taking the cluster over, before it acts: its epoch, the
-    /// incarnation of its stream, and the last record its log holds for the cluster. Refused
-    /// (`Rejected`) when the status already carries a later epoch.
-    pub async fn witness(&self, last_sequence: u64) -> Result<(), EffectError> {
+    /// incarnation of its stream, the last record its log holds for the cluster, and who took
+    /// the cluster over and how (`operator`). Refused (`Rejected`) when the status already
+    /// carries a later epoch.
+    pub async fn witness(
+        &self,
+        last_sequence: u64,
+        operator: &OperatorStatus,
+    ) -> Result<(), EffectError> {
         self.write_status(|_| {
             json!({
                 "epoch": self.epoch,
                 "logIncarnation": self.incarnation,
                 "lastSequence": last_sequence,
+                "operator": operator,
             })
         })
         .await
@@ -384,5 +436,95 @@ impl Reporter {
             .await
             .map(|_| ())
             .map_err(effect_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ClusterObjects, Witness, cluster_status, step_transitions};
+    use tandem_engine::{
+        ClusterState, Event, Input, Reason, Record, Seq, Spec, Status, Timestamp, Topology,
+    };
+
+    fn objects() -> ClusterObjects {
+        ClusterObjects {
+            namespace: "ns".into(),
+            cluster: "zc".into(),
+            storage_class: "local".into(),
+            storage_size: "1Gi".into(),
+            local_root: "/mnt".into(),
+        }
+    }
+
+    /// A step that leaves a wait for a person through `Reexamine` and `BothDown`.
+    fn step() -> Record {
+        let transition = |from, to, reason, detail: &str| Event::Transition {
+            from,
+            to,
+            reason,
+            detail: detail.into(),
+            at: Timestamp(1_780_000_000_000),
+        };
+        Record {
+            seq: Seq(9),
+            at: Timestamp(1_780_000_000_000),
+            input: Input::Spec(Spec::defaults(Topology::MasterSlave)),
+            events: vec![
+                transition(
+                    ClusterState::ManualInterventionRequired,
+                    ClusterState::Reexamine,
+                    Reason::ReexamineRequested,
+                    "a person asked",
+                ),
+                transition(
+                    ClusterState::Reexamine,
+                    ClusterState::BothDown,
+                    Reason::Reexamined,
+                    "member-0 is Down and member-1 is Standby",
+                ),
+            ],
+            effects: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn every_transition_of_a_step_is_in_the_status_once() {
+        let status = Status {
+            state: ClusterState::BothDown,
+            previous_state: Some(ClusterState::Reexamine),
+            since: Timestamp(1_780_000_000_000),
+            reason: "member-0 is Down and member-1 is Standby".into(),
+            active: None,
+            members: Vec::new(),
+            seq: Seq(9),
+        };
+        let witness = Witness {
+            epoch: 1,
+            incarnation: None,
+        };
+        let transitions = step_transitions(&step());
+        let written = cluster_status(&status, &objects(), None, Some(1), witness, &transitions);
+        let path: Vec<(&str, &str)> = written
+            .transitions
+            .iter()
+            .map(|transition| (transition.from.as_str(), transition.to.as_str()))
+            .collect();
+        assert_eq!(
+            path,
+            [
+                ("ManualInterventionRequired", "Reexamine"),
+                ("Reexamine", "BothDown")
+            ]
+        );
+        // Written again (a retried write), it adds nothing.
+        let again = cluster_status(
+            &status,
+            &objects(),
+            Some(&written),
+            Some(1),
+            witness,
+            &transitions,
+        );
+        assert_eq!(again.transitions, written.transitions);
     }
 }
