@@ -184,6 +184,12 @@ impl ControlPlane {
         self.client.clone()
     }
 
+    /// The admin client's configuration, for a client made elsewhere (on another runtime: a
+    /// client's connection tasks run on the runtime it is made on).
+    pub async fn config(&self) -> Result<Config, StartError> {
+        config(&self.kubeconfig).await
+    }
+
     /// The admin kubeconfig, for tools and other components.
     pub fn kubeconfig(&self) -> &Path {
         &self.kubeconfig
@@ -384,16 +390,19 @@ current-context: tandem
     )
 }
 
-async fn client(kubeconfig: &Path) -> Result<Client, StartError> {
+async fn config(kubeconfig: &Path) -> Result<Config, StartError> {
     let kubeconfig_error = |message: String| StartError::Kubeconfig {
         path: kubeconfig.display().to_string(),
         message,
     };
     let config = Kubeconfig::read_from(kubeconfig).map_err(|e| kubeconfig_error(e.to_string()))?;
-    let config = Config::from_custom_kubeconfig(config, &KubeConfigOptions::default())
+    Config::from_custom_kubeconfig(config, &KubeConfigOptions::default())
         .await
-        .map_err(|e| kubeconfig_error(e.to_string()))?;
-    Client::try_from(config).map_err(kube_error("make the client"))
+        .map_err(|e| kubeconfig_error(e.to_string()))
+}
+
+async fn client(kubeconfig: &Path) -> Result<Client, StartError> {
+    Client::try_from(config(kubeconfig).await?).map_err(kube_error("make the client"))
 }
 
 async fn start_etcd(

@@ -50,6 +50,14 @@ pub struct DoubleState {
     /// How many times the database became the active (a `promote` of the running active
     /// changes nothing and is not counted).
     pub promotions: u32,
+    /// Every command call received, in order, with its id: a call sent again under the same id
+    /// appears again.
+    pub received: Vec<(String, CommandMessage)>,
+    /// While set, a command call is received but neither carried out nor answered, as by a
+    /// database still busy carrying it out; it goes on once this is cleared.
+    pub hold_commands: bool,
+    /// While set, `promote` fails with this error, as in a database that cannot leave recovery.
+    pub promote_fails: Option<String>,
 }
 
 /// What a standby double sees of its source: role, process, position and history.
@@ -87,6 +95,9 @@ impl DoubleState {
             sync_relaxed: false,
             last_sync_command: None,
             promotions: 0,
+            received: Vec::new(),
+            hold_commands: false,
+            promote_fails: None,
         }
     }
 
@@ -206,6 +217,9 @@ impl DoubleState {
             CommandMessage::Promote => {
                 if !status.copy_complete {
                     return Err("the copy is not complete".into());
+                }
+                if let Some(error) = &self.promote_fails {
+                    return Err(error.clone());
                 }
                 if status.role != RoleMessage::Active {
                     let timeline = status.history.last().map_or(1, |last| last.timeline + 1);
@@ -537,6 +551,14 @@ async fn answer(
                 Ok(command) => command,
                 Err(error) => return text(StatusCode::BAD_REQUEST, &error.to_string()),
             };
+            lock(state).received.push((id.clone(), command.clone()));
+            loop {
+                let held = lock(state).hold_commands;
+                if !held {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
             let mut state = lock(state);
             if let Some((first, result)) = state.commands.get(&id) {
                 if *first != command {
@@ -547,7 +569,8 @@ async fn answer(
                 }
                 return json(StatusCode::OK, result);
             }
-            state.expire_lease(now);
+            // Time passed while the call was held.
+            state.expire_lease(Instant::now());
             let outcome = state
                 .order_sync_command(&id, &command)
                 .and_then(|()| state.carry_out(&command));

@@ -115,7 +115,7 @@ async fn invalid_objects_are_refused_naming_the_field(cp: Arc<ControlPlane>) {
     let cases = cases();
     assert!(
         cases.len() >= 10,
-        "the issue asks for at least 10 invalid objects"
+        "the catalog of invalid objects holds at least 10 of them"
     );
     for (number, case) in cases.iter().enumerate() {
         let name = format!("invalid-{number}");

@@ -87,6 +87,24 @@ async fn the_install_manifest_is_accepted(cp: Arc<ControlPlane>) {
         }
         kinds.push(types.kind);
     }
+    // With kubectl at hand, the install as the operator's guide gives it, for real.
+    if let Some(applied) =
+        crate::support::kubectl(cp.kubeconfig(), &["apply", "-f", "deploy/operator.yaml"]).await
+    {
+        assert!(applied.status.success(), "kubectl apply failed");
+        let _ = crate::support::kubectl(
+            cp.kubeconfig(),
+            &[
+                "-n",
+                "tandem-system",
+                "auth",
+                "can-i",
+                "--list",
+                "--as=system:serviceaccount:tandem-system:tandem-operator",
+            ],
+        )
+        .await;
+    }
     assert_eq!(
         kinds,
         [
@@ -285,6 +303,32 @@ async fn the_operator_works_with_the_manifests_permissions_alone(cp: Arc<Control
     })
     .await;
     normal(LIMIT).await;
+    // Its metrics, scraped as Prometheus would, and its probes.
+    let address = metrics_address(&output);
+    let (code, scrape) = http_get(address, "/metrics").await;
+    assert_eq!(code, 200, "{scrape}");
+    let cluster = format!("{namespace}/{NAME}");
+    for series in [
+        format!("tandem_failovers_total{{cluster=\"{cluster}\"}} 1"),
+        format!("tandem_failover_duration_seconds_count{{cluster=\"{cluster}\"}} 1"),
+        format!(
+            "tandem_transitions_total{{cluster=\"{cluster}\",from=\"ActiveDown\",to=\"StandbyDown\"}} 1"
+        ),
+        format!("tandem_cluster_state{{cluster=\"{cluster}\",state=\"Normal\"}} 1"),
+        "tandem_leader 1".to_string(),
+    ] {
+        assert!(
+            scrape.lines().any(|line| line == series),
+            "{series} in the scrape:\n{scrape}"
+        );
+    }
+    if std::env::var_os("TANDEM_TEST_SHOW").is_some() {
+        eprintln!("$ curl http://{address}/metrics\n{scrape}");
+    }
+    for probe in ["/healthz", "/readyz"] {
+        let (code, body) = http_get(address, probe).await;
+        assert_eq!(code, 200, "{probe}: {body}");
+    }
     clusters
         .delete(NAME, &DeleteParams::default())
         .await
@@ -327,6 +371,39 @@ async fn the_operator_works_with_the_manifests_permissions_alone(cp: Arc<Control
         None,
         "the Lease given up"
     );
+}
+
+/// The address the operator answers `/metrics` on, from its JSON log.
+fn metrics_address(output: &std::path::Path) -> SocketAddr {
+    let log = std::fs::read_to_string(output).expect("the operator's log");
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find_map(|line| line["fields"]["metrics_address"].as_str()?.parse().ok())
+        .unwrap_or_else(|| panic!("no metrics address in the operator's log:\n{log}"))
+}
+
+/// A plain HTTP/1.0 GET: the status code and the body.
+async fn http_get(address: SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("the metrics endpoint");
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").as_bytes())
+        .await
+        .expect("the request sent");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("the response read");
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("a status line: {head}"));
+    (code, body.to_string())
 }
 
 /// Fails at once, with the calls it names, when the operator's log shows that the API server

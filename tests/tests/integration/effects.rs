@@ -1,5 +1,6 @@
 //! The engine's Kubernetes effects, carried out by `tandem_kube::effects` against the real API
 //! server: local-PV provisioning and PVC pre-binding, pod deletion under a UID precondition,
+//! deletions and labels refused when made on a view of the pod that is out of date,
 //! the release of a lost member's volume, and the StatefulSet's replicas; and the engine's
 //! reports, carried out by `tandem_kube::report`: the status subresource and Events.
 
@@ -40,6 +41,10 @@ pub fn tests() -> Vec<Trial> {
         control_plane(
             "effects::pods_are_labelled_by_role",
             pods_are_labelled_by_role,
+        ),
+        control_plane(
+            "effects::a_call_on_an_outdated_view_is_refused",
+            a_call_on_an_outdated_view_is_refused,
         ),
         control_plane(
             "effects::owned_resources_are_applied",
@@ -329,6 +334,83 @@ async fn pods_are_labelled_by_role(cp: Arc<ControlPlane>) {
         run(&effects, gone).await,
         Outcome::Failed(EffectError::NotFound)
     );
+}
+
+/// A deposed leader's view: its watches saw the pod, then stopped seeing; the new leader changed
+/// the pod since. Its label and its deletion are refused; with the view brought up to date, the
+/// deletion goes through.
+async fn a_call_on_an_outdated_view_is_refused(cp: Arc<ControlPlane>) {
+    use kube::runtime::{reflector, watcher};
+    let client = cp.client();
+    let namespace = cp.namespace("effects-outdated").await.expect("a namespace");
+    let objects = objects(&namespace);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "zc-0", "labels": {"app": "zc"}},
+        "spec": {"containers": [{"name": "zenith", "image": "zenith:test"}]},
+    }))
+    .expect("a well-formed pod");
+    let pod = pods
+        .create(&PostParams::default(), &pod)
+        .await
+        .expect("the pod");
+    let uid = PodUid(pod.metadata.uid.clone().expect("a UID"));
+    // The view, as a reflector store fed what was seen and nothing since.
+    let (seen, mut writer) = reflector::store::<Pod>();
+    writer.apply_watcher_event(&watcher::Event::Apply(pod.clone()));
+    let effects = KubeEffects::new(client.clone(), objects.clone()).observing(
+        seen,
+        reflector::store().0,
+        reflector::store().0,
+    );
+    // The new leader labels it.
+    pods.patch(
+        "zc-0",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({"metadata": {"labels": {
+            resources::ROLE_LABEL: resources::ROLE_ACTIVE,
+        }}})),
+    )
+    .await
+    .expect("the new leader's label");
+    let label = Action::LabelPod {
+        member: MemberId(0),
+        uid: uid.clone(),
+        role: Role::Standby,
+    };
+    assert_eq!(
+        run(&effects, label).await,
+        Outcome::Failed(EffectError::Conflict)
+    );
+    let delete = Action::DeletePod {
+        member: MemberId(0),
+        uid: uid.clone(),
+        grace_period_s: 0,
+    };
+    assert_eq!(
+        run(&effects, delete.clone()).await,
+        Outcome::Failed(EffectError::Conflict)
+    );
+    let now = pods.get("zc-0").await.expect("the pod is still there");
+    assert_eq!(
+        now.metadata
+            .labels
+            .as_ref()
+            .and_then(|labels| labels.get(resources::ROLE_LABEL))
+            .map(String::as_str),
+        Some(resources::ROLE_ACTIVE),
+        "the new leader's label stands"
+    );
+    // Seen as it is now, the pod is deleted.
+    writer.apply_watcher_event(&watcher::Event::Apply(now));
+    assert_eq!(run(&effects, delete).await, Outcome::Ok);
+    wait_for("the pod to be gone", || async {
+        pods.get_opt("zc-0")
+            .await
+            .ok()
+            .and_then(|pod| pod.is_none().then_some(()))
+    })
+    .await;
 }
 
 fn engine_status(state: ClusterState, previous: Option<ClusterState>, at_ms: u64) -> Status {

@@ -40,7 +40,7 @@ fn rust_refuses_every_invalid_case() {
     let cases = cases();
     assert!(
         cases.len() >= 10,
-        "the issue asks for at least 10 invalid objects"
+        "the catalog of invalid objects holds at least 10 of them"
     );
     for case in &cases {
         let previous = case.update.then(|| {

@@ -1,6 +1,7 @@
 //! Helpers of the control-plane tests.
 
 use std::future::Future;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -92,4 +93,29 @@ pub fn refusals(error: &kube::Error) -> Vec<(String, String)> {
         })
         .map(|cause| (cause.field, cause.message))
         .collect()
+}
+
+/// With `TANDEM_TEST_KUBECTL` naming a kubectl binary, runs `kubectl <args>` against the control
+/// plane from the workspace's root, and prints the command and what it showed (the operator's
+/// guide quotes it); `None` without it.
+pub async fn kubectl(kubeconfig: &Path, args: &[&str]) -> Option<std::process::Output> {
+    let kubectl = std::env::var_os("TANDEM_TEST_KUBECTL")?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace's root");
+    let output = tokio::process::Command::new(kubectl)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .current_dir(root)
+        .output()
+        .await
+        .expect("kubectl runs");
+    eprintln!(
+        "$ kubectl {}\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(output)
 }
