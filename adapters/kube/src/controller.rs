@@ -223,6 +223,8 @@ async fn control(
         None => Api::all(client.clone()),
     };
     let mut tasks: BTreeMap<String, ClusterHandle> = BTreeMap::new();
+    // The clean-ups of deleted clusters under way, by the cluster's UID.
+    let mut cleaning: BTreeMap<String, JoinHandle<()>> = BTreeMap::new();
     let mut events = watcher(api, watcher::Config::default())
         .default_backoff()
         .boxed();
@@ -252,24 +254,15 @@ async fn control(
         tasks.retain(|_, handle| !handle.task.is_finished());
         if cluster.metadata.deletion_timestamp.is_some() {
             tasks.remove(&uid);
-            let client = client.clone();
-            let leadership = config.leadership.clone();
-            tokio::spawn(async move {
-                // Confirmed like every effect, and held while the deletions run.
-                let _acting = match &leadership {
-                    Some(leadership) => match leadership.confirm(epoch).await {
-                        Some(acting) => Some(acting),
-                        None => {
-                            tracing::warn!(cluster = %cluster.name_any(), epoch, "not the leader of this epoch any more: the clean-up is left to the leader");
-                            return;
-                        }
-                    },
-                    None => None,
-                };
-                if let Err(error) = clean_up(&client, &cluster).await {
-                    tracing::warn!(%error, cluster = %cluster.name_any(), "cleaning up");
-                }
-            });
+            cleaning.retain(|_, task: &mut JoinHandle<()>| !task.is_finished());
+            if let std::collections::btree_map::Entry::Vacant(entry) = cleaning.entry(uid) {
+                entry.insert(tokio::spawn(clean_up_until_done(
+                    client.clone(),
+                    cluster,
+                    config.leadership.clone(),
+                    epoch,
+                )));
+            }
             continue;
         }
         if !cluster.finalizers().iter().any(|f| f == FINALIZER) {
@@ -353,6 +346,59 @@ async fn add_finalizer(client: &Client, cluster: &ZenithCluster) -> Result<(), k
     )
     .await
     .map(|_| ())
+}
+
+/// The pause before a failed clean-up of a deleted cluster is tried again; it doubles up to
+/// [`CLEAN_UP_MAX_PAUSE`].
+const CLEAN_UP_FIRST_PAUSE: Duration = Duration::from_secs(1);
+/// The longest pause between two tries of a clean-up.
+const CLEAN_UP_MAX_PAUSE: Duration = Duration::from_secs(60);
+
+/// Cleans a deleted cluster up ([`clean_up`]), and tries again after a failure, with a growing
+/// pause, until it is done, the cluster is gone, or this process no longer leads in `epoch`
+/// (the next leader finds the cluster deleting when it lists the clusters, and cleans up). A
+/// failure does not wait for the cluster to change: a finalizer left behind would keep the
+/// cluster from ever going.
+async fn clean_up_until_done(
+    client: Client,
+    mut cluster: ZenithCluster,
+    leadership: Option<Leadership>,
+    epoch: u64,
+) {
+    let name = cluster.name_any();
+    let api: Api<ZenithCluster> =
+        Api::namespaced(client.clone(), &cluster.namespace().unwrap_or_default());
+    let mut pause = CLEAN_UP_FIRST_PAUSE;
+    loop {
+        // Confirmed like every effect, and held while the deletions run.
+        let acting = match &leadership {
+            Some(leadership) => match leadership.confirm(epoch).await {
+                Some(acting) => Some(acting),
+                None => {
+                    tracing::warn!(cluster = %name, epoch, "not the leader of this epoch any more: the clean-up is left to the leader");
+                    return;
+                }
+            },
+            None => None,
+        };
+        let result = clean_up(&client, &cluster).await;
+        drop(acting);
+        let Err(error) = result else {
+            return;
+        };
+        tracing::warn!(%error, cluster = %name, retry_in_s = pause.as_secs(), "cleaning up: trying again");
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(CLEAN_UP_MAX_PAUSE);
+        // Tried again on the cluster as it is now (its finalizers are removed under its
+        // resource version).
+        match api.get_opt(&name).await {
+            Ok(Some(now)) if now.uid() == cluster.uid() => cluster = now,
+            Ok(_) => return,
+            Err(error) => {
+                tracing::warn!(%error, cluster = %name, "reading the cluster to clean it up")
+            }
+        }
+    }
 }
 
 /// Deletes what a deleted cluster leaves behind: its StatefulSet (its pods go with it), its
