@@ -60,6 +60,10 @@ pub fn tests() -> Vec<Trial> {
             a_deleted_cluster_is_cleaned_up,
         ),
         control_plane(
+            "operator::a_clean_up_refused_for_a_while_is_tried_again",
+            a_clean_up_refused_for_a_while_is_tried_again,
+        ),
+        control_plane(
             "operator::a_standalone_cluster_stops_and_starts_with_its_data",
             a_standalone_cluster_stops_and_starts_with_its_data,
         ),
@@ -807,6 +811,107 @@ async fn a_deleted_cluster_is_cleaned_up(cp: Arc<ControlPlane>) {
                 .then_some(())
         },
     )
+    .await;
+}
+
+/// The API server refuses the deletion of the cluster's claims for a while (an admission
+/// policy, as a webhook or a policy engine of the platform might): the clean-up fails, and is
+/// tried again without the cluster changing, until the refusal ends and the cluster is gone.
+async fn a_clean_up_refused_for_a_while_is_tried_again(cp: Arc<ControlPlane>) {
+    use k8s_openapi::api::admissionregistration::v1::{
+        ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+    };
+    let rig = Rig::start(&cp, "operator-clean-up-refused", 2).await;
+    rig.create(master_slave()).await;
+    rig.state_is("Normal").await;
+    let name = format!("{}-hold-claims", rig.namespace);
+    let policies: Api<ValidatingAdmissionPolicy> = Api::all(rig.client.clone());
+    let bindings: Api<ValidatingAdmissionPolicyBinding> = Api::all(rig.client.clone());
+    let policy: ValidatingAdmissionPolicy = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": [{
+                "apiGroups": [""],
+                "apiVersions": ["v1"],
+                "operations": ["DELETE"],
+                "resources": ["persistentvolumeclaims"],
+            }]},
+            "validations": [{"expression": "false", "message": "the claims are held"}],
+        },
+    }))
+    .expect("a policy");
+    let binding: ValidatingAdmissionPolicyBinding = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {
+            "policyName": name,
+            "validationActions": ["Deny"],
+            "matchResources": {"namespaceSelector": {"matchLabels": {
+                "kubernetes.io/metadata.name": rig.namespace,
+            }}},
+        },
+    }))
+    .expect("a binding");
+    policies
+        .create(&PostParams::default(), &policy)
+        .await
+        .expect("the policy");
+    bindings
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("the binding");
+    // In force once a deletion (a dry run) is refused.
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(rig.client.clone(), &rig.namespace);
+    let claim = format!("data-{NAME}-0");
+    let dry_run = DeleteParams {
+        dry_run: true,
+        ..DeleteParams::default()
+    };
+    wait_for_within("the policy to be in force", LIMIT, || async {
+        claims.delete(&claim, &dry_run).await.is_err().then_some(())
+    })
+    .await;
+
+    rig.clusters()
+        .delete(NAME, &DeleteParams::default())
+        .await
+        .expect("deleted");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let clusters = rig.clusters();
+    assert!(
+        clusters.get_opt(NAME).await.expect("a read").is_some(),
+        "the cluster waits for its clean-up"
+    );
+    assert!(
+        claims.get_opt(&claim).await.expect("a read").is_some(),
+        "the claims are held"
+    );
+    // The refusal ends; nothing else changes, and the clean-up completes.
+    bindings
+        .delete(&name, &DeleteParams::default())
+        .await
+        .expect("the binding removed");
+    policies
+        .delete(&name, &DeleteParams::default())
+        .await
+        .expect("the policy removed");
+    wait_for_within("the cluster to be gone", LIMIT, || async {
+        clusters.get_opt(NAME).await.ok()?.is_none().then_some(())
+    })
+    .await;
+    let volumes: Api<PersistentVolume> = Api::all(rig.client.clone());
+    let selector = format!(
+        "tandem.io/cluster={NAME},tandem.io/namespace={}",
+        rig.namespace
+    );
+    wait_for_within("its claims and local PVs to be gone", LIMIT, || async {
+        let volumes = volumes
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .ok()?;
+        let claims = claims.list(&ListParams::default()).await.ok()?;
+        (volumes.items.is_empty() && claims.items.is_empty()).then_some(())
+    })
     .await;
 }
 
