@@ -40,6 +40,16 @@ pub fn tests() -> Vec<Trial> {
 
 const MANIFEST: &str = include_str!("../../../deploy/operator.yaml");
 
+/// The API resource of a manifest's object of these types.
+fn resource_of(types: &kube::core::TypeMeta) -> ApiResource {
+    let (group, version) = types
+        .api_version
+        .split_once('/')
+        .unwrap_or(("", types.api_version.as_str()));
+    let gvk = GroupVersionKind::gvk(group, version, &types.kind);
+    ApiResource::from_gvk_with_plural(&gvk, &plural(&types.kind))
+}
+
 fn plural(kind: &str) -> String {
     match kind {
         "ClusterRoleBinding" => "clusterrolebindings".into(),
@@ -56,12 +66,7 @@ async fn the_install_manifest_is_accepted(cp: Arc<ControlPlane>) {
         let object: DynamicObject =
             serde_json::from_value(document.clone()).expect("a Kubernetes object");
         let types = object.types.clone().expect("apiVersion and kind");
-        let (group, version) = types
-            .api_version
-            .split_once('/')
-            .unwrap_or(("", types.api_version.as_str()));
-        let gvk = GroupVersionKind::gvk(group, version, &types.kind);
-        let resource = ApiResource::from_gvk_with_plural(&gvk, &plural(&types.kind));
+        let resource = resource_of(&types);
         let namespaced = document["metadata"]["namespace"].as_str();
         let api: Api<DynamicObject> = match namespaced {
             Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),
@@ -150,12 +155,7 @@ async fn install_permissions(client: &Client) {
         if matches!(types.kind.as_str(), "PersistentVolumeClaim" | "Deployment") {
             continue;
         }
-        let (group, version) = types
-            .api_version
-            .split_once('/')
-            .unwrap_or(("", types.api_version.as_str()));
-        let gvk = GroupVersionKind::gvk(group, version, &types.kind);
-        let resource = ApiResource::from_gvk_with_plural(&gvk, &plural(&types.kind));
+        let resource = resource_of(&types);
         let api: Api<DynamicObject> = match document["metadata"]["namespace"].as_str() {
             Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),
             None => Api::all_with(client.clone(), &resource),

@@ -275,21 +275,25 @@ async fn replicas_follow_the_engine(cp: Arc<ControlPlane>) {
     assert_eq!(replicas, Some(0));
 }
 
+/// Creates member 0's pod, `zc-0`, with an `app` label of its own.
+async fn create_member_pod(pods: &Api<Pod>) -> Pod {
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "zc-0", "labels": {"app": "zc"}},
+        "spec": {"containers": [{"name": "zenith", "image": "zenith:test"}]},
+    }))
+    .expect("a well-formed pod");
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .expect("the pod")
+}
+
 async fn pods_are_labelled_by_role(cp: Arc<ControlPlane>) {
     let client = cp.client();
     let namespace = cp.namespace("effects-labels").await.expect("a namespace");
     let objects = objects(&namespace);
     let effects = KubeEffects::new(client.clone(), objects.clone());
     let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
-    let pod: Pod = serde_json::from_value(json!({
-        "metadata": {"name": "zc-0", "labels": {"app": "zc"}},
-        "spec": {"containers": [{"name": "zenith", "image": "zenith:test"}]},
-    }))
-    .expect("a well-formed pod");
-    let pod = pods
-        .create(&PostParams::default(), &pod)
-        .await
-        .expect("the pod");
+    let pod = create_member_pod(&pods).await;
     let uid = PodUid(pod.metadata.uid.clone().expect("a UID"));
     let label = |role: Role, uid: PodUid| Action::LabelPod {
         member: MemberId(0),
@@ -345,15 +349,7 @@ async fn a_call_on_an_outdated_view_is_refused(cp: Arc<ControlPlane>) {
     let namespace = cp.namespace("effects-outdated").await.expect("a namespace");
     let objects = objects(&namespace);
     let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
-    let pod: Pod = serde_json::from_value(json!({
-        "metadata": {"name": "zc-0", "labels": {"app": "zc"}},
-        "spec": {"containers": [{"name": "zenith", "image": "zenith:test"}]},
-    }))
-    .expect("a well-formed pod");
-    let pod = pods
-        .create(&PostParams::default(), &pod)
-        .await
-        .expect("the pod");
+    let pod = create_member_pod(&pods).await;
     let uid = PodUid(pod.metadata.uid.clone().expect("a UID"));
     // The view, as a reflector store fed what was seen and nothing since.
     let (seen, mut writer) = reflector::store::<Pod>();

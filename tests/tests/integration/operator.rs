@@ -1177,11 +1177,7 @@ async fn a_replica_with_a_stale_log_recovers_from_observation(cp: Arc<ControlPla
         standby,
         "the active the failover made, adopted: the stale log's active is not restored"
     );
-    let path: Vec<&str> = recovered
-        .status
-        .as_ref()
-        .map(|status| status.transitions.iter().map(|t| t.to.as_str()).collect())
-        .unwrap_or_default();
+    let path = states_entered(&recovered);
     assert!(path.contains(&"Reexamine"), "{path:?}");
     let behind = event_messages(&rig, "LogBehind").await;
     assert!(
@@ -1234,6 +1230,31 @@ fn promotions(rig: &Rig) -> Vec<u32> {
         .iter()
         .map(|double| double.state().promotions)
         .collect()
+}
+
+/// The states the cluster's status shows it entered, oldest first.
+fn states_entered(cluster: &ZenithCluster) -> Vec<&str> {
+    cluster
+        .status
+        .as_ref()
+        .map(|status| status.transitions.iter().map(|t| t.to.as_str()).collect())
+        .unwrap_or_default()
+}
+
+/// The role each member's database reports.
+fn roles(rig: &Rig) -> Vec<RoleMessage> {
+    rig.doubles
+        .iter()
+        .map(|double| double.state().status.role)
+        .collect()
+}
+
+/// How many of `roles` are the active.
+fn actives(roles: &[RoleMessage]) -> usize {
+    roles
+        .iter()
+        .filter(|role| **role == RoleMessage::Active)
+        .count()
 }
 
 /// The ids of the `promote` commands each member's agent received.
@@ -1378,25 +1399,10 @@ async fn an_operator_killed_mid_failover_finishes_it_once(cp: Arc<ControlPlane>)
             (1..=2).contains(&asked[usize::from(new)]),
             "round {round} (log kept: {same_log}): promotions asked: {asked:?}"
         );
-        let roles: Vec<_> = rig
-            .doubles
-            .iter()
-            .map(|double| double.state().status.role)
-            .collect();
-        assert_eq!(
-            roles
-                .iter()
-                .filter(|role| **role == RoleMessage::Active)
-                .count(),
-            1,
-            "round {round}: one active: {roles:?}"
-        );
+        let roles = roles(&rig);
+        assert_eq!(actives(&roles), 1, "round {round}: one active: {roles:?}");
         rig.rw_selects(new).await;
-        let path: Vec<&str> = cluster
-            .status
-            .as_ref()
-            .map(|status| status.transitions.iter().map(|t| t.to.as_str()).collect())
-            .unwrap_or_default();
+        let path = states_entered(&cluster);
         if !same_log {
             assert!(path.contains(&"Reexamine"), "round {round}: {path:?}");
         }
@@ -1641,19 +1647,8 @@ async fn only_the_leader_acts_and_a_deposed_leaders_effect_is_refused(cp: Arc<Co
             .any(|message| message.starts_with("replica-b")),
         "{leading:?}"
     );
-    let roles: Vec<_> = rig
-        .doubles
-        .iter()
-        .map(|double| double.state().status.role)
-        .collect();
-    assert_eq!(
-        roles
-            .iter()
-            .filter(|role| **role == RoleMessage::Active)
-            .count(),
-        1,
-        "one active: {roles:?}"
-    );
+    let roles = roles(&rig);
+    assert_eq!(actives(&roles), 1, "one active: {roles:?}");
     rig.rw_selects(Rig::active_of(&cluster)).await;
     // The deposed leader deleted no pod.
     let pods_after: Vec<String> = rig
@@ -1751,11 +1746,7 @@ async fn a_configuration_change_rolls_standby_first(cp: Arc<ControlPlane>) {
         },
     )
     .await;
-    let path: Vec<&str> = cluster
-        .status
-        .as_ref()
-        .map(|status| status.transitions.iter().map(|t| t.to.as_str()).collect())
-        .unwrap_or_default();
+    let path = states_entered(&cluster);
     assert!(
         path.contains(&format!("Switchover(member-{standby})").as_str()),
         "{path:?}"
